@@ -1,0 +1,1 @@
+"""Cloud-side library shared by the Lambdas and the odctl CLI: storage, manifests, data preparation."""

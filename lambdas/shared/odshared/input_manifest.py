@@ -1,0 +1,153 @@
+"""Ground Truth input manifests (``{"source-ref": ...}`` per line) built from frame listings.
+
+Listings are streamed (S3 pages as they arrive, local folders one directory at a time) and lines are
+written as they are produced, so memory stays flat however many objects there are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from . import storage
+from .errors import InvalidLine, ManifestError, OdError
+from .log import log_event
+from .manifest import dumps_line, write_rejected
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_FRAME_SUFFIX = re.compile(r"_(\d+)$")
+# Placeholders that stand for numbers in a name and are matched but not copied into the manifest.
+COUNTER_FIELDS = frozenset({"n", "frame"})
+
+
+class PatternError(OdError):
+    """A --metadata-from-name pattern cannot be used."""
+
+
+def video_stem(name: str) -> str:
+    """``blue_box_1_000043.jpg`` -> ``blue_box_1``: the frames of one video share it."""
+    stem = PurePosixPath(name).stem
+    return _FRAME_SUFFIX.sub("", stem)
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """``{color}_{object}_{n}``: fields parsed from a frame's video stem (or, failing that, its full stem)."""
+
+    text: str
+    regex: re.Pattern[str]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, text: str) -> NamePattern:
+        parts = re.split(r"(\{[^{}]*\})", text)
+        regex, fields = "", []
+        for part in parts:
+            if part.startswith("{") and part.endswith("}"):
+                name = part[1:-1]
+                if not name.isidentifier():
+                    raise PatternError(f"--metadata-from-name {text!r}: {part} is not a valid field name")
+                if name in fields:
+                    raise PatternError(f"--metadata-from-name {text!r}: field {name!r} appears twice")
+                fields.append(name)
+                regex += f"(?P<{name}>[^/]+?)"
+            else:
+                if "{" in part or "}" in part:
+                    raise PatternError(f"--metadata-from-name {text!r}: unbalanced braces")
+                regex += re.escape(part)
+        if not fields:
+            raise PatternError(f"--metadata-from-name {text!r}: no {{field}} in the pattern")
+        return cls(text, re.compile(f"^{regex}$"), tuple(fields))
+
+    def parse(self, name: str) -> dict[str, str] | None:
+        stem = PurePosixPath(name).stem
+        for candidate in (video_stem(name), stem):
+            match = self.regex.match(candidate)
+            if match:
+                return {
+                    key: value
+                    for key, value in match.groupdict().items()
+                    if key not in COUNTER_FIELDS and not key.startswith("_")
+                }
+        return None
+
+
+def sample_every(uris: Iterable[str], every: int) -> Iterator[str]:
+    """One in ``every`` frames of each video, starting with its first; the count restarts per video."""
+    if every < 1:
+        raise OdError(f"--every must be at least 1, got {every}")
+    current, index = None, 0
+    for uri in uris:
+        stem = video_stem(storage.basename(uri))
+        if stem != current:
+            current, index = stem, 0
+        if index % every == 0:
+            yield uri
+        index += 1
+
+
+@dataclass
+class ManifestSummary:
+    out: str
+    lines: int
+    listed: int
+    rejected: str | None = None
+    invalid: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def build_input_manifest(
+    inputs: Sequence[str],
+    out: str,
+    every: int = 1,
+    pattern: str | None = None,
+    skip_invalid: bool = False,
+    on_item: Callable[[], None] | None = None,
+    listing: Callable[[str], Iterable[str]] | None = None,
+) -> ManifestSummary:
+    """Write one manifest from several frame folders or prefixes, in frame order, sampled one in ``every``."""
+    compiled = NamePattern.compile(pattern) if pattern else None
+    lister = listing or (lambda uri: storage.list_files(uri, IMAGE_SUFFIXES))
+    if not inputs:
+        raise OdError("make-manifest needs at least one frames folder or s3:// prefix")
+    storage.check_bucket(out)
+    invalid: list[InvalidLine] = []
+    listed = lines = 0
+
+    def counted(uri: str) -> Iterator[str]:
+        nonlocal listed
+        for item in lister(uri):
+            listed += 1
+            if on_item:
+                on_item()
+            yield item
+
+    with storage.open_writer(out) as handle:
+        for source in inputs:
+            for uri in sample_every(counted(source), every):
+                record: dict[str, Any] = {"source-ref": uri}
+                if compiled:
+                    fields = compiled.parse(storage.basename(uri))
+                    if fields is None:
+                        invalid.append(InvalidLine(source, listed, f"{storage.basename(uri)!r} does not match "
+                                                   f"--metadata-from-name {compiled.text!r}", uri))
+                        continue
+                    record.update(fields)
+                handle.write(dumps_line(record) + "\n")
+                lines += 1
+        if invalid and not skip_invalid:
+            raise ManifestError(invalid)
+    rejected = None
+    if invalid:
+        rejected = storage.join(storage.parent(out), "rejected.jsonl")
+        write_rejected(rejected, invalid)
+    log_event(logger, "make_manifest.done", out=out, lines=lines, listed=listed, invalid=len(invalid))
+    return ManifestSummary(out, lines, listed, rejected, len(invalid))

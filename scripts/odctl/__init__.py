@@ -1,0 +1,1 @@
+"""odctl: the operator CLI (data preparation, local training, packaging, pipeline control, the demo)."""

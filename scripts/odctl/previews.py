@@ -1,0 +1,113 @@
+"""Looking at data before paying for it: contact sheets of manifests and Ground Truth labels drawn on images."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from odshared import storage
+from odshared.errors import InvalidLine
+from odshared.groundtruth import LabeledImage, parse_output_line
+from odshared.log import log_event
+from odshared.manifest import check_invalid, iter_records, parse_manifest, write_rejected
+
+from .contact_sheet import decode, encode_png, evenly, grid
+from .progress import bar
+from .synth_video import class_colour
+
+logger = logging.getLogger(__name__)
+
+
+def _load(uri: str) -> np.ndarray | None:
+    try:
+        return decode(storage.read_bytes(uri))
+    except Exception as exc:  # a missing image should not stop a preview of the others
+        log_event(logger, "preview.image_unreadable", level=logging.WARNING, uri=uri, error=str(exc))
+        return None
+
+
+def preview_manifest(manifest: str, out: str, count: int = 48, columns: int = 8) -> dict[str, Any]:
+    """A contact sheet of up to ``count`` images spread evenly over the manifest."""
+    refs: list[str] = []
+    invalid: list[InvalidLine] = []
+    for number, raw, obj in iter_records(manifest):
+        if isinstance(obj, InvalidLine):
+            invalid.append(obj)
+        elif isinstance(obj.get("source-ref"), str):
+            refs.append(obj["source-ref"])
+        else:
+            invalid.append(InvalidLine(manifest, number, "missing 'source-ref'", raw))
+    check_invalid(invalid, skip_invalid=True)  # a preview shows what it can; the bad lines are logged
+    for item in invalid:
+        log_event(logger, "preview.invalid_line", level=logging.WARNING, where=item.describe())
+    chosen = evenly(refs, count)
+    images, captions = [], []
+    with bar(len(chosen), "preview", "image") as pb:
+        for ref in chosen:
+            image = _load(ref)
+            if image is not None:
+                images.append(image)
+                captions.append(PurePosixPath(storage.basename(ref)).stem)
+            pb.update()
+    storage.write_bytes(out, encode_png(grid(images, captions, columns)), "image/png")
+    summary = {"out": out, "lines": len(refs), "shown": len(images), "invalid_lines": len(invalid)}
+    log_event(logger, "preview_manifest.done", **summary)
+    return summary
+
+
+def draw_labels(image: np.ndarray, labeled: LabeledImage) -> np.ndarray:
+    """Boxes with class name and worker confidence, scaled to the image actually loaded."""
+    import cv2
+
+    canvas = image.copy()
+    sx, sy = canvas.shape[1] / labeled.width, canvas.shape[0] / labeled.height
+    thickness = max(2, canvas.shape[0] // 250)
+    for box in labeled.boxes:
+        name = box.class_name or f"class {box.class_id}"
+        colour = class_colour(name)
+        x0, y0 = int(box.left * sx), int(box.top * sy)
+        x1, y1 = int((box.left + box.width) * sx), int((box.top + box.height) * sy)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), (0, 0, 0), thickness + 2)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+        text = name if box.confidence is None else f"{name} {box.confidence:.2f}"
+        scale = max(0.5, canvas.shape[0] / 900)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.rectangle(canvas, (x0, max(0, y0 - th - 8)), (x0 + tw + 6, y0), colour, -1)
+        cv2.putText(canvas, text, (x0 + 3, y0 - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def show_labels(manifest: str, out: str, label_attribute: str = "bb", limit: int | None = None,
+                skip_invalid: bool = False, grid_count: int = 48) -> dict[str, Any]:
+    """Write ``<stem>.labels.jpg`` per image and ``grid.png`` overview under ``out``."""
+    import cv2
+
+    valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
+    check_invalid(invalid, skip_invalid)
+    items = [image for _, _, image in valid][: limit or None]
+    thumbs, captions, written = [], [], 0
+    for_grid = {id(x) for x in evenly(items, grid_count)}
+    with bar(len(items), "show-labels", "image") as pb:
+        for labeled in items:
+            image = _load(labeled.source_ref)
+            pb.update()
+            if image is None:
+                continue
+            drawn = draw_labels(image, labeled)
+            stem = PurePosixPath(storage.basename(labeled.source_ref)).stem
+            ok, data = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            storage.write_bytes(storage.join(out, f"{stem}.labels.jpg"), data.tobytes(), "image/jpeg")
+            written += 1
+            if id(labeled) in for_grid:
+                thumbs.append(drawn)
+                captions.append(f"{stem} ({len(labeled.boxes)})")
+    storage.write_bytes(storage.join(out, "grid.png"), encode_png(grid(thumbs, captions)), "image/png")
+    if invalid:
+        write_rejected(storage.join(out, "rejected.jsonl"), invalid)
+    summary = {"out": out, "images": len(items), "written": written, "invalid_lines": len(invalid)}
+    log_event(logger, "show_labels.done", **summary)
+    return summary
+

@@ -1,0 +1,82 @@
+"""Recording a camera (or a file/URL standing in for one) into an mp4 named after what it shows."""
+
+from __future__ import annotations
+
+import logging
+import select
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from odshared.log import log_event
+
+from .progress import bar
+from .video_io import open_capture, source_arg
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RecordSummary:
+    video: str
+    frames: int
+    seconds: float
+    stopped_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _q_pressed() -> bool:
+    """True when the operator typed q (Enter) on an interactive terminal; headless OpenCV has no window."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return False
+    ready, _, _ = select.select([sys.stdin], [], [], 0)
+    return bool(ready) and sys.stdin.readline().strip().lower() == "q"
+
+
+def record(camera: str, name: str, out: str = ".", seconds: float | None = None, fps: float | None = None) -> RecordSummary:
+    import cv2
+
+    capture = open_capture(source_arg(camera))
+    rate = fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
+    if rate > 120 or rate <= 0:
+        rate = 30.0
+    Path(out).mkdir(parents=True, exist_ok=True)
+    video = Path(out) / f"{name}.mp4"
+    partial = video.with_name(video.name + ".part.mp4")
+    writer = None
+    frames, stopped_by, start = 0, "end of stream", time.monotonic()
+    try:
+        with bar(None, f"record {name}", "frame") as pb:
+            while True:
+                if seconds is not None and time.monotonic() - start >= seconds:
+                    stopped_by = "--seconds"
+                    break
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if writer is None:
+                    h, w = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h))
+                writer.write(frame)
+                frames += 1
+                pb.update()
+                if _q_pressed():
+                    stopped_by = "q"
+                    break
+    except KeyboardInterrupt:
+        stopped_by = "Ctrl-C"
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if frames == 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"{camera}: no frame was captured")
+    partial.replace(video)
+    summary = RecordSummary(str(video), frames, round(time.monotonic() - start, 2), stopped_by)
+    log_event(logger, "record.done", **summary.to_dict())
+    return summary
