@@ -18,8 +18,13 @@ Handler = Callable[[argparse.Namespace], Any]
 
 
 def _command(sub: Any, name: str, summary: str, example: str, handler: Handler) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=summary, description=summary, epilog=f"example:\n  {example}",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(handler=handler)
     return parser
 
@@ -50,8 +55,9 @@ def _cmd_make_manifest(args: argparse.Namespace) -> Any:
     from .progress import bar
 
     with bar(None, "list", "object") as pb:
-        summary = build_input_manifest(args.frames, args.out, args.every, args.metadata_from_name,
-                                       args.skip_invalid, on_item=pb.update)
+        summary = build_input_manifest(
+            args.frames, args.out, args.every, args.metadata_from_name, args.skip_invalid, on_item=pb.update
+        )
     return summary.to_dict()
 
 
@@ -99,8 +105,9 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
     from .local_labeling import label_from_known_boxes
     from .synth_video import parse_classes
 
-    count = label_from_known_boxes(args.manifest, args.boxes_dir, args.out, list(parse_classes(args.classes)),
-                                   args.label_attribute, args.job_name)
+    count = label_from_known_boxes(
+        args.manifest, args.boxes_dir, args.out, list(parse_classes(args.classes)), args.label_attribute, args.job_name
+    )
     return {"out": args.out, "lines": count}
 
 
@@ -111,22 +118,32 @@ def _cmd_demo(args: argparse.Namespace) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="odctl", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="odctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = _command(sub, "record", "Record a camera (index, file or rtsp/http URL) into <out>/<name>.mp4.",
-                 "odctl record --camera 0 --name blue_box_1 --seconds 60 --out videos/", _cmd_record)
+    p = _command(
+        sub,
+        "record",
+        "Record a camera (index, file or rtsp/http URL) into <out>/<name>.mp4.",
+        "odctl record --camera 0 --name blue_box_1 --seconds 60 --out videos/",
+        _cmd_record,
+    )
     p.add_argument("--camera", required=True, help="camera index (0), a video file, or an rtsp/http URL")
     p.add_argument("--name", required=True, help="video name; it carries the class, e.g. blue_box_1")
     p.add_argument("--seconds", type=float, help="stop after this many seconds (else q+Enter, Ctrl-C or end)")
     p.add_argument("--fps", type=float, help="frame rate written to the mp4 (default: the source's)")
     p.add_argument("--out", default=".", help="output folder (default: .)")
 
-    p = _command(sub, "synth-video", "Generate a video of coloured boxes and its exact per-frame boxes (JSONL).",
-                 'odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box" '
-                 "--frames 300 --seed 1", _cmd_synth_video)
+    p = _command(
+        sub,
+        "synth-video",
+        "Generate a video of coloured boxes and its exact per-frame boxes (JSONL).",
+        'odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box" --frames 300 --seed 1',
+        _cmd_synth_video,
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--classes", required=True, help="comma-separated class names; colour words pick colours")
@@ -136,9 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--fps", type=float, default=10.0)
 
-    p = _command(sub, "extract-frames", "Extract <video-stem>_<frame:06d>.jpg frames to a folder or s3:// prefix.",
-                 "odctl extract-frames videos/blue_box_1.mp4 --out s3://my-bucket/frames/blue_box_1 --every 5 "
-                 "--preview blue_box_1.png", _cmd_extract_frames)
+    p = _command(
+        sub,
+        "extract-frames",
+        "Extract <video-stem>_<frame:06d>.jpg frames to a folder or s3:// prefix.",
+        "odctl extract-frames videos/blue_box_1.mp4 --out s3://my-bucket/frames/blue_box_1 --every 5 "
+        "--preview blue_box_1.png",
+        _cmd_extract_frames,
+    )
     p.add_argument("video", help="video file or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3://bucket/prefix")
     group = p.add_mutually_exclusive_group()
@@ -147,43 +169,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", help="write a contact sheet with timestamps here (PNG)")
     p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
 
-    p = _command(sub, "make-manifest", "Write a Ground Truth input manifest from frames folders or s3:// prefixes.",
-                 "odctl make-manifest s3://bucket/frames/blue_box_1 s3://bucket/frames/yellow_box_1 "
-                 "--out s3://bucket/manifests/boxes.manifest --every 3 --metadata-from-name '{color}_{object}_{n}'",
-                 _cmd_make_manifest)
+    p = _command(
+        sub,
+        "make-manifest",
+        "Write a Ground Truth input manifest from frames folders or s3:// prefixes.",
+        "odctl make-manifest s3://bucket/frames/blue_box_1 s3://bucket/frames/yellow_box_1 "
+        "--out s3://bucket/manifests/boxes.manifest --every 3 --metadata-from-name '{color}_{object}_{n}'",
+        _cmd_make_manifest,
+    )
     p.add_argument("frames", nargs="+", help="frames folders or s3:// prefixes (merged in the order given)")
     p.add_argument("--out", required=True, help="manifest path or s3:// URI")
     p.add_argument("--every", type=int, default=1, help="keep one frame in N of each video (default 1)")
-    p.add_argument("--metadata-from-name", help="pattern over the video name, e.g. '{color}_{object}_{n}'; "
-                   "{n}, {frame} and {_x} fields are matched but not written")
+    p.add_argument(
+        "--metadata-from-name",
+        help="pattern over the video name, e.g. '{color}_{object}_{n}'; "
+        "{n}, {frame} and {_x} fields are matched but not written",
+    )
     p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
 
-    p = _command(sub, "preview-manifest", "A contact sheet of the images a manifest lists.",
-                 "odctl preview-manifest boxes.manifest --out boxes.png", _cmd_preview_manifest)
+    p = _command(
+        sub,
+        "preview-manifest",
+        "A contact sheet of the images a manifest lists.",
+        "odctl preview-manifest boxes.manifest --out boxes.png",
+        _cmd_preview_manifest,
+    )
     p.add_argument("manifest")
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=int, default=48, help="images to show (default 48)")
 
-    p = _command(sub, "show-labels", "Draw Ground Truth boxes, classes and confidences on the images.",
-                 "odctl show-labels output.manifest --out labels/ --label-attribute bb", _cmd_show_labels)
+    p = _command(
+        sub,
+        "show-labels",
+        "Draw Ground Truth boxes, classes and confidences on the images.",
+        "odctl show-labels output.manifest --out labels/ --label-attribute bb",
+        _cmd_show_labels,
+    )
     p.add_argument("manifest", help="a Ground Truth output manifest")
     p.add_argument("--out", required=True)
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--limit", type=int, help="draw at most this many images")
     p.add_argument("--skip-invalid", action="store_true")
 
-    p = _command(sub, "prepare-training", "Ground Truth output manifests -> train/validation manifests, "
-                 "classes.json and stats.",
-                 "odctl prepare-training blue.output.manifest yellow.output.manifest --out prepared/ "
-                 "--class-from 'color=blue:blue box' --class-from 'color=yellow:yellow box' --flip",
-                 _cmd_prepare_training)
+    p = _command(
+        sub,
+        "prepare-training",
+        "Ground Truth output manifests -> train/validation manifests, classes.json and stats.",
+        "odctl prepare-training blue.output.manifest yellow.output.manifest --out prepared/ "
+        "--class-from 'color=blue:blue box' --class-from 'color=yellow:yellow box' --flip",
+        _cmd_prepare_training,
+    )
     p.add_argument("manifests", nargs="+", help="output manifests of one or more labeling jobs")
     p.add_argument("--out", required=True, help="folder or s3:// prefix")
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--discard", help="file listing images to drop (source-ref, file name or stem per line)")
     p.add_argument("--min-confidence", type=float, default=0.0, help="drop boxes below this worker confidence")
-    p.add_argument("--class-from", action="append", metavar="KEY=VALUE:CLASS",
-                   help="class of every box on lines whose KEY is VALUE (repeatable)")
+    p.add_argument(
+        "--class-from",
+        action="append",
+        metavar="KEY=VALUE:CLASS",
+        help="class of every box on lines whose KEY is VALUE (repeatable)",
+    )
     p.add_argument("--classes", help="comma-separated class names fixing the class ids (default: derived)")
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=42)
@@ -191,10 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-empty", action="store_true", help="keep images without boxes (dropped by default)")
     p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
 
-    p = _command(sub, "label-local", "Label a manifest from generated videos' known boxes (a Ground Truth "
-                 "stand-in).",
-                 'odctl label-local boxes.manifest --boxes-dir videos/ --out output.manifest --classes '
-                 '"blue box,yellow box"', _cmd_label_local)
+    p = _command(
+        sub,
+        "label-local",
+        "Label a manifest from generated videos' known boxes (a Ground Truth stand-in).",
+        'odctl label-local boxes.manifest --boxes-dir videos/ --out output.manifest --classes "blue box,yellow box"',
+        _cmd_label_local,
+    )
     p.add_argument("manifest")
     p.add_argument("--boxes-dir", required=True, help="folder holding <video>.boxes.jsonl files")
     p.add_argument("--out", required=True)
@@ -202,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--job-name", default="local-labeling-job")
 
-    p = _command(sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work",
-                 _cmd_demo)
+    p = _command(
+        sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo
+    )
     p.add_argument("--workdir", default="demo-work")
     p.add_argument("--fresh", action="store_true", help="start over instead of reusing finished steps")
     p.add_argument("--s3", action="store_true", help="run the storage steps against a local moto server")
@@ -229,5 +279,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-
     raise SystemExit(main())

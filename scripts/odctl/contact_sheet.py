@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def grid(images: Sequence[np.ndarray], captions: Sequence[str] | None = None, columns: int = 6,
-         thumb_width: int = 240) -> np.ndarray:
+def grid(
+    images: Sequence[np.ndarray], captions: Sequence[str] | None = None, columns: int = 6, thumb_width: int = 240
+) -> np.ndarray:
     """Tile BGR images into one BGR image; each thumbnail keeps its aspect ratio and gets its caption."""
     import cv2
 
@@ -30,8 +31,16 @@ def grid(images: Sequence[np.ndarray], captions: Sequence[str] | None = None, co
         r, c = divmod(i, columns)
         y, x = r * cell_h, c * (thumb_width + 4)
         sheet[y : y + thumb.shape[0], x : x + thumb_width] = thumb
-        cv2.putText(sheet, caption[:38], (x + 2, y + thumb.shape[0] + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet,
+            caption[:38],
+            (x + 2, y + thumb.shape[0] + 15),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return sheet
 
 

@@ -19,8 +19,11 @@ from odshared.log import log_event
 logger = logging.getLogger(__name__)
 
 CLASSES = ("blue box", "yellow box")
-TRAIN_VIDEOS = (("blue_box_1", ("blue box",), 11), ("yellow_box_1", ("yellow box",), 12),
-                ("mixed_boxes_1", CLASSES, 13))
+TRAIN_VIDEOS = (
+    ("blue_box_1", ("blue box",), 11),
+    ("yellow_box_1", ("yellow box",), 12),
+    ("mixed_boxes_1", CLASSES, 13),
+)
 HELD_OUT_VIDEO = ("mixed_boxes_2", CLASSES, 101)
 
 
@@ -59,24 +62,57 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, frames_per_vid
 
     for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT_VIDEO):
         spec = SynthSpec(name, classes, frames=frames_per_video, seed=seed)
-        _step(summary, f"synth-video {name}", videos / f"{name}.boxes.jsonl", lambda s=spec: str(write_video(s, videos)[0]))
+        _step(
+            summary,
+            f"synth-video {name}",
+            videos / f"{name}.boxes.jsonl",
+            lambda s=spec: str(write_video(s, videos)[0]),
+        )
     for name, _, _ in TRAIN_VIDEOS:
-        _step(summary, f"extract-frames {name}", report / f"frames_{name}.png",
-              lambda n=name: extract_frames(str(videos / f"{n}.mp4"), str(frames / n), every=2,
-                                            preview=str(report / f"frames_{n}.png")).to_dict())
+        _step(
+            summary,
+            f"extract-frames {name}",
+            report / f"frames_{name}.png",
+            lambda n=name: extract_frames(
+                str(videos / f"{n}.mp4"), str(frames / n), every=2, preview=str(report / f"frames_{n}.png")
+            ).to_dict(),
+        )
     manifest = data / "labeling.manifest"
-    _step(summary, "make-manifest", manifest, lambda: build_input_manifest(
-        [str(frames / name) for name, _, _ in TRAIN_VIDEOS], str(manifest), every=1,
-        pattern="{color}_{object}_{n}").to_dict())
-    _step(summary, "preview-manifest", report / "manifest.png",
-          lambda: preview_manifest(str(manifest), str(report / "manifest.png")))
+    _step(
+        summary,
+        "make-manifest",
+        manifest,
+        lambda: build_input_manifest(
+            [str(frames / name) for name, _, _ in TRAIN_VIDEOS], str(manifest), every=1, pattern="{color}_{object}_{n}"
+        ).to_dict(),
+    )
+    _step(
+        summary,
+        "preview-manifest",
+        report / "manifest.png",
+        lambda: preview_manifest(str(manifest), str(report / "manifest.png")),
+    )
     labeled = data / "labeling.output.manifest"
-    _step(summary, "label-local", labeled, lambda: label_from_known_boxes(
-        str(manifest), str(videos), str(labeled), list(CLASSES), job_name="demo-labeling"))
-    _step(summary, "show-labels", report / "labels" / "grid.png",
-          lambda: show_labels(str(labeled), str(report / "labels"), limit=96))
+    _step(
+        summary,
+        "label-local",
+        labeled,
+        lambda: label_from_known_boxes(
+            str(manifest), str(videos), str(labeled), list(CLASSES), job_name="demo-labeling"
+        ),
+    )
+    _step(
+        summary,
+        "show-labels",
+        report / "labels" / "grid.png",
+        lambda: show_labels(str(labeled), str(report / "labels"), limit=96),
+    )
     prepared = data / "prepared"
-    _step(summary, "prepare-training", prepared / "classes.json", lambda: prepare_training(
-        [str(labeled)], str(prepared), PrepareOptions(classes=CLASSES, flip=True)).to_dict())
+    _step(
+        summary,
+        "prepare-training",
+        prepared / "classes.json",
+        lambda: prepare_training([str(labeled)], str(prepared), PrepareOptions(classes=CLASSES, flip=True)).to_dict(),
+    )
     (root / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return summary

@@ -73,9 +73,16 @@ def _put_with_retries(uri: str, data: bytes, attempts: int = 4) -> None:
             time.sleep(0.2 * 2**attempt)
 
 
-def extract_frames(video: str, out: str, every: int | None = None, fps: float | None = None,
-                   preview: str | None = None, quality: int = 92, workers: int = 8,
-                   preview_count: int = 24) -> ExtractSummary:
+def extract_frames(
+    video: str,
+    out: str,
+    every: int | None = None,
+    fps: float | None = None,
+    preview: str | None = None,
+    quality: int = 92,
+    workers: int = 8,
+    preview_count: int = 24,
+) -> ExtractSummary:
     """Decode ``video`` once and write the selected frames under ``out``."""
     import cv2
 

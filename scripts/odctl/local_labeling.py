@@ -19,8 +19,14 @@ from .synth_video import read_boxes
 logger = logging.getLogger(__name__)
 
 
-def label_from_known_boxes(manifest: str, boxes_dir: str, out: str, classes: list[str],
-                           label_attribute: str = "bb", job_name: str = "local-labeling-job") -> int:
+def label_from_known_boxes(
+    manifest: str,
+    boxes_dir: str,
+    out: str,
+    classes: list[str],
+    label_attribute: str = "bb",
+    job_name: str = "local-labeling-job",
+) -> int:
     """Write ``out`` with one labeled line per input line; frames map to ``<video>.boxes.jsonl``."""
     cache: dict[str, dict[int, dict]] = {}
     records, invalid = [], []
@@ -51,11 +57,28 @@ def label_from_known_boxes(manifest: str, boxes_dir: str, out: str, classes: lis
         for box in record["boxes"]:
             if box["class"] not in classes:
                 raise OdError(f"{stem}.boxes.jsonl frame {frame}: class {box['class']!r} not in {classes}")
-            boxes.append(Box(classes.index(box["class"]), box["left"], box["top"], box["width"], box["height"],
-                             confidence=0.95, class_name=box["class"]))
+            boxes.append(
+                Box(
+                    classes.index(box["class"]),
+                    box["left"],
+                    box["top"],
+                    box["width"],
+                    box["height"],
+                    confidence=0.95,
+                    class_name=box["class"],
+                )
+            )
         extra = {k: v for k, v in obj.items() if k != "source-ref"}
-        image = LabeledImage(ref, record["width"], record["height"], 3, tuple(boxes), extra=extra,
-                             human_annotated="yes", creation_date=created)
+        image = LabeledImage(
+            ref,
+            record["width"],
+            record["height"],
+            3,
+            tuple(boxes),
+            extra=extra,
+            human_annotated="yes",
+            creation_date=created,
+        )
         records.append(to_output_line(image, label_attribute, f"labeling-job/{job_name}"))
     check_invalid(invalid, skip_invalid=False)
     count = write_lines(out, records)

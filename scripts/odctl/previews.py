@@ -80,8 +80,14 @@ def draw_labels(image: np.ndarray, labeled: LabeledImage) -> np.ndarray:
     return canvas
 
 
-def show_labels(manifest: str, out: str, label_attribute: str = "bb", limit: int | None = None,
-                skip_invalid: bool = False, grid_count: int = 48) -> dict[str, Any]:
+def show_labels(
+    manifest: str,
+    out: str,
+    label_attribute: str = "bb",
+    limit: int | None = None,
+    skip_invalid: bool = False,
+    grid_count: int = 48,
+) -> dict[str, Any]:
     """Write ``<stem>.labels.jpg`` per image and ``grid.png`` overview under ``out``."""
     import cv2
 
@@ -110,4 +116,3 @@ def show_labels(manifest: str, out: str, label_attribute: str = "bb", limit: int
     summary = {"out": out, "images": len(items), "written": written, "invalid_lines": len(invalid)}
     log_event(logger, "show_labels.done", **summary)
     return summary
-

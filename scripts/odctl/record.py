@@ -37,7 +37,9 @@ def _q_pressed() -> bool:
     return bool(ready) and sys.stdin.readline().strip().lower() == "q"
 
 
-def record(camera: str, name: str, out: str = ".", seconds: float | None = None, fps: float | None = None) -> RecordSummary:
+def record(
+    camera: str, name: str, out: str = ".", seconds: float | None = None, fps: float | None = None
+) -> RecordSummary:
     import cv2
 
     capture = open_capture(source_arg(camera))

@@ -23,8 +23,14 @@ logger = logging.getLogger(__name__)
 
 # BGR colours for class names that name a colour; other names get a colour from their hash.
 NAMED_COLOURS = {
-    "blue": (200, 90, 30), "yellow": (40, 205, 235), "red": (40, 40, 210), "green": (60, 170, 50),
-    "orange": (30, 130, 245), "purple": (150, 50, 130), "white": (235, 235, 235), "black": (25, 25, 25),
+    "blue": (200, 90, 30),
+    "yellow": (40, 205, 235),
+    "red": (40, 40, 210),
+    "green": (60, 170, 50),
+    "orange": (30, 130, 245),
+    "purple": (150, 50, 130),
+    "white": (235, 235, 235),
+    "black": (25, 25, 25),
 }
 MIN_VISIBLE = 0.5  # a box less than half visible (occluded or out of frame) is not labelled
 
@@ -87,13 +93,21 @@ def _tracks(rng: np.random.Generator, spec: SynthSpec) -> list[_Track]:
         cut = int(rng.uniform(0.45, 0.55) * n)
         for start, end in ((lead + int(rng.integers(0, max(1, n // 20))), cut), (cut + max(1, n // 15), n)):
             size = rng.uniform(0.22, 0.38) * spec.height
-            tracks.append(_Track(
-                class_id=class_id, start=start, end=end,
-                x=rng.uniform(0.15, 0.85) * spec.width, y=rng.uniform(0.25, 0.75) * spec.height,
-                vx=rng.uniform(-1, 1) * spec.width / 60, vy=rng.uniform(-1, 1) * spec.height / 80,
-                size=size, aspect=rng.uniform(0.8, 1.5), scale_period=rng.uniform(40, 90),
-                phase=rng.uniform(0, 2 * np.pi),
-            ))
+            tracks.append(
+                _Track(
+                    class_id=class_id,
+                    start=start,
+                    end=end,
+                    x=rng.uniform(0.15, 0.85) * spec.width,
+                    y=rng.uniform(0.25, 0.75) * spec.height,
+                    vx=rng.uniform(-1, 1) * spec.width / 60,
+                    vy=rng.uniform(-1, 1) * spec.height / 80,
+                    size=size,
+                    aspect=rng.uniform(0.8, 1.5),
+                    scale_period=rng.uniform(40, 90),
+                    phase=rng.uniform(0, 2 * np.pi),
+                )
+            )
     return tracks
 
 
@@ -108,8 +122,9 @@ def _draw_box(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: tup
     cv2.line(image, (x0, lid), (x1, lid), dark, max(1, (y1 - y0) // 40))
     cv2.rectangle(image, (x0, y0), (x1, y1), dark, max(1, (y1 - y0) // 30))
     cx = (x0 + x1) // 2
-    cv2.rectangle(image, (cx - (x1 - x0) // 8, lid + (y1 - y0) // 8),
-                  (cx + (x1 - x0) // 8, lid + (y1 - y0) // 5), dark, -1)  # a handle
+    cv2.rectangle(
+        image, (cx - (x1 - x0) // 8, lid + (y1 - y0) // 8), (cx + (x1 - x0) // 8, lid + (y1 - y0) // 5), dark, -1
+    )  # a handle
 
 
 def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
@@ -152,8 +167,16 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
             hidden = max(0, min(cx1, pole_x + pole_w) - max(cx0, pole_x)) * (cy1 - cy0)
             if ((cx1 - cx0) * (cy1 - cy0) - hidden) / full < MIN_VISIBLE:
                 continue
-            boxes.append({"class": spec.classes[class_id], "class_id": class_id, "left": cx0, "top": cy0,
-                          "width": cx1 - cx0, "height": cy1 - cy0})
+            boxes.append(
+                {
+                    "class": spec.classes[class_id],
+                    "class_id": class_id,
+                    "left": cx0,
+                    "top": cy0,
+                    "width": cx1 - cx0,
+                    "height": cy1 - cy0,
+                }
+            )
         yield frame, boxes
 
 
@@ -178,22 +201,40 @@ def write_video(spec: SynthSpec, out_dir: str | Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     video = out / f"{spec.name}.mp4"
     labels = boxes_path(video)
-    writer = cv2.VideoWriter(str(video) + ".part.mp4", cv2.VideoWriter_fourcc(*"mp4v"), spec.fps,
-                             (spec.width, spec.height))
+    writer = cv2.VideoWriter(
+        str(video) + ".part.mp4", cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height)
+    )
     if not writer.isOpened():
         raise RuntimeError(f"{video}: OpenCV cannot write mp4 here (no mp4v encoder)")
     tmp_labels = labels.with_name(labels.name + ".part")
     with open(tmp_labels, "w", encoding="utf-8") as handle, bar(spec.frames, f"render {spec.name}", "frame") as pb:
         for index, (frame, boxes) in enumerate(render(spec)):
             writer.write(frame)
-            handle.write(json.dumps({"frame": index, "time": round(index / spec.fps, 3), "width": spec.width,
-                                     "height": spec.height, "boxes": boxes}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "frame": index,
+                        "time": round(index / spec.fps, 3),
+                        "width": spec.width,
+                        "height": spec.height,
+                        "boxes": boxes,
+                    }
+                )
+                + "\n"
+            )
             pb.update()
     writer.release()
     Path(str(video) + ".part.mp4").replace(video)
     tmp_labels.replace(labels)
-    log_event(logger, "synth_video.written", video=str(video), boxes=str(labels), frames=spec.frames,
-              classes=list(spec.classes), seed=spec.seed)
+    log_event(
+        logger,
+        "synth_video.written",
+        video=str(video),
+        boxes=str(labels),
+        frames=spec.frames,
+        classes=list(spec.classes),
+        seed=spec.seed,
+    )
     return video, labels
 
 

@@ -24,8 +24,9 @@ def open_capture(source: int | str) -> Any:
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         capture.release()
-        raise InputDataError(f"{source}: cannot be opened as a video (unreadable file, unsupported codec "
-                             "or unreachable camera)")
+        raise InputDataError(
+            f"{source}: cannot be opened as a video (unreadable file, unsupported codec or unreachable camera)"
+        )
     return capture
 
 

@@ -275,9 +275,17 @@ def _write_outputs(
     invalid: list[InvalidLine],
 ) -> PrepareResult:
     attr = options.label_attribute
-    paths = {name: storage.join(out, name) for name in (
-        "train.manifest", "validation.manifest", "classes.json", "stats.json", "stats.png", "rejected.jsonl"
-    )}
+    paths = {
+        name: storage.join(out, name)
+        for name in (
+            "train.manifest",
+            "validation.manifest",
+            "classes.json",
+            "stats.json",
+            "stats.png",
+            "rejected.jsonl",
+        )
+    }
     write_lines(paths["train.manifest"], (to_output_line(image, attr) for image in train))
     write_lines(paths["validation.manifest"], (to_output_line(image, attr) for image in validation))
     storage.write_text(

@@ -63,9 +63,11 @@ def parse_output_line(obj: dict[str, Any], label_attribute: str = DEFAULT_LABEL_
         raise LineError(f"missing {SOURCE_REF!r}")
     if label_attribute not in obj:
         meta = obj.get(f"{label_attribute}-metadata")
-        why = f" (metadata says: {meta.get('failure-reason')})" if isinstance(meta, dict) and meta.get(
-            "failure-reason"
-        ) else ""
+        why = (
+            f" (metadata says: {meta.get('failure-reason')})"
+            if isinstance(meta, dict) and meta.get("failure-reason")
+            else ""
+        )
         raise LineError(f"missing label attribute {label_attribute!r}{why}")
     label = obj[label_attribute]
     if not isinstance(label, dict):
@@ -110,9 +112,7 @@ def parse_output_line(obj: dict[str, Any], label_attribute: str = DEFAULT_LABEL_
         if index < len(objects) and isinstance(objects[index], dict) and "confidence" in objects[index]:
             confidence = float(objects[index]["confidence"])
         boxes.append(Box(class_id, left, top, w, h, confidence, class_map.get(str(class_id))))
-    extra = {
-        k: v for k, v in obj.items() if k not in (SOURCE_REF, label_attribute, f"{label_attribute}-metadata")
-    }
+    extra = {k: v for k, v in obj.items() if k not in (SOURCE_REF, label_attribute, f"{label_attribute}-metadata")}
     return LabeledImage(
         source_ref=ref,
         width=width,

@@ -137,8 +137,14 @@ def build_input_manifest(
                 if compiled:
                     fields = compiled.parse(storage.basename(uri))
                     if fields is None:
-                        invalid.append(InvalidLine(source, listed, f"{storage.basename(uri)!r} does not match "
-                                                   f"--metadata-from-name {compiled.text!r}", uri))
+                        invalid.append(
+                            InvalidLine(
+                                source,
+                                listed,
+                                f"{storage.basename(uri)!r} does not match --metadata-from-name {compiled.text!r}",
+                                uri,
+                            )
+                        )
                         continue
                     record.update(fields)
                 handle.write(dumps_line(record) + "\n")

@@ -63,8 +63,9 @@ def dataset_stats(splits: Mapping[str, Sequence[LabeledImage]], classes: Sequenc
     return report
 
 
-def _panel(draw: Any, origin: tuple[int, int], size: tuple[int, int], title: str,
-           series: Mapping[str, Mapping[str, int]]) -> None:
+def _panel(
+    draw: Any, origin: tuple[int, int], size: tuple[int, int], title: str, series: Mapping[str, Mapping[str, int]]
+) -> None:
     """A grouped bar chart: one group per key, one bar per split."""
     from PIL import ImageFont
 
@@ -90,8 +91,9 @@ def _panel(draw: Any, origin: tuple[int, int], size: tuple[int, int], title: str
                 draw.text((bx, bottom - bar_h - 11), str(value), fill=(0, 0, 0), font=font)
         draw.text((int(gx), bottom + 4), str(key)[:14], fill=(0, 0, 0), font=font)
     for si, name in enumerate(series):
-        draw.rectangle([x0 + width - 110, y0 + 6 + si * 12, x0 + width - 100, y0 + 14 + si * 12],
-                       fill=colors[si % len(colors)])
+        draw.rectangle(
+            [x0 + width - 110, y0 + 6 + si * 12, x0 + width - 100, y0 + 14 + si * 12], fill=colors[si % len(colors)]
+        )
         draw.text((x0 + width - 96, y0 + 4 + si * 12), name, fill=(0, 0, 0), font=font)
 
 
@@ -106,10 +108,11 @@ def render_stats_png(stats: Mapping[str, Any]) -> bytes:
     per_image_keys = sorted({k for s in splits.values() for k in s["boxes_per_image"]}, key=int)
     panels = [
         ("boxes per class", {n: s["boxes_per_class"] for n, s in splits.items()}),
-        ("images by number of boxes", {n: {k: s["boxes_per_image"].get(k, 0) for k in per_image_keys}
-                                       for n, s in splits.items()}),
-        ("relative box size (sqrt of area fraction)",
-         {n: s["relative_box_size_histogram"] for n, s in splits.items()}),
+        (
+            "images by number of boxes",
+            {n: {k: s["boxes_per_image"].get(k, 0) for k in per_image_keys} for n, s in splits.items()},
+        ),
+        ("relative box size (sqrt of area fraction)", {n: s["relative_box_size_histogram"] for n, s in splits.items()}),
     ]
     for i, (title, series) in enumerate(panels):
         _panel(draw, (0, i * panel_h), (panel_w, panel_h), title, series)

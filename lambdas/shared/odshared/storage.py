@@ -294,4 +294,3 @@ def parallel_map(func: Any, items: Iterable[Any], workers: int = 8) -> Iterator[
         futures = [pool.submit(func, item) for item in items]
         for future in futures:
             yield future.result()
-
