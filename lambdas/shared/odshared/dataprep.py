@@ -209,6 +209,8 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
             named.append(_name_boxes(entry, options.class_rules, options.classes))
         except LineError as exc:
             invalid.append(InvalidLine(entry.source, entry.line, str(exc), entry.raw))
+    order = {uri: i for i, uri in enumerate(manifests)}
+    invalid.sort(key=lambda item: (order.get(item.source, 0), item.line))
     check_invalid(invalid, options.skip_invalid)
 
     counts = {"input_lines": len(entries) + len(invalid), "invalid_lines": len(invalid)}

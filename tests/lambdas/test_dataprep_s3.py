@@ -1,0 +1,61 @@
+"""prepare_training and storage over a real moto server: manifests, images and outputs in S3."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import numpy as np
+import pytest
+from PIL import Image
+
+from odshared import storage
+from odshared.dataprep import ClassRule, PrepareOptions, prepare_training
+from odshared.errors import StorageError
+from tests.helpers import gt_line, put_keys_in_moto
+
+pytestmark = pytest.mark.integration
+
+
+def test_prepare_from_s3_to_s3_with_flip(bucket, seed_dir):
+    s3 = boto3.client("s3")
+    frame = (seed_dir / "yellow_box_1_000086.jpg").read_bytes()
+    s3.put_object(Bucket=bucket, Key="frames/yellow_box_1_000086.jpg", Body=frame)
+    ref = f"s3://{bucket}/frames/yellow_box_1_000086.jpg"
+    line = gt_line(ref, [{"class_id": 0, "left": 100, "top": 50, "width": 300, "height": 200}],
+                   {"0": "storage box"}, width=1920, height=1080, color="yellow")
+    s3.put_object(Bucket=bucket, Key="labels/job/output.manifest", Body=line + "\n")
+    result = prepare_training([f"s3://{bucket}/labels/job/output.manifest"], f"s3://{bucket}/prepared",
+                              PrepareOptions(class_rules=(ClassRule.parse("color=yellow:yellow box"),),
+                                             flip=True, validation_fraction=0))
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {"prepared/train.manifest", "prepared/validation.manifest", "prepared/classes.json",
+            "prepared/stats.json", "prepared/stats.png", "frames/yellow_box_1_000086_flip.jpg"} <= keys
+    train = [json.loads(x) for x in storage.read_text(result.train_manifest).splitlines()]
+    assert train[1]["source-ref"] == f"s3://{bucket}/frames/yellow_box_1_000086_flip.jpg"
+    assert train[1]["bb"]["annotations"][0]["left"] == 1920 - 400
+    flipped = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key="frames/yellow_box_1_000086_flip.jpg")["Body"]
+                                    .read()))
+    original = np.asarray(Image.open(seed_dir / "yellow_box_1_000086.jpg").convert("RGB")).astype(int)
+    assert np.abs(np.asarray(flipped).astype(int)[:, ::-1] - original).mean() < 3
+
+
+def test_missing_bucket_is_named(aws, tmp_path):
+    with pytest.raises(StorageError, match="bucket 'no-such-bucket-x' does not exist"):
+        prepare_training([str(tmp_path / "x")], "s3://no-such-bucket-x/out")
+    with pytest.raises(StorageError, match="s3://no-such-bucket-x/m.manifest"):
+        list(storage.iter_lines("s3://no-such-bucket-x/m.manifest"))
+
+
+def test_missing_object_is_named(bucket):
+    with pytest.raises(StorageError, match=f"s3://{bucket}/nope.manifest: no such object"):
+        storage.read_bytes(f"s3://{bucket}/nope.manifest")
+
+
+def test_listing_pages_through_more_than_10000_keys(bucket):
+    keys = [f"frames/v/v_{i:06d}.jpg" for i in range(10_123)]
+    put_keys_in_moto(bucket, keys + ["frames/v/readme.txt", "other/x.jpg"])
+    listed = list(storage.list_files(f"s3://{bucket}/frames/v", (".jpg",)))
+    assert len(listed) == 10_123
+    assert listed == sorted(listed) and listed[0] == f"s3://{bucket}/frames/v/v_000000.jpg"
