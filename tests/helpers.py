@@ -32,16 +32,22 @@ def put_keys_in_moto(bucket: str, keys: list[str], body: bytes = b"") -> None:
         backend.put_object(bucket, key, body)
 
 
-def gt_line(ref: str, boxes: list[dict[str, Any]], class_map: dict[str, str], width: int = 100, height: int = 80,
-            **extra: Any) -> str:
+def gt_line(
+    ref: str, boxes: list[dict[str, Any]], class_map: dict[str, str], width: int = 100, height: int = 80, **extra: Any
+) -> str:
     """One Ground Truth output line in the real layout."""
-    return json.dumps({
-        "source-ref": ref,
-        **extra,
-        "bb": {"image_size": [{"width": width, "height": height, "depth": 3}], "annotations": boxes},
-        "bb-metadata": {
-            "objects": [{"confidence": b.pop("confidence", 0.9)} for b in [dict(x) for x in boxes]],
-            "class-map": class_map, "type": "groundtruth/object-detection", "human-annotated": "yes",
-            "creation-date": "2026-01-01T00:00:00.000000", "job-name": "labeling-job/test",
-        },
-    })
+    return json.dumps(
+        {
+            "source-ref": ref,
+            **extra,
+            "bb": {"image_size": [{"width": width, "height": height, "depth": 3}], "annotations": boxes},
+            "bb-metadata": {
+                "objects": [{"confidence": b.pop("confidence", 0.9)} for b in [dict(x) for x in boxes]],
+                "class-map": class_map,
+                "type": "groundtruth/object-detection",
+                "human-annotated": "yes",
+                "creation-date": "2026-01-01T00:00:00.000000",
+                "job-name": "labeling-job/test",
+            },
+        }
+    )

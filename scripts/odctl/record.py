@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odshared.errors import InputDataError
 from odshared.log import log_event
 
 from .progress import bar
@@ -54,9 +55,6 @@ def record(
     try:
         with bar(None, f"record {name}", "frame") as pb:
             while True:
-                if seconds is not None and time.monotonic() - start >= seconds:
-                    stopped_by = "--seconds"
-                    break
                 ok, frame = capture.read()
                 if not ok:
                     break
@@ -66,6 +64,9 @@ def record(
                 writer.write(frame)
                 frames += 1
                 pb.update()
+                if seconds is not None and time.monotonic() - start >= seconds:
+                    stopped_by = "--seconds"
+                    break
                 if _q_pressed():
                     stopped_by = "q"
                     break
@@ -77,7 +78,7 @@ def record(
             writer.release()
     if frames == 0:
         partial.unlink(missing_ok=True)
-        raise RuntimeError(f"{camera}: no frame was captured")
+        raise InputDataError(f"{camera}: no frame was captured")
     partial.replace(video)
     summary = RecordSummary(str(video), frames, round(time.monotonic() - start, 2), stopped_by)
     log_event(logger, "record.done", **summary.to_dict())

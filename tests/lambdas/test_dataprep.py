@@ -14,8 +14,11 @@ from odshared.errors import ManifestError
 from odshared.groundtruth import parse_output_line
 from tests.helpers import gt_line
 
-SEEDS = ("blue-box-large-job.output.manifest", "blue-box-small-job.output.manifest",
-         "yellow-box-small-job.output.manifest")
+SEEDS = (
+    "blue-box-large-job.output.manifest",
+    "blue-box-small-job.output.manifest",
+    "yellow-box-small-job.output.manifest",
+)
 RULES = (ClassRule.parse("color=blue:blue box"), ClassRule.parse("color=yellow:yellow box"))
 
 
@@ -39,8 +42,10 @@ def test_seed_jobs_join_with_classes_from_color(seed_dir, tmp_path):
         assert {a["class_id"] for a in line["bb"]["annotations"]} == {expected}
         assert line["bb-metadata"]["class-map"] == {str(expected): f"{color} box"}
     stats = json.loads(Path(result.stats_json).read_text())
-    per_class = {c: stats["splits"]["train"]["boxes_per_class"][c] + stats["splits"]["validation"]["boxes_per_class"][c]
-                 for c in result.classes}
+    per_class = {
+        c: stats["splits"]["train"]["boxes_per_class"][c] + stats["splits"]["validation"]["boxes_per_class"][c]
+        for c in result.classes
+    }
     yellow_boxes = sum(len(o["bb"]["annotations"]) for o in _read(seed_dir / SEEDS[2]))
     assert per_class["yellow box"] == yellow_boxes
     assert Path(result.stats_png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -48,8 +53,11 @@ def test_seed_jobs_join_with_classes_from_color(seed_dir, tmp_path):
 
 
 def test_keep_empty_keeps_images_without_boxes(seed_dir, tmp_path):
-    result = prepare_training([str(seed_dir / SEEDS[2])], str(tmp_path),
-                              PrepareOptions(class_rules=RULES, keep_empty=True, validation_fraction=0.0))
+    result = prepare_training(
+        [str(seed_dir / SEEDS[2])],
+        str(tmp_path),
+        PrepareOptions(class_rules=RULES, keep_empty=True, validation_fraction=0.0),
+    )
     lines = _read(result.train_manifest)
     assert len(lines) == 32
     empty = [line for line in lines if not line["bb"]["annotations"]]
@@ -58,16 +66,20 @@ def test_keep_empty_keeps_images_without_boxes(seed_dir, tmp_path):
 
 def test_min_confidence_drops_low_boxes(seed_dir, tmp_path):
     # the small blue job has 17 boxes at worker confidence 0.09 and 2 at 0.29
-    result = prepare_training([str(seed_dir / SEEDS[1])], str(tmp_path),
-                              PrepareOptions(class_rules=RULES, min_confidence=0.2, validation_fraction=0))
+    result = prepare_training(
+        [str(seed_dir / SEEDS[1])],
+        str(tmp_path),
+        PrepareOptions(class_rules=RULES, min_confidence=0.2, validation_fraction=0),
+    )
     assert result.counts["low_confidence_boxes"] == 17
     lines = _read(result.train_manifest)
     assert len(lines) == 2
     assert all(o["confidence"] == 0.29 for line in lines for o in line["bb-metadata"]["objects"])
     # the large job has only 0.09 boxes: a 0.1 floor leaves nothing to train on
     with pytest.raises(PrepareError, match="no labeled image is left"):
-        prepare_training([str(seed_dir / SEEDS[0])], str(tmp_path / "x"),
-                         PrepareOptions(class_rules=RULES, min_confidence=0.1))
+        prepare_training(
+            [str(seed_dir / SEEDS[0])], str(tmp_path / "x"), PrepareOptions(class_rules=RULES, min_confidence=0.1)
+        )
 
 
 def test_split_is_reproducible_and_disjoint(seed_dir, tmp_path):
@@ -79,8 +91,11 @@ def test_split_is_reproducible_and_disjoint(seed_dir, tmp_path):
     val = {line["source-ref"] for line in _read(a.validation_manifest)}
     assert not train & val
     assert 0.12 < len(val) / (len(val) + len(train)) < 0.28
-    other = prepare_training([str(seed_dir / n) for n in SEEDS], str(tmp_path / "c"),
-                             PrepareOptions(class_rules=RULES, validation_fraction=0.2, seed=8))
+    other = prepare_training(
+        [str(seed_dir / n) for n in SEEDS],
+        str(tmp_path / "c"),
+        PrepareOptions(class_rules=RULES, validation_fraction=0.2, seed=8),
+    )
     assert {line["source-ref"] for line in _read(other.validation_manifest)} != val
 
 
@@ -92,10 +107,16 @@ def test_split_keeps_one_validation_image_for_tiny_sets():
 
 def test_discard_by_name_stem_or_uri(seed_dir, tmp_path):
     first = _read(seed_dir / SEEDS[1])
-    names = [first[0]["source-ref"], first[1]["source-ref"].rsplit("/", 1)[1],
-             first[2]["source-ref"].rsplit("/", 1)[1].rsplit(".", 1)[0]]
-    result = prepare_training([str(seed_dir / SEEDS[1])], str(tmp_path),
-                              PrepareOptions(class_rules=RULES, discard=frozenset(names), keep_empty=True))
+    names = [
+        first[0]["source-ref"],
+        first[1]["source-ref"].rsplit("/", 1)[1],
+        first[2]["source-ref"].rsplit("/", 1)[1].rsplit(".", 1)[0],
+    ]
+    result = prepare_training(
+        [str(seed_dir / SEEDS[1])],
+        str(tmp_path),
+        PrepareOptions(class_rules=RULES, discard=frozenset(names), keep_empty=True),
+    )
     assert result.counts["discarded_images"] == 3
     kept = {line["source-ref"] for line in _read(result.train_manifest) + _read(result.validation_manifest)}
     assert len(kept) == 18 and first[0]["source-ref"] not in kept
@@ -104,13 +125,23 @@ def test_discard_by_name_stem_or_uri(seed_dir, tmp_path):
 def test_class_maps_that_differ_between_jobs_are_remapped_by_name(tmp_path):
     job_a = tmp_path / "a.manifest"
     job_b = tmp_path / "b.manifest"
-    job_a.write_text(gt_line("s3://b/1.jpg", [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5},
-                                              {"class_id": 1, "left": 9, "top": 9, "width": 5, "height": 5}],
-                             {"0": "cat", "1": "dog"}) + "\n")
-    job_b.write_text(gt_line("s3://b/2.jpg", [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}],
-                             {"0": "dog"}) + "\n")
-    result = prepare_training([str(job_a), str(job_b)], str(tmp_path / "out"),
-                              PrepareOptions(classes=("dog", "cat"), validation_fraction=0.0))
+    job_a.write_text(
+        gt_line(
+            "s3://b/1.jpg",
+            [
+                {"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5},
+                {"class_id": 1, "left": 9, "top": 9, "width": 5, "height": 5},
+            ],
+            {"0": "cat", "1": "dog"},
+        )
+        + "\n"
+    )
+    job_b.write_text(
+        gt_line("s3://b/2.jpg", [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}], {"0": "dog"}) + "\n"
+    )
+    result = prepare_training(
+        [str(job_a), str(job_b)], str(tmp_path / "out"), PrepareOptions(classes=("dog", "cat"), validation_fraction=0.0)
+    )
     by_ref = {line["source-ref"]: line for line in _read(result.train_manifest)}
     assert [a["class_id"] for a in by_ref["s3://b/1.jpg"]["bb"]["annotations"]] == [1, 0]
     assert [a["class_id"] for a in by_ref["s3://b/2.jpg"]["bb"]["annotations"]] == [0]
@@ -150,17 +181,22 @@ def test_invalid_lines_fail_and_write_nothing(tmp_path):
         prepare_training([str(path)], str(out), PrepareOptions(classes=("a",)))
     message = str(info.value)
     assert "5 invalid manifest line(s)" in message
-    for line, reason in ((2, "malformed JSON"), (3, "missing label attribute 'bb'"), (4, "annotation 0: zero-size box"),
-                         (5, "annotation 0: box [90, 1, 140, 6] is outside the 100x80 image"),
-                         (6, "annotation 0: unknown class 'zebra'")):
+    for line, reason in (
+        (2, "malformed JSON"),
+        (3, "missing label attribute 'bb'"),
+        (4, "annotation 0: zero-size box"),
+        (5, "annotation 0: box [90, 1, 140, 6] is outside the 100x80 image"),
+        (6, "annotation 0: unknown class 'zebra'"),
+    ):
         assert f"{path}:{line}: {reason}" in message
     assert not out.exists()
 
 
 def test_skip_invalid_keeps_valid_lines_and_reports_the_rest(tmp_path):
     path = _write_bad(tmp_path)
-    result = prepare_training([str(path)], str(tmp_path / "out"),
-                              PrepareOptions(classes=("a",), skip_invalid=True, validation_fraction=0))
+    result = prepare_training(
+        [str(path)], str(tmp_path / "out"), PrepareOptions(classes=("a",), skip_invalid=True, validation_fraction=0)
+    )
     assert [line["source-ref"] for line in _read(result.train_manifest)] == ["s3://b/ok.jpg", "s3://b/ok2.jpg"]
     rejected = _read(result.rejected)
     assert [r["line"] for r in rejected] == [2, 3, 4, 5, 6]
@@ -169,8 +205,9 @@ def test_skip_invalid_keeps_valid_lines_and_reports_the_rest(tmp_path):
 
 def test_class_id_missing_from_class_map_without_rule_is_reported(tmp_path):
     path = tmp_path / "m.manifest"
-    path.write_text(gt_line("s3://b/1.jpg", [{"class_id": 3, "left": 1, "top": 1, "width": 5, "height": 5}],
-                            {"0": "a"}) + "\n")
+    path.write_text(
+        gt_line("s3://b/1.jpg", [{"class_id": 3, "left": 1, "top": 1, "width": 5, "height": 5}], {"0": "a"}) + "\n"
+    )
     with pytest.raises(ManifestError, match=r"m.manifest:1: annotation 0: class_id 3 is not in the class-map"):
         prepare_training([str(path)], str(tmp_path / "o"))
 
@@ -192,14 +229,17 @@ def test_flip_mirrors_boxes_drawn_on_a_real_frame(seed_dir, tmp_path):
     image_path.parent.mkdir()
     Image.fromarray(frame).save(image_path, quality=98)
     manifest = tmp_path / "m.manifest"
-    manifest.write_text(gt_line(str(image_path), [box], {"0": "storage box"}, width=width, height=height,
-                                color="blue") + "\n")
-    result = prepare_training([str(manifest)], str(tmp_path / "out"),
-                              PrepareOptions(class_rules=RULES, flip=True, validation_fraction=0))
+    manifest.write_text(
+        gt_line(str(image_path), [box], {"0": "storage box"}, width=width, height=height, color="blue") + "\n"
+    )
+    result = prepare_training(
+        [str(manifest)], str(tmp_path / "out"), PrepareOptions(class_rules=RULES, flip=True, validation_fraction=0)
+    )
     lines = _read(result.train_manifest)
     assert len(lines) == 2 and result.counts["flipped_images"] == 1
     flipped = lines[1]
-    assert flipped["source-ref"] == flipped_ref(str(image_path)) == str(image_path.parent / "blue_box_1_000133_flip.jpg")
+    expected_ref = str(image_path.parent / "blue_box_1_000133_flip.jpg")
+    assert flipped["source-ref"] == flipped_ref(str(image_path)) == expected_ref
     ann = flipped["bb"]["annotations"][0]
     assert ann == {"class_id": 0, "left": width - 700, "top": 200, "width": 400, "height": 250}
     mirrored = np.array(Image.open(flipped["source-ref"]).convert("RGB")).astype(int)
@@ -209,15 +249,23 @@ def test_flip_mirrors_boxes_drawn_on_a_real_frame(seed_dir, tmp_path):
     assert abs(ys.min() - ann["top"]) <= 2 and abs(ys.max() + 1 - (ann["top"] + ann["height"])) <= 2
     # resumable: a second run reuses the flipped image
     before = Path(flipped["source-ref"]).stat().st_mtime_ns
-    prepare_training([str(manifest)], str(tmp_path / "out2"),
-                     PrepareOptions(class_rules=RULES, flip=True, validation_fraction=0))
+    prepare_training(
+        [str(manifest)], str(tmp_path / "out2"), PrepareOptions(class_rules=RULES, flip=True, validation_fraction=0)
+    )
     assert Path(flipped["source-ref"]).stat().st_mtime_ns == before
 
 
 def test_flip_rejects_labels_whose_size_disagrees_with_the_image(seed_dir, tmp_path):
     manifest = tmp_path / "m.manifest"
-    manifest.write_text(gt_line(str(seed_dir / "blue_box_1_000133.jpg"),
-                                [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}], {"0": "a"},
-                                width=640, height=480) + "\n")
+    manifest.write_text(
+        gt_line(
+            str(seed_dir / "blue_box_1_000133.jpg"),
+            [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}],
+            {"0": "a"},
+            width=640,
+            height=480,
+        )
+        + "\n"
+    )
     with pytest.raises(PrepareError, match="image is 1920x1080 but its labels say 640x480"):
         prepare_training([str(manifest)], str(tmp_path / "o"), PrepareOptions(flip=True, validation_fraction=0))

@@ -23,20 +23,35 @@ def test_prepare_from_s3_to_s3_with_flip(bucket, seed_dir):
     frame = (seed_dir / "yellow_box_1_000086.jpg").read_bytes()
     s3.put_object(Bucket=bucket, Key="frames/yellow_box_1_000086.jpg", Body=frame)
     ref = f"s3://{bucket}/frames/yellow_box_1_000086.jpg"
-    line = gt_line(ref, [{"class_id": 0, "left": 100, "top": 50, "width": 300, "height": 200}],
-                   {"0": "storage box"}, width=1920, height=1080, color="yellow")
+    line = gt_line(
+        ref,
+        [{"class_id": 0, "left": 100, "top": 50, "width": 300, "height": 200}],
+        {"0": "storage box"},
+        width=1920,
+        height=1080,
+        color="yellow",
+    )
     s3.put_object(Bucket=bucket, Key="labels/job/output.manifest", Body=line + "\n")
-    result = prepare_training([f"s3://{bucket}/labels/job/output.manifest"], f"s3://{bucket}/prepared",
-                              PrepareOptions(class_rules=(ClassRule.parse("color=yellow:yellow box"),),
-                                             flip=True, validation_fraction=0))
+    result = prepare_training(
+        [f"s3://{bucket}/labels/job/output.manifest"],
+        f"s3://{bucket}/prepared",
+        PrepareOptions(class_rules=(ClassRule.parse("color=yellow:yellow box"),), flip=True, validation_fraction=0),
+    )
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert {"prepared/train.manifest", "prepared/validation.manifest", "prepared/classes.json",
-            "prepared/stats.json", "prepared/stats.png", "frames/yellow_box_1_000086_flip.jpg"} <= keys
+    assert {
+        "prepared/train.manifest",
+        "prepared/validation.manifest",
+        "prepared/classes.json",
+        "prepared/stats.json",
+        "prepared/stats.png",
+        "frames/yellow_box_1_000086_flip.jpg",
+    } <= keys
     train = [json.loads(x) for x in storage.read_text(result.train_manifest).splitlines()]
     assert train[1]["source-ref"] == f"s3://{bucket}/frames/yellow_box_1_000086_flip.jpg"
     assert train[1]["bb"]["annotations"][0]["left"] == 1920 - 400
-    flipped = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key="frames/yellow_box_1_000086_flip.jpg")["Body"]
-                                    .read()))
+    flipped = Image.open(
+        io.BytesIO(s3.get_object(Bucket=bucket, Key="frames/yellow_box_1_000086_flip.jpg")["Body"].read())
+    )
     original = np.asarray(Image.open(seed_dir / "yellow_box_1_000086.jpg").convert("RGB")).astype(int)
     assert np.abs(np.asarray(flipped).astype(int)[:, ::-1] - original).mean() < 3
 

@@ -15,8 +15,11 @@ def _lines(seed_dir, name):
 
 
 def test_every_seed_line_parses_and_round_trips(seed_dir):
-    for name in ("blue-box-large-job.output.manifest", "blue-box-small-job.output.manifest",
-                 "yellow-box-small-job.output.manifest"):
+    for name in (
+        "blue-box-large-job.output.manifest",
+        "blue-box-small-job.output.manifest",
+        "yellow-box-small-job.output.manifest",
+    ):
         for obj in _lines(seed_dir, name):
             image = parse_output_line(obj, "bb")
             assert (image.width, image.height) == (1920, 1080)
@@ -36,23 +39,30 @@ def test_seed_confidence_and_class_map_are_read(seed_dir):
 
 
 def _base():
-    return {"source-ref": "s3://b/x.jpg",
-            "bb": {"image_size": [{"width": 100, "height": 80, "depth": 3}],
-                   "annotations": [{"class_id": 0, "left": 10, "top": 10, "width": 20, "height": 20}]},
-            "bb-metadata": {"class-map": {"0": "a"}, "objects": [{"confidence": 0.5}]}}
+    return {
+        "source-ref": "s3://b/x.jpg",
+        "bb": {
+            "image_size": [{"width": 100, "height": 80, "depth": 3}],
+            "annotations": [{"class_id": 0, "left": 10, "top": 10, "width": 20, "height": 20}],
+        },
+        "bb-metadata": {"class-map": {"0": "a"}, "objects": [{"confidence": 0.5}]},
+    }
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda o: o.pop("bb"), "missing label attribute 'bb'"),
-    (lambda o: o.pop("source-ref"), "missing 'source-ref'"),
-    (lambda o: o["bb"]["annotations"][0].update(width=0), "zero-size box"),
-    (lambda o: o["bb"]["annotations"][0].update(left=95), "outside the 100x80 image"),
-    (lambda o: o["bb"]["annotations"][0].update(top=-1), "outside the 100x80 image"),
-    (lambda o: o["bb"]["annotations"][0].update(left="x"), "left must be a number"),
-    (lambda o: o["bb"]["annotations"][0].pop("class_id"), "class_id must be an integer"),
-    (lambda o: o["bb"].update(image_size=[]), "image_size must be a list"),
-    (lambda o: o["bb"].update(annotations={}), "annotations must be a list"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda o: o.pop("bb"), "missing label attribute 'bb'"),
+        (lambda o: o.pop("source-ref"), "missing 'source-ref'"),
+        (lambda o: o["bb"]["annotations"][0].update(width=0), "zero-size box"),
+        (lambda o: o["bb"]["annotations"][0].update(left=95), "outside the 100x80 image"),
+        (lambda o: o["bb"]["annotations"][0].update(top=-1), "outside the 100x80 image"),
+        (lambda o: o["bb"]["annotations"][0].update(left="x"), "left must be a number"),
+        (lambda o: o["bb"]["annotations"][0].pop("class_id"), "class_id must be an integer"),
+        (lambda o: o["bb"].update(image_size=[]), "image_size must be a list"),
+        (lambda o: o["bb"].update(annotations={}), "annotations must be a list"),
+    ],
+)
 def test_bad_lines_name_the_field(mutate, message):
     obj = _base()
     mutate(obj)

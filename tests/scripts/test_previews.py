@@ -1,0 +1,80 @@
+"""preview-manifest and show-labels on real seed frames."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from odctl.previews import preview_manifest, show_labels
+from odshared.errors import ManifestError
+from tests.helpers import gt_line
+
+
+def _local_manifest(seed_dir, tmp_path):
+    lines = [
+        gt_line(
+            str(seed_dir / "blue_box_1_000133.jpg"),
+            [{"class_id": 0, "left": 600, "top": 500, "width": 500, "height": 400, "confidence": 0.29}],
+            {"0": "storage box"},
+            width=1920,
+            height=1080,
+        ),
+        gt_line(str(seed_dir / "yellow_box_1_000086.jpg"), [], {}, width=1920, height=1080),
+    ]
+    path = tmp_path / "out.manifest"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_show_labels_draws_boxes_where_the_labels_say(seed_dir, tmp_path):
+    manifest = _local_manifest(seed_dir, tmp_path)
+    summary = show_labels(str(manifest), str(tmp_path / "labels"))
+    assert summary["written"] == 2
+    drawn = cv2.imread(str(tmp_path / "labels" / "blue_box_1_000133.labels.jpg")).astype(int)
+    original = cv2.imread(str(seed_dir / "blue_box_1_000133.jpg")).astype(int)
+    changed = np.abs(drawn - original).sum(axis=2) > 60
+    assert changed[700, 598:603].any() and changed[700, 1098:1103].any()  # left and right edges of the box
+    assert not changed[200:300, 100:200].any()  # far from the box nothing is drawn
+    assert cv2.imread(str(tmp_path / "labels" / "grid.png")) is not None
+
+
+def test_show_labels_rejects_bad_lines_unless_skipped(seed_dir, tmp_path):
+    manifest = _local_manifest(seed_dir, tmp_path)
+    manifest.write_text(manifest.read_text() + "{broken\n")
+    with pytest.raises(ManifestError, match=r"out.manifest:3: malformed JSON"):
+        show_labels(str(manifest), str(tmp_path / "l"))
+    summary = show_labels(str(manifest), str(tmp_path / "l"), skip_invalid=True)
+    assert summary["invalid_lines"] == 1
+    assert json.loads((tmp_path / "l" / "rejected.jsonl").read_text())["line"] == 3
+
+
+def test_preview_manifest_grid(seed_dir, tmp_path):
+    manifest = tmp_path / "in.manifest"
+    manifest.write_text(
+        "".join(
+            json.dumps({"source-ref": str(seed_dir / n)}) + "\n"
+            for n in ("blue_box_1_000133.jpg", "yellow_box_1_000086.jpg", "missing.jpg")
+        )
+    )
+    summary = preview_manifest(str(manifest), str(tmp_path / "grid.png"))
+    assert summary == {"out": str(tmp_path / "grid.png"), "lines": 3, "shown": 2, "invalid_lines": 0}
+    grid = cv2.imread(str(tmp_path / "grid.png"))
+    assert grid.shape[1] == 2 * 244
+
+
+def test_preview_manifest_from_s3(seed_dir, bucket, tmp_path):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.upload_file(str(seed_dir / "blue_box_1_000133.jpg"), bucket, "f/blue_box_1_000133.jpg")
+    s3.put_object(
+        Bucket=bucket,
+        Key="m.manifest",
+        Body=json.dumps({"source-ref": f"s3://{bucket}/f/blue_box_1_000133.jpg"}) + "\n",
+    )
+    summary = preview_manifest(f"s3://{bucket}/m.manifest", f"s3://{bucket}/preview.png")
+    assert summary["shown"] == 1
+    assert s3.head_object(Bucket=bucket, Key="preview.png")["ContentType"] == "image/png"
