@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring as encode_json_string
 from typing import Any
 
 from . import storage
 from .errors import InvalidLine, ManifestError, OdError
 from .log import log_event
-from .manifest import dumps_line, write_rejected
+from .manifest import write_rejected
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_FRAME_SUFFIX = re.compile(r"_(\d+)$")
 # Placeholders that stand for numbers in a name and are matched but not copied into the manifest.
 COUNTER_FIELDS = frozenset({"n", "frame"})
 
@@ -30,10 +29,17 @@ class PatternError(OdError):
     """A --metadata-from-name pattern cannot be used."""
 
 
+def _file_stem(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    stem, dot, _ = base.rpartition(".")
+    return stem if dot and stem else base
+
+
 def video_stem(name: str) -> str:
     """``blue_box_1_000043.jpg`` -> ``blue_box_1``: the frames of one video share it."""
-    stem = PurePosixPath(name).stem
-    return _FRAME_SUFFIX.sub("", stem)
+    stem = _file_stem(name)
+    head, sep, tail = stem.rpartition("_")
+    return head if sep and tail.isdigit() else stem
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class NamePattern:
     text: str
     regex: re.Pattern[str]
     fields: tuple[str, ...]
+    _fragments: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, text: str) -> NamePattern:
@@ -65,9 +72,21 @@ class NamePattern:
             raise PatternError(f"--metadata-from-name {text!r}: no {{field}} in the pattern")
         return cls(text, re.compile(f"^{regex}$"), tuple(fields))
 
+    def fragment(self, name: str, stem: str) -> str | None:
+        """The JSON members (``,"color":"blue",...``) for a frame, or None when its name does not match."""
+        cached = self._fragments.get(stem)
+        if cached is not None:
+            return cached
+        fields = self.parse(name)
+        if fields is None:
+            return None
+        text = "".join(f",{encode_json_string(k)}:{encode_json_string(v)}" for k, v in fields.items())
+        if self.regex.match(stem):  # the video's name alone decides: every frame of it gets the same fields
+            self._fragments[stem] = text
+        return text
+
     def parse(self, name: str) -> dict[str, str] | None:
-        stem = PurePosixPath(name).stem
-        for candidate in (video_stem(name), stem):
+        for candidate in (video_stem(name), _file_stem(name)):
             match = self.regex.match(candidate)
             if match:
                 return {
@@ -76,20 +95,6 @@ class NamePattern:
                     if key not in COUNTER_FIELDS and not key.startswith("_")
                 }
         return None
-
-
-def sample_every(uris: Iterable[str], every: int) -> Iterator[str]:
-    """One in ``every`` frames of each video, starting with its first; the count restarts per video."""
-    if every < 1:
-        raise OdError(f"--every must be at least 1, got {every}")
-    current, index = None, 0
-    for uri in uris:
-        stem = video_stem(storage.basename(uri))
-        if stem != current:
-            current, index = stem, 0
-        if index % every == 0:
-            yield uri
-        index += 1
 
 
 @dataclass
@@ -114,6 +119,8 @@ def build_input_manifest(
     listing: Callable[[str], Iterable[str]] | None = None,
 ) -> ManifestSummary:
     """Write one manifest from several frame folders or prefixes, in frame order, sampled one in ``every``."""
+    if every < 1:
+        raise OdError(f"--every must be at least 1, got {every}")
     compiled = NamePattern.compile(pattern) if pattern else None
     lister = listing or (lambda uri: storage.list_files(uri, IMAGE_SUFFIXES))
     if not inputs:
@@ -121,33 +128,32 @@ def build_input_manifest(
     storage.check_bucket(out)
     invalid: list[InvalidLine] = []
     listed = lines = 0
-
-    def counted(uri: str) -> Iterator[str]:
-        nonlocal listed
-        for item in lister(uri):
-            listed += 1
-            if on_item:
-                on_item()
-            yield item
-
+    # This loop runs a million times: lines are assembled from the quoted URI (json's C encoder) and a
+    # metadata fragment that the pattern computes once per video.
     with storage.open_writer(out) as handle:
+        write = handle.write
         for source in inputs:
-            for uri in sample_every(counted(source), every):
-                record: dict[str, Any] = {"source-ref": uri}
-                if compiled:
-                    fields = compiled.parse(storage.basename(uri))
-                    if fields is None:
-                        invalid.append(
-                            InvalidLine(
-                                source,
-                                listed,
-                                f"{storage.basename(uri)!r} does not match --metadata-from-name {compiled.text!r}",
-                                uri,
-                            )
+            current, index = None, 0
+            for uri in lister(source):
+                listed += 1
+                if on_item:
+                    on_item()
+                name = uri.rsplit("/", 1)[-1]
+                stem = video_stem(name)
+                if stem != current:
+                    current, index = stem, 0
+                index += 1
+                if (index - 1) % every:
+                    continue
+                fragment = "" if compiled is None else compiled.fragment(name, stem)
+                if fragment is None:
+                    invalid.append(
+                        InvalidLine(
+                            source, listed, f"{name!r} does not match --metadata-from-name {compiled.text!r}", uri
                         )
-                        continue
-                    record.update(fields)
-                handle.write(dumps_line(record) + "\n")
+                    )
+                    continue
+                write('{"source-ref":' + encode_json_string(uri) + fragment + "}\n")
                 lines += 1
         if invalid and not skip_invalid:
             raise ManifestError(invalid)

@@ -1,0 +1,16 @@
+"""Run every benchmark: ``python -m bench`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import make_manifest_bench
+
+
+def main() -> int:
+    make_manifest_bench.main(sys.argv[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
