@@ -1,0 +1,277 @@
+"""SageMaker Object Detection ``model.tar.gz`` -> deployable package (MXNet deploy graph, ONNX, model.json).
+
+Called by ``odctl convert`` and by the conversion Lambda. Needs numpy and onnx only.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import json
+import logging
+import tarfile
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import mxnet_params, storage
+from .errors import InputDataError
+from .log import log_event
+from .mxnet_shapes import infer_shapes
+from .mxnet_symbol import DetectionSettings, Symbol, detection_settings, to_deploy
+
+logger = logging.getLogger(__name__)
+
+SYMBOL_FILE = "deploy_model_algo_1-symbol.json"
+PARAMS_FILE = "deploy_model_algo_1-0000.params"
+ONNX_FILE = "model.onnx"
+MODEL_JSON = "model.json"
+CHECKSUMS = "SHA256SUMS"
+PACKAGE_FILES = (SYMBOL_FILE, PARAMS_FILE, ONNX_FILE, MODEL_JSON, CHECKSUMS)
+
+
+class ConversionError(InputDataError):
+    """The training artifact cannot be converted; the message says which file or setting is wrong."""
+
+
+@dataclass
+class TrainingArtifact:
+    symbol_text: str
+    params_bytes: bytes
+    hyperparameters: dict[str, str]
+    source: str
+    member_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ConvertedModel:
+    files: dict[str, bytes]
+    manifest: dict[str, Any]
+
+
+def _one(names: Sequence[str], pattern: str, source: str) -> str | None:
+    matches = sorted(n for n in names if fnmatch.fnmatch(Path(n).name, pattern))
+    if len(matches) > 1:
+        raise ConversionError(f"{source}: several files match {pattern}: {matches}")
+    return matches[0] if matches else None
+
+
+def read_artifact(path: str | Path, source: str | None = None) -> TrainingArtifact:
+    """Open SageMaker's ``model.tar.gz``; file names are globbed (``*-symbol.json``, ``*.params``)."""
+    source = source or str(path)
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ConversionError(f"{source}: not a readable tar.gz archive ({exc})") from exc
+    with archive:
+        try:
+            names = [m.name for m in archive.getmembers() if m.isfile()]
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ConversionError(f"{source}: the archive is truncated or corrupt ({exc})") from exc
+        wanted = {"symbol": "*-symbol.json", "params": "*.params", "hyperparams": "hyperparams.json"}
+        found = {key: _one(names, pattern, source) for key, pattern in wanted.items()}
+        missing = [wanted[key] for key, name in found.items() if name is None]
+        if missing:
+            raise ConversionError(f"{source}: the archive lacks {', '.join(missing)} (it holds {sorted(names)})")
+
+        def read(name: str) -> bytes:
+            try:
+                handle = archive.extractfile(name)
+                assert handle is not None
+                return handle.read()
+            except (tarfile.TarError, EOFError, OSError, AssertionError) as exc:
+                raise ConversionError(f"{source}: cannot read {name} from the archive ({exc})") from exc
+
+        symbol_text = read(found["symbol"]).decode("utf-8")
+        params_bytes = read(found["params"])
+        try:
+            hyper = json.loads(read(found["hyperparams"]))
+        except json.JSONDecodeError as exc:
+            raise ConversionError(f"{source}: hyperparams.json is not valid JSON ({exc.msg})") from exc
+    if not isinstance(hyper, dict):
+        raise ConversionError(f"{source}: hyperparams.json must hold an object")
+    return TrainingArtifact(
+        symbol_text, params_bytes, {k: str(v) for k, v in hyper.items()}, source, {k: v for k, v in found.items() if v}
+    )
+
+
+def _int_hyper(hyper: Mapping[str, str], key: str, default: int | None, source: str) -> int:
+    value = hyper.get(key)
+    if value is None:
+        if default is None:
+            raise ConversionError(f"{source}: hyperparams.json lacks {key}")
+        return default
+    try:
+        return int(float(value))
+    except ValueError as exc:
+        raise ConversionError(f"{source}: hyperparams.json {key}={value!r} is not a number") from exc
+
+
+def convert_artifact(
+    artifact: TrainingArtifact, classes: Sequence[str] | None = None, **overrides: Any
+) -> ConvertedModel:
+    """Build the package in memory; ``overrides`` set nms_threshold, force_suppress, nms_topk or threshold."""
+    source = artifact.source
+    params_name = f"{source}!{artifact.member_names.get('params', 'params')}"
+    params = mxnet_params.loads(artifact.params_bytes, params_name)
+    args, aux = mxnet_params.split_checkpoint(params)
+    train = Symbol.loads(artifact.symbol_text, f"{source}!{artifact.member_names.get('symbol', 'symbol')}")
+    settings = detection_settings(train, **overrides)
+    deploy = to_deploy(train, settings)
+    hyper = artifact.hyperparameters
+    image_size = _int_hyper(hyper, "image_shape", 300, source)
+    values = {**args, **aux}
+    shapes = infer_shapes(deploy, (1, 3, image_size, image_size), {k: v.shape for k, v in values.items()})
+    cls_shape = shapes[deploy.index("multibox_cls_pred")]
+    graph_classes = cls_shape[1] - 1
+    declared = _int_hyper(hyper, "num_classes", graph_classes, source)
+    if declared != graph_classes:
+        raise ConversionError(
+            f"{source}: hyperparams.json says num_classes={declared} but the class head "
+            f"(multibox_cls_pred) predicts {graph_classes} classes plus background"
+        )
+    names = list(classes) if classes else [f"class_{i}" for i in range(graph_classes)]
+    if len(names) != graph_classes:
+        raise ConversionError(f"{len(names)} class names given ({names}) but the model has {graph_classes} classes")
+
+    needed = [name for name in deploy.variables() if name != "data"]
+    absent = [name for name in needed if name not in values]
+    if absent:
+        raise ConversionError(
+            f"{params_name}: lacks parameters the graph uses: {absent[:5]}{' ...' if len(absent) > 5 else ''}"
+        )
+    aux_names = deploy.aux_names()
+    kept = {f"{'aux' if name in aux_names else 'arg'}:{name}": values[name] for name in needed}
+    prefixed_original = [k for k in params if k.split(":", 1)[-1] in set(needed)]
+    if len(prefixed_original) == len(params) and set(prefixed_original) == set(kept):
+        deploy_params = artifact.params_bytes  # nothing to prune: MXNet's own bytes, unchanged
+    else:
+        ordered = {k: params[k] for k in params if k in kept}
+        deploy_params = mxnet_params.dumps(ordered)
+
+    anchors = shapes[deploy.index("multibox_anchors")][1]
+    detection = {**settings.__dict__, "variances": list(settings.variances)}
+    metadata = {
+        "num_classes": graph_classes,
+        "anchors": anchors,
+        "detection": json.dumps(detection),
+        "base_network": hyper.get("base_network", ""),
+    }
+    from .onnx_export import export_onnx
+
+    onnx_bytes = export_onnx(deploy, values, image_size, names, metadata)
+    files = {SYMBOL_FILE: deploy.dumps().encode("utf-8"), PARAMS_FILE: deploy_params, ONNX_FILE: onnx_bytes}
+    manifest = model_manifest(names, image_size, anchors, settings, hyper, files)
+    files[MODEL_JSON] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    files[CHECKSUMS] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items()).encode()
+    pruned = len(params) - len(kept)
+    log_event(
+        logger,
+        "convert.done",
+        source=source,
+        classes=names,
+        image_size=image_size,
+        anchors=anchors,
+        pruned_params=pruned,
+        onnx_bytes=len(onnx_bytes),
+    )
+    return ConvertedModel(files, manifest)
+
+
+def model_manifest(
+    classes: Sequence[str],
+    image_size: int,
+    anchors: int,
+    settings: DetectionSettings,
+    hyper: Mapping[str, str],
+    files: Mapping[str, bytes],
+) -> dict[str, Any]:
+    """What the device reads to run the model: no timestamps, so converting twice gives the same bytes."""
+    return {
+        "format_version": 1,
+        "classes": list(classes),
+        "num_classes": len(classes),
+        "input": {
+            "name": "data",
+            "shape": [1, 3, image_size, image_size],
+            "layout": "NCHW",
+            "color": "RGB",
+            "range": [0, 255],
+            "mean": [0.0, 0.0, 0.0],
+            "scale": [1.0, 1.0, 1.0],
+            "resize": "stretch",
+        },
+        "output": {
+            "name": "detections",
+            "shape": [1, anchors, 6],
+            "row": ["class_id", "score", "xmin", "ymin", "xmax", "ymax"],
+            "coordinates": "normalized",
+            "empty_class_id": -1,
+        },
+        "detection": {**settings.__dict__, "variances": list(settings.variances)},
+        "files": {"onnx": ONNX_FILE, "mxnet_symbol": SYMBOL_FILE, "mxnet_params": PARAMS_FILE},
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        "training": {
+            "base_network": hyper.get("base_network"),
+            "image_shape": hyper.get("image_shape"),
+            "hyperparameters": dict(sorted(hyper.items())),
+        },
+    }
+
+
+def convert(
+    model_uri: str, out: str, classes: Sequence[str] | None = None, skip_unchanged: bool = True, **overrides: Any
+) -> dict[str, Any]:
+    """Convert a ``model.tar.gz`` (path or s3://) and write the package under ``out`` (folder or s3://)."""
+    storage.check_bucket(out)
+    with tempfile.TemporaryDirectory(prefix="convert-") as tmp:
+        local = Path(tmp) / "model.tar.gz"
+        if storage.is_s3(model_uri):
+            storage.download_file(model_uri, local)  # streamed to disk (Lambda /tmp), not held in memory
+        else:
+            local = Path(model_uri)
+            if not local.exists():
+                raise ConversionError(f"{model_uri}: no such file")
+        converted = convert_artifact(read_artifact(local, model_uri), classes, **overrides)
+    checksums_uri = storage.join(out, CHECKSUMS)
+    unchanged = (
+        skip_unchanged
+        and storage.exists(checksums_uri)
+        and (storage.read_bytes(checksums_uri) == converted.files[CHECKSUMS])
+    )
+    if not unchanged:
+        for name in PACKAGE_FILES:  # checksums last: its presence means the package is complete
+            storage.write_bytes(storage.join(out, name), converted.files[name])
+    result = {
+        "model_artifact": model_uri,
+        "package": out,
+        "unchanged": unchanged,
+        "files": {
+            name: {"uri": storage.join(out, name), "bytes": len(converted.files[name])} for name in PACKAGE_FILES
+        },
+        "classes": converted.manifest["classes"],
+        "image_size": converted.manifest["input"]["shape"][2],
+    }
+    log_event(logger, "convert.written", package=out, unchanged=unchanged)
+    return result
+
+
+def make_tarball(members: Mapping[str, bytes]) -> bytes:
+    """A ``model.tar.gz`` laid out as SageMaker writes it (used by the local trainer and the tests)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def float_params(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, np.float32) for k, v in params.items()}
