@@ -111,6 +111,18 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
     return {"out": args.out, "lines": count}
 
 
+def _cmd_convert(args: argparse.Namespace) -> Any:
+    from odshared.convert import convert
+
+    from .synth_video import parse_classes
+
+    overrides = {"nms_threshold": args.nms_threshold, "nms_topk": args.nms_topk, "threshold": args.threshold}
+    if args.force_suppress is not None:
+        overrides["force_suppress"] = args.force_suppress == "true"
+    classes = list(parse_classes(args.classes)) if args.classes else None
+    return convert(args.model, args.out, classes, **overrides)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Any:
     from .demo import run_demo
 
@@ -250,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", required=True)
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--job-name", default="local-labeling-job")
+
+    p = _command(
+        sub,
+        "convert",
+        "Convert a SageMaker Object Detection model.tar.gz into the MXNet deploy graph, ONNX and model.json.",
+        "odctl convert s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
+        '"blue box,yellow box"',
+        _cmd_convert,
+    )
+    p.add_argument("model", help="model.tar.gz path or s3:// URI")
+    p.add_argument("--out", required=True, help="folder or s3:// prefix for the package")
+    p.add_argument("--classes", help="comma-separated class names, in class id order")
+    p.add_argument("--nms-threshold", type=float, help="override the training graph's NMS IoU threshold")
+    p.add_argument("--nms-topk", type=int, help="override how many candidates NMS considers")
+    p.add_argument("--threshold", type=float, help="minimum score of a detection (default 0.01, as MXNet)")
+    p.add_argument("--force-suppress", choices=["true", "false"], help="class-agnostic NMS (default: as trained)")
 
     p = _command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo

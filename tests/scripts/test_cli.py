@@ -19,6 +19,7 @@ COMMANDS = [
     "show-labels",
     "prepare-training",
     "label-local",
+    "convert",
     "demo",
 ]
 
