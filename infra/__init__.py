@@ -1,0 +1,1 @@
+"""CDK constructs and stacks, and the local (Docker-free) Lambda bundling they use."""
