@@ -31,8 +31,13 @@ class FeatureSpec:
     normalization: float = -1.0
 
 
-def _fmt(values: Sequence[float]) -> str:
-    return "(" + ",".join(f"{v:g}" if float(v).is_integer() else repr(float(v)) for v in values) + ")"
+def _fmt_sizes(values: Sequence[float]) -> str:
+    """Sizes as SageMaker's graphs spell them (float32 reprs, e.g. ``(0.2,0.2720294)``)."""
+    return "(" + ",".join(str(np.float32(v)) for v in values) + ")"
+
+
+def _fmt_ratios(values: Sequence[float]) -> str:
+    return "(" + ",".join(f"{v:.12g}" for v in values) + ")"
 
 
 def _conv_relu(mx: Any, data: Any, name: str, num_filter: int, kernel: int, stride: int, pad: int) -> Any:
@@ -87,8 +92,8 @@ def multibox_heads(body: Any, specs: Sequence[FeatureSpec], num_classes: int, mi
             bucket.append(mx.sym.Flatten(data=mx.sym.transpose(pred, axes=(0, 2, 3, 1))))
         anchors = mx.sym.contrib.MultiBoxPrior(
             layer,
-            sizes=_fmt(spec.sizes),
-            ratios=_fmt(spec.ratios),
+            sizes=_fmt_sizes(spec.sizes),
+            ratios=_fmt_ratios(spec.ratios),
             clip=False,
             steps="(-1.0, -1.0)",
             name=f"{name}_anchors",
@@ -217,21 +222,135 @@ def vgg16_reduced(data: Any) -> Any:
 
 R3 = (1.0, 2.0, 0.5)
 R5 = (1.0, 2.0, 0.5, 3.0, 1.0 / 3)
+
+
+def _sizes(scales: Sequence[float]) -> list[tuple[float, float]]:
+    """SSD's per-layer (s_k, sqrt(s_k * s_k+1)) anchor sizes; the last layer pairs with s_k + 0.17."""
+    scales = list(scales) + [scales[-1] + 0.17]
+    return [(scales[i], float(np.sqrt(scales[i] * scales[i + 1]))) for i in range(len(scales) - 1)]
+
+
+SCALES = (0.1, 0.2, 0.37, 0.54, 0.71, 0.88)
+_S = _sizes(SCALES)
+_R = (R3, R5, R5, R5, R3, R3)
 VGG16_300 = (
-    FeatureSpec("relu4_3", 512, sizes=(0.1, 0.141), ratios=R3, normalization=20),
-    FeatureSpec("relu7", sizes=(0.2, 0.272), ratios=R5),
-    FeatureSpec("", 512, 2, 1, sizes=(0.37, 0.447), ratios=R5),
-    FeatureSpec("", 256, 2, 1, sizes=(0.54, 0.619), ratios=R5),
-    FeatureSpec("", 256, 1, 0, sizes=(0.71, 0.79), ratios=R3),
-    FeatureSpec("", 256, 1, 0, sizes=(0.88, 0.961), ratios=R3),
+    FeatureSpec("relu4_3", 512, sizes=_S[0], ratios=_R[0], normalization=20),
+    FeatureSpec("relu7", sizes=_S[1], ratios=_R[1]),
+    FeatureSpec("", 512, 2, 1, sizes=_S[2], ratios=_R[2]),
+    FeatureSpec("", 256, 2, 1, sizes=_S[3], ratios=_R[3]),
+    FeatureSpec("", 256, 1, 0, sizes=_S[4], ratios=_R[4]),
+    FeatureSpec("", 256, 1, 0, sizes=_S[5], ratios=_R[5]),
+)
+# resnet-50: stage-3 and stage-4 outputs, then four extra blocks (the layout of SageMaker's ResNet artifacts)
+RESNET50 = (
+    FeatureSpec("_plus12", sizes=_S[0], ratios=_R[0]),
+    FeatureSpec("_plus15", sizes=_S[1], ratios=_R[1]),
+    FeatureSpec("", 512, 2, 1, sizes=_S[2], ratios=_R[2]),
+    FeatureSpec("", 256, 2, 1, sizes=_S[3], ratios=_R[3]),
+    FeatureSpec("", 256, 2, 1, sizes=_S[4], ratios=_R[4]),
+    FeatureSpec("", 128, 2, 1, sizes=_S[5], ratios=_R[5]),
+)
+TINY = (
+    FeatureSpec("tiny_relu5", sizes=(0.1, 0.16), ratios=R3),
+    FeatureSpec("tiny_relu6", sizes=(0.2, 0.3), ratios=R5),
+    FeatureSpec("", 128, 2, 1, sizes=(0.37, 0.45), ratios=R5),
+    FeatureSpec("", 128, 2, 1, sizes=(0.54, 0.65), ratios=R3),
+    FeatureSpec("", 128, 2, 1, sizes=(0.75, 0.9), ratios=R3),
 )
 
 
-def vgg16_ssd_train(num_classes: int, nms_threshold: float = 0.45, nms_topk: int = 400) -> Any:
+def resnet50_v2(data: Any) -> Any:
+    """Pre-activation ResNet-50 with MXNet model-zoo names (bn_data, conv0, stageN_unitM_*, _plusK)."""
     import mxnet as mx
 
-    body = vgg16_reduced(mx.sym.Variable("data"))
-    return training_heads(*multibox_heads(body, VGG16_300, num_classes), nms_threshold=nms_threshold, nms_topk=nms_topk)
+    def conv(x: Any, filters: int, kernel: int, stride: int, pad: int | None, name: str) -> Any:
+        padding = {} if pad is None else {"pad": (pad, pad)}  # the shortcut convs carry no pad attribute
+        return mx.sym.Convolution(
+            data=x,
+            num_filter=filters,
+            kernel=(kernel, kernel),
+            stride=(stride, stride),
+            no_bias=True,
+            workspace=256,
+            name=name,
+            **padding,
+        )
+
+    def bn(x: Any, name: str, fix_gamma: bool = False) -> Any:
+        return mx.sym.BatchNorm(data=x, fix_gamma=fix_gamma, eps=2e-5, momentum=0.9, name=name)
+
+    def unit(x: Any, filters: int, stride: int, dim_match: bool, name: str) -> Any:
+        act1 = mx.sym.Activation(data=bn(x, f"{name}_bn1"), act_type="relu", name=f"{name}_relu1")
+        conv1 = conv(act1, filters // 4, 1, 1, 0, f"{name}_conv1")
+        act2 = mx.sym.Activation(data=bn(conv1, f"{name}_bn2"), act_type="relu", name=f"{name}_relu2")
+        conv2 = conv(act2, filters // 4, 3, stride, 1, f"{name}_conv2")
+        act3 = mx.sym.Activation(data=bn(conv2, f"{name}_bn3"), act_type="relu", name=f"{name}_relu3")
+        conv3 = conv(act3, filters, 1, 1, 0, f"{name}_conv3")
+        shortcut = x if dim_match else conv(act1, filters, 1, stride, None, f"{name}_sc")
+        return conv3 + shortcut
+
+    net = bn(mx.sym.identity(data=data, name="id"), "bn_data", fix_gamma=True)
+    net = conv(net, 64, 7, 2, 3, "conv0")
+    net = mx.sym.Activation(data=bn(net, "bn0"), act_type="relu", name="relu0")
+    net = mx.sym.Pooling(data=net, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="pooling0")
+    for stage, (units, filters) in enumerate(zip((3, 4, 6, 3), (256, 512, 1024, 2048), strict=True), start=1):
+        net = unit(net, filters, 1 if stage == 1 else 2, False, f"stage{stage}_unit1")
+        for index in range(2, units + 1):
+            net = unit(net, filters, 1, True, f"stage{stage}_unit{index}")
+    # the classifier tail SageMaker's body also has (unused by SSD; it consumes the name flatten0)
+    net = mx.sym.Activation(data=bn(net, "bn1"), act_type="relu", name="relu1")
+    net = mx.sym.Pooling(data=net, global_pool=True, kernel=(7, 7), pool_type="avg", name="pool1")
+    net = mx.sym.FullyConnected(data=mx.sym.Flatten(data=net), num_hidden=1000, name="fc1")
+    return net
+
+
+def tiny_backbone(data: Any) -> Any:
+    """Six conv-BN-ReLU layers (outputs at strides 16 and 32): trains in minutes on two CPU cores."""
+    import mxnet as mx
+
+    net = mx.sym.BatchNorm(data=data, fix_gamma=True, eps=2e-5, name="bn_data")  # normalises 0-255 pixels
+    for index, (filters, stride) in enumerate(((16, 2), (32, 2), (64, 2), (64, 1), (128, 2), (128, 2)), start=1):
+        net = mx.sym.Convolution(
+            data=net,
+            num_filter=filters,
+            kernel=(3, 3),
+            stride=(stride, stride),
+            pad=(1, 1),
+            no_bias=True,
+            name=f"tiny_conv{index}",
+        )
+        net = mx.sym.BatchNorm(data=net, fix_gamma=False, eps=2e-5, name=f"tiny_bn{index}")
+        net = mx.sym.Activation(data=net, act_type="relu", name=f"tiny_relu{index}")
+    return net
+
+
+def feature_specs(base_network: str) -> tuple[FeatureSpec, ...]:
+    return {"vgg-16": VGG16_300, "resnet-50": RESNET50, "tiny": TINY}[base_network]
+
+
+def build_training_symbol(
+    base_network: str,
+    num_classes: int,
+    nms_threshold: float = 0.45,
+    nms_topk: int = 400,
+    overlap_threshold: float = 0.5,
+) -> Any:
+    """The training graph SageMaker's algorithm trains, for ``base_network`` (plus the local ``tiny``)."""
+    import mxnet as mx
+
+    with mx.name.NameManager():  # fresh counters, so auto names (_plus12, flatten1, ...) match SageMaker's graphs
+        data = mx.sym.Variable("data")
+        body = {"vgg-16": vgg16_reduced, "resnet-50": resnet50_v2, "tiny": tiny_backbone}[base_network](data)
+        return training_heads(
+            *multibox_heads(body, feature_specs(base_network), num_classes),
+            nms_threshold=nms_threshold,
+            nms_topk=nms_topk,
+            overlap_threshold=overlap_threshold,
+        )
+
+
+def vgg16_ssd_train(num_classes: int, nms_threshold: float = 0.45, nms_topk: int = 400) -> Any:
+    return build_training_symbol("vgg-16", num_classes, nms_threshold, nms_topk)
 
 
 def init_params(symbol: Any, image_size: int, seed: int = 0, label_shape: tuple[int, ...] = (1, 1, 5)) -> tuple:
