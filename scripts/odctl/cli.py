@@ -123,6 +123,42 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
     return convert(args.model, args.out, classes, **overrides)
 
 
+def _cmd_train_local(args: argparse.Namespace) -> Any:
+    from .synth_video import parse_classes
+    from .train_local import default_output, load_hyperparameters, train_local
+
+    result = train_local(
+        args.train,
+        args.validation,
+        default_output(args.out),
+        load_hyperparameters(args.hyperparameters),
+        args.base_network,
+        args.images,
+        args.label_attribute,
+        list(parse_classes(args.classes)) if args.classes else None,
+        args.seed,
+    )
+    return result.to_dict()
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> Any:
+    from .evaluate import evaluate
+    from .synth_video import parse_classes
+
+    report = evaluate(
+        args.model,
+        args.manifest,
+        args.out,
+        args.iou,
+        args.label_attribute,
+        args.images,
+        args.backend,
+        list(parse_classes(args.classes)) if args.classes else None,
+    )
+    report.pop("curves")
+    return report
+
+
 def _cmd_demo(args: argparse.Namespace) -> Any:
     from .demo import run_demo
 
@@ -278,6 +314,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms-topk", type=int, help="override how many candidates NMS considers")
     p.add_argument("--threshold", type=float, help="minimum score of a detection (default 0.01, as MXNet)")
     p.add_argument("--force-suppress", choices=["true", "false"], help="class-agnostic NMS (default: as trained)")
+
+    p = _command(
+        sub,
+        "train-local",
+        "Train SageMaker's built-in SSD locally on the CPU; writes model.tar.gz as SageMaker does.",
+        "odctl train-local --train prepared/train.manifest --validation prepared/validation.manifest "
+        "--out model.tar.gz --base-network tiny --hyperparameters hp.json",
+        _cmd_train_local,
+    )
+    p.add_argument("--train", required=True, help="training augmented manifest (path or s3://)")
+    p.add_argument("--validation", required=True, help="validation augmented manifest")
+    p.add_argument("--out", required=True, help="model.tar.gz path or s3:// URI (or a folder)")
+    p.add_argument("--images", help="folder or s3:// prefix holding the images, when source-refs point elsewhere")
+    p.add_argument("--hyperparameters", help="JSON file of SageMaker hyperparameters (names and rules as SageMaker)")
+    p.add_argument("--base-network", choices=["resnet-50", "vgg-16", "tiny"], help="overrides the hyperparameters")
+    p.add_argument("--classes", help="class names in id order (default: from the manifests' class-maps)")
+    p.add_argument("--label-attribute", default="bb")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = _command(
+        sub,
+        "evaluate",
+        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest.",
+        "odctl evaluate model.tar.gz heldout.output.manifest --out report/ --iou 0.5",
+        _cmd_evaluate,
+    )
+    p.add_argument("model", help="model.tar.gz (SageMaker or train-local) or a converted package folder")
+    p.add_argument("manifest", help="Ground Truth output / augmented manifest with the true boxes")
+    p.add_argument("--out", help="folder or s3:// prefix for evaluation.json and precision_recall.png")
+    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--label-attribute", default="bb")
+    p.add_argument("--images", help="folder or s3:// prefix holding the images")
+    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument("--classes", help="class names for a model.tar.gz (default: class_0, class_1, ...)")
 
     p = _command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo

@@ -20,6 +20,8 @@ COMMANDS = [
     "prepare-training",
     "label-local",
     "convert",
+    "train-local",
+    "evaluate",
     "demo",
 ]
 

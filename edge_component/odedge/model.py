@@ -1,0 +1,70 @@
+"""The converted model package on disk: model.json, model.onnx and the MXNet deploy graph.
+
+Read once at start; a package that is missing files or whose files do not match their checksums is
+refused with a clear error before the loop starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ModelError(RuntimeError):
+    """The model package is missing, incomplete or does not fit the configuration."""
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    root: Path
+    classes: tuple[str, ...]
+    input_size: int
+    anchors: int
+    detection: dict[str, Any]
+    files: dict[str, str]
+    version: str
+
+    @classmethod
+    def load(cls, root: str | Path, verify: bool = True) -> ModelPackage:
+        """Read ``model.json`` under ``root`` (or the single folder below it, as Greengrass unzips archives)."""
+        base = Path(root)
+        if not (base / "model.json").exists():
+            children = [p for p in base.iterdir() if (p / "model.json").exists()] if base.is_dir() else []
+            if len(children) != 1:
+                raise ModelError(f"{base}: no model.json here (is the model component deployed?)")
+            base = children[0]
+        try:
+            manifest = json.loads((base / "model.json").read_text())
+            size = int(manifest["input"]["shape"][2])
+            anchors = int(manifest["output"]["shape"][1])
+            classes = tuple(manifest["classes"])
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{base / 'model.json'}: not a model package description ({exc})") from exc
+        files = dict(manifest.get("files", {}))
+        for key, name in files.items():
+            if not (base / name).exists():
+                raise ModelError(f"{base}: model.json lists {key} file {name} but it is missing")
+        sums = manifest.get("sha256", {})
+        if verify:
+            for name, expected in sums.items():
+                path = base / name
+                if path.exists() and _sha256(path) != expected:
+                    raise ModelError(f"{path}: checksum mismatch (corrupt or partial download)")
+        version = manifest.get("version") or sums.get(files.get("onnx", ""), "")[:12] or "unknown"
+        return cls(base, classes, size, anchors, dict(manifest.get("detection", {})), files, version)
+
+    def path(self, key: str) -> Path:
+        if key not in self.files:
+            raise ModelError(f"{self.root}: the package has no {key} file")
+        return self.root / self.files[key]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,110 @@
+"""``odctl evaluate``: mAP of a model (SageMaker/local model.tar.gz or a converted package) on a labeled manifest.
+
+Inference runs through the device's own code (odedge: preprocessing, ONNX Runtime, postprocessing), so the
+figure is what the fleet will see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from odedge.model import ModelPackage
+from odedge.preprocess import preprocess
+from odedge.runtimes import create_runtime
+from odshared import storage
+from odshared.convert import convert
+from odshared.log import log_event
+
+from .evaluation import ImageResult, mean_average_precision, render_pr_png
+from .progress import bar
+from .training_data import image_uri, read_labeled
+
+logger = logging.getLogger(__name__)
+
+
+def open_package(model: str, workdir: str, classes: list[str] | None = None) -> ModelPackage:
+    """A converted package from a folder, or converted on the fly from a model.tar.gz."""
+    if model.endswith(".tar.gz"):
+        convert(model, workdir, classes)
+        return ModelPackage.load(workdir)
+    if storage.is_s3(model):
+        for name in (
+            "model.json",
+            "model.onnx",
+            "deploy_model_algo_1-symbol.json",
+            "deploy_model_algo_1-0000.params",
+            "SHA256SUMS",
+        ):
+            storage.download_file(storage.join(model, name), Path(workdir) / name)
+        return ModelPackage.load(workdir)
+    return ModelPackage.load(model)
+
+
+def evaluate(
+    model: str,
+    manifest: str,
+    out: str | None = None,
+    iou: float = 0.5,
+    label_attribute: str = "bb",
+    images: str | None = None,
+    backend: str = "onnx",
+    classes: list[str] | None = None,
+) -> dict[str, Any]:
+    import cv2
+
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+        package = open_package(model, tmp, classes)
+        runtime = create_runtime(backend, package)
+        labeled = read_labeled(manifest, label_attribute)
+        results = []
+        with bar(len(labeled), "evaluate", "image") as pb:
+            for item in labeled:
+                uri = image_uri(item.source_ref, images)
+                frame = cv2.imdecode(np.frombuffer(storage.read_bytes(uri), np.uint8), cv2.IMREAD_COLOR)
+                blob, _ = preprocess(frame, package.input_size)
+                rows = runtime.predict(blob)
+                rows = rows[rows[:, 0] >= 0]
+                gt = np.array(
+                    [
+                        [
+                            b.left / item.width,
+                            b.top / item.height,
+                            (b.left + b.width) / item.width,
+                            (b.top + b.height) / item.height,
+                        ]
+                        for b in item.boxes
+                    ],
+                    np.float32,
+                ).reshape(-1, 4)
+                results.append(
+                    ImageResult(
+                        gt,
+                        np.array([b.class_id for b in item.boxes], int),
+                        rows[:, 2:6],
+                        rows[:, 0].astype(int),
+                        rows[:, 1],
+                    )
+                )
+                pb.update()
+        report = mean_average_precision(results, list(package.classes), iou)
+    report.update({"model": model, "manifest": manifest, "images": len(results), "backend": backend})
+    if out:
+        storage.write_text(
+            storage.join(out, "evaluation.json"), json.dumps(report, indent=2) + "\n", "application/json"
+        )
+        storage.write_bytes(storage.join(out, "precision_recall.png"), render_pr_png(report), "image/png")
+    log_event(
+        logger,
+        "evaluate.done",
+        model=model,
+        manifest=manifest,
+        mAP=round(report["mAP"], 4),
+        per_class={k: v["ap"] for k, v in report["per_class"].items()},
+    )
+    return report
