@@ -192,7 +192,8 @@ def train_local(
             smooth_l1=round(l1, 5),
             metric=METRIC_LINE.format(epoch=epoch, value=f"{score:.6f}"),
         )
-        improved = score > best[0] * (1 + hp["early_stopping_tolerance"]) or best[2] is None
+        # ties go to the later epoch: more training at the same validation score generalises better
+        improved = best[2] is None or score >= best[0] * (1 + hp["early_stopping_tolerance"])
         if improved:
             best = (score, epoch, module.get_params())
             stale = 0
