@@ -159,6 +159,46 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
     return report
 
 
+def _cmd_package_component(args: argparse.Namespace) -> Any:
+    from .packaging import package_components
+
+    return package_components(
+        args.model, args.out, args.name_prefix, args.version, args.model_version, args.artifact_uri, args.upload_bucket
+    )
+
+
+def _cmd_detect(args: argparse.Namespace) -> Any:
+    from odedge.app import run
+    from odedge.config import EdgeConfig
+
+    config = EdgeConfig.from_mapping(
+        {
+            "model_dir": args.model,
+            "source": args.source,
+            "backend": args.backend,
+            "score_threshold": args.threshold,
+            "publisher": "mqtt" if args.mqtt_host else "jsonl",
+            "mqtt_host": args.mqtt_host or "localhost",
+            "mqtt_port": args.mqtt_port,
+            "jsonl": args.out or "-",
+            "realtime": args.realtime,
+            "loop": False,
+            "snapshot_dir": args.snapshots or "",
+            "snapshot_interval": 0,
+            "max_frames": args.max_frames,
+            "publish_empty": args.publish_empty,
+        }
+    )
+    result = run(config)
+    return {
+        "frames": result.frames,
+        "fps": result.fps,
+        "latency_ms": result.latency_ms,
+        "counters": result.counters,
+        "stopped_by": result.stopped_by,
+    }
+
+
 def _cmd_demo(args: argparse.Namespace) -> Any:
     from .demo import run_demo
 
@@ -348,6 +388,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="folder or s3:// prefix holding the images")
     p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
     p.add_argument("--classes", help="class names for a model.tar.gz (default: class_0, class_1, ...)")
+
+    p = _command(
+        sub,
+        "package-component",
+        "Write the inference and model Greengrass components (recipes/ and artifacts/) for greengrass-cli or upload.",
+        "odctl package-component --model models/job-1 --out gg/ --name-prefix com.example --version 1.0.0",
+        _cmd_package_component,
+    )
+    p.add_argument("--model", required=True, help="a converted model package folder (odctl convert)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name-prefix", default="com.example", help="component names: PREFIX.ObjectDetection[.Model]")
+    p.add_argument("--version", default="1.0.0", help="inference component version (semver)")
+    p.add_argument("--model-version", default="1.0.0", help="model component version (semver)")
+    p.add_argument(
+        "--artifact-uri",
+        default="s3://local-artifacts/components",
+        help="s3:// prefix the recipes point at (where the zips are uploaded)",
+    )
+    p.add_argument("--upload-bucket", default="", help="bucket for active-learning captures (default: none)")
+
+    p = _command(
+        sub,
+        "detect",
+        "Run the device's inference loop on a workstation (video, folder, camera or URL).",
+        "odctl detect videos/mixed_boxes_2.mp4 --model models/job-1 --out detections.jsonl",
+        _cmd_detect,
+    )
+    p.add_argument("source", help="video file, image folder, camera index or rtsp/http URL")
+    p.add_argument("--model", required=True, help="a converted model package folder")
+    p.add_argument("--out", help="JSON Lines file for the messages (default: stdout)")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--realtime", action="store_true", help="play a file at its frame rate, dropping late frames")
+    p.add_argument("--snapshots", help="write annotated frames to this folder")
+    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
+    p.add_argument(
+        "--show", action="store_true", help="(headless builds) write annotated frames instead; see --snapshots"
+    )
 
     p = _command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo

@@ -22,6 +22,8 @@ COMMANDS = [
     "convert",
     "train-local",
     "evaluate",
+    "package-component",
+    "detect",
     "demo",
 ]
 

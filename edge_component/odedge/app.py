@@ -1,0 +1,106 @@
+"""Wiring: configuration -> model package -> runtime -> source -> sinks -> loop, and signal handling."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from .config import EdgeConfig
+from .extras import ActiveLearning, Snapshots
+from .loop import InferenceLoop, LoopResult
+from .model import ModelError, ModelPackage
+from .publishers import BufferedPublisher, JsonlTransport, create_transport
+from .runtimes import create_runtime
+from .sources import RequestSource, open_source
+from .telemetry import Counters, log_event
+
+logger = logging.getLogger(__name__)
+
+
+def build_sinks(config: EdgeConfig, counters: Counters) -> list[BufferedPublisher]:
+    main = create_transport(config.publisher, config)
+    sinks = [BufferedPublisher(main, counters, config.buffer_size, "publisher")]
+    if config.jsonl and not isinstance(main, JsonlTransport):
+        sinks.append(BufferedPublisher(JsonlTransport(config.jsonl), counters, config.buffer_size, "jsonl"))
+    return sinks
+
+
+def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals: bool = True) -> LoopResult:
+    """Start everything; errors in the model or configuration are raised before any frame is read."""
+    stop = stop or threading.Event()
+    counters = Counters()
+    package = ModelPackage.load(config.model_dir)
+    if config.input_size and config.input_size != package.input_size:
+        raise ModelError(
+            f"{package.root}: the model takes {package.input_size}x{package.input_size} input but the "
+            f"configuration says InputSize={config.input_size}"
+        )
+    runtime = create_runtime(config.backend, package, threads=config.threads or None)
+    source = open_source(config.source, counters, config.loop)
+    sinks = build_sinks(config, counters)
+    if isinstance(source, RequestSource):
+        _subscribe_requests(sinks[0], config, source)
+    snapshots = (
+        Snapshots(config.snapshot_dir, config.snapshot_interval, config.snapshot_max_mb)
+        if (config.snapshot_dir)
+        else None
+    )
+    learning = (
+        ActiveLearning(
+            config.capture_dir,
+            config.thing_name,
+            config.uncertain_low,
+            config.uncertain_high,
+            config.capture_interval,
+            config.capture_motion,
+            counters,
+            config.upload_bucket,
+            config.upload_prefix,
+        )
+        if config.capture_dir
+        else None
+    )
+    if install_signals and threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log_event(logger, "signal.received", signal=signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    log_event(
+        logger,
+        "loop.starting",
+        source=config.source,
+        model=str(package.root),
+        model_version=package.version,
+        backend=runtime.name,
+        classes=list(package.classes),
+        input_size=package.input_size,
+    )
+    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, snapshots, learning)
+    try:
+        return loop.run()
+    finally:
+        source.close()
+        if learning is not None:
+            learning.close()
+        for sink in sinks:
+            sink.close(timeout=1.5)
+
+
+def _subscribe_requests(sink: BufferedPublisher, config: EdgeConfig, source: RequestSource) -> None:
+    import json
+
+    def on_request(topic: str, payload: bytes) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            message = {}
+        source.submit(
+            message if isinstance(message, dict) else {}, message.get("reply_to") if isinstance(message, dict) else None
+        )
+
+    sink.transport.subscribe(config.topic(config.request_topic), on_request)

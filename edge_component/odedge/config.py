@@ -1,0 +1,116 @@
+"""The component's configuration: recipe DefaultConfiguration values (strings, as Greengrass passes them),
+command-line flags and environment, validated once at start with errors that name the key."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value cannot be used."""
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    model_dir: str
+    source: str = "0"
+    backend: str = "onnx"
+    score_threshold: float = 0.5
+    classes: tuple[str, ...] = ()
+    input_size: int = 0  # 0: whatever the model says; otherwise the model must match
+    thing_name: str = field(default_factory=lambda: os.environ.get("AWS_IOT_THING_NAME", "local"))
+    publisher: str = "auto"  # auto | ipc | mqtt | jsonl
+    publish_topic: str = "od/{thing}/detections"
+    health_topic: str = "od/{thing}/health"
+    request_topic: str = "od/{thing}/requests"
+    result_topic: str = "od/{thing}/results"
+    local_topic: str = ""
+    publish_interval: float = 0.0
+    publish_empty: bool = False
+    health_interval: float = 30.0
+    mqtt_host: str = "localhost"
+    mqtt_port: int = 1883
+    jsonl: str = ""
+    loop: bool = False
+    realtime: bool = False
+    max_frames: int = 0
+    queue_size: int = 2
+    buffer_size: int = 1000
+    snapshot_dir: str = ""
+    snapshot_interval: float = 10.0
+    snapshot_max_mb: float = 100.0
+    capture_dir: str = ""
+    uncertain_low: float = 0.3
+    uncertain_high: float = 0.6
+    capture_interval: float = 5.0
+    capture_motion: bool = False
+    upload_bucket: str = ""
+    upload_prefix: str = "capture"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.score_threshold <= 1.0, "score_threshold", "must be in [0, 1]"),
+            (self.backend in ("onnx", "mxnet"), "backend", "must be onnx or mxnet"),
+            (self.publisher in ("auto", "ipc", "mqtt", "jsonl"), "publisher", "must be auto, ipc, mqtt or jsonl"),
+            (self.queue_size >= 1, "queue_size", "must be at least 1"),
+            (self.buffer_size >= 1, "buffer_size", "must be at least 1"),
+            (
+                0.0 <= self.uncertain_low <= self.uncertain_high <= 1.0,
+                "uncertain_low/uncertain_high",
+                "must satisfy 0 <= low <= high <= 1",
+            ),
+            (1 <= self.mqtt_port <= 65535, "mqtt_port", "must be a TCP port"),
+        ]
+        for ok, key, why in checks:
+            if not ok:
+                raise ConfigError(f"configuration {key}: {why} (got {getattr(self, key.split('/')[0])!r})")
+
+    def topic(self, template: str) -> str:
+        return template.replace("{thing}", self.thing_name).replace("{iot:thingName}", self.thing_name)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> EdgeConfig:
+        """Build from string values (recipe configuration), converting each to its field's type."""
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, raw in values.items():
+            if raw is None or key not in known:
+                continue
+            kind = known[key].type
+            try:
+                if kind in ("float", float):
+                    kwargs[key] = float(raw)
+                elif kind in ("int", int):
+                    kwargs[key] = int(float(raw))
+                elif kind in ("bool", bool):
+                    kwargs[key] = raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes")
+                elif key == "classes":
+                    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+                    kwargs[key] = tuple(item.strip() for item in items if item.strip())
+                else:
+                    kwargs[key] = str(raw)
+            except ValueError as exc:
+                raise ConfigError(f"configuration {key}: {raw!r} is not a valid {kind}") from exc
+        if "model_dir" not in kwargs:
+            raise ConfigError("configuration model_dir: required (the model component's artifact folder)")
+        return cls(**kwargs)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odedge", description="SSD inference loop for Greengrass v2 devices.")
+    for f in fields(EdgeConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, default=None, help=f"{f.name} (true/false)")
+        else:
+            parser.add_argument(flag, default=None, help=f.name)
+    return parser
+
+
+def from_args(argv: list[str] | None = None) -> EdgeConfig:
+    args = argument_parser().parse_args(argv)
+    return EdgeConfig.from_mapping({k: v for k, v in vars(args).items() if v is not None})

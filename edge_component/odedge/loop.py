@@ -1,0 +1,252 @@
+"""The inference loop: capture, inference and publishing overlap on separate threads.
+
+Capture never waits for inference: from a live source only the newest frames are kept (older ones are
+dropped and counted); a file or folder is read at the pace of inference with nothing dropped, unless
+``realtime`` plays it at its own frame rate like a camera. SIGTERM (how Greengrass stops a component)
+finishes the frame in hand, flushes the publishers and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import EdgeConfig
+from .messages import detection_message, health_message
+from .model import ModelPackage
+from .postprocess import detections
+from .preprocess import preprocess
+from .runtimes import Runtime
+from .sources import EndOfStream, Frame, FrameSource, RequestSource
+from .telemetry import Counters, LatencyWindow, log_event
+
+logger = logging.getLogger(__name__)
+
+
+class LatestFrames:
+    """A small frame buffer: live sources drop the oldest when full, files block instead."""
+
+    def __init__(self, size: int, drop_oldest: bool, counters: Counters) -> None:
+        self.items: deque[Frame] = deque()
+        self.size = size
+        self.drop_oldest = drop_oldest
+        self.counters = counters
+        self.cond = threading.Condition()
+        self.finished = False
+
+    def put(self, frame: Frame, stop: threading.Event) -> None:
+        with self.cond:
+            while len(self.items) >= self.size and not self.drop_oldest and not stop.is_set():
+                self.cond.wait(0.1)
+            if len(self.items) >= self.size:
+                self.items.popleft()
+                self.counters.add("frames_dropped")
+            self.items.append(frame)
+            self.cond.notify_all()
+
+    def get(self, timeout: float = 0.2) -> Frame | None:
+        with self.cond:
+            if not self.items and not self.finished:
+                self.cond.wait(timeout)
+            if not self.items:
+                return None
+            frame = self.items.popleft()
+            self.cond.notify_all()
+            return frame
+
+    def finish(self) -> None:
+        with self.cond:
+            self.finished = True
+            self.cond.notify_all()
+
+    def done(self) -> bool:
+        with self.cond:
+            return self.finished and not self.items
+
+
+@dataclass
+class LoopResult:
+    frames: int
+    counters: dict[str, float]
+    fps: float
+    latency_ms: dict[str, dict[str, float]]
+    stopped_by: str
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class InferenceLoop:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        package: ModelPackage,
+        runtime: Runtime,
+        source: FrameSource,
+        sinks: list[Any],
+        counters: Counters | None = None,
+        stop: threading.Event | None = None,
+        snapshots: Any = None,
+        active_learning: Any = None,
+    ) -> None:
+        self.config = config
+        self.package = package
+        self.runtime = runtime
+        self.source = source
+        self.sinks = sinks
+        self.counters = counters or Counters()
+        self.stop = stop or threading.Event()
+        self.latency = LatencyWindow()
+        self.snapshots = snapshots
+        self.active_learning = active_learning
+        self.wanted = frozenset(config.classes) if config.classes else None
+        unknown = set(config.classes) - set(package.classes)
+        if unknown:
+            from .model import ModelError
+
+            raise ModelError(
+                f"configuration classes {sorted(unknown)} are not in the model's classes {list(package.classes)}"
+            )
+        self.frames = LatestFrames(config.queue_size, source.live or config.realtime, self.counters)
+        self.topic = config.topic(config.publish_topic)
+        self.health_topic = config.topic(config.health_topic)
+        self.result_topic = config.topic(config.result_topic)
+
+    # capture thread ------------------------------------------------------------------------------------
+    def _capture(self) -> None:
+        pace = 1.0 / self.source.fps() if self.config.realtime and self.source.fps() > 0 else 0.0
+        next_at = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if self.config.max_frames and self.source.index >= self.config.max_frames:
+                    break
+                try:
+                    frame = self.source.read()
+                except EndOfStream:
+                    break
+                if frame is None:
+                    continue
+                self.counters.add("frames_in")
+                self.frames.put(frame, self.stop)
+                if pace:
+                    next_at += pace
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+        except Exception:
+            logger.exception("capture.failed")
+            self.counters.add("capture_errors")
+        finally:
+            self.frames.finish()
+
+    # the loop ------------------------------------------------------------------------------------------
+    def _publish(self, topic: str, payload: bytes) -> None:
+        for sink in self.sinks:
+            try:  # one failing sink never stops the loop
+                sink.publish(topic, payload)
+            except Exception:
+                logger.exception("sink.failed")
+                self.counters.add("sink_errors")
+
+    def process(self, frame: Frame) -> list:
+        start = time.monotonic()
+        blob, meta = preprocess(frame.image, self.package.input_size)
+        t_pre = time.monotonic()
+        rows = self.runtime.predict(blob)
+        t_inf = time.monotonic()
+        found = detections(rows, meta, self.package.classes, self.config.score_threshold, self.wanted)
+        t_post = time.monotonic()
+        stages = {
+            "queue": (start - frame.captured) * 1000,
+            "preprocess": (t_pre - start) * 1000,
+            "inference": (t_inf - t_pre) * 1000,
+            "postprocess": (t_post - t_inf) * 1000,
+            "total": (t_post - frame.captured) * 1000,
+        }
+        self.latency.record(stages)
+        self.counters.add("frames_processed")
+        topic = self.result_topic if isinstance(self.source, RequestSource) else self.topic
+        if found or self.config.publish_empty or isinstance(self.source, RequestSource):
+            if self._due():
+                self._publish(
+                    frame.reply_to or topic,
+                    detection_message(
+                        self.config.thing_name,
+                        frame.source,
+                        frame.index,
+                        frame.timestamp,
+                        self.package.version,
+                        found,
+                        stages,
+                    ),
+                )
+        if self.snapshots is not None:
+            self.snapshots(frame.image, frame.index, found)
+        if self.active_learning is not None:
+            valid = rows[rows[:, 0] >= 0]
+            best = float(valid[:, 1].max()) if len(valid) else 0.0
+            self.active_learning(frame.image, frame.index, found, best)
+        return found
+
+    def _due(self) -> bool:
+        interval = self.config.publish_interval
+        now = time.monotonic()
+        if interval <= 0 or now - getattr(self, "_last_publish", -1e9) >= interval:
+            self._last_publish = now
+            return True
+        return False
+
+    def health(self, started: float) -> bytes:
+        return health_message(
+            self.config.thing_name,
+            self.package.version,
+            self.counters.snapshot(),
+            self.latency.fps(),
+            self.latency.percentiles(),
+            time.monotonic() - started,
+        )
+
+    def run(self) -> LoopResult:
+        started = time.monotonic()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        next_health = started + self.config.health_interval
+        stopped_by = "end of source"
+        while True:
+            if self.stop.is_set():
+                stopped_by = "stop requested"
+                break
+            frame = self.frames.get()
+            if frame is None:
+                if self.frames.done():
+                    break
+            else:
+                try:
+                    self.process(frame)
+                except Exception:
+                    logger.exception("frame.failed")
+                    self.counters.add("frame_errors")
+            if time.monotonic() >= next_health:
+                self._publish(self.health_topic, self.health(started))
+                next_health = time.monotonic() + self.config.health_interval
+        self.stop.set()
+        capture.join(timeout=2.0)
+        self._publish(self.health_topic, self.health(started))
+        result = LoopResult(
+            int(self.counters.get("frames_processed")),
+            self.counters.snapshot(),
+            self.latency.fps(),
+            self.latency.percentiles(),
+            stopped_by,
+            round(time.monotonic() - started, 2),
+        )
+        log_event(
+            logger,
+            "loop.stopped",
+            stopped_by=stopped_by,
+            frames=result.frames,
+            fps=result.fps,
+            dropped=self.counters.get("frames_dropped"),
+        )
+        return result

@@ -1,0 +1,74 @@
+"""Detection and health messages, kept under AWS IoT Core's 128 KB payload limit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .postprocess import Detection
+
+IOT_CORE_LIMIT = 128 * 1024
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def detection_message(
+    thing: str,
+    source: str,
+    frame: int,
+    timestamp: float,
+    model: str,
+    detections: Sequence[Detection],
+    latency_ms: dict[str, float],
+    limit: int = IOT_CORE_LIMIT,
+) -> bytes:
+    """The DESIGN.md message; when too large, the lowest-scoring detections are dropped and counted."""
+    ordered = sorted(detections, key=lambda d: -d.score)
+    message: dict[str, Any] = {
+        "thing": thing,
+        "source": source,
+        "frame": frame,
+        "timestamp": iso(timestamp),
+        "model": model,
+        "detections": [d.to_dict() for d in ordered],
+        "latency_ms": {k: round(v, 2) for k, v in latency_ms.items()},
+    }
+    payload = json.dumps(message, separators=(",", ":")).encode()
+    if len(payload) <= limit:
+        return payload
+    # binary search for how many detections fit, then say how many were left out
+    low, high = 0, len(ordered)
+    while low < high:
+        middle = (low + high + 1) // 2
+        message["detections"] = [d.to_dict() for d in ordered[:middle]]
+        message["truncated"] = len(ordered) - middle
+        if len(json.dumps(message, separators=(",", ":")).encode()) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    message["detections"] = [d.to_dict() for d in ordered[:low]]
+    message["truncated"] = len(ordered) - low
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def health_message(
+    thing: str, model: str, counters: dict[str, float], fps: float, latency: dict[str, dict[str, float]], uptime: float
+) -> bytes:
+    return json.dumps(
+        {
+            "thing": thing,
+            "type": "health",
+            "timestamp": iso(time.time()),
+            "model": model,
+            "fps": fps,
+            "uptime_s": round(uptime, 1),
+            "latency_ms": latency,
+            **{k: int(v) if float(v).is_integer() else v for k, v in sorted(counters.items())},
+        },
+        separators=(",", ":"),
+    ).encode()

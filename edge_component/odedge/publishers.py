@@ -1,0 +1,214 @@
+"""Where messages go: Greengrass IPC (IoT Core and local pub/sub), an MQTT broker, or JSON Lines.
+
+Every transport sits behind a bounded buffer drained by its own thread: when the broker or the nucleus is
+unreachable, messages wait; when the buffer is full the oldest are dropped and counted; the loop never blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .telemetry import Counters, log_event
+
+logger = logging.getLogger(__name__)
+
+
+class Transport:
+    """Sends one message; raises on failure (the buffer keeps the message and retries)."""
+
+    def send(self, topic: str, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot subscribe")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class JsonlTransport(Transport):
+    """One JSON object per line with its topic, to a file or stdout (debugging, the demo's record)."""
+
+    def __init__(self, path: str) -> None:
+        self.handle = sys.stdout if path in ("-", "") else open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self.lock = threading.Lock()
+
+    def send(self, topic: str, payload: bytes) -> None:
+        line = json.dumps({"topic": topic, "message": json.loads(payload)}, separators=(",", ":"))
+        with self.lock:
+            self.handle.write(line + "\n")
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not sys.stdout:
+            self.handle.close()
+
+
+class MqttTransport(Transport):
+    """paho-mqtt to a broker, QoS 1, reconnecting in the background."""
+
+    def __init__(self, host: str, port: int, client_id: str) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.subscriptions: dict[str, Callable[[str, bytes], None]] = {}
+        self.client.on_message = self._on_message
+        self.client.on_connect = self._on_connect
+        self.client.connect_async(host, port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any = None) -> None:
+        for topic in self.subscriptions:
+            client.subscribe(topic, qos=1)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        callback = self.subscriptions.get(message.topic)
+        if callback is not None:
+            try:
+                callback(message.topic, message.payload)
+            except Exception:  # a callback must never break the network thread
+                logger.exception("mqtt.callback_failed")
+
+    def send(self, topic: str, payload: bytes) -> None:
+        import paho.mqtt.client as mqtt
+
+        if not self.client.is_connected():
+            raise ConnectionError("not connected to the MQTT broker")
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"publish failed (rc={info.rc})")
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        self.subscriptions[topic] = callback
+        if self.client.is_connected():
+            self.client.subscribe(topic, qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class IpcTransport(Transport):
+    """Greengrass IPC: PublishToIoTCore (and PublishToTopic for a local topic) through awsiotsdk's client."""
+
+    def __init__(self, local_topic: str = "") -> None:
+        self.local_topic = local_topic
+        self.client = self._connect()
+
+    def _connect(self) -> Any:
+        """The one place the IPC client is created (the seam tests replace the socket behind)."""
+        from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+        return GreengrassCoreIPCClientV2()
+
+    def send(self, topic: str, payload: bytes) -> None:
+        from awsiot.greengrasscoreipc.model import QOS, BinaryMessage, PublishMessage
+
+        self.client.publish_to_iot_core(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
+        if self.local_topic:
+            self.client.publish_to_topic(
+                topic=self.local_topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=payload))
+            )
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        def on_event(event: Any) -> None:
+            try:
+                callback(event.message.topic_name, event.message.payload)
+            except Exception:  # never let an exception escape into the IPC thread
+                logger.exception("ipc.callback_failed")
+
+        from awsiot.greengrasscoreipc.model import QOS
+
+        self.client.subscribe_to_iot_core(topic_name=topic, qos=QOS.AT_LEAST_ONCE, on_stream_event=on_event)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class BufferedPublisher:
+    """A bounded queue in front of a transport, drained by a thread that retries with backoff."""
+
+    def __init__(self, transport: Transport, counters: Counters, capacity: int = 1000, name: str = "publisher") -> None:
+        self.transport = transport
+        self.counters = counters
+        self.queue: deque[tuple[str, bytes]] = deque()
+        self.capacity = capacity
+        self.cond = threading.Condition()
+        self.closing = False
+        self.thread = threading.Thread(target=self._drain, name=name, daemon=True)
+        self.thread.start()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        with self.cond:
+            if len(self.queue) >= self.capacity:
+                self.queue.popleft()
+                self.counters.add("publish_dropped")
+            self.queue.append((topic, payload))
+            self.cond.notify()
+
+    def _drain(self) -> None:
+        backoff = 0.2
+        while True:
+            with self.cond:
+                while not self.queue and not self.closing:
+                    self.cond.wait(0.5)
+                if not self.queue and self.closing:
+                    return
+                topic, payload = self.queue[0]
+            try:
+                self.transport.send(topic, payload)
+            except Exception as exc:  # the transport is down: keep the message, back off, retry
+                self.counters.add("publish_errors")
+                log_event(
+                    logger, "publish.failed", level=logging.WARNING, topic=topic, error=str(exc), retry_in_s=backoff
+                )
+                if self.closing:
+                    return
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            with self.cond:
+                if self.queue and self.queue[0][1] is payload:
+                    self.queue.popleft()
+            self.counters.add("published")
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.cond:
+                if not self.queue:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self, timeout: float = 2.0) -> None:
+        self.flush(timeout)
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        self.thread.join(timeout)
+        self.transport.close()
+
+
+def create_transport(kind: str, config: Any) -> Transport:
+    if kind == "auto":
+        kind = (
+            "ipc"
+            if os.environ.get("AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT")
+            else ("jsonl" if config.jsonl else "mqtt")
+        )
+    if kind == "ipc":
+        return IpcTransport(config.local_topic)
+    if kind == "mqtt":
+        return MqttTransport(config.mqtt_host, config.mqtt_port, f"odedge-{config.thing_name}-{os.getpid()}")
+    return JsonlTransport(config.jsonl or "-")

@@ -1,0 +1,213 @@
+"""Frame sources: cameras, streams, video files, image folders and the request mode, behind one interface.
+
+Live sources (cameras, rtsp/http streams) reconnect with exponential backoff when they fail; files and
+folders end (or loop). Frames that cannot be decoded are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .telemetry import Counters, log_event
+
+logger = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass
+class Frame:
+    image: np.ndarray
+    index: int
+    captured: float  # time.monotonic() when read
+    timestamp: float  # time.time() when read
+    source: str
+    reply_to: str | None = None  # request mode: where the answer goes
+
+
+class EndOfStream(Exception):
+    """A finite source has no more frames."""
+
+
+class FrameSource:
+    live = False
+
+    def __init__(self, name: str, counters: Counters) -> None:
+        self.name = name
+        self.counters = counters
+        self.index = 0
+
+    def read(self) -> Frame | None:
+        """The next frame; None when nothing is available right now; raises EndOfStream when done."""
+        raise NotImplementedError
+
+    def fps(self) -> float:
+        return 0.0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class VideoSource(FrameSource):
+    """A camera index, an rtsp/http URL or a video file, through OpenCV."""
+
+    def __init__(
+        self,
+        spec: str,
+        counters: Counters,
+        loop: bool = False,
+        backoff_max: float = 30.0,
+        opener: Callable[[int | str], object] | None = None,
+    ) -> None:
+        super().__init__(spec, counters)
+        self.target: int | str = int(spec) if spec.isdigit() else spec
+        self.live = isinstance(self.target, int) or spec.startswith(("rtsp://", "http://", "https://"))
+        self.loop = loop
+        self.backoff_max = backoff_max
+        self.capture = None
+        self.retry_at = 0.0
+        self.backoff = 0.5
+        self._opener = opener
+        if not self.live and not Path(spec).exists():
+            raise FileNotFoundError(f"video source {spec}: no such file")
+        self._open()
+
+    def _open(self) -> bool:
+        import cv2
+
+        self.capture = self._opener(self.target) if self._opener else cv2.VideoCapture(self.target)
+        if self.capture.isOpened():
+            self.backoff = 0.5
+            return True
+        self.capture.release()
+        self.capture = None
+        return False
+
+    def fps(self) -> float:
+        import cv2
+
+        return float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0) if self.capture is not None else 0.0
+
+    def read(self) -> Frame | None:
+        if self.capture is None:
+            if time.monotonic() < self.retry_at:
+                time.sleep(min(0.05, self.retry_at - time.monotonic()))
+                return None
+            self.counters.add("reconnects")
+            if not self._open():
+                self._schedule_retry("reconnect failed")
+                return None
+            log_event(logger, "source.reconnected", source=self.name)
+        ok, image = self.capture.read()
+        if not ok or image is None:
+            if self.live:
+                self.capture.release()
+                self.capture = None
+                self._schedule_retry("stream ended or camera unplugged")
+                return None
+            if self.loop and self.index > 0:
+                self.capture.release()
+                self._open()
+                return None
+            raise EndOfStream(self.name)
+        frame = Frame(image, self.index, time.monotonic(), time.time(), self.name)
+        self.index += 1
+        return frame
+
+    def _schedule_retry(self, why: str) -> None:
+        self.counters.set("source_connected", 0)
+        log_event(
+            logger,
+            "source.unavailable",
+            level=logging.WARNING,
+            source=self.name,
+            reason=why,
+            retry_in_s=round(self.backoff, 2),
+        )
+        self.retry_at = time.monotonic() + self.backoff
+        self.backoff = min(self.backoff * 2, self.backoff_max)
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+
+
+class FolderSource(FrameSource):
+    """Every image in a folder, in name order; unreadable files are skipped and counted."""
+
+    def __init__(self, folder: str, counters: Counters, loop: bool = False) -> None:
+        super().__init__(folder, counters)
+        self.paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise FileNotFoundError(f"image folder {folder}: no images")
+        self.loop = loop
+        self.position = 0
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        if self.position >= len(self.paths):
+            if not self.loop:
+                raise EndOfStream(self.name)
+            self.position = 0
+        path = self.paths[self.position]
+        self.position += 1
+        image = cv2.imread(str(path))
+        if image is None:
+            self.counters.add("corrupt_frames")
+            log_event(logger, "source.corrupt_frame", level=logging.WARNING, path=str(path))
+            return None
+        frame = Frame(image, self.index, time.monotonic(), time.time(), str(path))
+        self.index += 1
+        return frame
+
+
+class RequestSource(FrameSource):
+    """The original project's request mode: a message names an image file on the device; one answer each."""
+
+    live = True
+
+    def __init__(self, counters: Counters) -> None:
+        super().__init__("request", counters)
+        self.requests: queue.Queue[tuple[str, str | None]] = queue.Queue(maxsize=100)
+
+    def submit(self, payload: dict, reply_to: str | None = None) -> None:
+        path = payload.get("image") or payload.get("path")
+        if not isinstance(path, str):
+            self.counters.add("bad_requests")
+            log_event(logger, "request.invalid", level=logging.WARNING, payload=str(payload)[:200])
+            return
+        try:
+            self.requests.put_nowait((path, reply_to))
+        except queue.Full:
+            self.counters.add("frames_dropped")
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        try:
+            path, reply_to = self.requests.get(timeout=0.1)
+        except queue.Empty:
+            return None
+        image = cv2.imread(path)
+        if image is None:
+            self.counters.add("corrupt_frames")
+            log_event(logger, "request.unreadable_image", level=logging.WARNING, path=path)
+            return None
+        frame = Frame(image, self.index, time.monotonic(), time.time(), path, reply_to)
+        self.index += 1
+        return frame
+
+
+def open_source(spec: str, counters: Counters, loop: bool = False) -> FrameSource:
+    if spec == "request":
+        return RequestSource(counters)
+    if Path(spec).is_dir():
+        return FolderSource(spec, counters, loop)
+    return VideoSource(spec, counters, loop)

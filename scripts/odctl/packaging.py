@@ -1,0 +1,97 @@
+"""``odctl package-component``: the two Greengrass components laid out for `greengrass-cli deployment create`.
+
+Writes ``recipes/<Name>-<version>.yaml`` and ``artifacts/<Name>/<version>/<file>.zip`` for the inference
+component (the odedge code) and the model component (a converted package), plus the zips that the CDK app
+and the pipeline upload to S3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from odedge.model import ModelPackage
+from odshared.greengrass import check_prefix, check_version, recipe_file_name, render_recipe
+from odshared.log import log_event
+
+logger = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+EDGE = REPO / "edge_component"
+RECIPES = EDGE / "recipes"
+DEFAULT_ARTIFACT_URI = "s3://local-artifacts/components"
+CODE_FILES = ("requirements.txt",)
+
+
+def _zip_folder(zip_path: Path, entries: list[tuple[Path, str]]) -> Path:
+    """A reproducible zip (fixed timestamps, sorted entries)."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source, name in sorted(entries, key=lambda item: item[1]):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, source.read_bytes())
+    return zip_path
+
+
+def code_zip(path: Path) -> Path:
+    """odedge.zip: ``odedge/`` (the package) and ``requirements.txt``; unzipped under decompressedPath/odedge."""
+    entries = [(p, f"odedge/{p.relative_to(EDGE / 'odedge')}") for p in sorted((EDGE / "odedge").rglob("*.py"))]
+    entries += [(EDGE / name, name) for name in CODE_FILES]
+    return _zip_folder(path, entries)
+
+
+def model_zip(package: ModelPackage, path: Path) -> Path:
+    """model.zip: ``model/`` holding the converted package; unzipped under decompressedPath/model."""
+    entries = [(p, f"model/{p.name}") for p in sorted(package.root.iterdir()) if p.is_file()]
+    return _zip_folder(path, entries)
+
+
+def package_components(
+    model_dir: str,
+    out: str,
+    name_prefix: str = "com.example",
+    version: str = "1.0.0",
+    model_version: str = "1.0.0",
+    artifact_uri: str = DEFAULT_ARTIFACT_URI,
+    upload_bucket: str = "",
+) -> dict[str, Any]:
+    check_prefix(name_prefix)
+    check_version(version, "--version")
+    check_version(model_version, "--model-version")
+    package = ModelPackage.load(model_dir)
+    root = Path(out)
+    code_name, model_name = f"{name_prefix}.ObjectDetection", f"{name_prefix}.ObjectDetection.Model"
+    values = {
+        "NAME_PREFIX": name_prefix,
+        "VERSION": version,
+        "MODEL_VERSION": model_version,
+        "ARTIFACT_URI": artifact_uri.rstrip("/"),
+        "UPLOAD_BUCKET": upload_bucket,
+        "CLASSES": ", ".join(package.classes),
+    }
+    code_artifact = code_zip(root / "artifacts" / code_name / version / "odedge.zip")
+    model_artifact = model_zip(package, root / "artifacts" / model_name / model_version / "model.zip")
+    recipes = {}
+    for template, name, ver in (("inference.yaml", code_name, version), ("model.yaml", model_name, model_version)):
+        text = render_recipe((RECIPES / template).read_text(), values)
+        path = root / "recipes" / recipe_file_name(name, ver)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        recipes[name] = str(path)
+    result = {
+        "recipes": recipes,
+        "artifacts": {code_name: str(code_artifact), model_name: str(model_artifact)},
+        "components": {code_name: version, model_name: model_version},
+        "deploy_command": (
+            f"sudo /greengrass/v2/bin/greengrass-cli deployment create --recipeDir {root / 'recipes'} "
+            f'--artifactDir {root / "artifacts"} --merge "{code_name}={version}" '
+            f'--merge "{model_name}={model_version}"'
+        ),
+    }
+    (root / "components.json").write_text(json.dumps(result, indent=2) + "\n")
+    log_event(logger, "package_component.done", out=str(root), components=result["components"])
+    return result
