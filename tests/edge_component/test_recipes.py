@@ -1,0 +1,123 @@
+"""Recipes and packages: required keys, placeholders that resolve, and lifecycle steps that really run in a
+Greengrass-like work folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from odctl.greengrass_local import VARIABLE, LocalNucleus
+from odctl.packaging import package_components
+from odshared.greengrass import RecipeError, check_prefix, render_recipe
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def packaged(scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gg")
+    result = package_components(
+        str(scene["package"]), str(out), "com.acme.cam", "1.2.3", "2.0.0", "s3://acme-artifacts/components", "acme-data"
+    )
+    return out, result
+
+
+def _recipes(out):
+    return {path.name: yaml.safe_load(path.read_text()) for path in (out / "recipes").iterdir()}
+
+
+def test_layout_matches_greengrass_cli(packaged):
+    out, result = packaged
+    assert sorted(p.name for p in (out / "recipes").iterdir()) == [
+        "com.acme.cam.ObjectDetection-1.2.3.yaml",
+        "com.acme.cam.ObjectDetection.Model-2.0.0.yaml",
+    ]
+    code = out / "artifacts/com.acme.cam.ObjectDetection/1.2.3/odedge.zip"
+    model = out / "artifacts/com.acme.cam.ObjectDetection.Model/2.0.0/model.zip"
+    assert {"odedge/__main__.py", "odedge/loop.py", "requirements.txt"} <= set(zipfile.ZipFile(code).namelist())
+    assert {"model/model.onnx", "model/model.json", "model/SHA256SUMS"} <= set(zipfile.ZipFile(model).namelist())
+    assert '--merge "com.acme.cam.ObjectDetection=1.2.3"' in result["deploy_command"]
+
+
+def test_recipes_have_the_required_keys(packaged):
+    out, _ = packaged
+    recipes = _recipes(out)
+    code = recipes["com.acme.cam.ObjectDetection-1.2.3.yaml"]
+    model = recipes["com.acme.cam.ObjectDetection.Model-2.0.0.yaml"]
+    for recipe in (code, model):
+        assert recipe["RecipeFormatVersion"] == "2020-01-25"
+        assert {"ComponentName", "ComponentVersion", "ComponentPublisher", "Manifests"} <= set(recipe)
+        assert "${" not in json.dumps(recipe)  # every release placeholder was filled
+    assert code["ComponentDependencies"]["com.acme.cam.ObjectDetection.Model"]["DependencyType"] == "HARD"
+    nucleus = code["ComponentDependencies"]["aws.greengrass.Nucleus"]
+    assert nucleus["VersionRequirement"] == ">=2.6.0 <3.0.0" and nucleus["DependencyType"] == "SOFT"
+    config = code["ComponentConfiguration"]["DefaultConfiguration"]
+    assert all(isinstance(v, str) for k, v in config.items() if k not in ("accessControl", "SystemResourceLimits"))
+    assert config["UploadBucket"] == "acme-data"
+    assert set(config["SystemResourceLimits"]) == {"memory", "cpus"}
+    policies = config["accessControl"]["aws.greengrass.ipc.mqttproxy"]
+    published = policies["com.acme.cam.ObjectDetection:mqttproxy:1"]
+    assert published["operations"] == ["aws.greengrass#PublishToIoTCore"]
+    assert all(r.startswith("od/{iot:thingName}/") for r in published["resources"])
+    assert config["PublishTopic"] in published["resources"] and config["HealthTopic"] in published["resources"]
+    lifecycle = code["Manifests"][0]["Lifecycle"]
+    assert lifecycle["Install"]["Timeout"] == 900 and "Run" in lifecycle
+    assert code["Manifests"][0]["Artifacts"][0]["URI"] == (
+        "s3://acme-artifacts/components/com.acme.cam.ObjectDetection/1.2.3/odedge.zip"
+    )
+    assert model["Manifests"][0]["Artifacts"][0]["Permission"]["Read"] == "ALL"
+    # every {configuration:/X} the Run step reads exists in the default configuration
+    for match in VARIABLE.finditer(lifecycle["Run"]["Script"]):
+        if match.group(3):
+            assert match.group(3).strip("/") in config, match.group(0)
+
+
+@pytest.mark.slow
+def test_install_and_run_steps_work_in_a_greengrass_like_folder(packaged, scene, tmp_path):
+    out, _ = packaged
+    nucleus = LocalNucleus(tmp_path / "greengrass", thing_name="cam-7")
+    nucleus.deploy(
+        out / "recipes",
+        out / "artifacts",
+        {"com.acme.cam.ObjectDetection.Model": "2.0.0", "com.acme.cam.ObjectDetection": "1.2.3"},
+        {
+            "com.acme.cam.ObjectDetection": {
+                "Source": str(scene["video"]),
+                "Publisher": "jsonl",
+                "Jsonl": str(tmp_path / "out.jsonl"),
+                "HealthInterval": "3600",
+            }
+        },
+    )
+    # the device image already has the packages: reuse them instead of downloading (see the recipe's Install)
+    env = {
+        "ODEDGE_VENV_ARGS": "--system-site-packages",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    installed = nucleus.install("com.acme.cam.ObjectDetection", env)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    assert (tmp_path / "greengrass/work/com.acme.cam.ObjectDetection/venv/requirements.sha256").exists()
+    again = nucleus.install("com.acme.cam.ObjectDetection", env)  # re-run at nucleus start: skipped
+    assert again.returncode == 0 and "pip" not in again.stderr
+    process = nucleus.start("com.acme.cam.ObjectDetection", env, stderr=subprocess.PIPE, text=True)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err[-2000:]
+    messages = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert messages and all(m["topic"].startswith("od/cam-7/") for m in messages)
+    assert any(m["message"].get("detections") for m in messages)
+
+
+def test_render_errors():
+    with pytest.raises(RecipeError, match=r"placeholders without a value: \['VERSION'\]"):
+        render_recipe("ComponentVersion: ${VERSION}", {})
+    with pytest.raises(RecipeError, match="not aws.greengrass"):
+        check_prefix("aws.greengrass.Mine")
+    with pytest.raises(RecipeError, match="semver"):
+        package_components("unused", "unused", "com.example", "1.0")
