@@ -1,19 +1,26 @@
-"""The offline main job: generated videos -> frames -> labeling manifest -> labels -> training data.
+"""The offline main job: generated videos -> frames -> labeling manifest -> labels -> training data ->
+trained SSD -> converted models -> Greengrass components -> the inference loop on a held-out video -> a report.
 
 Each step checks its outputs and is skipped when they exist, so a re-run resumes; ``fresh`` starts over.
-Later steps (training, conversion, packaging, the device loop) join this chain as they land.
+With ``s3`` every storage step runs against a local moto server standing in for S3.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odshared import storage
 from odshared.log import log_event
 
 logger = logging.getLogger(__name__)
@@ -24,95 +31,306 @@ TRAIN_VIDEOS = (
     ("yellow_box_1", ("yellow box",), 12),
     ("mixed_boxes_1", CLASSES, 13),
 )
-HELD_OUT_VIDEO = ("mixed_boxes_2", CLASSES, 101)
+HELD_OUT = ("mixed_boxes_2", CLASSES, 101)
+PREFIX = "com.example.demo"
+BUCKET = "odctl-demo"
 
 
-def _step(summary: dict[str, Any], name: str, done: Path, action: Callable[[], Any]) -> Any:
-    """Run ``action`` unless ``done`` exists; record timing and result in ``summary``."""
-    start = time.monotonic()
-    if done.exists():
-        log_event(logger, "demo.step_reused", step=name, output=str(done))
-        summary["steps"][name] = {"reused": True}
-        return None
-    log_event(logger, "demo.step_started", step=name)
-    result = action()
-    summary["steps"][name] = {"seconds": round(time.monotonic() - start, 2), "result": result}
-    log_event(logger, "demo.step_done", step=name, seconds=summary["steps"][name]["seconds"])
-    return result
+@dataclass(frozen=True)
+class Plan:
+    frames_per_video: int
+    every: int
+    epochs: int
+    lr_step: str
+    max_batches: int | None
+    train_budget_s: float | None
 
 
-def run_demo(workdir: str, fresh: bool = False, s3: bool = False, frames_per_video: int = 160) -> dict[str, Any]:
+def plan_for(minutes: float) -> Plan:
+    """A full run within ``minutes`` on two cores; under five minutes, a wiring check with a few iterations."""
+    if minutes < 5:
+        return Plan(frames_per_video=30, every=3, epochs=1, lr_step="", max_batches=2, train_budget_s=None)
+    return Plan(
+        frames_per_video=160,
+        every=2,
+        epochs=14,
+        lr_step="10",
+        max_batches=None,
+        train_budget_s=max(120.0, minutes * 60 * 0.45),
+    )
+
+
+class Steps:
+    """Runs named steps once: a step whose output exists is reused (and recorded as such)."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        self.summary = summary
+
+    def __call__(self, name: str, done: str, action: Callable[[], Any]) -> Any:
+        start = time.monotonic()
+        if storage.exists(done):
+            log_event(logger, "demo.step_reused", step=name, output=done)
+            self.summary["steps"][name] = {"reused": True}
+            return None
+        log_event(logger, "demo.step_started", step=name)
+        result = action()
+        seconds = round(time.monotonic() - start, 2)
+        self.summary["steps"][name] = {"seconds": seconds}
+        log_event(logger, "demo.step_done", step=name, seconds=seconds)
+        return result
+
+
+def _broker_reachable(host: str = "127.0.0.1", port: int = 1883) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _start_moto() -> Any:
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+        AWS_ACCESS_KEY_ID="demo",
+        AWS_SECRET_ACCESS_KEY="demo",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    import boto3
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    return server
+
+
+def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float = 20.0) -> dict[str, Any]:
+    from odshared.convert import convert
     from odshared.dataprep import PrepareOptions, prepare_training
     from odshared.input_manifest import build_input_manifest
 
+    from .evaluate import evaluate
     from .frames import extract_frames
     from .local_labeling import label_from_known_boxes
+    from .packaging import package_components
     from .previews import preview_manifest, show_labels
     from .synth_video import SynthSpec, write_video
+    from .train_local import train_local
 
-    if s3:
-        raise NotImplementedError("--s3 joins the demo with the offline main job issue")
-    root = Path(workdir)
+    started = time.monotonic()
+    plan = plan_for(minutes)
+    root = Path(workdir).resolve()
     if fresh and root.exists():
         shutil.rmtree(root)
-    videos, frames, data, report = root / "videos", root / "frames", root / "data", root / "report"
-    for folder in (videos, frames, data, report):
+    videos, report = root / "videos", root / "report"
+    for folder in (videos, report):
         folder.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"workdir": str(root), "steps": {}}
+    server = _start_moto() if s3 else None
+    base = f"s3://{BUCKET}" if s3 else str(root / "data")
+    summary: dict[str, Any] = {"workdir": str(root), "storage": base, "plan": plan.__dict__, "steps": {}}
+    step = Steps(summary)
+    try:
+        for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT):
+            spec = SynthSpec(name, classes, frames=plan.frames_per_video, seed=seed)
+            step(f"synth-video {name}", str(videos / f"{name}.boxes.jsonl"), lambda s=spec: write_video(s, videos))
+        for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT):
+            step(
+                f"extract-frames {name}",
+                str(report / f"frames_{name}.png"),
+                lambda n=name: extract_frames(
+                    str(videos / f"{n}.mp4"),
+                    storage.join(base, "frames", n),
+                    every=plan.every,
+                    preview=str(report / f"frames_{n}.png"),
+                ),
+            )
+        manifest = storage.join(base, "manifests", "labeling.manifest")
+        step(
+            "make-manifest",
+            manifest,
+            lambda: build_input_manifest(
+                [storage.join(base, "frames", name) for name, _, _ in TRAIN_VIDEOS],
+                manifest,
+                pattern="{color}_{object}_{n}",
+            ),
+        )
+        step(
+            "preview-manifest",
+            str(report / "manifest.png"),
+            lambda: preview_manifest(manifest, str(report / "manifest.png")),
+        )
+        labeled = storage.join(base, "labels", "demo-labeling", "manifests", "output", "output.manifest")
+        step(
+            "label (Ground Truth stand-in)",
+            labeled,
+            lambda: label_from_known_boxes(manifest, str(videos), labeled, list(CLASSES), job_name="demo-labeling"),
+        )
+        step(
+            "show-labels",
+            str(report / "labels" / "grid.png"),
+            lambda: show_labels(labeled, str(report / "labels"), limit=48),
+        )
+        prepared = storage.join(base, "prepared")
+        step(
+            "prepare-training",
+            storage.join(prepared, "classes.json"),
+            lambda: prepare_training(
+                [labeled], prepared, PrepareOptions(classes=CLASSES, flip=True, validation_fraction=0.1)
+            ),
+        )
+        model = storage.join(base, "training", "demo-job", "output", "model.tar.gz")
+        hyper = {
+            "base_network": "tiny",
+            "image_shape": 300,
+            "mini_batch_size": 16,
+            "epochs": plan.epochs,
+            "optimizer": "adam",
+            "learning_rate": 0.002,
+            "lr_scheduler_step": plan.lr_step,
+            "lr_scheduler_factor": 0.1,
+        }
+        training = step(
+            "train-local",
+            model,
+            lambda: train_local(
+                storage.join(prepared, "train.manifest"),
+                storage.join(prepared, "validation.manifest"),
+                model,
+                hyper,
+                classes=list(CLASSES),
+                max_batches=plan.max_batches,
+                time_budget_s=plan.train_budget_s,
+            ),
+        )
+        if training is not None:
+            (report / "training.json").write_text(json.dumps(training.to_dict(), indent=2))
+        history = json.loads((report / "training.json").read_text())["history"]
+        package_uri = storage.join(base, "models", "demo-job")
+        step("convert", storage.join(package_uri, "SHA256SUMS"), lambda: convert(model, package_uri, list(CLASSES)))
+        package = root / "package"
+        if s3:
+            for name in (
+                "model.json",
+                "model.onnx",
+                "deploy_model_algo_1-symbol.json",
+                "deploy_model_algo_1-0000.params",
+                "SHA256SUMS",
+            ):
+                storage.download_file(storage.join(package_uri, name), package / name)
+        else:
+            package = Path(package_uri)
+        held_name = HELD_OUT[0]
+        held_manifest = storage.join(base, "manifests", f"{held_name}.manifest")
+        held_labels = storage.join(base, "labels", "held-out", "output.manifest")
+        step(
+            "label held-out video",
+            held_labels,
+            lambda: (
+                build_input_manifest([storage.join(base, "frames", held_name)], held_manifest),
+                label_from_known_boxes(held_manifest, str(videos), held_labels, list(CLASSES), job_name="held-out"),
+            ),
+        )
+        evaluation_path = report / "evaluation.json"
+        step(
+            "evaluate on the held-out video",
+            str(evaluation_path),
+            lambda: evaluate(str(package), held_labels, str(report), classes=list(CLASSES)),
+        )
+        evaluation = json.loads(evaluation_path.read_text())
+        gg = root / "greengrass-components"
+        step(
+            "package-component",
+            str(gg / "components.json"),
+            lambda: package_components(str(package), str(gg), PREFIX, "1.0.0", "1.0.0"),
+        )
+        jsonl = report / "detections.jsonl"
+        device = step("run the inference component", str(jsonl), lambda: _run_component(root, gg, videos, jsonl))
+        if device is not None:
+            (report / "device.json").write_text(json.dumps(device, indent=2))
+        device = json.loads((report / "device.json").read_text())
+        summary.update(_write_report(report, videos, history, evaluation, device, jsonl))
+    finally:
+        if server is not None:
+            server.stop()
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    (report / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    figures = summary["figures"]
+    log_event(
+        logger,
+        "demo.done",
+        mAP_at_0_5=figures["heldout_mAP@0.5"],
+        loop_fps=figures["loop_fps"],
+        seconds=summary["seconds"],
+        report=str(report / "report.html"),
+    )
+    return summary
 
-    for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT_VIDEO):
-        spec = SynthSpec(name, classes, frames=frames_per_video, seed=seed)
-        _step(
-            summary,
-            f"synth-video {name}",
-            videos / f"{name}.boxes.jsonl",
-            lambda s=spec: str(write_video(s, videos)[0]),
-        )
-    for name, _, _ in TRAIN_VIDEOS:
-        _step(
-            summary,
-            f"extract-frames {name}",
-            report / f"frames_{name}.png",
-            lambda n=name: extract_frames(
-                str(videos / f"{n}.mp4"), str(frames / n), every=2, preview=str(report / f"frames_{n}.png")
-            ).to_dict(),
-        )
-    manifest = data / "labeling.manifest"
-    _step(
-        summary,
-        "make-manifest",
-        manifest,
-        lambda: build_input_manifest(
-            [str(frames / name) for name, _, _ in TRAIN_VIDEOS], str(manifest), every=1, pattern="{color}_{object}_{n}"
-        ).to_dict(),
-    )
-    _step(
-        summary,
-        "preview-manifest",
-        report / "manifest.png",
-        lambda: preview_manifest(str(manifest), str(report / "manifest.png")),
-    )
-    labeled = data / "labeling.output.manifest"
-    _step(
-        summary,
-        "label-local",
-        labeled,
-        lambda: label_from_known_boxes(
-            str(manifest), str(videos), str(labeled), list(CLASSES), job_name="demo-labeling"
-        ),
-    )
-    _step(
-        summary,
-        "show-labels",
-        report / "labels" / "grid.png",
-        lambda: show_labels(str(labeled), str(report / "labels"), limit=96),
-    )
-    prepared = data / "prepared"
-    _step(
-        summary,
-        "prepare-training",
-        prepared / "classes.json",
-        lambda: prepare_training([str(labeled)], str(prepared), PrepareOptions(classes=CLASSES, flip=True)).to_dict(),
-    )
-    (root / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+def _run_component(root: Path, gg: Path, videos: Path, jsonl: Path) -> dict[str, Any]:
+    """Deploy both components into a Greengrass-like folder and run the recipe's Install and Run steps."""
+    from .greengrass_local import LocalNucleus
+
+    code, model = f"{PREFIX}.ObjectDetection", f"{PREFIX}.ObjectDetection.Model"
+    mqtt = _broker_reachable()
+    config = {
+        "Source": str(videos / f"{HELD_OUT[0]}.mp4"),
+        "Publisher": "mqtt" if mqtt else "jsonl",
+        "Jsonl": str(jsonl.with_suffix(".part")),
+        "HealthInterval": "3600",
+        "ScoreThreshold": "0.5",
+    }
+    nucleus = LocalNucleus(root / "greengrass", thing_name="demo-thing")
+    nucleus.deploy(gg / "recipes", gg / "artifacts", {model: "1.0.0", code: "1.0.0"}, {code: config})
+    # the demo machine already has every package the device needs: let the Install step reuse them
+    env = {"ODEDGE_VENV_ARGS": "--system-site-packages", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    installed = nucleus.install(code, env)
+    if installed.returncode != 0:
+        raise RuntimeError(f"the component's Install step failed:\n{installed.stderr[-3000:]}")
+    process = nucleus.start(code, env, stderr=subprocess.PIPE, text=True)
+    _, err = process.communicate(timeout=600)
+    if process.returncode != 0:
+        raise RuntimeError(f"the component's Run step exited {process.returncode}:\n{err[-3000:]}")
+    jsonl.with_suffix(".part").replace(jsonl)
+    return {"published_over_mqtt": mqtt, "thing": "demo-thing", "log_tail": err.splitlines()[-3:]}
+
+
+def _write_report(
+    report: Path, videos: Path, history: list, evaluation: dict, device: dict, jsonl: Path
+) -> dict[str, Any]:
+    from .report import detection_strip, training_curve_png, write_html
+
+    messages = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    detections = [m["message"] for m in messages if m["topic"].endswith("/detections")]
+    health = [m["message"] for m in messages if m["topic"].endswith("/health")]
+    final = health[-1] if health else {}
+    (report / "training_curve.png").write_bytes(training_curve_png(history))
+    (report / "heldout_strip.png").write_bytes(detection_strip(str(videos / f"{HELD_OUT[0]}.mp4"), detections))
+    latency = final.get("latency_ms", {})
+    figures = {
+        "heldout_mAP@0.5": round(evaluation["mAP"], 4),
+        "heldout_AP_per_class": {k: v["ap"] for k, v in evaluation["per_class"].items()},
+        "training_epochs": len(history),
+        "best_validation_mAP": max((h["mAP"] for h in history), default=0.0),
+        "loop_fps": final.get("fps", 0.0),
+        "loop_frames": final.get("frames_processed", 0),
+        "loop_latency_ms_p50": {k: v["p50"] for k, v in latency.items()},
+        "loop_latency_ms_p95": {k: v["p95"] for k, v in latency.items()},
+        "messages_with_detections": len(detections),
+        "published_over_mqtt": device.get("published_over_mqtt", False),
+    }
+    images = [
+        (f"frames_{name}.png", f"frames of {name} (contact sheet with timestamps)")
+        for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT)
+    ]
+    images += [
+        ("manifest.png", "the labeling manifest's images"),
+        ("labels/grid.png", "labels drawn on the images (Ground Truth output format)"),
+        ("training_curve.png", "training curve"),
+        ("precision_recall.png", "precision/recall on the held-out video"),
+        ("heldout_strip.png", "the inference component's detections on the held-out video"),
+    ]
+    summary = {"figures": figures, "evaluation": {"per_class": evaluation["per_class"], "mAP": evaluation["mAP"]}}
+    write_html(report, summary, images)
     return summary

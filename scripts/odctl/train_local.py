@@ -115,8 +115,13 @@ def train_local(
     classes: list[str] | None = None,
     seed: int = 0,
     max_batches: int | None = None,
+    time_budget_s: float | None = None,
 ) -> TrainResult:
-    """Train and write ``out`` (model.tar.gz, local or s3://). ``max_batches`` caps batches per epoch (tests)."""
+    """Train and write ``out`` (model.tar.gz, local or s3://).
+
+    ``max_batches`` caps batches per epoch (tests); ``time_budget_s`` stops after the epoch that exhausts it
+    (the demo's budget), keeping the best epoch so far.
+    """
     import mxnet as mx
 
     from .ssd_model import build_training_symbol
@@ -199,6 +204,9 @@ def train_local(
             stale = 0
         else:
             stale += 1
+        if time_budget_s is not None and time.monotonic() - started > time_budget_s:
+            log_event(logger, "train.time_budget_reached", epoch=epoch, budget_s=time_budget_s)
+            break
         if (
             hp["early_stopping"]
             and epoch + 1 >= hp["early_stopping_min_epochs"]

@@ -26,12 +26,22 @@ def test_ten_thousand_frames_with_flat_memory(scene, tmp_path):
         while not stop_sampling.wait(0.5):
             samples.append((time.monotonic(), _rss_mb()))
 
-    config = EdgeConfig.from_mapping({
-        "model_dir": str(scene["package"]), "source": str(scene["video"]), "loop": "true", "max_frames": "10000",
-        "publisher": "jsonl", "jsonl": str(tmp_path / "soak.jsonl"), "health_interval": "5",
-        "snapshot_dir": str(tmp_path / "snaps"), "snapshot_interval": "0.2", "snapshot_max_mb": "2",
-        "capture_dir": str(tmp_path / "capture"), "capture_interval": "0.2",
-    })
+    config = EdgeConfig.from_mapping(
+        {
+            "model_dir": str(scene["package"]),
+            "source": str(scene["video"]),
+            "loop": "true",
+            "max_frames": "10000",
+            "publisher": "jsonl",
+            "jsonl": str(tmp_path / "soak.jsonl"),
+            "health_interval": "5",
+            "snapshot_dir": str(tmp_path / "snaps"),
+            "snapshot_interval": "0.2",
+            "snapshot_max_mb": "2",
+            "capture_dir": str(tmp_path / "capture"),
+            "capture_interval": "0.2",
+        }
+    )
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     result = run(config, install_signals=False)

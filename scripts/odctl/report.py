@@ -1,0 +1,124 @@
+"""The demo's report: charts drawn with OpenCV and one self-contained HTML page beside them."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .contact_sheet import encode_png
+from .synth_video import class_colour
+
+
+def training_curve_png(history: Sequence[dict[str, float]], width: int = 560, height: int = 320) -> bytes:
+    import cv2
+
+    image = np.full((height, width, 3), 255, np.uint8)
+    x0, y0, x1, y1 = 50, 30, width - 20, height - 40
+    cv2.rectangle(image, (x0, y0), (x1, y1), (0, 0, 0), 1)
+    cv2.putText(
+        image,
+        "training: validation mAP (blue), cross-entropy (orange, scaled)",
+        (x0, 20),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.42,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
+    if history:
+        epochs = [h["epoch"] for h in history]
+        span = max(1, max(epochs))
+        peak = max(h["cross_entropy"] for h in history) or 1.0
+        for key, colour, scale in (("mAP", (180, 100, 30), 1.0), ("cross_entropy", (40, 130, 240), 1.0 / peak)):
+            points = [
+                (int(x0 + (x1 - x0) * h["epoch"] / span), int(y1 - (y1 - y0) * min(1.0, h[key] * scale)))
+                for h in history
+            ]
+            if len(points) > 1:
+                cv2.polylines(image, [np.array(points, np.int32)], False, colour, 2, cv2.LINE_AA)
+            for point in points:
+                cv2.circle(image, point, 3, colour, -1)
+        cv2.putText(image, f"epochs 0..{span}", (x0, height - 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1)
+    return encode_png(image)
+
+
+def detection_strip(video: str, messages: Sequence[dict[str, Any]], count: int = 6, width: int = 320) -> bytes:
+    """Annotated frames of the held-out video, drawn from the messages the device published."""
+    import cv2
+
+    by_frame = {m["frame"]: m for m in messages}
+    if not by_frame:
+        return encode_png(np.full((60, width, 3), 255, np.uint8))
+    frames = sorted(by_frame)
+    chosen = set(frames[int(round(i * (len(frames) - 1) / max(1, count - 1)))] for i in range(count))
+    capture = cv2.VideoCapture(video)
+    tiles, index = [], 0
+    while len(tiles) < len(chosen):
+        ok, image = capture.read()
+        if not ok:
+            break
+        if index in chosen:
+            for det in by_frame[index]["detections"]:
+                x1, y1, x2, y2 = det["box"]
+                colour = class_colour(det["label"])
+                cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 0), 4)
+                cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
+                cv2.putText(
+                    image,
+                    f"{det['label']} {det['score']:.2f}",
+                    (x1 + 3, max(14, y1 - 6)),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.55,
+                    (255, 255, 255),
+                    2,
+                    cv2.LINE_AA,
+                )
+            cv2.putText(image, f"frame {index}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+            tiles.append(cv2.resize(image, (width, int(image.shape[0] * width / image.shape[1]))))
+        index += 1
+    capture.release()
+    return encode_png(np.hstack(tiles) if tiles else np.full((60, width, 3), 255, np.uint8))
+
+
+def _ap(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str, str]]) -> Path:
+    """report.html: figures first, then every picture with its caption (relative links, works offline)."""
+    figures = summary.get("figures", {})
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in figures.items()
+    )
+    per_class = summary.get("evaluation", {}).get("per_class", {})
+    class_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{_ap(v['ap'])}</td><td>{v['ground_truth']}</td></tr>"
+        for name, v in per_class.items()
+    )
+    pictures = "".join(
+        f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}'
+        f"</figcaption></figure>"
+        for src, caption in images
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Edge object detector: offline demo report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}figure{{margin:1.5em 0}}
+img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#444}}</style></head>
+<body><h1>Edge object detector: offline demo report</h1>
+<p>Video &rarr; frames &rarr; labeling manifest &rarr; labels &rarr; training data &rarr; trained SSD
+&rarr; converted models &rarr; Greengrass components &rarr; the inference loop on a video it never saw.</p>
+<h2>Figures</h2><table>{rows}</table>
+<h2>mAP@0.5 per class on the held-out video</h2>
+<table><tr><th>class</th><th>AP</th><th>boxes</th></tr>{class_rows}</table>
+<h2>Pictures</h2>{pictures}
+</body></html>
+"""
+    path = folder / "report.html"
+    path.write_text(page)
+    return path
