@@ -86,9 +86,14 @@ def _broker_reachable(host: str = "127.0.0.1", port: int = 1883) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _start_moto() -> Any:
+AWS_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+
+
+def _start_moto() -> tuple[Any, dict[str, str | None]]:
+    """A moto server on a free loopback port; boto3 is pointed at it until the previous settings are restored."""
     from moto.server import ThreadedMotoServer
 
+    previous = {name: os.environ.get(name) for name in AWS_VARIABLES}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -103,7 +108,16 @@ def _start_moto() -> Any:
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    return server
+    return server, previous
+
+
+def _stop_moto(server: Any, previous: dict[str, str | None]) -> None:
+    server.stop()
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float = 20.0) -> dict[str, Any]:
@@ -127,7 +141,7 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
     videos, report = root / "videos", root / "report"
     for folder in (videos, report):
         folder.mkdir(parents=True, exist_ok=True)
-    server = _start_moto() if s3 else None
+    moto = _start_moto() if s3 else None
     base = f"s3://{BUCKET}" if s3 else str(root / "data")
     summary: dict[str, Any] = {"workdir": str(root), "storage": base, "plan": plan.__dict__, "steps": {}}
     step = Steps(summary)
@@ -252,8 +266,8 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
         device = json.loads((report / "device.json").read_text())
         summary.update(_write_report(report, videos, history, evaluation, device, jsonl))
     finally:
-        if server is not None:
-            server.stop()
+        if moto is not None:
+            _stop_moto(*moto)
     summary["seconds"] = round(time.monotonic() - started, 1)
     (report / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     figures = summary["figures"]
