@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelPackage
+from odshared.archives import deterministic_zip
 from odshared.greengrass import check_prefix, check_version, recipe_file_name, render_recipe
 from odshared.log import log_event
 
@@ -26,14 +26,8 @@ CODE_FILES = ("requirements.txt",)
 
 
 def _zip_folder(zip_path: Path, entries: list[tuple[Path, str]]) -> Path:
-    """A reproducible zip (fixed timestamps, sorted entries)."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source, name in sorted(entries, key=lambda item: item[1]):
-            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes())
+    zip_path.write_bytes(deterministic_zip((name, source.read_bytes()) for source, name in entries))
     return zip_path
 
 

@@ -83,7 +83,8 @@ def _optimizer(hp: dict[str, Any], batches_per_epoch: int) -> tuple[str, dict[st
         steps = [max(1, int(epoch * batches_per_epoch)) for epoch in hp["lr_scheduler_step"]]
         # the scheduler carries the base rate; passing learning_rate as well makes MXNet print a warning on stdout
         params["lr_scheduler"] = mx.lr_scheduler.MultiFactorScheduler(
-            step=steps, factor=hp["lr_scheduler_factor"], base_lr=params.pop("learning_rate"))
+            step=steps, factor=hp["lr_scheduler_factor"], base_lr=params.pop("learning_rate")
+        )
     return hp["optimizer"], params
 
 

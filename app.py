@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""CDK entry point: reads cdk.json context, builds the stack, runs cdk-nag's AwsSolutions checks, synthesizes.
+
+Works offline: no AWS call at synth time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+
+from infra.config import cdk_json_context, load_config
+from infra.nag import add_nag_checks
+from infra.stack import ObjectDetectionStack
+
+
+def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ObjectDetectionStack]:
+    if app is None:
+        # under the CDK CLI the context is already there; plain `python app.py` takes it from cdk.json
+        app = cdk.App(context=cdk_json_context() if "CDK_CONTEXT_JSON" not in os.environ else None)
+    config = load_config(app)
+    env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+    stack = ObjectDetectionStack(
+        app,
+        config.stack_name,
+        config=config,
+        env=env,
+        description="Camera feed to a custom object detector on Greengrass v2 devices",
+    )
+    add_nag_checks(app, stack)
+    return app, stack
+
+
+if __name__ == "__main__":
+    built, _ = build_app()
+    built.synth()

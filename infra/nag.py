@@ -1,0 +1,100 @@
+"""cdk-nag's AwsSolutions pack inside the app, with a written reason for every acknowledged finding.
+
+Findings that name a resource carry its logical ID; they are computed from the constructs, never written
+by hand, so renaming a construct cannot silently orphan an acknowledgment.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+BUCKET_GRANT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
+
+
+def _arn(stack: cdk.Stack, construct: IConstruct) -> str:
+    return f"<{stack.get_logical_id(construct.node.default_child)}.Arn>"
+
+
+def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions-{finding}", reason=reason))
+
+
+def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    storage = stack.node.find_child("Storage")
+    data, artifacts = storage.node.find_child("Data"), storage.node.find_child("Artifacts")
+    data_arn, artifacts_arn = _arn(stack, data), _arn(stack, artifacts)
+    partition = "arn:<AWS::Partition>"
+    scoped = "<AWS::Region>:<AWS::AccountId>"
+
+    acknowledge(
+        stack,
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "The AWS-managed basic execution policy only lets each function write its own CloudWatch logs.",
+    )
+    acknowledge(
+        stack,
+        "L1",
+        "Python 3.13 is the newest runtime the conversion's onnx wheels (cp313) support; "
+        "the CDK BucketDeployment provider's runtime is chosen by aws-cdk-lib.",
+    )
+    acknowledge(
+        stack,
+        "IAM5[Resource::*]",
+        "X-Ray (PutTraceSegments/PutTelemetryRecords), CloudWatch Logs delivery, SageMaker ListTags, "
+        "cloudwatch:PutMetricData and ecr:GetAuthorizationToken have no resource-level permissions.",
+    )
+    for action in BUCKET_GRANT_ACTIONS:
+        acknowledge(
+            stack,
+            f"IAM5[Action::{action}]",
+            "CDK bucket grants: the wildcard spans the read/write variants of one S3 operation family, on "
+            "the project's own buckets and prefixes only.",
+        )
+    for prefix, why in (
+        ("*", "Ground Truth and training jobs read every prefix of the data bucket they are given"),
+        ("pipeline/*", "the validation step writes the label categories and UI template of a run"),
+        ("prepared/*", "data preparation writes each run's manifests under its own prefix"),
+        ("frames/*", "data preparation writes mirrored copies beside the original frames"),
+        ("capture/*", "devices upload active-learning captures under capture/<thing>/"),
+    ):
+        acknowledge(stack, f"IAM5[Resource::{data_arn}/{prefix}]", f"Data bucket prefix: {why}.")
+    for prefix, why in (
+        ("*", "the training job reads what it wrote and the conversion reads training output"),
+        ("training/*", "SageMaker writes <job>/output/model.tar.gz under training/"),
+        ("models/*", "converted packages are written and read under models/<job>/"),
+        ("components/*", "component artifacts live under components/<name>/<version>/"),
+    ):
+        acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
+    for name in ("ValidateInput", "PrepareTrainingData", "ConvertModel", "PublishModelComponent", "DeployToThingGroup"):
+        function = stack.node.find_child(name).node.find_child("Function")
+        acknowledge(
+            stack,
+            f"IAM5[Resource::{_arn(stack, function)}:*]",
+            "Step Functions invokes the function's versions and aliases (CDK's LambdaInvoke grant).",
+        )
+    for resource, why in (
+        (f"{partition}:sagemaker:{scoped}:training-job/*", "training job names are chosen per run at runtime"),
+        (f"{partition}:sagemaker:{scoped}:labeling-job/*", "labeling job names are chosen per run at runtime"),
+        (
+            f"{partition}:events:{scoped}:rule/StepFunctionsGetEventsForSageMaker*",
+            "the .sync integrations' managed EventBridge rules (documented names)",
+        ),
+        (f"{partition}:greengrass:{scoped}:components:*", "a deployment names every component the group runs"),
+        (f"{partition}:greengrass:{scoped}:deployments:*", "deployment ids are created by the service"),
+        (f"{partition}:iot:{scoped}:job/*", "Greengrass deployments run as IoT jobs with service-made ids"),
+        (f"{partition}:iot:{scoped}:thinggroup/*", "the thing group is chosen per run in the execution input"),
+        (
+            f"{partition}:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            "the CDK BucketDeployment provider reads the code artifact from the bootstrap asset bucket",
+        ),
+    ):
+        acknowledge(stack, f"IAM5[Resource::{resource}]", f"Runtime-named resources: {why}.")
+    model_components = stack.node.find_child("Edge").model_component_name
+    acknowledge(
+        stack,
+        f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{model_components}*]",
+        "The publish step creates new versions of the model component only.",
+    )

@@ -1,0 +1,228 @@
+"""The one stack: storage, the SageMaker role, the Lambdas, the workflow and the Greengrass component."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from .config import AppConfig
+from .edge import EdgeComponents
+from .functions import PythonFunction
+from .lambda_bundle import REPO
+from .regions import GROUND_TRUTH_LAMBDA_ACCOUNTS, OBJECT_DETECTION_ACCOUNTS, PUBLIC_WORKTEAM_ACCOUNT
+from .storage import Storage
+from .workflow import Workflow
+
+
+class ObjectDetectionStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = cdk.RemovalPolicy.DESTROY if config.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
+        storage = Storage(self, "Storage", removal_policy=removal)
+        regions = cdk.CfnMapping(
+            self,
+            "RegionMap",
+            mapping={
+                region: {
+                    "objectDetection": OBJECT_DETECTION_ACCOUNTS[region],
+                    "groundTruth": GROUND_TRUTH_LAMBDA_ACCOUNTS.get(region, "none"),
+                }
+                for region in OBJECT_DETECTION_ACCOUNTS
+            },
+        )
+        algorithm_image = (
+            f"{regions.find_in_map(cdk.Aws.REGION, 'objectDetection')}.dkr.ecr.{cdk.Aws.REGION}."
+            f"{cdk.Aws.URL_SUFFIX}/object-detection:1"
+        )
+
+        sagemaker_role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Ground Truth labeling and Object Detection training jobs",
+        )
+        storage.data.grant_read_write(sagemaker_role)  # labeling reads frames and writes its output
+        storage.artifacts.grant_read_write(sagemaker_role, "training/*")
+        storage.artifacts.grant_read(sagemaker_role)
+        sagemaker_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "cloudwatch:PutMetricData",
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                    "ecr:GetAuthorizationToken",
+                ],
+                resources=["*"],
+            )
+        )  # these actions have no resource-level permissions
+
+        topic = sns.Topic(self, "Notifications", display_name="Object detection pipeline", enforce_ssl=True)
+        if config.notification_email:
+            topic.add_subscription(subscriptions.EmailSubscription(config.notification_email))
+
+        edge = EdgeComponents(self, "Edge", config=config, artifacts=storage.artifacts, data=storage.data)
+        workteam = config.private_workteam or (
+            f"arn:{cdk.Aws.PARTITION}:sagemaker:{cdk.Aws.REGION}:{PUBLIC_WORKTEAM_ACCOUNT}:workteam/public-crowd/default"
+        )
+        defaults = {
+            "classes": list(config.classes),
+            "hyperparameters": config.hyperparameters,
+            "thingGroup": config.thing_group,
+            "dataBucket": storage.data.bucket_name,
+            "workteamArn": workteam,
+        }
+        functions = {
+            "validate": PythonFunction(
+                self,
+                "ValidateInput",
+                folder="validate_input",
+                timeout_minutes=1,
+                memory_size=256,
+                description="Checks the execution input",
+                environment={"PIPELINE_DEFAULTS": cdk.Stack.of(self).to_json_string(defaults)},
+            ),
+            "prepare": PythonFunction(
+                self,
+                "PrepareTrainingData",
+                folder="prepare_training",
+                timeout_minutes=15,
+                memory_size=2048,
+                ephemeral_storage_mib=2048,
+                description="Ground Truth output -> training manifests",
+            ),
+            "convert": PythonFunction(
+                self,
+                "ConvertModel",
+                folder="convert_model",
+                timeout_minutes=15,
+                memory_size=3008,
+                ephemeral_storage_mib=4096,
+                description="SageMaker artifact -> MXNet deploy graph + ONNX",
+            ),
+            "publish": PythonFunction(
+                self,
+                "PublishModelComponent",
+                folder="publish_model_component",
+                timeout_minutes=5,
+                memory_size=1024,
+                ephemeral_storage_mib=2048,
+                description="Converted model -> Greengrass model component version",
+                environment={"ARTIFACTS_BUCKET": storage.artifacts.bucket_name, "NAME_PREFIX": config.name_prefix},
+                extra_files={"model.yaml": REPO / "edge_component/recipes/model.yaml"},
+            ),
+            "deploy": PythonFunction(
+                self,
+                "DeployToThingGroup",
+                folder="deploy_model",
+                timeout_minutes=2,
+                memory_size=256,
+                description="Merges the model into the thing group's deployment",
+                environment={
+                    "INFERENCE_COMPONENT": edge.component_name,
+                    "INFERENCE_VERSION": config.component_version,
+                    "NAME_PREFIX": config.name_prefix,
+                    "SYSTEM_RESOURCE_LIMITS": json.dumps({"memory": 1048576, "cpus": 1.5}),
+                    "ROLLOUT_MAX_PER_MINUTE": str(config.rollout_max_per_minute),
+                    "ROLLOUT_FAILURE_PERCENT": str(config.rollout_failure_threshold_percent),
+                },
+            ),
+        }
+        storage.data.grant_write(functions["validate"].function, "pipeline/*")
+        storage.data.grant_read(functions["prepare"].function)
+        storage.data.grant_write(functions["prepare"].function, "prepared/*")
+        storage.data.grant_write(functions["prepare"].function, "frames/*")  # mirrored images beside the originals
+        storage.artifacts.grant_read(functions["convert"].function, "training/*")
+        storage.artifacts.grant_read_write(functions["convert"].function, "models/*")
+        storage.artifacts.grant_read(functions["publish"].function, "models/*")
+        storage.artifacts.grant_read_write(functions["publish"].function, "components/*")
+        functions["convert"].function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeTrainingJob"],
+                resources=[self.format_arn(service="sagemaker", resource="training-job", resource_name="*")],
+            )
+        )
+        component_arn = self.format_arn(
+            service="greengrass",
+            resource="components",
+            resource_name=f"{edge.model_component_name}*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        functions["publish"].function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "greengrass:CreateComponentVersion",
+                    "greengrass:ListComponentVersions",
+                    "greengrass:GetComponent",
+                    "greengrass:DescribeComponent",
+                ],
+                resources=[component_arn],
+            )
+        )
+        functions["publish"].function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.artifacts.arn_for_objects("components/*")])
+        )
+        target = self.format_arn(service="iot", resource="thinggroup", resource_name="*")
+        functions["deploy"].function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "greengrass:CreateDeployment",
+                    "greengrass:ListDeployments",
+                    "greengrass:GetDeployment",
+                    "iot:DescribeThingGroup",
+                    "iot:CreateJob",
+                    "iot:UpdateJob",
+                    "iot:DescribeJob",
+                    "iot:CancelJob",
+                    "iot:GetThingShadow",
+                    "iot:UpdateThingShadow",
+                ],
+                resources=[
+                    target,
+                    self.format_arn(service="iot", resource="job", resource_name="*"),
+                    self.format_arn(
+                        service="greengrass",
+                        resource="deployments",
+                        resource_name="*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    ),
+                    self.format_arn(
+                        service="greengrass",
+                        resource="components",
+                        resource_name="*",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    ),
+                ],
+            )
+        )
+
+        workflow = Workflow(
+            self,
+            "Pipeline",
+            config=config,
+            functions={k: v.function for k, v in functions.items()},
+            sagemaker_role=sagemaker_role,
+            data_bucket_name=storage.data.bucket_name,
+            artifacts_bucket_name=storage.artifacts.bucket_name,
+            algorithm_image=algorithm_image,
+            ground_truth_lambda_account=regions.find_in_map(cdk.Aws.REGION, "groundTruth"),
+            topic=topic,
+        )
+        self.state_machine = workflow.state_machine
+        for name, value, description in (
+            ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
+            ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
+            ("StateMachineArn", workflow.state_machine.state_machine_arn, "start runs with odctl pipeline start"),
+            ("InferenceComponentName", edge.component_name, "the Greengrass inference component"),
+            ("InferenceComponentVersion", config.component_version, "its version"),
+            ("ModelComponentName", edge.model_component_name, "the Greengrass model component"),
+            ("DevicePolicyArn", edge.device_policy.managed_policy_arn, "attach to the token exchange role"),
+            ("NotificationTopicArn", topic.topic_arn, "pipeline failures"),
+        ):
+            cdk.CfnOutput(self, name, value=value, description=description)

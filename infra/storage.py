@@ -1,0 +1,58 @@
+"""S3: the data bucket (videos, frames, manifests, labeling output), the artifacts bucket (training output,
+converted models, component artifacts) and the bucket their access logs go to."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+
+class Storage(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, removal_policy: cdk.RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        destroy = removal_policy == cdk.RemovalPolicy.DESTROY
+        common = {
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "enforce_ssl": True,
+            "removal_policy": removal_policy,
+            "auto_delete_objects": destroy,
+        }
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=cdk.Duration.days(365))],
+            **common,
+        )
+        temporary = [
+            s3.LifecycleRule(
+                id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(7)
+            ),
+            s3.LifecycleRule(id="expire-tmp", prefix="tmp/", expiration=cdk.Duration.days(7)),
+            s3.LifecycleRule(id="expire-old-versions", noncurrent_version_expiration=cdk.Duration.days(90)),
+        ]
+        # Ground Truth's worker UI loads the images straight from the data bucket in the browser
+        ground_truth_cors = s3.CorsRule(
+            allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"], exposed_headers=["Access-Control-Allow-Origin"]
+        )
+        self.data = s3.Bucket(
+            self,
+            "Data",
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="data/",
+            cors=[ground_truth_cors],
+            lifecycle_rules=temporary,
+            **common,
+        )
+        self.artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=temporary,
+            **common,
+        )

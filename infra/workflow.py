@@ -1,0 +1,314 @@
+"""The Step Functions workflow (JSONPath): validate -> optional Ground Truth labeling -> prepare data ->
+built-in Object Detection training -> convert -> publish the model component -> optional deployment.
+
+Every task retries throttling and transient errors with backoff, and catches everything else into
+Notify (SNS) -> Fail with the cause. The SageMaker tasks are CustomStates with ``.sync`` and hand-written IAM:
+CDK's SageMakerCreateTrainingJob cannot take the hyperparameter map from the state (it is computed by the
+data-preparation step), and there is no L2 task for CreateLabelingJob.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .config import AppConfig
+
+TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+]
+SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
+
+
+class Workflow(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        functions: dict[str, lambda_.IFunction],
+        sagemaker_role: iam.IRole,
+        data_bucket_name: str,
+        artifacts_bucket_name: str,
+        algorithm_image: str,
+        ground_truth_lambda_account: str,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = tasks.SnsPublish(
+            self,
+            "Notify",
+            topic=topic,
+            subject="Object detection pipeline failed",
+            message=sfn.TaskInput.from_json_path_at("$.error"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        fail = sfn.Fail(self, "Failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        notify.next(fail)
+
+        def guard(state: sfn.TaskStateBase | sfn.CustomState, transient: list[str]) -> None:
+            state.add_retry(
+                errors=transient,
+                interval=cdk.Duration.seconds(5),
+                max_attempts=4,
+                backoff_rate=2.0,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            state.add_catch(notify, errors=["States.ALL"], result_path="$.error")
+
+        def invoke(name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
+            task = tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=functions[function],
+                payload=sfn.TaskInput.from_object(payload),
+                result_selector={"value.$": "$.Payload"},
+                result_path=result,
+                retry_on_service_exceptions=False,
+                task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
+            )
+            guard(task, TRANSIENT)
+            return task
+
+        validate = invoke("ValidateInput", "validate", {"input.$": "$"}, "$.config")
+        labeling = sfn.CustomState(
+            self,
+            "CreateLabelingJob",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:createLabelingJob.sync",
+                "TimeoutSeconds": int(config.labeling_max_hours * 3600) + 3600,
+                "Parameters": {
+                    "LabelingJobName.$": "$.config.value.labelingJobName",
+                    "LabelAttributeName": config.label_attribute,
+                    "InputConfig": {
+                        "DataSource": {"S3DataSource": {"ManifestS3Uri.$": "$.config.value.labelingManifest"}},
+                        "DataAttributes": {
+                            "ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]
+                        },
+                    },
+                    "OutputConfig": {"S3OutputPath": f"s3://{data_bucket_name}/labels/"},
+                    "RoleArn": sagemaker_role.role_arn,
+                    "LabelCategoryConfigS3Uri.$": "$.config.value.labelCategoryConfig",
+                    "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 100},
+                    "HumanTaskConfig": {
+                        "WorkteamArn.$": "$.config.value.workteamArn",
+                        "UiConfig": {"UiTemplateS3Uri.$": "$.config.value.uiTemplate"},
+                        "PreHumanTaskLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
+                        f"{ground_truth_lambda_account}:function:PRE-BoundingBox",
+                        "AnnotationConsolidationConfig": {
+                            "AnnotationConsolidationLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
+                            f"{ground_truth_lambda_account}:function:ACS-BoundingBox"
+                        },
+                        "TaskTitle": "Draw a box around each object",
+                        "TaskDescription": "Draw a tight box around every object of the listed classes.",
+                        "TaskKeywords": ["image", "bounding box", "object detection"],
+                        "NumberOfHumanWorkersPerDataObject": 1,
+                        "TaskTimeLimitInSeconds": 300,
+                        "TaskAvailabilityLifetimeInSeconds": 21600,
+                        "MaxConcurrentTaskCount": 1000,
+                        "PublicWorkforceTaskPrice.$": "$.config.value.price",
+                    },
+                },
+                "ResultSelector": {"outputManifest.$": "$.LabelingJobOutput.OutputDatasetS3Uri"},
+                "ResultPath": "$.labeling",
+            },
+        )
+        guard(labeling, SAGEMAKER_TRANSIENT)
+        labeled_manifests = sfn.Pass(
+            self,
+            "UseLabelingOutput",
+            parameters={"manifests.$": "States.Array($.labeling.outputManifest)"},
+            result_path="$.labeled",
+        )
+        given_manifests = sfn.Pass(
+            self, "UseGivenManifests", parameters={"manifests.$": "$.config.value.manifests"}, result_path="$.labeled"
+        )
+        prepare = invoke(
+            "PrepareTrainingData",
+            "prepare",
+            {
+                "manifests.$": "$.labeled.manifests",
+                "output_prefix.$": "$.config.value.preparedPrefix",
+                "classes.$": "$.config.value.classes",
+                "label_attribute": config.label_attribute,
+                "preparation.$": "$.config.value.preparation",
+                "hyperparameters.$": "$.config.value.hyperparameters",
+            },
+            "$.prepared",
+        )
+        channel = {
+            "ContentType": "application/x-recordio",
+            "RecordWrapperType": "RecordIO",
+            "InputMode": "Pipe",
+            "CompressionType": "None",
+        }
+        training = sfn.CustomState(
+            self,
+            "CreateTrainingJob",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
+                "TimeoutSeconds": int(config.training_max_hours * 3600) + 3600,
+                "Parameters": {
+                    "TrainingJobName.$": "$.config.value.trainingJobName",
+                    "AlgorithmSpecification": {
+                        "TrainingImage": algorithm_image,
+                        "TrainingInputMode": "Pipe",
+                        "MetricDefinitions": [
+                            {
+                                "Name": "validation:mAP",
+                                "Regex": r"#quality_metric: host=\S+, epoch=\S+, "
+                                r"validation mAP <score>=\((\S+)\)",
+                            }
+                        ],
+                    },
+                    "RoleArn": sagemaker_role.role_arn,
+                    "HyperParameters.$": "$.prepared.value.hyperparameters",
+                    "InputDataConfig": [
+                        {
+                            "ChannelName": name,
+                            **channel,
+                            "DataSource": {
+                                "S3DataSource": {
+                                    "S3DataType": "AugmentedManifestFile",
+                                    "S3DataDistributionType": "FullyReplicated",
+                                    "AttributeNames": ["source-ref", config.label_attribute],
+                                    "S3Uri.$": f"$.prepared.value.{key}",
+                                }
+                            },
+                        }
+                        for name, key in (("train", "train_manifest"), ("validation", "validation_manifest"))
+                    ],
+                    "OutputDataConfig": {"S3OutputPath": f"s3://{artifacts_bucket_name}/training/"},
+                    "ResourceConfig": {
+                        "InstanceType": config.training_instance_type,
+                        "InstanceCount": config.training_instance_count,
+                        "VolumeSizeInGB": config.training_volume_gb,
+                    },
+                    "StoppingCondition": {"MaxRuntimeInSeconds": int(config.training_max_hours * 3600)},
+                },
+                "ResultSelector": {
+                    "modelArtifact.$": "$.ModelArtifacts.S3ModelArtifacts",
+                    "trainingJobName.$": "$.TrainingJobName",
+                },
+                "ResultPath": "$.training",
+            },
+        )
+        training.add_retry(
+            errors=["SageMaker.ResourceLimitExceededException"],
+            interval=cdk.Duration.seconds(60),
+            max_attempts=10,
+            backoff_rate=1.5,
+        )
+        guard(training, SAGEMAKER_TRANSIENT)
+        convert = invoke(
+            "ConvertModel",
+            "convert",
+            {
+                "model_artifact.$": "$.training.modelArtifact",
+                "training_job_name.$": "$.training.trainingJobName",
+                "classes.$": "$.config.value.classes",
+                "output_prefix": f"s3://{artifacts_bucket_name}/models",
+            },
+            "$.converted",
+        )
+        publish = invoke(
+            "PublishModelComponent",
+            "publish",
+            {
+                "package.$": "$.converted.value.package",
+                "training_job_name.$": "$.training.trainingJobName",
+                "classes.$": "$.config.value.classes",
+            },
+            "$.component",
+        )
+        deploy = invoke(
+            "DeployToThingGroup",
+            "deploy",
+            {
+                "thing_group.$": "$.config.value.thingGroup",
+                "component.$": "$.component.value",
+            },
+            "$.deployment",
+        )
+        done = sfn.Succeed(self, "Done")
+        labeling.next(labeled_manifests)
+        labeled_manifests.next(prepare)
+        given_manifests.next(prepare)
+        prepare.next(training).next(convert).next(publish)
+        publish.next(
+            sfn.Choice(self, "DeployRequested?")
+            .when(sfn.Condition.boolean_equals("$.config.value.deployRequested", True), deploy.next(done))
+            .otherwise(done)
+        )
+        definition = validate.next(
+            sfn.Choice(self, "LabelingRequested?")
+            .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
+            .otherwise(given_manifests)
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=cdk.Duration.hours(config.labeling_max_hours + config.training_max_hours + 6),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        self._grant_sagemaker(sagemaker_role)
+
+    def _grant_sagemaker(self, sagemaker_role: iam.IRole) -> None:
+        """What the .sync integrations need (Step Functions' SageMaker IAM page; labeling: the same shape)."""
+        stack = cdk.Stack.of(self)
+        role = self.state_machine.role
+        jobs = [
+            stack.format_arn(service="sagemaker", resource="training-job", resource_name="*"),
+            stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*"),
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:CreateLabelingJob",
+                    "sagemaker:DescribeLabelingJob",
+                    "sagemaker:StopLabelingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=jobs,
+            )
+        )
+        # ListTags has no resource-level permissions in the .sync integration's documented policy
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListTags"], resources=["*"]))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    stack.format_arn(
+                        service="events", resource="rule", resource_name="StepFunctionsGetEventsForSageMaker*"
+                    )
+                ],
+            )
+        )

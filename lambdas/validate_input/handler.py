@@ -1,0 +1,24 @@
+"""First step of the workflow: check the execution input and write what a labeling job needs."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from odshared import storage
+from odshared.log import configure
+from odshared.pipeline import LABEL_TEMPLATE, label_category_config, normalise
+
+configure()
+
+
+def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
+    defaults = json.loads(os.environ["PIPELINE_DEFAULTS"])
+    config = normalise(event.get("input", event), defaults)
+    if config["labelingRequested"]:
+        storage.write_text(
+            config["labelCategoryConfig"], json.dumps(label_category_config(config["classes"])), "application/json"
+        )
+        storage.write_text(config["uiTemplate"], LABEL_TEMPLATE, "text/html")
+    return config

@@ -1,0 +1,187 @@
+"""The synthesized stack: resources, policies, the workflow's shape, cdk-nag and cfn-lint."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.config import ConfigError
+from tests.infra.conftest import state_machine_definition, synth
+
+pytestmark = pytest.mark.integration
+ALLOWED_STAR = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "sagemaker:ListTags",
+    "cloudwatch:PutMetricData",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+    "ecr:GetAuthorizationToken",
+}
+
+
+def test_buckets_are_private_encrypted_and_logged(synthesized):
+    stack, _ = synthesized
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::S3::Bucket", 3)
+    template.all_resources_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "CorsConfiguration": {"CorsRules": [Match.object_like({"AllowedMethods": ["GET"]})]},
+            "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "data/"},
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like({"AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}),
+                        Match.object_like({"Prefix": "tmp/", "ExpirationInDays": 7}),
+                    ]
+                )
+            },
+        },
+    )
+    policies = [r for r in synthesized[1]["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert len(policies) == 3
+    for policy in policies:
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+
+
+def test_lambdas(synthesized):
+    stack, template = synthesized
+    functions = {
+        k: r["Properties"]
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.handler"
+    }
+    assert len(functions) == 5
+    for props in functions.values():
+        assert props["Runtime"] == "python3.13" and props["TracingConfig"] == {"Mode": "Active"}
+    roles = {props["Role"]["Fn::GetAtt"][0] for props in functions.values()}
+    assert len(roles) == 5  # one role per function
+
+
+def test_no_policy_grants_every_action_and_star_resources_are_justified(synthesized):
+    _, template = synthesized
+    for name, resource in template["Resources"].items():
+        if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions), (name, actions)
+            resources = statement.get("Resource")
+            resources = resources if isinstance(resources, list) else [resources]
+            if "*" in resources:
+                assert set(actions) <= ALLOWED_STAR, (name, actions)
+
+
+def test_state_machine_shape(synthesized):
+    stack, template = synthesized
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True, "Destinations": Match.any_value()},
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+    definition = state_machine_definition(template)
+    states = definition["States"]
+    assert "QueryLanguage" not in definition or definition["QueryLanguage"] == "JSONPath"
+    assert states["CreateTrainingJob"]["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
+    assert states["CreateLabelingJob"]["Resource"].endswith(":states:::sagemaker:createLabelingJob.sync")
+    training = states["CreateTrainingJob"]["Parameters"]
+    channel = training["InputDataConfig"][0]
+    assert channel["InputMode"] == "Pipe" and channel["RecordWrapperType"] == "RecordIO"
+    assert channel["DataSource"]["S3DataSource"]["S3DataType"] == "AugmentedManifestFile"
+    assert channel["DataSource"]["S3DataSource"]["AttributeNames"] == ["source-ref", "bb"]
+    assert training["AlgorithmSpecification"]["TrainingImage"].endswith("/object-detection:1")
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) >= {
+        "ValidateInput",
+        "CreateLabelingJob",
+        "PrepareTrainingData",
+        "CreateTrainingJob",
+        "ConvertModel",
+        "PublishModelComponent",
+        "DeployToThingGroup",
+        "Notify",
+    }
+    for name, state in tasks.items():
+        if name == "Notify":
+            continue
+        assert state.get("TimeoutSeconds"), name
+        assert any("States.ALL" in c["ErrorEquals"] and c["Next"] == "Notify" for c in state["Catch"]), name
+        assert state.get("Retry"), name
+    assert states["Notify"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
+    assert states["Failed"]["CausePath"] == "$.error.Cause"
+
+
+def test_greengrass_component_and_outputs(synthesized):
+    stack, template = synthesized
+    components = [r for r in template["Resources"].values() if r["Type"] == "AWS::GreengrassV2::ComponentVersion"]
+    assert len(components) == 1
+    recipe = components[0]["Properties"]["InlineRecipe"]
+    text = json.dumps(recipe)
+    assert "com.example.ObjectDetection" in text and not re.search(r"\$\{[A-Z_]+\}", text)
+    assert components[0]["DependsOn"]
+    outputs = template["Outputs"]
+    for name in (
+        "DataBucketName",
+        "ArtifactsBucketName",
+        "StateMachineArn",
+        "InferenceComponentName",
+        "ModelComponentName",
+        "DevicePolicyArn",
+    ):
+        assert name in outputs
+
+
+def test_bad_context_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="edge-od:trainingInstanceType: an ml.\\* instance type"):
+        synth(tmp_path, **{"edge-od:trainingInstanceType": "p3.2xlarge"})
+    with pytest.raises(ConfigError, match="learning_rate='2'"):
+        synth(tmp_path, **{"edge-od:hyperparameters": {"learning_rate": "2"}})
+
+
+def test_cfn_lint_reports_nothing(synthesized, tmp_path):
+    stack, template = synthesized
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    lint = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
+    done = subprocess.run([lint, str(path)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stdout + done.stderr
