@@ -42,6 +42,8 @@ def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA
                 "install",
                 "--quiet",
                 "--no-compile",
+                "--no-warn-conflicts",  # the target is a fresh folder; the operator's venv (MXNet) is not in it
+                "--disable-pip-version-check",
                 "--target",
                 str(out_dir),
                 "--platform",

@@ -33,7 +33,9 @@ def _name(base: str, suffix: str) -> str:
 
 def normalise(event: Mapping[str, Any], defaults: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
     problems: list[str] = []
-    run = str(event.get("runName") or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now)))
+    run = str(
+        event.get("runName") or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    )
     if not JOB_NAME.match(run):
         problems.append(f"runName {run!r}: 1-63 letters, digits and dashes (SageMaker's job-name rule)")
     labeling_manifest = event.get("labelingManifest")
