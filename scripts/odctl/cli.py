@@ -199,6 +199,27 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
     }
 
 
+def _cmd_pipeline(args: argparse.Namespace) -> Any:
+    from . import pipeline_cli
+    from .synth_video import parse_classes
+    from .train_local import load_hyperparameters
+
+    if args.action == "start":
+        deploy: bool | str = args.deploy if args.deploy not in (None, "") else (args.deploy == "")
+        return pipeline_cli.start(
+            args.stack,
+            args.manifest,
+            args.labeling_manifest,
+            list(parse_classes(args.classes)) if args.classes else None,
+            load_hyperparameters(args.hyperparameters),
+            deploy,
+            args.run_name,
+        )
+    if args.action == "status":
+        return pipeline_cli.status(args.execution, args.stack)
+    return pipeline_cli.list_runs(args.stack)
+
+
 def _cmd_demo(args: argparse.Namespace) -> Any:
     from .demo import run_demo
 
@@ -435,6 +456,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--show", action="store_true", help="(headless builds) write annotated frames instead; see --snapshots"
     )
+
+    p = _command(
+        sub,
+        "pipeline",
+        "Start, follow and list runs of the deployed workflow (Step Functions).",
+        "odctl pipeline start --manifest s3://data/labels/job/manifests/output/output.manifest --deploy",
+        _cmd_pipeline,
+    )
+    p.add_argument("action", choices=["start", "status", "list"])
+    p.add_argument("execution", nargs="?", help="status: an execution ARN (default: the latest run)")
+    p.add_argument("--stack", default="EdgeObjectDetector", help="the CDK stack's name")
+    p.add_argument("--manifest", action="append", help="start: a Ground Truth output manifest (repeatable)")
+    p.add_argument("--labeling-manifest", help="start: an input manifest to label with Ground Truth first")
+    p.add_argument("--classes", help="start: class names (default: the stack's)")
+    p.add_argument("--hyperparameters", help="start: JSON file of hyperparameter overrides")
+    p.add_argument(
+        "--deploy",
+        nargs="?",
+        const="",
+        default=None,
+        help="start: deploy to the stack's thing group, or to the group named here",
+    )
+    p.add_argument("--run-name", help="start: the run's name (default od-<UTC time>)")
 
     p = _command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo

@@ -24,6 +24,7 @@ COMMANDS = [
     "evaluate",
     "package-component",
     "detect",
+    "pipeline",
     "demo",
 ]
 

@@ -1,0 +1,140 @@
+"""``odctl pipeline start|status|list``: the deployed stack's workflow, found through CloudFormation outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from odshared.errors import OdError
+from odshared.log import log_event
+
+logger = logging.getLogger(__name__)
+DEFAULT_STACK = "EdgeObjectDetector"
+
+
+class PipelineError(OdError):
+    """The stack or the execution cannot be found, or the service refused the call."""
+
+
+def stack_outputs(stack: str, cloudformation: Any = None) -> dict[str, str]:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    client = cloudformation or boto3.client("cloudformation")
+    try:
+        described = client.describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        raise PipelineError(
+            f"stack {stack!r} not found in this account and region (cdk deploy first, or pass "
+            f"--stack): {exc.response['Error'].get('Message', exc)}"
+        ) from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    if "StateMachineArn" not in outputs:
+        raise PipelineError(f"stack {stack!r} has no StateMachineArn output: is it this project's stack?")
+    return outputs
+
+
+def start(
+    stack: str,
+    manifests: list[str] | None = None,
+    labeling_manifest: str | None = None,
+    classes: list[str] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    deploy: bool | str = False,
+    run_name: str | None = None,
+    preparation: dict[str, Any] | None = None,
+    stepfunctions: Any = None,
+    cloudformation: Any = None,
+) -> dict[str, Any]:
+    import boto3
+
+    outputs = stack_outputs(stack, cloudformation)
+    run = run_name or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime())
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
+        raise PipelineError(f"run name {run!r}: 1-63 letters, digits and dashes")
+    payload: dict[str, Any] = {"runName": run}
+    if labeling_manifest:
+        payload["labelingManifest"] = labeling_manifest
+    if manifests:
+        payload["manifests"] = manifests
+    if classes:
+        payload["classes"] = classes
+    if hyperparameters:
+        payload["hyperparameters"] = hyperparameters
+    if preparation:
+        payload["preparation"] = preparation
+    if deploy:
+        payload["deploy"] = deploy
+    from botocore.exceptions import ClientError
+
+    client = stepfunctions or boto3.client("stepfunctions")
+    try:
+        started = client.start_execution(
+            stateMachineArn=outputs["StateMachineArn"], name=run, input=json.dumps(payload)
+        )
+    except ClientError as exc:
+        raise PipelineError(f"cannot start run {run!r}: {exc.response['Error'].get('Message', exc)}") from exc
+    log_event(logger, "pipeline.started", execution=started["executionArn"], run=run)
+    return {"executionArn": started["executionArn"], "runName": run, "input": payload}
+
+
+def _steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each state in order with its status and, for failures, the error and cause."""
+    steps: dict[str, dict[str, Any]] = {}
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            steps[name] = {"state": name, "status": "RUNNING", "entered": str(event["timestamp"])}
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            steps.setdefault(name, {"state": name})["status"] = "SUCCEEDED"
+        elif kind.endswith("Failed") and kind != "ExecutionFailed":
+            details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
+            last = next(reversed(steps.values()), None)
+            if last is not None:
+                last.update(status="FAILED", error=details.get("error"), cause=details.get("cause"))
+    return list(steps.values())
+
+
+def status(
+    execution: str | None = None, stack: str = DEFAULT_STACK, stepfunctions: Any = None, cloudformation: Any = None
+) -> dict[str, Any]:
+    import boto3
+
+    client = stepfunctions or boto3.client("stepfunctions")
+    if execution is None:
+        latest = list_runs(stack, 1, client, cloudformation)
+        if not latest:
+            raise PipelineError(f"no execution of stack {stack!r} yet")
+        execution = latest[0]["executionArn"]
+    described = client.describe_execution(executionArn=execution)
+    history = client.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    result = {
+        "executionArn": execution,
+        "status": described["status"],
+        "steps": _steps(history),
+        "startDate": str(described.get("startDate")),
+    }
+    if described["status"] == "FAILED":
+        result.update(error=described.get("error"), cause=described.get("cause"))
+    if described.get("output"):
+        result["output"] = json.loads(described["output"])
+    return result
+
+
+def list_runs(
+    stack: str = DEFAULT_STACK, limit: int = 20, stepfunctions: Any = None, cloudformation: Any = None
+) -> list[dict[str, Any]]:
+    import boto3
+
+    outputs = stack_outputs(stack, cloudformation)
+    client = stepfunctions or boto3.client("stepfunctions")
+    runs = client.list_executions(stateMachineArn=outputs["StateMachineArn"], maxResults=limit)["executions"]
+    return [
+        {"name": r["name"], "executionArn": r["executionArn"], "status": r["status"], "startDate": str(r["startDate"])}
+        for r in runs
+    ]

@@ -1,0 +1,112 @@
+"""odctl pipeline against moto server: a deployed-looking stack (outputs served by moto's CloudFormation)
+whose state machine moto runs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+import requests
+
+from odctl import pipeline_cli
+from odctl.cli import main
+
+pytestmark = pytest.mark.integration
+
+DEFINITION = {
+    "StartAt": "ValidateInput",
+    "States": {
+        "ValidateInput": {"Type": "Pass", "Result": {"ok": True}, "ResultPath": "$.config", "Next": "Check"},
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.runName", "StringEquals": "bad-run", "Next": "Failed"}],
+            "Default": "Done",
+        },
+        "Failed": {"Type": "Fail", "Error": "PipelineInputError", "Cause": "invalid execution input: classes"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+@pytest.fixture
+def deployed(aws):
+    requests.post(f"{aws}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10)
+    iam = boto3.client("iam")
+    role = iam.create_role(
+        RoleName="pipeline-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "states.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name="Pipeline", definition=json.dumps(DEFINITION), roleArn=role
+    )["stateMachineArn"]
+    # the stack as `cdk deploy` leaves it, as far as odctl is concerned: its outputs
+    template = {
+        "Resources": {"DataBucket": {"Type": "AWS::S3::Bucket"}},
+        "Outputs": {"StateMachineArn": {"Value": machine}, "DataBucketName": {"Value": {"Ref": "DataBucket"}}},
+    }
+    boto3.client("cloudformation").create_stack(StackName="EdgeObjectDetector", TemplateBody=json.dumps(template))
+    yield
+    requests.post(f"{aws}/moto-api/config", json={"stepfunctions": {"execute_state_machine": False}}, timeout=10)
+
+
+def _wait(execution):
+    client = boto3.client("stepfunctions")
+    for _ in range(100):
+        if client.describe_execution(executionArn=execution)["status"] != "RUNNING":
+            return
+        time.sleep(0.05)
+
+
+def test_start_status_and_list(deployed, capsys):
+    assert (
+        main(
+            [
+                "pipeline",
+                "start",
+                "--manifest",
+                "s3://data/labels/out.manifest",
+                "--classes",
+                "blue box",
+                "--run-name",
+                "run-1",
+                "--deploy",
+            ]
+        )
+        == 0
+    )
+    started = json.loads(capsys.readouterr().out)
+    assert started["input"] == {
+        "runName": "run-1",
+        "manifests": ["s3://data/labels/out.manifest"],
+        "classes": ["blue box"],
+        "deploy": True,
+    }
+    _wait(started["executionArn"])
+    result = pipeline_cli.status(started["executionArn"])
+    assert result["status"] == "SUCCEEDED"
+    assert [s["state"] for s in result["steps"]][:2] == ["ValidateInput", "Check"]
+    assert all(s["status"] == "SUCCEEDED" for s in result["steps"])
+    runs = pipeline_cli.list_runs()
+    assert [r["name"] for r in runs] == ["run-1"]
+
+
+def test_failure_cause_is_shown(deployed):
+    started = pipeline_cli.start("EdgeObjectDetector", manifests=["s3://d/m"], run_name="bad-run")
+    _wait(started["executionArn"])
+    result = pipeline_cli.status()  # the latest run
+    assert result["status"] == "FAILED" and result["error"] == "PipelineInputError"
+    assert result["cause"] == "invalid execution input: classes"
+
+
+def test_missing_stack_is_named(aws, capsys):
+    assert main(["pipeline", "list", "--stack", "NoSuchStack"]) == 2
+    assert "stack 'NoSuchStack' not found" in capsys.readouterr().err
