@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from bench.measure import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "fixtures" / "seed"
@@ -50,20 +49,6 @@ def build_artifact(path: Path) -> Path:
 def read_members(path: Path) -> int:
     with tarfile.open(path) as archive:
         return sum(len(archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile())
-
-
-def peak_rss_mb(code: str) -> float:
-    """Peak resident memory (VmHWM) of a fresh interpreter running ``code``."""
-    script = code + "\nprint([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        cwd=REPO,
-    )
-    return int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
 def bundle_size_mb() -> float:

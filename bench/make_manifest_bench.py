@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.measure import peak_rss_mb
 from odshared.input_manifest import build_input_manifest
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "out" / "frames-1m"
@@ -47,20 +46,6 @@ def timed(func, *args):
     start = time.perf_counter()
     result = func(*args)
     return time.perf_counter() - start, result
-
-
-def peak_rss_mb(code: str) -> float:
-    """Peak resident memory of a fresh interpreter running ``code`` (so earlier runs do not count)."""
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent, VmHWM starts afresh at exec.
-    script = code + "\nprint([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-    )
-    return int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main(argv: list[str] | None = None) -> dict:

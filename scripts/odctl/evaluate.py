@@ -23,7 +23,7 @@ from odshared.log import log_event
 
 from .evaluation import ImageResult, mean_average_precision, render_pr_png
 from .progress import bar
-from .training_data import image_uri, read_labeled
+from .training_data import image_uri, normalized_boxes, read_labeled
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +70,7 @@ def evaluate(
                 blob, _ = preprocess(frame, package.input_size)
                 rows = runtime.predict(blob)
                 rows = rows[rows[:, 0] >= 0]
-                gt = np.array(
-                    [
-                        [
-                            b.left / item.width,
-                            b.top / item.height,
-                            (b.left + b.width) / item.width,
-                            (b.top + b.height) / item.height,
-                        ]
-                        for b in item.boxes
-                    ],
-                    np.float32,
-                ).reshape(-1, 4)
+                gt = normalized_boxes(item)
                 results.append(
                     ImageResult(
                         gt,

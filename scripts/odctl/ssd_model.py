@@ -147,7 +147,17 @@ def training_heads(
     loc_loss_ = mx.sym.smooth_l1(name="loc_loss_", data=loc_mask * (loc_preds - loc_target), scalar=1.0)
     loc_loss = mx.sym.MakeLoss(loc_loss_, grad_scale=1.0, normalization="valid", name="loc_loss")
     cls_label = mx.sym.MakeLoss(data=cls_target, grad_scale=0, name="cls_label")
-    det = mx.sym.contrib.MultiBoxDetection(
+    det = _detection(cls_prob, loc_preds, anchors, nms_threshold, force_suppress, nms_topk)
+    det = mx.sym.MakeLoss(data=det, grad_scale=0, name="det_out")
+    return mx.sym.Group([cls_prob, loc_loss, cls_label, det])
+
+
+def _detection(
+    cls_prob: Any, loc_preds: Any, anchors: Any, nms_threshold: float, force_suppress: bool, nms_topk: int
+) -> Any:
+    import mxnet as mx
+
+    return mx.sym.contrib.MultiBoxDetection(
         cls_prob,
         loc_preds,
         anchors,
@@ -157,8 +167,6 @@ def training_heads(
         variances=VARIANCES,
         nms_topk=nms_topk,
     )
-    det = mx.sym.MakeLoss(data=det, grad_scale=0, name="det_out")
-    return mx.sym.Group([cls_prob, loc_loss, cls_label, det])
 
 
 def deploy_heads(
@@ -173,16 +181,7 @@ def deploy_heads(
     import mxnet as mx
 
     cls_prob = mx.sym.SoftmaxActivation(data=cls_preds, mode="channel", name="cls_prob")
-    return mx.sym.contrib.MultiBoxDetection(
-        cls_prob,
-        loc_preds,
-        anchors,
-        name="detection",
-        nms_threshold=nms_threshold,
-        force_suppress=force_suppress,
-        variances=VARIANCES,
-        nms_topk=nms_topk,
-    )
+    return _detection(cls_prob, loc_preds, anchors, nms_threshold, force_suppress, nms_topk)
 
 
 def heads_of(symbol: Any) -> tuple[Any, Any, Any]:

@@ -43,6 +43,22 @@ def image_uri(ref: str, images: str | None) -> str:
     return storage.join(images, PurePosixPath(ref).name) if images else ref
 
 
+def normalized_boxes(item: LabeledImage) -> np.ndarray:
+    """(K, 4) xmin, ymin, xmax, ymax as fractions of the image: what SSD labels and detections use."""
+    return np.array(
+        [
+            [
+                b.left / item.width,
+                b.top / item.height,
+                (b.left + b.width) / item.width,
+                (b.top + b.height) / item.height,
+            ]
+            for b in item.boxes
+        ],
+        np.float32,
+    ).reshape(-1, 4)
+
+
 def load_samples(
     labeled: Sequence[LabeledImage], image_size: int, images: str | None = None, desc: str = "load"
 ) -> list[Sample]:
@@ -58,18 +74,7 @@ def load_samples(
             if bgr is None:
                 raise InputDataError(f"{uri}: not a readable image")
             rgb = cv2.cvtColor(cv2.resize(bgr, (cache, cache), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-            boxes = np.array(
-                [
-                    [
-                        b.left / item.width,
-                        b.top / item.height,
-                        (b.left + b.width) / item.width,
-                        (b.top + b.height) / item.height,
-                    ]
-                    for b in item.boxes
-                ],
-                np.float32,
-            ).reshape(-1, 4)
+            boxes = normalized_boxes(item)
             classes = np.array([b.class_id for b in item.boxes], np.float32)
             samples.append(Sample(rgb, boxes, classes, uri))
             pb.update()
