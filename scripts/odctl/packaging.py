@@ -66,6 +66,7 @@ def package_components(
         "ARTIFACT_URI": artifact_uri.rstrip("/"),
         "UPLOAD_BUCKET": upload_bucket,
         "CLASSES": ", ".join(package.classes),
+        "DIGEST": package.version,  # identifies the package in the component description
     }
     code_artifact = code_zip(root / "artifacts" / code_name / version / "odedge.zip")
     model_artifact = model_zip(package, root / "artifacts" / model_name / model_version / "model.zip")

@@ -22,7 +22,9 @@ from odedge.app import run
 from odedge.config import ConfigError, EdgeConfig
 from odedge.messages import detection_message
 from odedge.model import ModelError, ModelPackage
-from odedge.postprocess import Detection
+from odedge.postprocess import Detection, detections
+from odedge.preprocess import preprocess
+from odedge.runtimes import OnnxRuntime
 from odedge.sources import VideoSource
 from odedge.telemetry import Counters
 from tests.conftest import REPO
@@ -62,9 +64,21 @@ def test_detections_match_the_videos_known_boxes(scene, tmp_path):
             if dets and iou(truth, np.array([d["box"] for d in dets], float)).max() >= 0.5:
                 found += 1
     reported = sum(len(m["detections"]) for m in messages)
-    # recall and precision at IoU 0.5 of a tiny model trained for 8 epochs: the point is the loop's geometry
-    assert total > 100 and found / total >= 0.8, (found, total)
-    assert found / reported >= 0.8, (found, reported)
+    # a tiny model trained for 8 epochs (not deterministic across machines: MKL-DNN's threads) finds most
+    # boxes where the video put them; the exact check of the loop's arithmetic is the one below
+    assert total > 100 and found / total >= 0.65, (found, total)
+    assert found / reported >= 0.65, (found, reported)
+    # the loop publishes exactly what the runtime computes for each frame, in the frame's pixels
+    package = ModelPackage.load(scene["package"])
+    runtime = OnnxRuntime(package)
+    capture = cv2.VideoCapture(str(scene["video"]))
+    for index in range(len(known)):
+        image = capture.read()[1]
+        if index % 10:
+            continue
+        blob, meta = preprocess(image, package.input_size)
+        expected = [d.to_dict() for d in detections(runtime.predict(blob), meta, package.classes, 0.3)]
+        assert by_frame.get(index, {}).get("detections", []) == expected, index
     sample = messages[len(messages) // 2]
     assert set(sample) == {"thing", "source", "frame", "timestamp", "model", "detections", "latency_ms"}
     assert sample["model"] == ModelPackage.load(scene["package"]).version
