@@ -74,3 +74,57 @@ def test_listing_pages_through_more_than_10000_keys(bucket):
     listed = list(storage.list_files(f"s3://{bucket}/frames/v", (".jpg",)))
     assert len(listed) == 10_123
     assert listed == sorted(listed) and listed[0] == f"s3://{bucket}/frames/v/v_000000.jpg"
+
+
+@pytest.fixture
+def locked_bucket(monkeypatch, tmp_path):
+    """A moto server that enforces IAM: a user without any policy is refused by S3 (AccessDenied)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    admin = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "admin",
+        "aws_secret_access_key": "admin",
+    }
+    for _ in range(100):
+        try:
+            boto3.client("s3", **admin).create_bucket(Bucket="locked-bucket")
+            break
+        except Exception:
+            time.sleep(0.1)
+    iam = boto3.client("iam", **admin)
+    iam.create_user(UserName="nobody")
+    key = iam.create_access_key(UserName="nobody")["AccessKey"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield "locked-bucket"
+    server.terminate()
+    server.wait(10)
+
+
+def test_access_denied_is_named(locked_bucket, tmp_path):
+    with pytest.raises(StorageError, match="s3://locked-bucket/m.manifest: access denied"):
+        storage.read_bytes(f"s3://{locked_bucket}/m.manifest")
+    manifest = tmp_path / "m.manifest"
+    manifest.write_text(
+        gt_line("s3://b/1.jpg", [{"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}], {"0": "a"}) + "\n"
+    )
+    with pytest.raises(StorageError, match="s3://locked-bucket/out: access denied"):
+        prepare_training([str(manifest)], f"s3://{locked_bucket}/out")
