@@ -29,8 +29,10 @@ def synthesized(tmp_path_factory):
     return synth(tmp_path_factory.mktemp("cdk"))
 
 
-def state_machine_definition(template: dict) -> dict:
-    """The definition with CloudFormation tokens replaced by example values (what asl-validator checks)."""
+def state_machine_definition(template: dict, refs: dict[str, str] | None = None) -> dict:
+    """The definition with CloudFormation tokens replaced by example values (what asl-validator checks);
+    ``refs`` maps logical IDs to the values their Ref/GetAtt should take."""
+    refs = refs or {}
     machine = next(r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine")
     body = machine["Properties"]["DefinitionString"]
     if isinstance(body, dict) and "Fn::Join" in body:
@@ -38,6 +40,10 @@ def state_machine_definition(template: dict) -> dict:
         for part in body["Fn::Join"][1]:
             if isinstance(part, str):
                 parts.append(part)
+            elif "Ref" in part and part["Ref"] in refs:
+                parts.append(refs[part["Ref"]])
+            elif "Fn::GetAtt" in part and part["Fn::GetAtt"][0] in refs:
+                parts.append(refs[part["Fn::GetAtt"][0]])
             elif "Ref" in part and part["Ref"] == "AWS::Partition":
                 parts.append("aws")
             elif "Ref" in part and part["Ref"] == "AWS::Region":
