@@ -185,3 +185,14 @@ def test_cfn_lint_reports_nothing(synthesized, tmp_path):
     lint = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
     done = subprocess.run([lint, str(path)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_definition_passes_asl_validator(synthesized, tmp_path):
+    """cfn-lint skips CDK state machines (their definition is an Fn::Join), so asl-validator checks it."""
+    _, template = synthesized
+    validator = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "asl-validator"
+    assert validator.exists(), "asl-validator is installed by `make setup` (npm install --prefix .tools)"
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(state_machine_definition(template)))
+    done = subprocess.run([str(validator), "--json-path", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
