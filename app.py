@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 
-import aws_cdk as cdk
+# jsii prints an end-of-life banner on Node 20 at import; the app works the same (REFERENCE.md F)
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from infra.config import cdk_json_context, load_config
-from infra.nag import add_nag_checks
-from infra.stack import ObjectDetectionStack
+import aws_cdk as cdk  # noqa: E402 - after the environment the jsii runtime reads at import
+
+from infra.config import cdk_json_context, load_config  # noqa: E402
+from infra.nag import add_nag_checks  # noqa: E402
+from infra.stack import ObjectDetectionStack  # noqa: E402
 
 
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ObjectDetectionStack]:
