@@ -15,6 +15,7 @@ SEED = REPO.parent / "shared" / "fixtures" / "seed"
 
 os.environ.setdefault("ODCTL_PROGRESS", "0")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 
 def free_port() -> int:
