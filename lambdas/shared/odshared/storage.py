@@ -89,6 +89,8 @@ def _storage_error(uri: str, exc: Exception) -> StorageError:
             return StorageError(f"{uri}: bucket {bucket!r} does not exist")
         if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
             return StorageError(f"{uri}: access denied (check the bucket policy and your credentials)")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+            return StorageError(f"{uri}: access denied: the AWS credentials were refused ({code})")
         if code in ("NoSuchKey", "404", "NotFound"):
             return StorageError(f"{uri}: no such object")
         return StorageError(f"{uri}: S3 error {code}: {exc}")
