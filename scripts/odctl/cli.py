@@ -183,7 +183,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "jsonl": args.out or "-",
             "realtime": args.realtime,
             "loop": False,
-            "snapshot_dir": args.snapshots or "",
+            # OpenCV here is headless (no windows): --show writes the annotated frames to a folder instead
+            "snapshot_dir": args.snapshots or ("detect-snapshots" if args.show else ""),
             "snapshot_interval": 0,
             "max_frames": args.max_frames,
             "publish_empty": args.publish_empty,
@@ -454,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=0)
     p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
     p.add_argument(
-        "--show", action="store_true", help="(headless builds) write annotated frames instead; see --snapshots"
+        "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"
     )
 
     p = _command(
