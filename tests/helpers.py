@@ -51,3 +51,15 @@ def gt_line(
             },
         }
     )
+
+
+def load_handler_module(folder: str):
+    """A Lambda's handler.py as a module (each folder has one, so they are loaded by path, not by name)."""
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(f"{folder}_handler", REPO / "lambdas" / folder / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import boto3
 import pytest
 
 from odctl.cli import main
-from tests.conftest import REPO
+from tests.helpers import load_handler_module
 from tests.reference_models import build_resnet50_from_seed
 
 pytestmark = pytest.mark.integration
@@ -21,10 +20,7 @@ def artifact(seed_dir, tmp_path_factory):
 
 
 def _handler():
-    spec = importlib.util.spec_from_file_location("convert_handler", REPO / "lambdas/convert_model/handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler_module("convert_model")
 
 
 def _keys(bucket, prefix):

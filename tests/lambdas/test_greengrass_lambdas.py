@@ -3,7 +3,6 @@ protocol to boto3."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import zipfile
 from io import BytesIO
@@ -15,6 +14,7 @@ import yaml
 
 from odshared.components import PublishError
 from tests.conftest import REPO
+from tests.helpers import load_handler_module
 from tests.lambdas.greengrass_service import GreengrassService
 
 pytestmark = pytest.mark.integration
@@ -23,10 +23,7 @@ FILES = ("model.json", "model.onnx", "deploy_model_algo_1-symbol.json", "deploy_
 
 
 def _module(folder):
-    spec = importlib.util.spec_from_file_location(f"{folder}_handler", REPO / "lambdas" / folder / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler_module(folder)
 
 
 @pytest.fixture

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import boto3
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import load_handler_module
 
 pytestmark = pytest.mark.integration
 
 
 def _handler():
-    spec = importlib.util.spec_from_file_location("prepare_handler", REPO / "lambdas/prepare_training/handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_handler_module("prepare_training").handler
 
 
 def test_handler_prepares_seed_jobs_in_s3(bucket, seed_dir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import boto3
@@ -11,15 +10,13 @@ import pytest
 from infra.lambda_bundle import build_bundle
 from odshared.pipeline import PipelineInputError
 from tests.conftest import REPO
+from tests.helpers import load_handler_module
 
 pytestmark = pytest.mark.integration
 
 
 def _handler():
-    spec = importlib.util.spec_from_file_location("validate_handler", REPO / "lambdas/validate_input/handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+    return load_handler_module("validate_input").handler
 
 
 def test_labeling_run_writes_categories_and_template(bucket, monkeypatch):
