@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from odshared.archives import deterministic_zip
+from odshared.archives import edge_code_zip
 from odshared.greengrass import render_recipe
 
 from .config import AppConfig
@@ -24,10 +24,8 @@ COMPONENTS_PREFIX = "components"
 
 def code_archive(folder: Path) -> Path:
     """odedge.zip (the package and its requirements), written where a BucketDeployment can pick it up."""
-    entries = [(f"odedge/{p.relative_to(EDGE / 'odedge')}", p.read_bytes()) for p in (EDGE / "odedge").rglob("*.py")]
-    entries.append(("requirements.txt", (EDGE / "requirements.txt").read_bytes()))
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "odedge.zip").write_bytes(deterministic_zip(entries))
+    (folder / "odedge.zip").write_bytes(edge_code_zip(EDGE))
     return folder
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelPackage
-from odshared.archives import deterministic_zip
+from odshared.archives import deterministic_zip, edge_code_zip
 from odshared.greengrass import check_prefix, check_version, recipe_file_name, render_recipe
 from odshared.log import log_event
 
@@ -22,7 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 EDGE = REPO / "edge_component"
 RECIPES = EDGE / "recipes"
 DEFAULT_ARTIFACT_URI = "s3://local-artifacts/components"
-CODE_FILES = ("requirements.txt",)
 
 
 def _zip_folder(zip_path: Path, entries: list[tuple[Path, str]]) -> Path:
@@ -32,10 +31,9 @@ def _zip_folder(zip_path: Path, entries: list[tuple[Path, str]]) -> Path:
 
 
 def code_zip(path: Path) -> Path:
-    """odedge.zip: ``odedge/`` (the package) and ``requirements.txt``; unzipped under decompressedPath/odedge."""
-    entries = [(p, f"odedge/{p.relative_to(EDGE / 'odedge')}") for p in sorted((EDGE / "odedge").rglob("*.py"))]
-    entries += [(EDGE / name, name) for name in CODE_FILES]
-    return _zip_folder(path, entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(edge_code_zip(EDGE))
+    return path
 
 
 def model_zip(package: ModelPackage, path: Path) -> Path:

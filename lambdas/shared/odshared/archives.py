@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterable
+from pathlib import Path
 
 
 def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
@@ -17,3 +18,15 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return buffer.getvalue()
+
+
+def edge_code_zip(edge_dir: Path) -> bytes:
+    """The inference component's artifact, odedge.zip: ``odedge/`` (the package) and ``requirements.txt``.
+
+    Greengrass unzips it under ``{artifacts:decompressedPath}/odedge``; the CDK app and ``odctl
+    package-component`` both publish these bytes.
+    """
+    package = edge_dir / "odedge"
+    entries = [(f"odedge/{p.relative_to(package)}", p.read_bytes()) for p in package.rglob("*.py")]
+    entries.append(("requirements.txt", (edge_dir / "requirements.txt").read_bytes()))
+    return deterministic_zip(entries)
