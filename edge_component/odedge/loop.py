@@ -114,6 +114,7 @@ class InferenceLoop:
         self.topic = config.topic(config.publish_topic)
         self.health_topic = config.topic(config.health_topic)
         self.result_topic = config.topic(config.result_topic)
+        self._last_publish = float("-inf")
 
     # capture thread ------------------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -192,7 +193,7 @@ class InferenceLoop:
     def _due(self) -> bool:
         interval = self.config.publish_interval
         now = time.monotonic()
-        if interval <= 0 or now - getattr(self, "_last_publish", -1e9) >= interval:
+        if interval <= 0 or now - self._last_publish >= interval:
             self._last_publish = now
             return True
         return False

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import mxnet_params, storage
 from .errors import InputDataError
 from .log import log_event
@@ -271,7 +269,3 @@ def make_tarball(members: Mapping[str, bytes]) -> bytes:
             info.mtime = 0
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-def float_params(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v, np.float32) for k, v in params.items()}
