@@ -93,7 +93,7 @@ def show_labels(
 
     valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
     check_invalid(invalid, skip_invalid)
-    items = [image for _, _, image in valid][: limit or None]
+    items = [image for _, _, _, image in valid][: limit or None]
     thumbs, captions, written = [], [], 0
     for_grid = {id(x) for x in evenly(items, grid_count)}
     with bar(len(items), "show-labels", "image") as pb:

@@ -35,7 +35,7 @@ class Sample:
 def read_labeled(manifest: str, label_attribute: str, skip_invalid: bool = False) -> list[LabeledImage]:
     valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
     check_invalid(invalid, skip_invalid)
-    return [image for _, _, image in valid]
+    return [image for _, _, _, image in valid]
 
 
 def image_uri(ref: str, images: str | None) -> str:

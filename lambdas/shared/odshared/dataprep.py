@@ -21,7 +21,7 @@ from . import storage
 from .errors import InvalidLine, LineError, OdError
 from .groundtruth import DEFAULT_LABEL_ATTRIBUTE, LabeledImage, parse_output_line, to_output_line
 from .log import log_event
-from .manifest import check_invalid, iter_records, write_lines, write_rejected
+from .manifest import check_invalid, parse_manifest, write_lines, write_rejected
 from .stats import dataset_stats, render_stats_png
 
 logger = logging.getLogger(__name__)
@@ -117,14 +117,9 @@ def read_labeled(manifests: Sequence[str], label_attribute: str) -> tuple[list[_
     entries: list[_Entry] = []
     invalid: list[InvalidLine] = []
     for uri in manifests:
-        for number, raw, obj in iter_records(uri):
-            if isinstance(obj, InvalidLine):
-                invalid.append(obj)
-                continue
-            try:
-                entries.append(_Entry(uri, number, raw, parse_output_line(obj, label_attribute)))
-            except LineError as exc:
-                invalid.append(InvalidLine(uri, number, str(exc), raw))
+        valid, rejected = parse_manifest(uri, lambda obj: parse_output_line(obj, label_attribute))
+        entries.extend(_Entry(*item) for item in valid)
+        invalid.extend(rejected)
     return entries, invalid
 
 

@@ -30,16 +30,16 @@ def iter_records(uri: str) -> Iterator[tuple[int, str, dict[str, Any] | InvalidL
 
 def parse_manifest(
     uri: str, parse: Callable[[dict[str, Any]], T]
-) -> tuple[list[tuple[str, int, T]], list[InvalidLine]]:
-    """Parse every line with ``parse``; return the valid items (with file and line) and the invalid lines."""
-    valid: list[tuple[str, int, T]] = []
+) -> tuple[list[tuple[str, int, str, T]], list[InvalidLine]]:
+    """Parse every line with ``parse``; return the valid items (file, line, raw text, item) and the invalid lines."""
+    valid: list[tuple[str, int, str, T]] = []
     invalid: list[InvalidLine] = []
     for number, raw, obj in iter_records(uri):
         if isinstance(obj, InvalidLine):
             invalid.append(obj)
             continue
         try:
-            valid.append((uri, number, parse(obj)))
+            valid.append((uri, number, raw, parse(obj)))
         except LineError as exc:
             invalid.append(InvalidLine(uri, number, str(exc), raw))
     return valid, invalid
