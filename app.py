@@ -7,6 +7,7 @@ Works offline: no AWS call at synth time.
 from __future__ import annotations
 
 import os
+import sys
 
 # jsii prints a banner at import on Node versions past their end of life (Node 20 since 2026-10-30); the app
 # works the same. The variable lists the major versions to stay quiet about.
@@ -15,8 +16,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 import aws_cdk as cdk  # noqa: E402 - after the environment the jsii runtime reads at import
 
-from infra.config import cdk_json_context, load_config  # noqa: E402
+from infra.config import ConfigError, cdk_json_context, load_config  # noqa: E402
 from infra.nag import add_nag_checks  # noqa: E402
+from infra.regions import RegionError  # noqa: E402
 from infra.stack import ObjectDetectionStack  # noqa: E402
 
 
@@ -37,6 +39,15 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ObjectDetectionStack
     return app, stack
 
 
-if __name__ == "__main__":
-    built, _ = build_app()
+def main() -> int:
+    try:
+        built, _ = build_app()
+    except (ConfigError, RegionError) as exc:  # a user's setting: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     built.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,25 +1,35 @@
-"""The Greengrass side of the stack: the inference component version (code uploaded with a stable artifact
-name) and the policy a device's token-exchange role needs to download the components' artifacts."""
+"""The Greengrass side of the stack: the inference component version (its code uploaded under a folder named by
+the code's digest), the IAM policy a device's token-exchange role needs (component downloads, its own capture
+prefix) and the AWS IoT policy for the component's topics."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
+import aws_cdk as cdk
 from aws_cdk import aws_greengrassv2 as greengrass
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from odshared.archives import edge_code_zip
+from odshared.archives import edge_code_digest, edge_code_zip
 from odshared.greengrass import render_recipe
 
-from .config import AppConfig
+from .config import AppConfig, ConfigError
 from .lambda_bundle import REPO
 
 EDGE = REPO / "edge_component"
+RELEASES = EDGE / "releases.json"
 COMPONENTS_PREFIX = "components"
+TOPIC_ROOT = "od"
+# the IoT credentials provider resolves this from the x-amzn-iot-thingname header, which the nucleus's token
+# exchange service sends with the core device's thing name (aws-greengrass-nucleus IotCloudHelper)
+THING_NAME_IN_CREDENTIALS = "${credentials-iot:ThingName}"
+THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
 
 
 def code_archive(folder: Path) -> Path:
@@ -29,6 +39,18 @@ def code_archive(folder: Path) -> Path:
     return folder
 
 
+def check_release(version: str, digest: str, releases: Path = RELEASES) -> None:
+    """A component version is immutable on devices: code that changed since a version was released needs a new
+    version, never the same one with other bytes."""
+    recorded = json.loads(releases.read_text()).get(version) if releases.exists() else None
+    if recorded is not None and recorded != digest:
+        raise ConfigError(
+            f"edge-od:componentVersion: the device code changed since {version} was released (code digest "
+            f"{digest}, {releases.name} records {recorded}); set a new componentVersion in cdk.json and record "
+            f'it in edge_component/{releases.name} as "<version>": "{digest}"'
+        )
+
+
 class EdgeComponents(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, config: AppConfig, artifacts: s3.IBucket, data: s3.IBucket
@@ -36,7 +58,9 @@ class EdgeComponents(Construct):
         super().__init__(scope, construct_id)
         self.component_name = f"{config.name_prefix}.ObjectDetection"
         self.model_component_name = f"{config.name_prefix}.ObjectDetection.Model"
-        key_prefix = f"{COMPONENTS_PREFIX}/{self.component_name}/{config.component_version}"
+        digest = edge_code_digest(EDGE)
+        check_release(config.component_version, digest)
+        key_prefix = f"{COMPONENTS_PREFIX}/{self.component_name}/{config.component_version}/{digest}"
         staging = code_archive(Path(tempfile.mkdtemp(prefix="odedge-artifact-")))
         upload = s3deploy.BucketDeployment(
             self,
@@ -54,6 +78,7 @@ class EdgeComponents(Construct):
                 "NAME_PREFIX": config.name_prefix,
                 "VERSION": config.component_version,
                 "ARTIFACT_URI": f"s3://{artifacts.bucket_name}/{COMPONENTS_PREFIX}",
+                "CODE_DIGEST": digest,
                 "UPLOAD_BUCKET": data.bucket_name,
             },
         )
@@ -67,9 +92,40 @@ class EdgeComponents(Construct):
                     actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(f"{COMPONENTS_PREFIX}/*")]
                 ),
                 iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[artifacts.bucket_arn]),
-                iam.PolicyStatement(actions=["s3:PutObject"], resources=[data.arn_for_objects("capture/*")]),
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[data.arn_for_objects(f"capture/{THING_NAME_IN_CREDENTIALS}/*")],
+                ),
             ],
             description="Attach to the Greengrass token exchange role: component downloads and capture uploads.",
         )
         if config.device_role_name:
             self.device_policy.attach_to_role(iam.Role.from_role_name(self, "DeviceRole", config.device_role_name))
+        self.topics_policy = iot.CfnPolicy(
+            self, "DeviceTopics", policy_document=topics_policy_document(cdk.Stack.of(self))
+        )
+
+
+def topics_policy_document(stack: cdk.Stack) -> dict:
+    """The AWS IoT policy for the component's MQTT traffic, each device limited to its own topics.
+
+    The component's IPC accessControl allows ``od/+/...`` (no recipe-variable interpolation needed on the device);
+    this policy is where the thing name is enforced, by AWS IoT Core on the core device's connection.
+    """
+
+    def arn(resource: str, name: str) -> str:
+        return stack.format_arn(service="iot", resource=resource, resource_name=name)
+
+    own = f"{TOPIC_ROOT}/{THING_NAME_ON_CONNECTION}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [arn("topic", f"{own}/{leaf}") for leaf in ("detections", "health", "results")],
+            },
+            {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": arn("topicfilter", f"{own}/requests")},
+            {"Effect": "Allow", "Action": "iot:Receive", "Resource": arn("topic", f"{own}/requests")},
+        ],
+    }

@@ -17,6 +17,11 @@ def _arn(stack: cdk.Stack, construct: IConstruct) -> str:
     return f"<{stack.get_logical_id(construct.node.default_child)}.Arn>"
 
 
+def _concrete_or(value: str, placeholder: str) -> str:
+    """cdk-nag writes a token as ``<AWS::Region>`` but a concrete value as itself (the CDK CLI passes one)."""
+    return placeholder if cdk.Token.is_unresolved(value) else value
+
+
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions-{finding}", reason=reason))
 
@@ -27,7 +32,9 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     data, artifacts = storage.node.find_child("Data"), storage.node.find_child("Artifacts")
     data_arn, artifacts_arn = _arn(stack, data), _arn(stack, artifacts)
     partition = "arn:<AWS::Partition>"
-    scoped = "<AWS::Region>:<AWS::AccountId>"
+    region = _concrete_or(stack.region, "<AWS::Region>")
+    account = _concrete_or(stack.account, "<AWS::AccountId>")
+    scoped = f"{region}:{account}"
 
     acknowledge(
         stack,
@@ -44,7 +51,8 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         stack,
         "IAM5[Resource::*]",
         "X-Ray (PutTraceSegments/PutTelemetryRecords), CloudWatch Logs delivery, SageMaker ListTags, "
-        "cloudwatch:PutMetricData and ecr:GetAuthorizationToken have no resource-level permissions.",
+        "cloudwatch:PutMetricData, ecr:GetAuthorizationToken, greengrass:CreateDeployment and "
+        "greengrass:ListDeployments have no resource-level permissions (Service Authorization Reference).",
     )
     for action in BUCKET_GRANT_ACTIONS:
         acknowledge(
@@ -58,7 +66,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("pipeline/*", "the validation step writes the label categories and UI template of a run"),
         ("prepared/*", "data preparation writes each run's manifests under its own prefix"),
         ("frames/*", "data preparation writes mirrored copies beside the original frames"),
-        ("capture/*", "devices upload active-learning captures under capture/<thing>/"),
+        ("capture/<credentials-iot:ThingName>/*", "each device uploads captures under its own thing name only"),
     ):
         acknowledge(stack, f"IAM5[Resource::{data_arn}/{prefix}]", f"Data bucket prefix: {why}.")
     for prefix, why in (
@@ -82,12 +90,11 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
             f"{partition}:events:{scoped}:rule/StepFunctionsGetEventsForSageMaker*",
             "the .sync integrations' managed EventBridge rules (documented names)",
         ),
-        (f"{partition}:greengrass:{scoped}:components:*", "a deployment names every component the group runs"),
         (f"{partition}:greengrass:{scoped}:deployments:*", "deployment ids are created by the service"),
         (f"{partition}:iot:{scoped}:job/*", "Greengrass deployments run as IoT jobs with service-made ids"),
         (f"{partition}:iot:{scoped}:thinggroup/*", "the thing group is chosen per run in the execution input"),
         (
-            f"{partition}:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            f"{partition}:s3:::cdk-hnb659fds-assets-{account}-{region}/*",
             "the CDK BucketDeployment provider reads the code artifact from the bootstrap asset bucket",
         ),
     ):

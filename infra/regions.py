@@ -1,5 +1,10 @@
-"""Per-region AWS-owned resources the workflow names (REFERENCE.md A1 and C3, from the SageMaker SDK v3 image map
-and the Ground Truth documentation). CloudFormation mappings resolve them for the stack's region at deploy time."""
+"""Per-region AWS-owned resources the workflow names, and the regions where the stack can exist.
+
+The accounts come from the SageMaker SDK v3 image map (object-detection.json) and the Ground Truth documentation
+(REFERENCE.md A1, C3). A region is accepted when both the built-in Object Detection image and AWS IoT Greengrass V2
+(``AWS::GreengrassV2::ComponentVersion``, botocore's greengrassv2 endpoints) exist there; the tests check this table
+against botocore's endpoint data and cfn-lint's resource specifications.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,26 @@ OBJECT_DETECTION_ACCOUNTS = {
     "us-west-2": "433757028032",
 }
 
+# commercial regions with AWS IoT Greengrass V2 (botocore's greengrassv2 endpoints; cfn-lint's specifications)
+GREENGRASS_V2_REGIONS = frozenset(
+    {
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-south-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-5",
+        "ca-central-1",
+        "eu-central-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+    }
+)
+
 # Ground Truth's built-in bounding-box PRE-/ACS- Lambdas live in these accounts (the 12 published regions)
 GROUND_TRUTH_LAMBDA_ACCOUNTS = {
     "us-east-1": "432418664414",
@@ -53,3 +78,32 @@ GROUND_TRUTH_LAMBDA_ACCOUNTS = {
 }
 
 PUBLIC_WORKTEAM_ACCOUNT = "394669845002"
+
+ACCEPTED_REGIONS = tuple(sorted(set(OBJECT_DETECTION_ACCOUNTS) & GREENGRASS_V2_REGIONS))
+
+
+class RegionError(ValueError):
+    """The stack cannot exist in the requested region."""
+
+
+def missing_services(region: str) -> list[str]:
+    """What the stack needs that the region lacks (empty when the region is accepted)."""
+    missing = []
+    if region not in OBJECT_DETECTION_ACCOUNTS:
+        missing.append("the SageMaker built-in Object Detection algorithm (no object-detection image)")
+    if region not in GREENGRASS_V2_REGIONS:
+        missing.append("AWS IoT Greengrass V2 (no AWS::GreengrassV2::ComponentVersion)")
+    return missing
+
+
+def check_region(region: str) -> None:
+    missing = missing_services(region)
+    if missing:
+        raise RegionError(
+            f"region {region} cannot run this stack: it lacks {' and '.join(missing)}; "
+            f"deploy to one of {', '.join(ACCEPTED_REGIONS)}"
+        )
+
+
+def ground_truth_available(region: str) -> bool:
+    return region in GROUND_TRUTH_LAMBDA_ACCOUNTS

@@ -5,16 +5,26 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .config import AppConfig
 from .edge import EdgeComponents
 from .functions import PythonFunction
 from .lambda_bundle import REPO
-from .regions import GROUND_TRUTH_LAMBDA_ACCOUNTS, OBJECT_DETECTION_ACCOUNTS, PUBLIC_WORKTEAM_ACCOUNT
+from .regions import (
+    ACCEPTED_REGIONS,
+    GROUND_TRUTH_LAMBDA_ACCOUNTS,
+    OBJECT_DETECTION_ACCOUNTS,
+    PUBLIC_WORKTEAM_ACCOUNT,
+    check_region,
+)
 from .storage import Storage
 from .workflow import Workflow
 
@@ -22,6 +32,8 @@ from .workflow import Workflow
 class ObjectDetectionStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        if not cdk.Token.is_unresolved(self.region):
+            check_region(self.region)  # the CDK CLI always passes a concrete region: refuse it at synth
         removal = cdk.RemovalPolicy.DESTROY if config.removal_policy == "destroy" else cdk.RemovalPolicy.RETAIN
         storage = Storage(self, "Storage", removal_policy=removal)
         regions = cdk.CfnMapping(
@@ -30,10 +42,23 @@ class ObjectDetectionStack(cdk.Stack):
             mapping={
                 region: {
                     "objectDetection": OBJECT_DETECTION_ACCOUNTS[region],
+                    # outside Ground Truth's regions the labeling branch is refused by ValidateInput
                     "groundTruth": GROUND_TRUTH_LAMBDA_ACCOUNTS.get(region, "none"),
+                    "labelingAvailable": "true" if region in GROUND_TRUTH_LAMBDA_ACCOUNTS else "false",
                 }
-                for region in OBJECT_DETECTION_ACCOUNTS
+                for region in ACCEPTED_REGIONS
             },
+        )
+        cdk.CfnRule(  # an environment-agnostic template deployed elsewhere fails before anything is created
+            self,
+            "SupportedRegion",
+            assertions=[
+                cdk.CfnRuleAssertion(
+                    assert_=cdk.Fn.condition_contains(list(ACCEPTED_REGIONS), cdk.Aws.REGION),
+                    assert_description="This stack needs the SageMaker Object Detection algorithm and AWS IoT "
+                    "Greengrass V2; deploy it to one of " + ", ".join(ACCEPTED_REGIONS),
+                )
+            ],
         )
         algorithm_image = (
             f"{regions.find_in_map(cdk.Aws.REGION, 'objectDetection')}.dkr.ecr.{cdk.Aws.REGION}."
@@ -77,6 +102,8 @@ class ObjectDetectionStack(cdk.Stack):
             "thingGroup": config.thing_group,
             "dataBucket": storage.data.bucket_name,
             "workteamArn": workteam,
+            "labelingAvailable": regions.find_in_map(cdk.Aws.REGION, "labelingAvailable"),
+            "region": cdk.Aws.REGION,
         }
         functions = {
             "validate": PythonFunction(
@@ -168,39 +195,7 @@ class ObjectDetectionStack(cdk.Stack):
         functions["publish"].function.add_to_role_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.artifacts.arn_for_objects("components/*")])
         )
-        target = self.format_arn(service="iot", resource="thinggroup", resource_name="*")
-        functions["deploy"].function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "greengrass:CreateDeployment",
-                    "greengrass:ListDeployments",
-                    "greengrass:GetDeployment",
-                    "iot:DescribeThingGroup",
-                    "iot:CreateJob",
-                    "iot:UpdateJob",
-                    "iot:DescribeJob",
-                    "iot:CancelJob",
-                    "iot:GetThingShadow",
-                    "iot:UpdateThingShadow",
-                ],
-                resources=[
-                    target,
-                    self.format_arn(service="iot", resource="job", resource_name="*"),
-                    self.format_arn(
-                        service="greengrass",
-                        resource="deployments",
-                        resource_name="*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    ),
-                    self.format_arn(
-                        service="greengrass",
-                        resource="components",
-                        resource_name="*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    ),
-                ],
-            )
-        )
+        grant_thing_group_deployments(self, functions["deploy"].function)
 
         workflow = Workflow(
             self,
@@ -215,6 +210,7 @@ class ObjectDetectionStack(cdk.Stack):
             topic=topic,
         )
         self.state_machine = workflow.state_machine
+        notify_unhandled_failures(self, workflow.state_machine, topic)
         for name, value, description in (
             ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
             ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
@@ -226,3 +222,62 @@ class ObjectDetectionStack(cdk.Stack):
             ("NotificationTopicArn", topic.topic_arn, "pipeline failures"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)
+
+
+def grant_thing_group_deployments(stack: cdk.Stack, function: lambda_.IFunction) -> None:
+    """What merge_and_deploy calls on a thing group (Service Authorization Reference, AWS IoT Greengrass V2).
+
+    CreateDeployment and ListDeployments take only ``*``; CreateDeployment also needs the IoT job actions it calls
+    for the caller (a thing-group deployment is an IoT job on the group). The shadow and DescribeThing actions it
+    lists serve deployments to single core devices, which the pipeline never makes.
+    """
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["greengrass:CreateDeployment", "greengrass:ListDeployments"], resources=["*"])
+    )
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["greengrass:GetDeployment"],
+            resources=[
+                stack.format_arn(
+                    service="greengrass",
+                    resource="deployments",
+                    resource_name="*",
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        )
+    )
+    jobs = stack.format_arn(service="iot", resource="job", resource_name="*")
+    groups = stack.format_arn(service="iot", resource="thinggroup", resource_name="*")
+    function.add_to_role_policy(iam.PolicyStatement(actions=["iot:CreateJob"], resources=[jobs, groups]))
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["iot:DescribeJob", "iot:UpdateJob", "iot:CancelJob"], resources=[jobs])
+    )
+    function.add_to_role_policy(iam.PolicyStatement(actions=["iot:DescribeThingGroup"], resources=[groups]))
+
+
+def notify_unhandled_failures(stack: cdk.Stack, machine: sfn.IStateMachine, topic: sns.ITopic) -> None:
+    """No Catch sees States.Runtime, an execution timeout or an abort: the status change event does."""
+    events.Rule(
+        stack,
+        "PipelineFailed",
+        description="Pipeline executions that failed, timed out or were aborted",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [machine.state_machine_arn]},
+        ),
+        targets=[
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_object(
+                    {
+                        "execution": events.EventField.from_path("$.detail.executionArn"),
+                        "status": events.EventField.from_path("$.detail.status"),
+                        "error": events.EventField.from_path("$.detail.error"),
+                        "cause": events.EventField.from_path("$.detail.cause"),
+                    }
+                ),
+            )
+        ],
+    )

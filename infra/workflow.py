@@ -166,13 +166,8 @@ class Workflow(Construct):
                     "AlgorithmSpecification": {
                         "TrainingImage": algorithm_image,
                         "TrainingInputMode": "Pipe",
-                        "MetricDefinitions": [
-                            {
-                                "Name": "validation:mAP",
-                                "Regex": r"#quality_metric: host=\S+, epoch=\S+, "
-                                r"validation mAP <score>=\((\S+)\)",
-                            }
-                        ],
+                        # no MetricDefinitions: SageMaker refuses them for its built-in algorithms, which
+                        # publish validation:mAP and the training losses themselves
                     },
                     "RoleArn": sagemaker_role.role_arn,
                     "HyperParameters.$": "$.prepared.value.hyperparameters",

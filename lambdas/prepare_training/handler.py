@@ -27,6 +27,7 @@ def options_from_event(event: dict[str, Any]) -> PrepareOptions:
         flip=bool(prep.get("flip", False)),
         keep_empty=bool(prep.get("keep_empty", False)),
         skip_invalid=bool(prep.get("skip_invalid", False)),
+        hyperparameters=event.get("hyperparameters"),
     )
 
 

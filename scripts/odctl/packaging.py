@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelPackage
-from odshared.archives import deterministic_zip, edge_code_zip
+from odshared.archives import deterministic_zip, edge_code_digest, edge_code_zip
 from odshared.greengrass import check_prefix, check_version, recipe_file_name, render_recipe
 from odshared.log import log_event
 
@@ -62,6 +62,7 @@ def package_components(
         "VERSION": version,
         "MODEL_VERSION": model_version,
         "ARTIFACT_URI": artifact_uri.rstrip("/"),
+        "CODE_DIGEST": edge_code_digest(EDGE),
         "UPLOAD_BUCKET": upload_bucket,
         "CLASSES": ", ".join(package.classes),
         "DIGEST": package.version,  # identifies the package in the component description

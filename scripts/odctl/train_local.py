@@ -19,7 +19,7 @@ import numpy as np
 
 from odshared import storage
 from odshared.convert import make_tarball
-from odshared.hyperparameters import HyperparameterError, parsed, validate
+from odshared.hyperparameters import HyperparameterError, for_training, parsed
 from odshared.log import log_event
 
 from .evaluation import ImageResult, mean_average_precision
@@ -50,27 +50,9 @@ class TrainResult:
 def prepare_hyperparameters(
     overrides: dict[str, Any], base_network: str | None, num_train: int, num_classes: int, max_objects: int
 ) -> dict[str, str]:
-    """Fill what the data decides (num_training_samples, num_classes) and check the rest as SageMaker does."""
-    values = {k: str(v) for k, v in overrides.items()}
-    if base_network:
-        values["base_network"] = base_network
-    values.setdefault("num_training_samples", str(num_train))
-    values.setdefault("num_classes", str(num_classes))
-    hyper = validate(values, local=True)
-    if int(hyper["num_training_samples"]) != num_train:
-        raise HyperparameterError(
-            f"num_training_samples={hyper['num_training_samples']} but the training manifest has {num_train} lines"
-        )
-    if int(hyper["num_classes"]) < num_classes:
-        raise HyperparameterError(
-            f"num_classes={hyper['num_classes']} but the labels use class ids up to {num_classes - 1}"
-        )
-    if 2 + 5 * max_objects > int(hyper["label_width"]):
-        raise HyperparameterError(
-            f"label_width={hyper['label_width']} is too small for {max_objects} objects per "
-            f"image (needs at least {2 + 5 * max_objects})"
-        )
-    return hyper
+    """SageMaker's checks on the data-decided values, plus train-local's own base networks."""
+    values = {**overrides, **({"base_network": base_network} if base_network else {})}
+    return for_training(values, num_train, num_classes, max_objects, local=True)
 
 
 def _optimizer(hp: dict[str, Any], batches_per_epoch: int) -> tuple[str, dict[str, Any]]:

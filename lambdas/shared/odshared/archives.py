@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from collections.abc import Iterable
@@ -20,13 +21,27 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+def _edge_code_entries(edge_dir: Path) -> list[tuple[str, bytes]]:
+    package = edge_dir / "odedge"
+    entries = [(f"odedge/{p.relative_to(package)}", p.read_bytes()) for p in package.rglob("*.py")]
+    entries.append(("requirements.txt", (edge_dir / "requirements.txt").read_bytes()))
+    return sorted(entries)
+
+
+def edge_code_digest(edge_dir: Path) -> str:
+    """What the device code is, independent of the zlib that compressed it (16 hex digits of a SHA-256 over the
+    entries' names and contents). It names the artifact's S3 folder, so changed code never overwrites a published
+    artifact, and edge_component/releases.json pins it per component version."""
+    digest = hashlib.sha256()
+    for name, data in _edge_code_entries(edge_dir):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
 def edge_code_zip(edge_dir: Path) -> bytes:
     """The inference component's artifact, odedge.zip: ``odedge/`` (the package) and ``requirements.txt``.
 
     Greengrass unzips it under ``{artifacts:decompressedPath}/odedge``; the CDK app and ``odctl
     package-component`` both publish these bytes.
     """
-    package = edge_dir / "odedge"
-    entries = [(f"odedge/{p.relative_to(package)}", p.read_bytes()) for p in package.rglob("*.py")]
-    entries.append(("requirements.txt", (edge_dir / "requirements.txt").read_bytes()))
-    return deterministic_zip(entries)
+    return deterministic_zip(_edge_code_entries(edge_dir))

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from . import storage
 from .errors import InvalidLine, LineError, OdError
 from .groundtruth import DEFAULT_LABEL_ATTRIBUTE, LabeledImage, parse_output_line, to_output_line
+from .hyperparameters import for_training
 from .log import log_event
 from .manifest import check_invalid, parse_manifest, write_lines, write_rejected
 from .stats import dataset_stats, render_stats_png
@@ -66,6 +67,9 @@ class PrepareOptions:
     keep_empty: bool = False
     skip_invalid: bool = False
     workers: int = 8
+    # the run's hyperparameters: when given, completed from the data (num_training_samples, num_classes) and
+    # checked before anything is written; the workflow passes the result to CreateTrainingJob
+    hyperparameters: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -89,6 +93,7 @@ class PrepareResult:
     counts: dict[str, int]
     rejected: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,7 @@ class PrepareResult:
             "num_classes": len(self.classes),
             "num_training_samples": self.counts["train_images"],
             "counts": self.counts,
+            "hyperparameters": self.hyperparameters,
         }
 
 
@@ -246,8 +252,13 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
         train = train + flipped
     counts["train_images"] = len(train)
     counts["validation_images"] = len(validation)
+    hyper = None
+    if options.hyperparameters is not None:
+        max_objects = max(len(image.boxes) for image in train + validation)
+        hyper = for_training(options.hyperparameters, len(train), len(classes), max(1, max_objects))
 
     result = _write_outputs(out, train, validation, classes, counts, options, invalid)
+    result.hyperparameters = hyper
     log_event(logger, "prepare_training.done", out=out, classes=classes, **counts)
     return result
 

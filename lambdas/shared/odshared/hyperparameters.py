@@ -140,3 +140,30 @@ def parsed(hyperparameters: Mapping[str, str]) -> dict[str, Any]:
         else:
             out[name] = rule[0](value)
     return out
+
+
+def for_training(
+    overrides: Mapping[str, Any], num_train: int, num_classes: int, max_objects: int, local: bool = False
+) -> dict[str, str]:
+    """Fill what the data decides (num_training_samples, num_classes) and check the rest as SageMaker does.
+
+    Called by data preparation (its result feeds CreateTrainingJob's HyperParameters) and by train-local.
+    """
+    values = {k: str(v) for k, v in overrides.items()}
+    values.setdefault("num_training_samples", str(num_train))
+    values.setdefault("num_classes", str(num_classes))
+    hyper = validate(values, local=local)
+    if int(hyper["num_training_samples"]) != num_train:
+        raise HyperparameterError(
+            f"num_training_samples={hyper['num_training_samples']} but the training manifest has {num_train} lines"
+        )
+    if int(hyper["num_classes"]) < num_classes:
+        raise HyperparameterError(
+            f"num_classes={hyper['num_classes']} but the labels use class ids up to {num_classes - 1}"
+        )
+    if 2 + 5 * max_objects > int(hyper["label_width"]):
+        raise HyperparameterError(
+            f"label_width={hyper['label_width']} is too small for {max_objects} objects per "
+            f"image (needs at least {2 + 5 * max_objects})"
+        )
+    return hyper

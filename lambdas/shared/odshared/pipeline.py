@@ -44,6 +44,11 @@ def normalise(event: Mapping[str, Any], defaults: Mapping[str, Any], now: float 
         manifests = [manifests]
     if bool(labeling_manifest) == bool(manifests):
         problems.append("give either labelingManifest (to label first) or manifests (labeled already), not both")
+    if labeling_manifest and str(defaults.get("labelingAvailable", "true")) != "true":
+        problems.append(
+            f"labelingManifest: SageMaker Ground Truth does not run in {defaults.get('region', 'this region')}; "
+            "label with Label Studio and pass the output manifests as manifests"
+        )
     for uri in ([labeling_manifest] if labeling_manifest else []) + list(manifests):
         if not isinstance(uri, str) or not uri.startswith("s3://"):
             problems.append(f"{uri!r}: manifests must be s3:// URIs")
