@@ -58,8 +58,8 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         acknowledge(
             stack,
             f"IAM5[Action::{action}]",
-            "CDK bucket grants: the wildcard spans the read/write variants of one S3 operation family, on "
-            "the project's own buckets and prefixes only.",
+            "CDK's own BucketDeployment provider grants S3 families by wildcard; the project's grants name "
+            "their actions (infra.storage.grant_objects).",
         )
     for prefix, why in (
         ("*", "Ground Truth and training jobs read every prefix of the data bucket they are given"),
@@ -90,6 +90,8 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
             f"{partition}:events:{scoped}:rule/StepFunctionsGetEventsForSageMaker*",
             "the .sync integrations' managed EventBridge rules (documented names)",
         ),
+        (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*", "SageMaker names each job's log group"),
+        (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*:log-stream:*", "and each job's log streams"),
         (f"{partition}:greengrass:{scoped}:deployments:*", "deployment ids are created by the service"),
         (f"{partition}:iot:{scoped}:job/*", "Greengrass deployments run as IoT jobs with service-made ids"),
         (f"{partition}:iot:{scoped}:thinggroup/*", "the thing group is chosen per run in the execution input"),
@@ -102,6 +104,6 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     model_components = stack.node.find_child("Edge").model_component_name
     acknowledge(
         stack,
-        f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{model_components}*]",
-        "The publish step creates new versions of the model component only.",
+        f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{model_components}:versions:*]",
+        "The publish step reads the versions of the model component only (version numbers are made per run).",
     )

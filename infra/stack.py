@@ -25,7 +25,7 @@ from .regions import (
     PUBLIC_WORKTEAM_ACCOUNT,
     check_region,
 )
-from .storage import Storage
+from .storage import Storage, grant_objects
 from .workflow import Workflow
 
 
@@ -71,22 +71,26 @@ class ObjectDetectionStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Ground Truth labeling and Object Detection training jobs",
         )
-        storage.data.grant_read_write(sagemaker_role)  # labeling reads frames and writes its output
-        storage.artifacts.grant_read_write(sagemaker_role, "training/*")
-        storage.artifacts.grant_read(sagemaker_role)
+        grant_objects(storage.data, sagemaker_role, read=True, write=True)  # labeling reads frames, writes output
+        grant_objects(storage.artifacts, sagemaker_role, "training/*", read=True, write=True)
+        sagemaker_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"], resources=["*"])
+        )  # these actions have no resource-level permissions
+        # SageMaker jobs log to /aws/sagemaker/TrainingJobs and /aws/sagemaker/LabelingJobs
+        sagemaker_logs = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        sagemaker_role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"], resources=[sagemaker_logs])
+        )
         sagemaker_role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=[
-                    "cloudwatch:PutMetricData",
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                    "ecr:GetAuthorizationToken",
-                ],
-                resources=["*"],
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{sagemaker_logs}:log-stream:*"]
             )
-        )  # these actions have no resource-level permissions
+        )
 
         topic = sns.Topic(self, "Notifications", display_name="Object detection pipeline", enforce_ssl=True)
         if config.notification_email:
@@ -161,14 +165,14 @@ class ObjectDetectionStack(cdk.Stack):
                 },
             ),
         }
-        storage.data.grant_write(functions["validate"].function, "pipeline/*")
-        storage.data.grant_read(functions["prepare"].function)
-        storage.data.grant_write(functions["prepare"].function, "prepared/*")
-        storage.data.grant_write(functions["prepare"].function, "frames/*")  # mirrored images beside the originals
-        storage.artifacts.grant_read(functions["convert"].function, "training/*")
-        storage.artifacts.grant_read_write(functions["convert"].function, "models/*")
-        storage.artifacts.grant_read(functions["publish"].function, "models/*")
-        storage.artifacts.grant_read_write(functions["publish"].function, "components/*")
+        grant_objects(storage.data, functions["validate"].function, "pipeline/*", write=True)
+        grant_objects(storage.data, functions["prepare"].function, read=True)
+        grant_objects(storage.data, functions["prepare"].function, "prepared/*", write=True)
+        grant_objects(storage.data, functions["prepare"].function, "frames/*", write=True)  # mirrored images
+        grant_objects(storage.artifacts, functions["convert"].function, "training/*", read=True)
+        grant_objects(storage.artifacts, functions["convert"].function, "models/*", read=True, write=True)
+        grant_objects(storage.artifacts, functions["publish"].function, "models/*", read=True)
+        grant_objects(storage.artifacts, functions["publish"].function, "components/*", read=True, write=True)
         functions["convert"].function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:DescribeTrainingJob"],
@@ -178,22 +182,20 @@ class ObjectDetectionStack(cdk.Stack):
         component_arn = self.format_arn(
             service="greengrass",
             resource="components",
-            resource_name=f"{edge.model_component_name}*",
+            resource_name=edge.model_component_name,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         functions["publish"].function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=[
-                    "greengrass:CreateComponentVersion",
-                    "greengrass:ListComponentVersions",
-                    "greengrass:GetComponent",
-                    "greengrass:DescribeComponent",
-                ],
+                actions=["greengrass:CreateComponentVersion", "greengrass:ListComponentVersions"],
                 resources=[component_arn],
             )
         )
         functions["publish"].function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.artifacts.arn_for_objects("components/*")])
+            iam.PolicyStatement(
+                actions=["greengrass:GetComponent", "greengrass:DescribeComponent"],
+                resources=[f"{component_arn}:versions:*"],
+            )
         )
         grant_thing_group_deployments(self, functions["deploy"].function)
 

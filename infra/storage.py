@@ -4,6 +4,7 @@ converted models, component artifacts) and the bucket their access logs go to.""
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -56,3 +57,20 @@ class Storage(Construct):
             lifecycle_rules=temporary,
             **common,
         )
+
+
+OBJECT_READ = ("s3:GetObject",)
+OBJECT_WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
+BUCKET_READ = ("s3:ListBucket", "s3:GetBucketLocation")
+
+
+def grant_objects(
+    bucket: s3.IBucket, grantee: iam.IGrantable, prefix: str = "*", *, read: bool = False, write: bool = False
+) -> None:
+    """Named S3 actions on one prefix, where CDK's grant_read/grant_write would add families by wildcard
+    (``s3:List*`` alone reaches a dozen actions that do not even apply to a bucket). Readers may list the bucket:
+    a missing object is then a 404 the code can name, not a 403."""
+    actions = (OBJECT_READ if read else ()) + (OBJECT_WRITE if write else ())
+    iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[bucket.arn_for_objects(prefix)])
+    if read:
+        iam.Grant.add_to_principal(grantee=grantee, actions=list(BUCKET_READ), resource_arns=[bucket.bucket_arn])

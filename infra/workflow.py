@@ -270,26 +270,21 @@ class Workflow(Construct):
         """What the .sync integrations need (Step Functions' SageMaker IAM page; labeling: the same shape)."""
         stack = cdk.Stack.of(self)
         role = self.state_machine.role
-        jobs = [
-            stack.format_arn(service="sagemaker", resource="training-job", resource_name="*"),
-            stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*"),
-        ]
+        training_jobs = stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")
+        labeling_jobs = stack.format_arn(service="sagemaker", resource="labeling-job", resource_name="*")
+        for kind, jobs in (("TrainingJob", training_jobs), ("LabelingJob", labeling_jobs)):
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[f"sagemaker:Create{kind}", f"sagemaker:Describe{kind}", f"sagemaker:Stop{kind}"],
+                    resources=[jobs],
+                )
+            )
+        # the integration tags the jobs it starts; IAM's table scopes both actions to the job ARNs
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=[
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                    "sagemaker:CreateLabelingJob",
-                    "sagemaker:DescribeLabelingJob",
-                    "sagemaker:StopLabelingJob",
-                    "sagemaker:AddTags",
-                ],
-                resources=jobs,
+                actions=["sagemaker:AddTags", "sagemaker:ListTags"], resources=[training_jobs, labeling_jobs]
             )
         )
-        # ListTags has no resource-level permissions in the .sync integration's documented policy
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListTags"], resources=["*"]))
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
