@@ -51,6 +51,7 @@ class PythonFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         function_dir = LAMBDAS / folder
+        self.code_dir, self.extra_files = function_dir, dict(extra_files or {})  # what the bundle is made of
         code = lambda_.Code.from_asset(
             str(function_dir),
             asset_hash_type=cdk.AssetHashType.OUTPUT,  # the bundle includes odshared: hash what is shipped

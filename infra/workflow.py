@@ -54,7 +54,16 @@ class Workflow(Construct):
             message=sfn.TaskInput.from_json_path_at("$.error"),
             result_path=sfn.JsonPath.DISCARD,
         )
-        fail = sfn.Fail(self, "Failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        # a fixed error name: a caught States.* error (States.TaskFailed of a .sync job, States.Timeout) cannot be
+        # re-raised under its own name (names starting with "States." are reserved); the cause carries both
+        fail = sfn.Fail(
+            self,
+            "Failed",
+            error="PipelineFailed",
+            cause_path=sfn.JsonPath.format(
+                "{}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+            ),
+        )
         notify.next(fail)
 
         def guard(state: sfn.TaskStateBase | sfn.CustomState, transient: list[str]) -> None:

@@ -114,7 +114,8 @@ def test_state_machine_shape(synthesized):
         assert any("States.ALL" in c["ErrorEquals"] and c["Next"] == "Notify" for c in state["Catch"]), name
         assert state.get("Retry"), name
     assert states["Notify"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
-    assert states["Failed"]["CausePath"] == "$.error.Cause"
+    assert states["Failed"]["Error"] == "PipelineFailed"
+    assert states["Failed"]["CausePath"] == "States.Format('{}: {}', $.error.Error, $.error.Cause)"
 
 
 def test_greengrass_component_and_outputs(synthesized):

@@ -18,10 +18,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 import boto3
 import yaml
 
+from tests.recipe_schema import recipe_errors
+
 
 class GreengrassService:
-    def __init__(self, account: str = "123456789012", region: str = "us-east-1") -> None:
-        self.account, self.region = account, region
+    def __init__(self, account: str = "123456789012", region: str = "us-east-1", strict: bool = False) -> None:
+        """``strict``: like the service, refuse deployments to a thing group AWS IoT (moto) does not have, or of
+        a component version nobody created (public aws.greengrass.* components aside)."""
+        self.account, self.region, self.strict = account, region, strict
         self.recipes: dict[tuple[str, str], str] = {}
         self.deployments: dict[str, dict] = {}
         self.ids = itertools.count(1)
@@ -119,6 +123,9 @@ class GreengrassService:
         if path == "/greengrass/v2/createComponentVersion":
             text = base64.b64decode(body["inlineRecipe"]).decode()
             recipe = yaml.safe_load(text)
+            errors = recipe_errors(recipe)
+            if errors:  # the service refuses a recipe that does not parse as one
+                return handler._reply(400, {"message": "; ".join(errors)}, "ValidationException")
             key = (recipe["ComponentName"], recipe["ComponentVersion"])
             if key in self.recipes:
                 return handler._reply(409, {"message": f"{key} exists"}, "ConflictException")
@@ -143,8 +150,22 @@ class GreengrassService:
                 },
             )
         if path == "/greengrass/v2/deployments":
+            refused = self._refusal(body) if self.strict else None
+            if refused:
+                return handler._reply(404, {"message": refused}, "ResourceNotFoundException")
             return handler._reply(201, self.add_deployment(body["targetArn"], body.get("components", {}), body))
         handler._reply(404, {"message": f"no route {path}"}, "ResourceNotFoundException")
+
+    def _refusal(self, body: dict) -> str | None:
+        group = body["targetArn"].rsplit("thinggroup/", 1)[-1]
+        try:
+            boto3.client("iot").describe_thing_group(thingGroupName=group)
+        except Exception:
+            return f"thing group {group} not found"
+        for name, spec in body.get("components", {}).items():
+            if not name.startswith("aws.greengrass.") and (name, spec["componentVersion"]) not in self.recipes:
+                return f"component {name} {spec['componentVersion']} not found"
+        return None
 
     def add_deployment(self, target: str, components: dict, extra: dict | None = None) -> dict:
         for existing in self.deployments.values():

@@ -1,0 +1,206 @@
+"""The whole workflow rehearsed against the real service contracts (see tests/rehearsal/harness.py).
+
+Red on the code before the cloud-contract fixes: CreateTrainingJob read ``$.prepared.value.hyperparameters``, which
+the data-preparation handler never returned (States.Runtime: the run died with no notification), and its
+AlgorithmSpecification carried MetricDefinitions.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import requests
+from moto.events.models import EventPattern
+
+from odshared.input_manifest import build_input_manifest
+from tests.conftest import SEED
+from tests.lambdas.greengrass_service import GreengrassService
+from tests.rehearsal import asl_semantics, sagemaker_task
+from tests.rehearsal.harness import Rehearsal
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CLASS_RULES = ["color=blue:blue box", "color=yellow:yellow box"]
+SEED_JOBS = ("blue-box-large-job", "blue-box-small-job", "yellow-box-small-job")
+
+
+@pytest.fixture
+def rehearsal(synthesized, aws, monkeypatch, tmp_path):
+    monkeypatch.setenv("MOTO_PORT", aws.rsplit(":", 1)[1])  # the interpreter calls services on moto's own port
+    config = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
+    requests.post(f"{aws}/moto-api/config", timeout=10, json=config)
+    greengrass = GreengrassService(strict=True)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GREENGRASSV2", greengrass.endpoint)
+    jobs = sagemaker_task.install(monkeypatch)
+    asl_semantics.install(monkeypatch)
+    stack, template = synthesized
+    stage = Rehearsal(stack, template, tmp_path)
+    stage.route_lambda(monkeypatch)
+    stage.deploy()
+    stage.create_inference_component(greengrass)
+    boto3.client("iot").create_thing_group(thingGroupName="cameras")
+    stage.greengrass, stage.jobs = greengrass, jobs
+    yield stage
+    greengrass.close()
+    requests.post(f"{aws}/moto-api/config", timeout=10, json={"stepfunctions": {"execute_state_machine": False}})
+
+
+def _labeled_manifests() -> list[str]:
+    """The original project's Ground Truth output manifests, as a run that labeled earlier left them in S3."""
+    uris = []
+    for job in SEED_JOBS:
+        key = f"labels/{job}/manifests/output/output.manifest"
+        boto3.client("s3").put_object(Bucket="od-data", Key=key, Body=(SEED / f"{job}.output.manifest").read_bytes())
+        uris.append(f"s3://od-data/{key}")
+    return uris
+
+
+def _labeling_manifest() -> str:
+    """Frames in the data bucket, listed by make-manifest's own code with metadata from the names."""
+    s3 = boto3.client("s3")
+    for job in SEED_JOBS:
+        for line in (SEED / f"{job}.output.manifest").read_text().splitlines():
+            name = json.loads(line)["source-ref"].rsplit("/", 1)[-1]
+            s3.put_object(Bucket="od-data", Key=f"frames/{name.rsplit('_', 1)[0]}/{name}", Body=b"jpeg")
+    out = "s3://od-data/manifests/frames.manifest"
+    build_input_manifest(["s3://od-data/frames/"], out, pattern="{color}_{object}_{n}")
+    return out
+
+
+def _prepared_lines(run, name: str) -> int:
+    uri = run.output["prepared"]["value"][name]
+    bucket, _, key = uri[5:].partition("/")
+    return len(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().splitlines())
+
+
+def test_labeled_manifests_to_a_deployed_model(rehearsal):
+    run = rehearsal.run(
+        {"manifests": _labeled_manifests(), "preparation": {"class_from": CLASS_RULES}, "deploy": "cameras"}
+    )
+    assert run.status == "SUCCEEDED", run.failed_state_event()
+    assert run.entered == [
+        "ValidateInput",
+        "LabelingRequested?",
+        "UseGivenManifests",
+        "PrepareTrainingData",
+        "CreateTrainingJob",
+        "ConvertModel",
+        "PublishModelComponent",
+        "DeployRequested?",
+        "DeployToThingGroup",
+        "Done",
+    ]
+    ((operation, request),) = rehearsal.jobs.requests
+    assert operation == "CreateTrainingJob" and "MetricDefinitions" not in request["AlgorithmSpecification"]
+    assert request["HyperParameters"]["num_training_samples"] == str(_prepared_lines(run, "train_manifest"))
+    assert request["HyperParameters"]["num_classes"] == "2"
+    published = run.output["component"]["value"]
+    assert (published["componentName"], published["componentVersion"]) in rehearsal.greengrass.recipes
+    deployment = rehearsal.greengrass.deployments[run.output["deployment"]["value"]["deploymentId"]]
+    assert deployment["targetArn"].endswith(":thinggroup/cameras")
+    assert set(deployment["components"]) == {"com.example.ObjectDetection", "com.example.ObjectDetection.Model"}
+    assert rehearsal.notifications() == []
+
+
+def test_labeling_job_then_training_without_deployment(rehearsal):
+    manifest = _labeling_manifest()
+    run = rehearsal.run({"labelingManifest": manifest, "preparation": {"class_from": CLASS_RULES}})
+    assert run.status == "SUCCEEDED", run.failed_state_event()
+    assert run.entered[:5] == [
+        "ValidateInput",
+        "LabelingRequested?",
+        "CreateLabelingJob",
+        "UseLabelingOutput",
+        "PrepareTrainingData",
+    ]
+    assert run.entered[-2:] == ["DeployRequested?", "Done"]
+    assert [op for op, _ in rehearsal.jobs.requests] == ["CreateLabelingJob", "CreateTrainingJob"]
+    assert run.output["labeled"]["manifests"] == [
+        "s3://od-data/labels/" + run.output["config"]["value"]["labelingJobName"] + "/manifests/output/output.manifest"
+    ]
+    assert rehearsal.greengrass.deployments == {}
+
+
+def _break(rehearsal, step: str) -> dict:
+    """Make one step fail the way it fails on AWS; returns the execution input."""
+    given = {"manifests": _labeled_manifests(), "preparation": {"class_from": CLASS_RULES}, "deploy": "cameras"}
+    if step == "ValidateInput":
+        return {**given, "labelingManifest": "s3://od-data/manifests/frames.manifest"}  # both entries at once
+    if step == "CreateLabelingJob":
+        rehearsal.jobs.fail["LabelingJob"] = "ClientError: the workforce is not available"
+        return {"labelingManifest": _labeling_manifest(), "preparation": {"class_from": CLASS_RULES}}
+    if step == "PrepareTrainingData":
+        return {**given, "manifests": ["s3://od-data/labels/no-such-job/output.manifest"]}
+    if step == "CreateTrainingJob":
+        rehearsal.jobs.fail["TrainingJob"] = "AlgorithmError: out of memory"
+    if step == "ConvertModel":
+        rehearsal.jobs.truncate_artifact = True
+    if step == "PublishModelComponent":  # an artifact already published with other bytes is never overwritten
+        key = "components/com.example.ObjectDetection.Model/1.0.0/model.zip"
+        boto3.client("s3").put_object(Bucket="od-artifacts", Key=key, Body=b"other bytes")
+    if step == "DeployToThingGroup":
+        return {**given, "deploy": "no-such-group"}
+    return given
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "ValidateInput",
+        "CreateLabelingJob",
+        "PrepareTrainingData",
+        "CreateTrainingJob",
+        "ConvertModel",
+        "PublishModelComponent",
+        "DeployToThingGroup",
+    ],
+)
+def test_every_task_failure_is_caught_notified_and_fails_with_its_cause(rehearsal, step):
+    run = rehearsal.run(_break(rehearsal, step))
+    assert run.status == "FAILED"
+    assert run.entered[-3:] == [step, "Notify", "Failed"]
+    (notified,) = rehearsal.notifications()
+    assert run.described["error"] == "PipelineFailed"
+    assert run.described["cause"] == f"{notified['Error']}: {notified['Cause']}"
+    return run, notified
+
+
+def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthesized):
+    """A valid Describe* response without LabelingJobOutput: the ResultSelector path is missing. No Catch handles
+    States.Runtime; the execution fails without passing Notify, and the status-change rule is what tells the
+    operator."""
+    rehearsal.jobs.omit.add("LabelingJobOutput")
+    run = rehearsal.run({"labelingManifest": _labeling_manifest(), "preparation": {"class_from": CLASS_RULES}})
+    assert run.status == "FAILED" and run.described["error"] == "States.Runtime", run.described
+    assert "Notify" not in run.entered and rehearsal.notifications() == []
+    event = {  # the status-change event Step Functions emits for this execution (EventBridge's envelope)
+        "version": "0",
+        "id": "1",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [run.described["executionArn"]],
+        "detail": {k: run.described[k] for k in ("executionArn", "stateMachineArn", "status", "error", "cause")},
+        "ingestion-time": 0.0,  # EventBridge stamps it on arrival (moto's put_events does the same)
+    }
+    (rule,) = rehearsal.deployment.resources("AWS::Events::Rule").values()
+    pattern = rehearsal.deployment.resolve(rule["Properties"]["EventPattern"])
+    assert EventPattern.load(json.dumps(pattern)).matches_event(event), (pattern, event)  # EventBridge's matcher (moto)
+    (target,) = rehearsal.deployment.resolve(rule["Properties"]["Targets"])
+    assert target["Arn"].endswith(":od-notifications")
+    transformer, message = target["InputTransformer"], target["InputTransformer"]["InputTemplate"]
+    for name, path in transformer["InputPathsMap"].items():  # EventBridge inserts a JSON value, strings quoted
+        value = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        message = message.replace(f"<{name}>", json.dumps(value))
+    message = json.loads(message)
+    assert message == {
+        "execution": run.described["executionArn"],
+        "status": "FAILED",
+        "error": "States.Runtime",
+        "cause": run.described["cause"],
+    }

@@ -1,0 +1,198 @@
+"""The synthesized stack stood up in moto server and its workflow run by moto's Step Functions interpreter.
+
+Nothing between two steps is written here: the definition is the template's, resolved for one deployment (no state
+rewritten); each Lambda task runs the project's real handler (the function's bundle layout, its template
+environment) in process on the event the interpreter built; SageMaker tasks go through sagemaker_task; the
+Greengrass control plane is the REST stand-in of tests/lambdas.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from tests.infra.template_values import Deployment
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+FUNCTIONS = ("ValidateInput", "PrepareTrainingData", "ConvertModel", "PublishModelComponent", "DeployToThingGroup")
+BUCKETS = {"StorageData": "od-data", "StorageArtifacts": "od-artifacts", "StorageAccessLogs": "od-logs"}
+
+
+@dataclass
+class Context:
+    invoked_function_arn: str
+    function_name: str
+
+
+@dataclass
+class Invocation:
+    function: str
+    event: dict
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class Run:
+    status: str
+    described: dict
+    entered: list[str]
+    events: list[dict]
+    output: dict = field(default_factory=dict)
+
+    def failed_state_event(self) -> dict | None:
+        return next((e for e in reversed(self.events) if e["type"] in ("TaskFailed", "ExecutionFailed")), None)
+
+
+class Rehearsal:
+    def __init__(self, stack: Any, template: dict, workdir: Path) -> None:
+        self.stack, self.template, self.workdir = stack, template, workdir
+        names = {
+            logical: name
+            for logical in template["Resources"]
+            for prefix, name in BUCKETS.items()
+            if logical.startswith(prefix) and template["Resources"][logical]["Type"] == "AWS::S3::Bucket"
+        }
+        self.functions: dict[str, str] = {}  # physical name -> construct id
+        for construct_id in FUNCTIONS:
+            function = stack.node.find_child(construct_id).function
+            logical = stack.get_logical_id(function.node.default_child)
+            names[logical] = construct_id
+            self.functions[construct_id] = logical
+        for logical, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::SNS::Topic":
+                names[logical] = "od-notifications"
+            if resource["Type"] == "AWS::StepFunctions::StateMachine":
+                names[logical] = "od-pipeline"
+        self.deployment = Deployment(template, region=REGION, account=ACCOUNT, names=names)
+        self.handlers = {name: self._load_bundle(name) for name in FUNCTIONS}
+        self.invocations: list[Invocation] = []
+        self.lock = threading.Lock()
+
+    # -- the Lambdas: their bundle layout and the real handler ------------------------------------------------
+    def _load_bundle(self, construct_id: str) -> Any:
+        """The function folder plus the extra files bundling copies in (odshared comes from the environment)."""
+        construct = self.stack.node.find_child(construct_id)
+        bundle = self.workdir / "bundles" / construct_id
+        shutil.copytree(construct.code_dir, bundle, ignore=shutil.ignore_patterns("__pycache__"))
+        for name, source in construct.extra_files.items():
+            shutil.copy2(source, bundle / name)
+        spec = importlib.util.spec_from_file_location(f"rehearsal_{construct_id}", bundle / "handler.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    @contextmanager
+    def _environment(self, variables: dict[str, str]):
+        saved = {k: os.environ.get(k) for k in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def invoke(self, backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict):
+        """moto's Lambda invoke, answered by the function's real handler."""
+        function = backend.get_function(function_name, qualifier)
+        name = function.function_name
+        call = Invocation(name, json.loads(body) if body else {})
+        self.invocations.append(call)
+        variables = {**function.environment_vars, "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_REGION": REGION}
+        with self.lock, self._environment(variables):
+            try:
+                call.result = self.handlers[name].handler(call.event, Context(function.function_arn, name))
+            except Exception as exc:  # Lambda's runtime reports an unhandled error like this
+                call.error = type(exc).__name__
+                response_headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps({"errorMessage": str(exc), "errorType": call.error, "stackTrace": []}).encode()
+        return json.dumps(call.result).encode()
+
+    def route_lambda(self, monkeypatch) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        rehearsal = self
+
+        def invoke(backend, function_name, qualifier, body, headers, response_headers):
+            return rehearsal.invoke(backend, function_name, qualifier, body, headers, response_headers)
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+
+    # -- the stack's resources in moto --------------------------------------------------------------------------
+    def deploy(self) -> str:
+        s3 = boto3.client("s3")
+        for name in BUCKETS.values():
+            s3.create_bucket(Bucket=name)
+        role = boto3.client("iam").create_role(RoleName="od-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        client = boto3.client("lambda")
+        for construct_id, logical in self.functions.items():
+            props = self.template["Resources"][logical]["Properties"]
+            client.create_function(
+                FunctionName=construct_id,
+                Runtime=props["Runtime"],
+                Role=role,
+                Handler=props["Handler"],
+                Code={"ZipFile": b"PK\x05\x06" + b"\0" * 18},  # the code runs from the bundle layout above
+                Timeout=props["Timeout"],
+                MemorySize=props["MemorySize"],
+                Environment={"Variables": self.deployment.resolve(props["Environment"]["Variables"])},
+            )
+        sqs = boto3.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName="od-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        topic = boto3.client("sns").create_topic(Name="od-notifications")["TopicArn"]
+        boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+        self.definition = self.deployment.state_machine_definition()
+        self.machine = boto3.client("stepfunctions").create_state_machine(
+            name="od-pipeline", definition=json.dumps(self.definition), roleArn=role
+        )["stateMachineArn"]
+        return self.machine
+
+    def create_inference_component(self, greengrass: Any) -> dict:
+        """What CloudFormation does with the template: the BucketDeployment uploads odedge.zip under its key
+        prefix, then the ComponentVersion is created from the inlined recipe (the service checks the artifact)."""
+        from infra.edge import EDGE
+        from odshared.archives import edge_code_zip
+
+        (upload,) = self.deployment.resources("Custom::CDKBucketDeployment").values()
+        props = self.deployment.resolve(upload["Properties"])
+        key = f"{props['DestinationBucketKeyPrefix']}/odedge.zip"
+        boto3.client("s3").put_object(Bucket=props["DestinationBucketName"], Key=key, Body=edge_code_zip(EDGE))
+        (component,) = self.deployment.resources("AWS::GreengrassV2::ComponentVersion").values()
+        recipe = self.deployment.resolve(component["Properties"]["InlineRecipe"])
+        return greengrass.client().create_component_version(inlineRecipe=recipe.encode())
+
+    def run(self, execution_input: dict, timeout: float = 180) -> Run:
+        client = boto3.client("stepfunctions")
+        arn = client.start_execution(stateMachineArn=self.machine, input=json.dumps(execution_input))["executionArn"]
+        deadline = time.monotonic() + timeout
+        while True:
+            described = client.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        events = client.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+        output = json.loads(described["output"]) if described.get("output") else {}
+        return Run(described["status"], described, entered, events, output)
+
+    def notifications(self) -> list[dict]:
+        messages = (
+            boto3.client("sqs")
+            .receive_message(QueueUrl=self.queue_url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+            .get("Messages", [])
+        )
+        return [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
