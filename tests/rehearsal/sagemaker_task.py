@@ -58,6 +58,17 @@ def validate(operation: str, params: dict, output: bool = False) -> None:
         raise ParamValidationError(report=report.generate_report())
 
 
+def refuse_builtin_metric_definitions(request: dict) -> None:
+    """SageMaker's rule for its own algorithms (REFERENCE.md section 0), beyond what the input shape says."""
+    from infra.regions import OBJECT_DETECTION_ACCOUNTS
+
+    spec = request.get("AlgorithmSpecification", {})
+    account = spec.get("TrainingImage", "").split(".", 1)[0]
+    if spec.get("MetricDefinitions") and account in OBJECT_DETECTION_ACCOUNTS.values():
+        message = "You can't override the metric definitions for Amazon SageMaker algorithms."
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "CreateTrainingJob")
+
+
 def _describe(kind: str, request: dict, account: str, region: str) -> dict:
     name = request[f"{kind}Name"]
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -126,6 +137,7 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _eval_service_task(self, env, resource_runtime_part, normalised_parameters: dict, state_credentials) -> None:
         kind = JOBS[self.resource.api_action.lower()]
         validate(f"Create{kind}", normalised_parameters)
+        refuse_builtin_metric_definitions(normalised_parameters)
         JOB_STATE.requests.append((f"Create{kind}", normalised_parameters))
         described = _describe(kind, normalised_parameters, resource_runtime_part.account, resource_runtime_part.region)
         JOB_STATE.described[normalised_parameters[f"{kind}Name"]] = described
