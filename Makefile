@@ -13,8 +13,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
-	# asl-validator (npm) checks the synthesized state machine; Node is needed anyway for CDK's jsii
-	npm install --silent --no-audit --no-fund --prefix .tools asl-validator@4
+	# asl-validator checks the synthesized state machine; the CDK CLI (aws-cdk) deploys and is tested to synth
+	npm install --silent --no-audit --no-fund --prefix .tools asl-validator@4 aws-cdk@2
 	touch $(STAMP)
 
 demo: setup
