@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from odctl.greengrass_local import VARIABLE, LocalNucleus
-from odctl.packaging import package_components
+from odctl.packaging import EDGE, package_components
+from odshared.archives import edge_code_digest
 from odshared.greengrass import RecipeError, check_prefix, render_recipe
+from tests.recipe_schema import recipe_errors
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +29,18 @@ def packaged(scene, tmp_path_factory):
         str(scene["package"]), str(out), "com.acme.cam", "1.2.3", "2.0.0", "s3://acme-artifacts/components", "acme-data"
     )
     return out, result
+
+
+@pytest.fixture(scope="module")
+def synthesized_recipe(tmp_path_factory) -> str:
+    """The inference recipe the CDK app inlines, resolved as CloudFormation would."""
+    from tests.infra.conftest import synth
+    from tests.infra.template_values import Deployment
+
+    _, template = synth(tmp_path_factory.mktemp("cdk"))
+    deployment = Deployment(template)
+    (component,) = deployment.resources("AWS::GreengrassV2::ComponentVersion").values()
+    return deployment.resolve(component["Properties"]["InlineRecipe"])
 
 
 def _recipes(out):
@@ -65,12 +79,14 @@ def test_recipes_have_the_required_keys(packaged):
     policies = config["accessControl"]["aws.greengrass.ipc.mqttproxy"]
     published = policies["com.acme.cam.ObjectDetection:mqttproxy:1"]
     assert published["operations"] == ["aws.greengrass#PublishToIoTCore"]
-    assert all(r.startswith("od/{iot:thingName}/") for r in published["resources"])
-    assert config["PublishTopic"] in published["resources"] and config["HealthTopic"] in published["resources"]
+    # MQTT wildcards: {iot:thingName} in configuration is not interpolated on a default nucleus; each device is
+    # held to its own topics by the stack's AWS IoT policy
+    assert published["resources"] == ["od/+/detections", "od/+/health", "od/+/results"]
+    assert "{iot:thingName}" not in json.dumps(config["accessControl"])
     lifecycle = code["Manifests"][0]["Lifecycle"]
     assert lifecycle["Install"]["Timeout"] == 900 and "Run" in lifecycle
     assert code["Manifests"][0]["Artifacts"][0]["URI"] == (
-        "s3://acme-artifacts/components/com.acme.cam.ObjectDetection/1.2.3/odedge.zip"
+        f"s3://acme-artifacts/components/com.acme.cam.ObjectDetection/1.2.3/{edge_code_digest(EDGE)}/odedge.zip"
     )
     assert model["Manifests"][0]["Artifacts"][0]["Permission"]["Read"] == "ALL"
     # every {configuration:/X} the Run step reads exists in the default configuration
@@ -112,6 +128,31 @@ def test_install_and_run_steps_work_in_a_greengrass_like_folder(packaged, scene,
     messages = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert messages and all(m["topic"].startswith("od/cam-7/") for m in messages)
     assert any(m["message"].get("detections") for m in messages)
+
+
+def test_recipes_pass_the_greengrass_recipe_schema(packaged, synthesized_recipe):
+    """Both recipes as package-component renders them, and the inference recipe as the CDK app inlines it."""
+    out, _ = packaged
+    for path in sorted((out / "recipes").iterdir()):
+        assert recipe_errors(path.read_text()) == [], path.name
+    assert recipe_errors(synthesized_recipe) == []
+    assert recipe_errors({"RecipeFormatVersion": "2020-01-25", "ComponentName": "x"})  # the schema does bite
+
+
+def test_changed_device_code_needs_a_new_component_version(tmp_path):
+    """A released version's artifact is never replaced: code whose digest differs from the one recorded for the
+    configured version stops synthesis with the key and what to do."""
+    from infra.config import ConfigError
+    from infra.edge import RELEASES, check_release
+
+    recorded = json.loads(RELEASES.read_text())
+    digest = edge_code_digest(EDGE)
+    assert digest in recorded.values(), "edge code changed: add a new componentVersion to edge_component/releases.json"
+    releases = tmp_path / "releases.json"
+    releases.write_text(json.dumps({"1.0.0": "0123456789abcdef"}))
+    with pytest.raises(ConfigError, match="edge-od:componentVersion: the device code changed since 1.0.0"):
+        check_release("1.0.0", digest, releases)
+    check_release("1.0.1", digest, releases)  # a new version is free to carry the new code
 
 
 def test_render_errors():
