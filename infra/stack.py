@@ -221,6 +221,7 @@ class ObjectDetectionStack(cdk.Stack):
             ("InferenceComponentVersion", config.component_version, "its version"),
             ("ModelComponentName", edge.model_component_name, "the Greengrass model component"),
             ("DevicePolicyArn", edge.device_policy.managed_policy_arn, "attach to the token exchange role"),
+            ("DeviceTopicsPolicyName", edge.topics_policy.ref, "AWS IoT policy: attach to the thing group"),
             ("NotificationTopicArn", topic.topic_arn, "pipeline failures"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)

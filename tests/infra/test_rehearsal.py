@@ -18,7 +18,7 @@ from odshared.input_manifest import build_input_manifest
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
 from tests.rehearsal import asl_semantics, sagemaker_task
-from tests.rehearsal.harness import Rehearsal
+from tests.rehearsal.harness import TASK_STATES, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLASS_RULES = ["color=blue:blue box", "color=yellow:yellow box"]
@@ -144,18 +144,7 @@ def _break(rehearsal, step: str) -> dict:
     return given
 
 
-@pytest.mark.parametrize(
-    "step",
-    [
-        "ValidateInput",
-        "CreateLabelingJob",
-        "PrepareTrainingData",
-        "CreateTrainingJob",
-        "ConvertModel",
-        "PublishModelComponent",
-        "DeployToThingGroup",
-    ],
-)
+@pytest.mark.parametrize("step", TASK_STATES)
 def test_every_task_failure_is_caught_notified_and_fails_with_its_cause(rehearsal, step):
     run = rehearsal.run(_break(rehearsal, step))
     assert run.status == "FAILED"

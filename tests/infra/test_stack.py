@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from infra.config import ConfigError
 from tests.infra.conftest import synth
 from tests.infra.template_values import Deployment
+from tests.rehearsal.harness import TASK_STATES
 
 pytestmark = pytest.mark.integration
 
@@ -97,16 +98,7 @@ def test_state_machine_shape(synthesized):
     assert channel["DataSource"]["S3DataSource"]["AttributeNames"] == ["source-ref", "bb"]
     assert training["AlgorithmSpecification"]["TrainingImage"].endswith("/object-detection:1")
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert set(tasks) >= {
-        "ValidateInput",
-        "CreateLabelingJob",
-        "PrepareTrainingData",
-        "CreateTrainingJob",
-        "ConvertModel",
-        "PublishModelComponent",
-        "DeployToThingGroup",
-        "Notify",
-    }
+    assert set(tasks) == {*TASK_STATES, "Notify"}
     for name, state in tasks.items():
         if name == "Notify":
             continue
@@ -163,3 +155,34 @@ def test_definition_passes_asl_validator(synthesized, tmp_path):
     path.write_text(json.dumps(Deployment(template).state_machine_definition()))
     done = subprocess.run([str(validator), "--json-path", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_validate_input_learns_where_ground_truth_runs(synthesized):
+    _, template = synthesized
+    for region, available in (("eu-south-2", "false"), ("eu-west-1", "true")):
+        deployment = Deployment(template, region=region)
+        (validate,) = [
+            r for k, r in deployment.resources("AWS::Lambda::Function").items() if k.startswith("ValidateInput")
+        ]
+        defaults = json.loads(
+            deployment.resolve(validate["Properties"]["Environment"]["Variables"]["PIPELINE_DEFAULTS"])
+        )
+        assert defaults["labelingAvailable"] == available and defaults["region"] == region
+
+
+def test_unhandled_failures_reach_the_topic(synthesized):
+    stack, template = synthesized
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": Match.any_value()},
+            },
+            "Targets": [Match.object_like({"Arn": {"Ref": Match.string_like_regexp("Notifications")}})],
+        },
+    )
+    (topic_policy,) = Deployment(template).resources("AWS::SNS::TopicPolicy").values()
+    statements = topic_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in statements)

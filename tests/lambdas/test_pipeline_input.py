@@ -63,3 +63,18 @@ def test_label_categories():
         "document-version": "2018-11-28",
         "labels": [{"label": "a"}, {"label": "b"}],
     }
+
+
+def test_labeling_is_refused_where_ground_truth_does_not_run():
+    """The stack passes labelingAvailable from its region map (eu-south-2 has no Ground Truth)."""
+    defaults = {**DEFAULTS, "labelingAvailable": "false", "region": "eu-south-2"}
+    with pytest.raises(PipelineInputError, match="Ground Truth does not run in eu-south-2; label with Label Studio"):
+        normalise({"labelingManifest": "s3://b/in.manifest"}, defaults)
+    assert not normalise({"manifests": ["s3://b/a.manifest"]}, defaults)["labelingRequested"]
+
+
+def test_ground_truth_regions_within_the_accepted_ones():
+    from infra.regions import ACCEPTED_REGIONS, ground_truth_available
+
+    assert not ground_truth_available("eu-south-2") and ground_truth_available("eu-west-1")
+    assert "eu-south-2" in ACCEPTED_REGIONS

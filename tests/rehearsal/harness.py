@@ -25,6 +25,16 @@ from tests.infra.template_values import Deployment
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 FUNCTIONS = ("ValidateInput", "PrepareTrainingData", "ConvertModel", "PublishModelComponent", "DeployToThingGroup")
+# the workflow's task states, each with a Catch into Notify (test_stack checks the definition has exactly these)
+TASK_STATES = (
+    "ValidateInput",
+    "CreateLabelingJob",
+    "PrepareTrainingData",
+    "CreateTrainingJob",
+    "ConvertModel",
+    "PublishModelComponent",
+    "DeployToThingGroup",
+)
 BUCKETS = {"StorageData": "od-data", "StorageArtifacts": "od-artifacts", "StorageAccessLogs": "od-logs"}
 
 
