@@ -37,6 +37,30 @@ def stack_outputs(stack: str, cloudformation: Any = None) -> dict[str, str]:
     return outputs
 
 
+def execution_input(
+    manifests: list[str] | None = None,
+    labeling_manifest: str | None = None,
+    classes: list[str] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    deploy: bool | str = False,
+    run_name: str | None = None,
+    preparation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The workflow's execution input, as ValidateInput reads it (odshared.pipeline.normalise)."""
+    run = run_name or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime())
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
+        raise PipelineError(f"run name {run!r}: 1-63 letters, digits and dashes")
+    given = {
+        "labelingManifest": labeling_manifest,
+        "manifests": manifests,
+        "classes": classes,
+        "hyperparameters": hyperparameters,
+        "preparation": preparation,
+        "deploy": deploy,
+    }
+    return {"runName": run, **{key: value for key, value in given.items() if value}}
+
+
 def start(
     stack: str,
     manifests: list[str] | None = None,
@@ -52,22 +76,8 @@ def start(
     import boto3
 
     outputs = stack_outputs(stack, cloudformation)
-    run = run_name or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime())
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
-        raise PipelineError(f"run name {run!r}: 1-63 letters, digits and dashes")
-    payload: dict[str, Any] = {"runName": run}
-    if labeling_manifest:
-        payload["labelingManifest"] = labeling_manifest
-    if manifests:
-        payload["manifests"] = manifests
-    if classes:
-        payload["classes"] = classes
-    if hyperparameters:
-        payload["hyperparameters"] = hyperparameters
-    if preparation:
-        payload["preparation"] = preparation
-    if deploy:
-        payload["deploy"] = deploy
+    payload = execution_input(manifests, labeling_manifest, classes, hyperparameters, deploy, run_name, preparation)
+    run = payload["runName"]
     from botocore.exceptions import ClientError
 
     client = stepfunctions or boto3.client("stepfunctions")

@@ -14,6 +14,7 @@ import pytest
 import requests
 from moto.events.models import EventPattern
 
+from odctl.pipeline_cli import execution_input
 from odshared.input_manifest import build_input_manifest
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
@@ -21,7 +22,7 @@ from tests.rehearsal import asl_semantics, sagemaker_task
 from tests.rehearsal.harness import TASK_STATES, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-CLASS_RULES = ["color=blue:blue box", "color=yellow:yellow box"]
+PREPARATION = {"class_from": ["color=blue:blue box", "color=yellow:yellow box"]}
 SEED_JOBS = ("blue-box-large-job", "blue-box-small-job", "yellow-box-small-job")
 
 
@@ -75,9 +76,7 @@ def _prepared_lines(run, name: str) -> int:
 
 
 def test_labeled_manifests_to_a_deployed_model(rehearsal):
-    run = rehearsal.run(
-        {"manifests": _labeled_manifests(), "preparation": {"class_from": CLASS_RULES}, "deploy": "cameras"}
-    )
+    run = rehearsal.run(execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras"))
     assert run.status == "SUCCEEDED", run.failed_state_event()
     assert run.entered == [
         "ValidateInput",
@@ -105,7 +104,7 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
 
 def test_labeling_job_then_training_without_deployment(rehearsal):
     manifest = _labeling_manifest()
-    run = rehearsal.run({"labelingManifest": manifest, "preparation": {"class_from": CLASS_RULES}})
+    run = rehearsal.run(execution_input(labeling_manifest=manifest, preparation=PREPARATION))
     assert run.status == "SUCCEEDED", run.failed_state_event()
     assert run.entered[:5] == [
         "ValidateInput",
@@ -124,14 +123,14 @@ def test_labeling_job_then_training_without_deployment(rehearsal):
 
 def _break(rehearsal, step: str) -> dict:
     """Make one step fail the way it fails on AWS; returns the execution input."""
-    given = {"manifests": _labeled_manifests(), "preparation": {"class_from": CLASS_RULES}, "deploy": "cameras"}
-    if step == "ValidateInput":
-        return {**given, "labelingManifest": "s3://od-data/manifests/frames.manifest"}  # both entries at once
+    given = {"manifests": _labeled_manifests(), "preparation": PREPARATION, "deploy": "cameras"}
+    if step == "ValidateInput":  # both entries at once
+        return execution_input(**given, labeling_manifest="s3://od-data/manifests/frames.manifest")
     if step == "CreateLabelingJob":
         rehearsal.jobs.fail["LabelingJob"] = "ClientError: the workforce is not available"
-        return {"labelingManifest": _labeling_manifest(), "preparation": {"class_from": CLASS_RULES}}
+        return execution_input(labeling_manifest=_labeling_manifest(), preparation=PREPARATION)
     if step == "PrepareTrainingData":
-        return {**given, "manifests": ["s3://od-data/labels/no-such-job/output.manifest"]}
+        return execution_input(**{**given, "manifests": ["s3://od-data/labels/no-such-job/output.manifest"]})
     if step == "CreateTrainingJob":
         rehearsal.jobs.fail["TrainingJob"] = "AlgorithmError: out of memory"
     if step == "ConvertModel":
@@ -140,8 +139,8 @@ def _break(rehearsal, step: str) -> dict:
         key = "components/com.example.ObjectDetection.Model/1.0.0/model.zip"
         boto3.client("s3").put_object(Bucket="od-artifacts", Key=key, Body=b"other bytes")
     if step == "DeployToThingGroup":
-        return {**given, "deploy": "no-such-group"}
-    return given
+        return execution_input(**{**given, "deploy": "no-such-group"})
+    return execution_input(**given)
 
 
 @pytest.mark.parametrize("step", TASK_STATES)
@@ -160,7 +159,7 @@ def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthe
     States.Runtime; the execution fails without passing Notify, and the status-change rule is what tells the
     operator."""
     rehearsal.jobs.omit.add("LabelingJobOutput")
-    run = rehearsal.run({"labelingManifest": _labeling_manifest(), "preparation": {"class_from": CLASS_RULES}})
+    run = rehearsal.run(execution_input(labeling_manifest=_labeling_manifest(), preparation=PREPARATION))
     assert run.status == "FAILED" and run.described["error"] == "States.Runtime", run.described
     assert "Notify" not in run.entered and rehearsal.notifications() == []
     event = {  # the status-change event Step Functions emits for this execution (EventBridge's envelope)

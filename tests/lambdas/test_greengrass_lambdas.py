@@ -83,7 +83,7 @@ def test_publish_never_overwrites_an_artifact(bucket, greengrass, monkeypatch):
         )
 
 
-def test_deploy_merges_with_what_the_group_runs(greengrass, monkeypatch):
+def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch):
     monkeypatch.setenv("INFERENCE_COMPONENT", "com.acme.ObjectDetection")
     monkeypatch.setenv("INFERENCE_VERSION", "1.2.0")
     monkeypatch.setenv("NAME_PREFIX", "com.acme")
@@ -98,13 +98,16 @@ def test_deploy_merges_with_what_the_group_runs(greengrass, monkeypatch):
             "com.acme.ObjectDetection.Model": {"componentVersion": "1.0.0"},
         },
     )
+    # the deploy step reads what the publish step returned (two publishes: the group runs 1.0.0, we ship 1.0.1)
+    monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
+    publisher = _module("publish_model_component")
+    monkeypatch.setattr(publisher, "TEMPLATE", REPO / "edge_component/recipes/model.yaml")
+    for marker in ("one", "two"):
+        event = {"package": _package(bucket, f"models/job-{marker}", marker), "classes": ["blue box"]}
+        published = publisher.handler(event, CONTEXT, greengrass=greengrass.client())
+    assert published["componentVersion"] == "1.0.1"
     result = _module("deploy_model").handler(
-        {
-            "thing_group": "cameras",
-            "component": {"componentName": "com.acme.ObjectDetection.Model", "componentVersion": "1.0.1"},
-        },
-        CONTEXT,
-        greengrass=greengrass.client(),
+        {"thing_group": "cameras", "component": published}, CONTEXT, greengrass=greengrass.client()
     )
     created = greengrass.deployments[result["deploymentId"]]
     assert created["targetArn"] == target and created["isLatestForTarget"]
