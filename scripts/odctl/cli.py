@@ -9,12 +9,33 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from odedge.model import ModelError
 from odshared.errors import OdError
 from odshared.log import configure, log_event
+
+from .cli_types import PORT, Number, fraction, non_negative_int, positive_float, positive_int
 
 logger = logging.getLogger("odctl")
 
 Handler = Callable[[argparse.Namespace], Any]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; every option that has a default shows it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if shown and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand also takes after its name (``odctl detect … --log-level DEBUG``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help="DEBUG, INFO (default), WARNING or ERROR")
+    return common
 
 
 def _command(sub: Any, name: str, summary: str, example: str, handler: Handler) -> argparse.ArgumentParser:
@@ -23,7 +44,8 @@ def _command(sub: Any, name: str, summary: str, example: str, handler: Handler) 
         help=summary,
         description=summary,
         epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
+        parents=[_common_options()],
     )
     parser.set_defaults(handler=handler)
     return parser
@@ -141,6 +163,16 @@ def _cmd_train_local(args: argparse.Namespace) -> Any:
     return result.to_dict()
 
 
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values or ():
+        left, sep, right = value.partition("=")
+        if not sep or not left.strip() or not right.strip():
+            raise OdError(f"{option} {value!r}: expected NAME=NAME")
+        pairs[left.strip()] = right.strip()
+    return pairs
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> Any:
     from .evaluate import evaluate
     from .synth_video import parse_classes
@@ -154,6 +186,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
         args.images,
         args.backend,
         list(parse_classes(args.classes)) if args.classes else None,
+        _pairs(args.class_map, "--class-map"),
     )
     report.pop("curves")
     return report
@@ -207,18 +240,20 @@ def _cmd_pipeline(args: argparse.Namespace) -> Any:
 
     if args.action == "start":
         deploy: bool | str = args.deploy if args.deploy not in (None, "") else (args.deploy == "")
-        return pipeline_cli.start(
-            args.stack,
+        payload = pipeline_cli.execution_input(
             args.manifest,
             args.labeling_manifest,
             list(parse_classes(args.classes)) if args.classes else None,
             load_hyperparameters(args.hyperparameters),
             deploy,
             args.run_name,
-        )
-    if args.action == "status":
-        return pipeline_cli.status(args.execution, args.stack)
-    return pipeline_cli.list_runs(args.stack)
+        )  # checked before any AWS call
+        with pipeline_cli.aws_errors("pipeline start"):
+            return pipeline_cli.start(args.stack, payload)
+    with pipeline_cli.aws_errors(f"pipeline {args.action}"):
+        if args.action == "status":
+            return pipeline_cli.status(args.execution, args.stack)
+        return pipeline_cli.list_runs(args.stack)
 
 
 def _cmd_demo(args: argparse.Namespace) -> Any:
@@ -233,11 +268,32 @@ def _cmd_demo(args: argparse.Namespace) -> Any:
     return {"figures": figures, "report": f"{summary['workdir']}/report/report.html", "seconds": summary["seconds"]}
 
 
+EXAMPLES = """examples:
+  odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box"
+  odctl extract-frames videos/blue_box_1.mp4 --out frames/blue_box_1 --every 5
+  odctl make-manifest frames/ --out boxes.manifest --metadata-from-name '{color}_{object}_{n}'
+  odctl prepare-training output.manifest --out prepared/ --class-from 'color=blue:blue box'
+  odctl pipeline start --manifest s3://bucket/labels/job/manifests/output/output.manifest --deploy
+  odctl demo
+
+Every command prints a JSON result on stdout, logs JSON lines on stderr, and exits 2 with one line naming
+the file, line or option at fault. `odctl COMMAND --help` shows a command's options and an example.
+"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edge-object-detector")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="odctl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="odctl", description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING or ERROR")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(
@@ -249,8 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--camera", required=True, help="camera index (0), a video file, or an rtsp/http URL")
     p.add_argument("--name", required=True, help="video name; it carries the class, e.g. blue_box_1")
-    p.add_argument("--seconds", type=float, help="stop after this many seconds (else q+Enter, Ctrl-C or end)")
-    p.add_argument("--fps", type=float, help="frame rate written to the mp4 (default: the source's)")
+    p.add_argument(
+        "--seconds", type=positive_float(), help="stop after this many seconds of video (else q+Enter, Ctrl-C or end)"
+    )
+    p.add_argument("--fps", type=positive_float(240), help="frame rate written to the mp4 (default: the source's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing recording of the same name")
     p.add_argument("--out", default=".", help="output folder (default: .)")
 
     p = _command(
@@ -260,14 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
         'odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box" --frames 300 --seed 1',
         _cmd_synth_video,
     )
-    p.add_argument("--out", required=True)
-    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True, help="folder for NAME.mp4 and NAME.boxes.jsonl")
+    p.add_argument("--name", required=True, help="video name (its words may carry metadata: blue_box_1)")
     p.add_argument("--classes", required=True, help="comma-separated class names; colour words pick colours")
-    p.add_argument("--frames", type=int, default=300)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=360)
-    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--frames", type=positive_int(100_000), default=300, help="number of frames")
+    p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed (same seed, same video)")
+    p.add_argument("--width", type=Number(int, 64, 3840), default=640, help="frame width in pixels")
+    p.add_argument("--height", type=Number(int, 64, 2160), default=360, help="frame height in pixels")
+    p.add_argument("--fps", type=positive_float(240), default=10.0, help="frame rate")
 
     p = _command(
         sub,
@@ -280,10 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="video file or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3://bucket/prefix")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--every", type=int, help="keep one frame in N")
-    group.add_argument("--fps", type=float, help="keep about F frames per second of video")
+    group.add_argument("--every", type=positive_int(), help="keep one frame in N")
+    group.add_argument("--fps", type=positive_float(), help="keep about F frames per second of video")
     p.add_argument("--preview", help="write a contact sheet with timestamps here (PNG)")
-    p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
+    p.add_argument("--workers", type=positive_int(64), default=8, help="parallel uploads")
 
     p = _command(
         sub,
@@ -295,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("frames", nargs="+", help="frames folders or s3:// prefixes (merged in the order given)")
     p.add_argument("--out", required=True, help="manifest path or s3:// URI")
-    p.add_argument("--every", type=int, default=1, help="keep one frame in N of each video (default 1)")
+    p.add_argument("--every", type=positive_int(), default=1, help="keep one frame in N of each video")
     p.add_argument(
         "--metadata-from-name",
         help="pattern over the video name, e.g. '{color}_{object}_{n}'; "
@@ -312,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("manifest")
     p.add_argument("--out", required=True)
-    p.add_argument("--count", type=int, default=48, help="images to show (default 48)")
+    p.add_argument("--count", type=positive_int(1000), default=48, help="images to show")
 
     p = _command(
         sub,
@@ -324,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", help="a Ground Truth output manifest")
     p.add_argument("--out", required=True)
     p.add_argument("--label-attribute", default="bb")
-    p.add_argument("--limit", type=int, help="draw at most this many images")
+    p.add_argument("--limit", type=positive_int(), help="draw at most this many images")
     p.add_argument("--skip-invalid", action="store_true")
 
     p = _command(
@@ -339,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder or s3:// prefix")
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--discard", help="file listing images to drop (source-ref, file name or stem per line)")
-    p.add_argument("--min-confidence", type=float, default=0.0, help="drop boxes below this worker confidence")
+    p.add_argument("--min-confidence", type=fraction(), default=0.0, help="drop boxes below this worker confidence")
     p.add_argument(
         "--class-from",
         action="append",
@@ -347,8 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="class of every box on lines whose KEY is VALUE (repeatable)",
     )
     p.add_argument("--classes", help="comma-separated class names fixing the class ids (default: derived)")
-    p.add_argument("--validation-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--validation-fraction", type=fraction(high_open=True), default=0.1, help="share of images held out")
+    p.add_argument("--seed", type=non_negative_int(), default=42, help="seed of the split")
     p.add_argument("--flip", action="store_true", help="add mirrored copies of the training images")
     p.add_argument("--keep-empty", action="store_true", help="keep images without boxes (dropped by default)")
     p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
@@ -371,16 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "convert",
         "Convert a SageMaker Object Detection model.tar.gz into the MXNet deploy graph, ONNX and model.json.",
-        "odctl convert s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
+        "odctl convert --model s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
         '"blue box,yellow box"',
         _cmd_convert,
     )
-    p.add_argument("model", help="model.tar.gz path or s3:// URI")
+    p.add_argument("--model", required=True, help="model.tar.gz path or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3:// prefix for the package")
     p.add_argument("--classes", help="comma-separated class names, in class id order")
-    p.add_argument("--nms-threshold", type=float, help="override the training graph's NMS IoU threshold")
-    p.add_argument("--nms-topk", type=int, help="override how many candidates NMS considers")
-    p.add_argument("--threshold", type=float, help="minimum score of a detection (default 0.01, as MXNet)")
+    p.add_argument(
+        "--nms-threshold", type=fraction(low_open=True), help="override the training graph's NMS IoU threshold"
+    )
+    p.add_argument("--nms-topk", type=positive_int(), help="override how many candidates NMS considers")
+    p.add_argument("--threshold", type=fraction(), help="minimum score of a detection (default 0.01, as MXNet)")
     p.add_argument("--force-suppress", choices=["true", "false"], help="class-agnostic NMS (default: as trained)")
 
     p = _command(
@@ -399,23 +460,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-network", choices=["resnet-50", "vgg-16", "tiny"], help="overrides the hyperparameters")
     p.add_argument("--classes", help="class names in id order (default: from the manifests' class-maps)")
     p.add_argument("--label-attribute", default="bb")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed of initialisation and batches")
 
     p = _command(
         sub,
         "evaluate",
         "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest.",
-        "odctl evaluate model.tar.gz heldout.output.manifest --out report/ --iou 0.5",
+        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --iou 0.5",
         _cmd_evaluate,
     )
-    p.add_argument("model", help="model.tar.gz (SageMaker or train-local) or a converted package folder")
+    p.add_argument(
+        "--model", required=True, help="model.tar.gz (SageMaker or train-local) or a converted package folder"
+    )
     p.add_argument("manifest", help="Ground Truth output / augmented manifest with the true boxes")
     p.add_argument("--out", help="folder or s3:// prefix for evaluation.json and precision_recall.png")
-    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--iou", type=fraction(low_open=True), default=0.5, help="IoU a detection needs to count")
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--images", help="folder or s3:// prefix holding the images")
     p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
-    p.add_argument("--classes", help="class names for a model.tar.gz (default: class_0, class_1, ...)")
+    p.add_argument("--classes", help="class names of a model.tar.gz, in class-id order (it holds none)")
+    p.add_argument(
+        "--class-map",
+        action="append",
+        metavar="MANIFEST=MODEL",
+        help="score the manifest's class MANIFEST as the model's class MODEL (repeatable)",
+    )
 
     p = _command(
         sub,
@@ -446,13 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="video file, image folder, camera index or rtsp/http URL")
     p.add_argument("--model", required=True, help="a converted model package folder")
     p.add_argument("--out", help="JSON Lines file for the messages (default: stdout)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=fraction(), default=0.5, help="minimum score of a published detection")
     p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
     p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
-    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--mqtt-port", type=PORT, default=1883)
     p.add_argument("--realtime", action="store_true", help="play a file at its frame rate, dropping late frames")
     p.add_argument("--snapshots", help="write annotated frames to this folder")
-    p.add_argument("--max-frames", type=int, default=0)
+    p.add_argument("--max-frames", type=non_negative_int(), default=0, help="stop after N frames (0: no limit)")
     p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
     p.add_argument(
         "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"
@@ -489,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--s3", action="store_true", help="run the storage steps against a local moto server")
     p.add_argument(
         "--minutes",
-        type=float,
+        type=positive_float(),
         default=20.0,
         help="time budget; under 5 runs every step with a few training iterations (a wiring check)",
     )
@@ -505,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     try:
         result = args.handler(args)
-    except (OdError, ValueError) as exc:
+    except (OdError, ValueError, ModelError) as exc:
         log_event(logger, "command.failed", level=logging.ERROR, command=args.command, error=str(exc))
         sys.stderr.write(f"odctl {args.command}: error: {exc}\n")
         return 2

@@ -19,6 +19,7 @@ from odedge.preprocess import preprocess
 from odedge.runtimes import create_runtime
 from odshared import storage
 from odshared.convert import convert
+from odshared.errors import OdError
 from odshared.log import log_event
 
 from .evaluation import ImageResult, mean_average_precision, render_pr_png
@@ -46,6 +47,35 @@ def open_package(model: str, workdir: str, classes: list[str] | None = None) -> 
     return ModelPackage.load(model)
 
 
+class EvaluateError(OdError):
+    """The manifest and the model cannot be compared as given."""
+
+
+def class_ids_by_name(
+    labeled: list, model_classes: list[str], manifest: str, mapping: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Ground-truth class name -> the model's class id. Matching by name: a manifest whose ids differ from the
+    model's (another job's class-map, a relabelled set) must not be scored against the wrong class."""
+    mapping = mapping or {}
+    unknown = sorted(set(mapping) - {b.class_name for item in labeled for b in item.boxes})
+    if unknown:
+        raise EvaluateError(f"--class-map: {unknown} never occur in {manifest}")
+    ids = {name: i for i, name in enumerate(model_classes)}
+    names = set()
+    for item in labeled:
+        for box in item.boxes:
+            if box.class_name is None:
+                raise EvaluateError(f"{manifest}: {item.source_ref} has boxes without a class-map entry")
+            names.add(box.class_name)
+    missing = sorted(n for n in names if mapping.get(n, n) not in ids)
+    if missing:
+        raise EvaluateError(
+            f"{manifest} has classes {missing} that the model does not know (model: {model_classes}); "
+            "pass --class-map 'MANIFEST NAME=MODEL NAME' for each, or --classes for a model.tar.gz"
+        )
+    return {name: ids[mapping.get(name, name)] for name in names}
+
+
 def evaluate(
     model: str,
     manifest: str,
@@ -55,13 +85,17 @@ def evaluate(
     images: str | None = None,
     backend: str = "onnx",
     classes: list[str] | None = None,
+    class_map: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     import cv2
 
+    labeled = read_labeled(manifest, label_attribute)
+    if not labeled:
+        raise EvaluateError(f"{manifest}: no labeled image to evaluate on")
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         package = open_package(model, tmp, classes)
+        to_model = class_ids_by_name(labeled, list(package.classes), manifest, class_map)
         runtime = create_runtime(backend, package)
-        labeled = read_labeled(manifest, label_attribute)
         results = []
         with bar(len(labeled), "evaluate", "image") as pb:
             for item in labeled:
@@ -74,7 +108,7 @@ def evaluate(
                 results.append(
                     ImageResult(
                         gt,
-                        np.array([b.class_id for b in item.boxes], int),
+                        np.array([to_model[b.class_name] for b in item.boxes], int),
                         rows[:, 2:6],
                         rows[:, 0].astype(int),
                         rows[:, 1],

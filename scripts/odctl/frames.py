@@ -54,7 +54,7 @@ def selector(every: int | None, fps: float | None, video_fps: float):
             raise OdError(f"--fps must be positive, got {fps}")
         rate = video_fps if video_fps > 0 else 30.0
         return lambda i: int(i * fps / rate) != int((i - 1) * fps / rate) or i == 0
-    step = every or 1
+    step = 1 if every is None else every
     if step < 1:
         raise OdError(f"--every must be at least 1, got {step}")
     return lambda i: i % step == 0

@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from odshared.errors import OdError
@@ -17,6 +19,26 @@ DEFAULT_STACK = "EdgeObjectDetector"
 
 class PipelineError(OdError):
     """The stack or the execution cannot be found, or the service refused the call."""
+
+
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """What goes wrong before or at AWS, as one line: no region, no credentials, refused, unreachable."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        yield
+    except NoRegionError:
+        raise PipelineError(
+            f"{what}: no AWS region; set AWS_DEFAULT_REGION or a profile with a region (AWS_PROFILE)"
+        ) from None
+    except NoCredentialsError:
+        raise PipelineError(f"{what}: no AWS credentials; configure a profile (aws configure) or AWS_PROFILE") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise PipelineError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise PipelineError(f"{what}: {exc}") from None
 
 
 def stack_outputs(stack: str, cloudformation: Any = None) -> dict[str, str]:
@@ -49,7 +71,12 @@ def execution_input(
     """The workflow's execution input, as ValidateInput reads it (odshared.pipeline.normalise)."""
     run = run_name or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime())
     if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
-        raise PipelineError(f"run name {run!r}: 1-63 letters, digits and dashes")
+        raise PipelineError(f"--run-name {run!r}: 1-63 letters, digits and dashes")
+    if bool(manifests) == bool(labeling_manifest):
+        raise PipelineError("give --manifest (labeled output manifests) or --labeling-manifest, one of the two")
+    for option, uri in [("--manifest", m) for m in manifests or ()] + [("--labeling-manifest", labeling_manifest)]:
+        if uri is not None and not str(uri).startswith("s3://"):
+            raise PipelineError(f"{option} {uri}: the workflow reads S3; upload it and pass its s3:// URI")
     given = {
         "labelingManifest": labeling_manifest,
         "manifests": manifests,
@@ -61,22 +88,11 @@ def execution_input(
     return {"runName": run, **{key: value for key, value in given.items() if value}}
 
 
-def start(
-    stack: str,
-    manifests: list[str] | None = None,
-    labeling_manifest: str | None = None,
-    classes: list[str] | None = None,
-    hyperparameters: dict[str, Any] | None = None,
-    deploy: bool | str = False,
-    run_name: str | None = None,
-    preparation: dict[str, Any] | None = None,
-    stepfunctions: Any = None,
-    cloudformation: Any = None,
-) -> dict[str, Any]:
+def start(stack: str, payload: dict[str, Any], stepfunctions: Any = None, cloudformation: Any = None) -> dict[str, Any]:
+    """Start a run with an input made by :func:`execution_input`."""
     import boto3
 
     outputs = stack_outputs(stack, cloudformation)
-    payload = execution_input(manifests, labeling_manifest, classes, hyperparameters, deploy, run_name, preparation)
     run = payload["runName"]
     from botocore.exceptions import ClientError
 

@@ -78,6 +78,7 @@ def test_odctl_convert_local(artifact, tmp_path, capsys):
         main(
             [
                 "convert",
+                "--model",
                 str(artifact.tarball),
                 "--out",
                 str(tmp_path / "pkg"),
@@ -92,5 +93,5 @@ def test_odctl_convert_local(artifact, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["classes"] == ["blue box", "yellow box"] and result["image_size"] == 512
     assert json.loads((tmp_path / "pkg" / "model.json").read_text())["detection"]["threshold"] == 0.2
-    assert main(["convert", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["convert", "--model", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path / "x")]) == 2
     assert "missing.tar.gz: no such file" in capsys.readouterr().err

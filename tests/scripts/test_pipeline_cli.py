@@ -100,7 +100,8 @@ def test_start_status_and_list(deployed, capsys):
 
 
 def test_failure_cause_is_shown(deployed):
-    started = pipeline_cli.start("EdgeObjectDetector", manifests=["s3://d/m"], run_name="bad-run")
+    payload = pipeline_cli.execution_input(manifests=["s3://d/m"], run_name="bad-run")
+    started = pipeline_cli.start("EdgeObjectDetector", payload)
     _wait(started["executionArn"])
     result = pipeline_cli.status()  # the latest run
     assert result["status"] == "FAILED" and result["error"] == "PipelineInputError"
@@ -110,3 +111,35 @@ def test_failure_cause_is_shown(deployed):
 def test_missing_stack_is_named(aws, capsys):
     assert main(["pipeline", "list", "--stack", "NoSuchStack"]) == 2
     assert "stack 'NoSuchStack' not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["pipeline", "list"], "pipeline list: no AWS region; set AWS_DEFAULT_REGION"),
+        (["pipeline", "status"], "pipeline status: no AWS region; set AWS_DEFAULT_REGION"),
+        (["pipeline", "start", "--manifest", "s3://d/m"], "pipeline start: no AWS region; set AWS_DEFAULT_REGION"),
+        (["pipeline", "start"], "give --manifest (labeled output manifests) or --labeling-manifest"),
+        (["pipeline", "start", "--manifest", "out.manifest"], "--manifest out.manifest: the workflow reads S3"),
+    ],
+)
+def test_no_region_no_credentials_or_a_local_path_is_one_line(argv, message, monkeypatch, tmp_path, capsys):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_no_credentials_is_one_line(monkeypatch, tmp_path, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # as in a fresh process: nothing resolved yet
+    assert main(["pipeline", "list"]) == 2
+    assert "pipeline list: no AWS credentials" in capsys.readouterr().err

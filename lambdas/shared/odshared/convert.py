@@ -134,6 +134,15 @@ def convert_artifact(
             f"(multibox_cls_pred) predicts {graph_classes} classes plus background"
         )
     names = list(classes) if classes else [f"class_{i}" for i in range(graph_classes)]
+    if not classes:  # the artifact holds no names: say so, where a wrong label would otherwise go unnoticed
+        log_event(
+            logger,
+            "convert.unnamed_classes",
+            level=logging.WARNING,
+            source=source,
+            named=names,
+            hint="pass the class names in class-id order (--classes)",
+        )
     if len(names) != graph_classes:
         raise ConversionError(f"{len(names)} class names given ({names}) but the model has {graph_classes} classes")
 

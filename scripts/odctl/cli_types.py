@@ -1,0 +1,72 @@
+"""Argument types that check ranges where argparse parses, so a bad number is one usage line and exit 2.
+
+Each type keeps its bounds (``low``/``high``): the CLI test walks every numeric option and tries a value outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Number:
+    kind: Callable[[str], float | int]
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is refused
+    high_open: bool = False  # high itself is refused
+
+    def __call__(self, text: str) -> float | int:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self._noun()}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = self.low is not None and (value < self.low or (self.low_open and value == self.low))
+        too_high = self.high is not None and (value > self.high or (self.high_open and value == self.high))
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {self.describe()}")
+        return value
+
+    def _noun(self) -> str:
+        return "an integer" if self.kind is int else "a number"
+
+    def describe(self) -> str:
+        low = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
+        high = "" if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        return f"{self._noun()} {' and '.join(p for p in (low, high) if p)}"
+
+    def outside(self) -> str:
+        """A value this type refuses (for the CLI walk test)."""
+        return (
+            str(self.kind(self.low))
+            if self.low_open
+            else str(self.kind(self.low - 1) if self.low is not None else 1e12)
+        )
+
+    @property
+    def __name__(self) -> str:  # argparse names the type in its messages
+        return self._noun()
+
+
+def positive_int(high: int | None = None) -> Number:
+    return Number(int, 1, high)
+
+
+def non_negative_int(high: int | None = None) -> Number:
+    return Number(int, 0, high)
+
+
+def positive_float(high: float | None = None) -> Number:
+    return Number(float, 0.0, high, low_open=True)
+
+
+def fraction(low_open: bool = False, high_open: bool = False) -> Number:
+    return Number(float, 0.0, 1.0, low_open=low_open, high_open=high_open)
+
+
+PORT = Number(int, 1, 65535)
