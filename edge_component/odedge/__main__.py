@@ -8,6 +8,7 @@ import sys
 
 from .config import ConfigError, from_args
 from .model import ModelError
+from .sources import SourceError
 from .telemetry import configure_logging, log_event
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         from .app import run
 
         result = run(config)
-    except (ConfigError, ModelError, FileNotFoundError) as exc:
+    except (ConfigError, ModelError, SourceError) as exc:
         log_event(logger, "startup.failed", level=logging.ERROR, error=str(exc))
         sys.stderr.write(f"odedge: error: {exc}\n")
         return 2

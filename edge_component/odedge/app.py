@@ -38,7 +38,7 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
             f"configuration says InputSize={config.input_size}"
         )
     runtime = create_runtime(config.backend, package, threads=config.threads or None)
-    source = open_source(config.source, counters, config.loop)
+    source = open_source(config.source, counters, config.loop, config.max_retries)
     sinks = build_sinks(config, counters)
     if isinstance(source, RequestSource):
         _subscribe_requests(sinks[0], config, source)

@@ -37,6 +37,7 @@ class EdgeConfig:
     loop: bool = False
     realtime: bool = False
     max_frames: int = 0
+    max_retries: int = 0  # a live source's reconnect attempts before the run fails; 0: forever (Greengrass)
     queue_size: int = 2
     buffer_size: int = 1000
     snapshot_dir: str = ""
@@ -54,6 +55,7 @@ class EdgeConfig:
     def __post_init__(self) -> None:
         checks = [
             (0.0 <= self.score_threshold <= 1.0, "score_threshold", "must be in [0, 1]"),
+            (self.max_retries >= 0, "max_retries", "must be 0 (retry forever) or more"),
             (self.backend in ("onnx", "mxnet"), "backend", "must be onnx or mxnet"),
             (self.publisher in ("auto", "ipc", "mqtt", "jsonl"), "publisher", "must be auto, ipc, mqtt or jsonl"),
             (self.queue_size >= 1, "queue_size", "must be at least 1"),

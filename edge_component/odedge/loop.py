@@ -21,7 +21,7 @@ from .model import ModelPackage
 from .postprocess import detections
 from .preprocess import preprocess
 from .runtimes import Runtime
-from .sources import EndOfStream, Frame, FrameSource, RequestSource
+from .sources import EndOfStream, Frame, FrameSource, RequestSource, SourceError
 from .telemetry import Counters, LatencyWindow, log_event
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ class InferenceLoop:
         self.health_topic = config.topic(config.health_topic)
         self.result_topic = config.topic(config.result_topic)
         self._last_publish = float("-inf")
+        self.source_error: SourceError | None = None
 
     # capture thread ------------------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -135,6 +136,8 @@ class InferenceLoop:
                 if pace:
                     next_at += pace
                     time.sleep(max(0.0, next_at - time.monotonic()))
+        except SourceError as exc:  # the source gave up (a live source past its retries): the run fails with it
+            self.source_error = exc
         except Exception:
             logger.exception("capture.failed")
             self.counters.add("capture_errors")
@@ -234,6 +237,8 @@ class InferenceLoop:
         self.stop.set()
         capture.join(timeout=2.0)
         self._publish(self.health_topic, self.health(started))
+        if self.source_error is not None:
+            raise self.source_error
         result = LoopResult(
             int(self.counters.get("frames_processed")),
             self.counters.snapshot(),

@@ -31,6 +31,10 @@ class ModelPackage:
     def load(cls, root: str | Path, verify: bool = True) -> ModelPackage:
         """Read ``model.json`` under ``root`` (or the single folder below it, as Greengrass unzips archives)."""
         base = Path(root)
+        if base.name.endswith(".tar.gz") or (base.is_file() and base.suffix in (".gz", ".tar", ".zip")):
+            raise ModelError(f"{base}: a training artifact, not a converted model; convert it first (odctl convert)")
+        if not base.exists():
+            raise ModelError(f"{base}: no such model folder")
         if not (base / "model.json").exists():
             children = [p for p in base.iterdir() if (p / "model.json").exists()] if base.is_dir() else []
             if len(children) != 1:

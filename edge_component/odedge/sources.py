@@ -1,7 +1,8 @@
 """Frame sources: cameras, streams, video files, image folders and the request mode, behind one interface.
 
-Live sources (cameras, rtsp/http streams) reconnect with exponential backoff when they fail; files and
-folders end (or loop). Frames that cannot be decoded are skipped and counted.
+Live sources (cameras, rtsp/http streams) reconnect with exponential backoff when they fail, forever under
+Greengrass or up to ``max_retries`` attempts when run by hand; files and folders end (or loop), and a file that
+cannot be opened fails at once. Frames that cannot be decoded are skipped and counted.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class EndOfStream(Exception):
     """A finite source has no more frames."""
 
 
+class SourceError(ValueError):
+    """The source cannot give frames: a missing or undecodable file, or a live source past its retries."""
+
+
 class FrameSource:
     live = False
 
@@ -64,6 +69,7 @@ class VideoSource(FrameSource):
         loop: bool = False,
         backoff_max: float = 30.0,
         opener: Callable[[int | str], object] | None = None,
+        max_retries: int = 0,
     ) -> None:
         super().__init__(spec, counters)
         self.target: int | str = int(spec) if spec.isdigit() else spec
@@ -74,16 +80,20 @@ class VideoSource(FrameSource):
         self.retry_at = 0.0
         self.backoff = 0.5
         self._opener = opener
+        self.max_retries, self.failures = max_retries, 0  # 0: retry forever (Greengrass restarts nothing)
         if not self.live and not Path(spec).exists():
-            raise FileNotFoundError(f"video source {spec}: no such file")
-        self._open()
+            raise SourceError(f"video source {spec}: no such file")
+        if not self._open():
+            if not self.live:
+                raise SourceError(f"video source {spec}: OpenCV cannot open it (corrupt or an unsupported codec)")
+            self._schedule_retry("cannot open")
 
     def _open(self) -> bool:
         import cv2
 
         self.capture = self._opener(self.target) if self._opener else cv2.VideoCapture(self.target)
         if self.capture.isOpened():
-            self.backoff = 0.5
+            self.backoff, self.failures = 0.5, 0
             return True
         self.capture.release()
         self.capture = None
@@ -122,12 +132,18 @@ class VideoSource(FrameSource):
 
     def _schedule_retry(self, why: str) -> None:
         self.counters.set("source_connected", 0)
+        self.failures += 1
+        if self.max_retries and self.failures > self.max_retries:
+            raise SourceError(f"source {self.name}: unavailable after {self.max_retries} retries ({why})")
+        if self.failures == 1:  # once per outage; the retries that follow are counted, not logged
+            self.counters.add("source_outages")
         log_event(
             logger,
             "source.unavailable",
-            level=logging.WARNING,
+            level=logging.WARNING if self.failures == 1 else logging.DEBUG,
             source=self.name,
             reason=why,
+            attempt=self.failures,
             retry_in_s=round(self.backoff, 2),
         )
         self.retry_at = time.monotonic() + self.backoff
@@ -145,7 +161,7 @@ class FolderSource(FrameSource):
         super().__init__(folder, counters)
         self.paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.paths:
-            raise FileNotFoundError(f"image folder {folder}: no images")
+            raise SourceError(f"image folder {folder}: no images")
         self.loop = loop
         self.position = 0
 
@@ -205,9 +221,9 @@ class RequestSource(FrameSource):
         return frame
 
 
-def open_source(spec: str, counters: Counters, loop: bool = False) -> FrameSource:
+def open_source(spec: str, counters: Counters, loop: bool = False, max_retries: int = 0) -> FrameSource:
     if spec == "request":
         return RequestSource(counters)
     if Path(spec).is_dir():
         return FolderSource(spec, counters, loop)
-    return VideoSource(spec, counters, loop)
+    return VideoSource(spec, counters, loop, max_retries=max_retries)

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelError
@@ -204,6 +205,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
     from odedge.app import run
     from odedge.config import EdgeConfig
 
+    if args.out:
+        Path(args.out).unlink(missing_ok=True)  # --out holds this run's messages only
     config = EdgeConfig.from_mapping(
         {
             "model_dir": args.model,
@@ -220,17 +223,24 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "snapshot_dir": args.snapshots or ("detect-snapshots" if args.show else ""),
             "snapshot_interval": 0,
             "max_frames": args.max_frames,
+            "max_retries": args.max_retries,
             "publish_empty": args.publish_empty,
         }
     )
     result = run(config)
-    return {
+    summary = {
         "frames": result.frames,
         "fps": result.fps,
         "latency_ms": result.latency_ms,
         "counters": result.counters,
         "stopped_by": result.stopped_by,
     }
+    if result.frames == 0:
+        raise OdError(f"{args.source}: no frame could be read and inferred")
+    if not args.out and not args.mqtt_host:  # stdout holds the messages: the summary is a log line
+        log_event(logger, "detect.done", **summary)
+        return None
+    return summary
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> Any:
@@ -514,7 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", help="video file, image folder, camera index or rtsp/http URL")
     p.add_argument("--model", required=True, help="a converted model package folder")
-    p.add_argument("--out", help="JSON Lines file for the messages (default: stdout)")
+    p.add_argument(
+        "--out", help="JSON Lines file for the messages, replaced (default: stdout, the summary then on stderr)"
+    )
     p.add_argument("--threshold", type=fraction(), default=0.5, help="minimum score of a published detection")
     p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
     p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
@@ -522,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="play a file at its frame rate, dropping late frames")
     p.add_argument("--snapshots", help="write annotated frames to this folder")
     p.add_argument("--max-frames", type=non_negative_int(), default=0, help="stop after N frames (0: no limit)")
+    p.add_argument(
+        "--max-retries",
+        type=non_negative_int(),
+        default=5,
+        help="a camera or stream that fails is retried with backoff this many times (0: forever)",
+    )
     p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
     p.add_argument(
         "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"

@@ -1,0 +1,74 @@
+"""``odctl detect`` as a new user runs it: every mistake is one line and exit 2, nothing runs forever; a file is
+not a live source; a live source retries with backoff up to --max-retries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _odctl(*argv: str, timeout: float = 60) -> tuple[int, str, str, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "odctl.cli", *argv], capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - started
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if not line.startswith("{")]
+
+
+@pytest.mark.parametrize(
+    "source, model, message",
+    [
+        ("{tmp}/missing.mp4", "{package}", "missing.mp4: no such file"),
+        ("{tmp}/corrupt.mp4", "{package}", "corrupt.mp4: OpenCV cannot open it"),
+        ("{video}", "{tmp}", "no model.json here"),
+        ("{video}", "{tmp}/nothing", "nothing: no such model folder"),
+        ("{video}", "{tarball}", "a training artifact, not a converted model; convert it first"),
+    ],
+)
+def test_bad_source_or_model_is_one_line(scene, tmp_path, source, model, message):
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    values = {"tmp": tmp_path, "package": scene["package"], "video": scene["video"]}
+    values["tarball"] = scene["root"] / "model.tar.gz"
+    code, _, err, _ = _odctl("detect", source.format(**values), "--model", model.format(**values))
+    assert code == 2 and "Traceback" not in err, err
+    (line,) = _error_lines(err)
+    assert message in line
+
+
+@pytest.mark.parametrize("source", ["9", "http://127.0.0.1:{port}/stream.mjpg"])
+def test_a_live_source_that_never_answers_is_retried_then_named(scene, source):
+    code, _, err, seconds = _odctl(
+        "detect", source.format(port=free_port()), "--model", str(scene["package"]), "--max-retries", "2"
+    )
+    assert code == 2, err
+    (line,) = _error_lines(err)
+    assert "unavailable after 2 retries" in line
+    outages = [json.loads(x) for x in err.splitlines() if x.startswith("{") and '"source.unavailable"' in x]
+    assert len([o for o in outages if o["level"] == "WARNING"]) == 1  # reported once, not per retry
+    assert seconds < 30
+
+
+def test_messages_alone_on_stdout_and_out_replaced(scene, tmp_path):
+    code, out, err, _ = _odctl("detect", str(scene["video"]), "--model", str(scene["package"]), "--max-frames", "5")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]  # every stdout line is one message
+    assert lines and all({"topic", "message"} <= set(line) for line in lines)
+    assert any('"detect.done"' in line for line in err.splitlines())
+    target = tmp_path / "messages.jsonl"
+    target.write_text("old line\n")
+    code, out, err, _ = _odctl(
+        "detect", str(scene["video"]), "--model", str(scene["package"]), "--max-frames", "5", "--out", str(target)
+    )
+    assert code == 0, err
+    written = target.read_text().splitlines()
+    assert "old line" not in written and json.loads(out)["frames"] == 5
