@@ -55,7 +55,7 @@ def _command(sub: Any, name: str, summary: str, example: str, handler: Handler) 
 def _cmd_record(args: argparse.Namespace) -> Any:
     from .record import record
 
-    return record(args.camera, args.name, args.out, args.seconds, args.fps).to_dict()
+    return record(args.camera, args.name, args.out, args.seconds, args.fps, args.overwrite).to_dict()
 
 
 def _cmd_synth_video(args: argparse.Namespace) -> Any:
@@ -87,13 +87,13 @@ def _cmd_make_manifest(args: argparse.Namespace) -> Any:
 def _cmd_preview_manifest(args: argparse.Namespace) -> Any:
     from .previews import preview_manifest
 
-    return preview_manifest(args.manifest, args.out, args.count)
+    return preview_manifest(args.manifest, args.out, args.count, images=args.images)
 
 
 def _cmd_show_labels(args: argparse.Namespace) -> Any:
     from .previews import show_labels
 
-    return show_labels(args.manifest, args.out, args.label_attribute, args.limit, args.skip_invalid)
+    return show_labels(args.manifest, args.out, args.label_attribute, args.limit, args.skip_invalid, images=args.images)
 
 
 def _read_ids(uri: str | None) -> frozenset[str]:
@@ -120,7 +120,11 @@ def _cmd_prepare_training(args: argparse.Namespace) -> Any:
         flip=args.flip,
         keep_empty=args.keep_empty,
         skip_invalid=args.skip_invalid,
+        flip_to=args.flip_to,
+        images=args.images,
     )
+    if (args.flip_to or args.images) and not args.flip:
+        raise OdError("--flip-to and --images apply to --flip (the only step that reads or writes images)")
     return prepare_training(args.manifests, args.out, options).to_dict()
 
 
@@ -278,6 +282,7 @@ def _cmd_demo(args: argparse.Namespace) -> Any:
     return {"figures": figures, "report": f"{summary['workdir']}/report/report.html", "seconds": summary["seconds"]}
 
 
+IMAGES_HELP = "folder or s3:// prefix holding the images, when the manifest's source-refs point elsewhere"
 EXAMPLES = """examples:
   odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box"
   odctl extract-frames videos/blue_box_1.mp4 --out frames/blue_box_1 --every 5
@@ -382,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest")
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=positive_int(1000), default=48, help="images to show")
+    p.add_argument("--images", help=IMAGES_HELP)
 
     p = _command(
         sub,
@@ -394,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--limit", type=positive_int(), help="draw at most this many images")
+    p.add_argument("--images", help=IMAGES_HELP)
     p.add_argument("--skip-invalid", action="store_true")
 
     p = _command(
@@ -419,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-fraction", type=fraction(high_open=True), default=0.1, help="share of images held out")
     p.add_argument("--seed", type=non_negative_int(), default=42, help="seed of the split")
     p.add_argument("--flip", action="store_true", help="add mirrored copies of the training images")
+    p.add_argument(
+        "--flip-to",
+        help="folder or s3:// prefix for the mirrored images (default: beside the originals, which must be writable)",
+    )
+    p.add_argument("--images", help=IMAGES_HELP)
     p.add_argument("--keep-empty", action="store_true", help="keep images without boxes (dropped by default)")
     p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
 

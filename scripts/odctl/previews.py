@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from odshared import storage
-from odshared.errors import InvalidLine
+from odshared.errors import InputDataError, InvalidLine
 from odshared.groundtruth import LabeledImage, parse_output_line
 from odshared.log import log_event
 from odshared.manifest import check_invalid, iter_records, parse_manifest, write_rejected
@@ -17,19 +17,45 @@ from odshared.manifest import check_invalid, iter_records, parse_manifest, write
 from .contact_sheet import decode, encode_png, evenly, grid
 from .progress import bar
 from .synth_video import class_colour
+from .training_data import image_uri
 
 logger = logging.getLogger(__name__)
 
 
-def _load(uri: str) -> np.ndarray | None:
-    try:
-        return decode(storage.read_bytes(uri))
-    except Exception as exc:  # a missing image should not stop a preview of the others
-        log_event(logger, "preview.image_unreadable", level=logging.WARNING, uri=uri, error=str(exc))
-        return None
+class ImageLoader:
+    """Loads the images a manifest names (from ``--images`` when given); an unreadable one is skipped, the first
+    few are logged and the rest counted, and a command whose every image failed says so in one line."""
+
+    LOGGED = 3
+
+    def __init__(self, manifest: str, images: str | None = None) -> None:
+        self.manifest, self.images = manifest, images
+        self.failed, self.first_error = 0, ""
+
+    def __call__(self, ref: str) -> np.ndarray | None:
+        uri = image_uri(ref, self.images)
+        try:
+            return decode(storage.read_bytes(uri))
+        except Exception as exc:  # a missing image should not stop a preview of the others
+            self.failed += 1
+            self.first_error = self.first_error or f"{uri}: {exc}"
+            if self.failed <= self.LOGGED:
+                log_event(logger, "preview.image_unreadable", level=logging.WARNING, uri=uri, error=str(exc))
+            return None
+
+    def check_any(self, loaded: int) -> None:
+        if self.failed > self.LOGGED:
+            log_event(logger, "preview.images_unreadable", level=logging.WARNING, count=self.failed)
+        if loaded == 0 and self.failed:
+            raise InputDataError(
+                f"{self.manifest}: none of its {self.failed} images could be read (first: {self.first_error}); "
+                "pass --images DIR|s3://… where the image files are"
+            )
 
 
-def preview_manifest(manifest: str, out: str, count: int = 48, columns: int = 8) -> dict[str, Any]:
+def preview_manifest(
+    manifest: str, out: str, count: int = 48, columns: int = 8, images: str | None = None
+) -> dict[str, Any]:
     """A contact sheet of up to ``count`` images spread evenly over the manifest."""
     refs: list[str] = []
     invalid: list[InvalidLine] = []
@@ -44,16 +70,20 @@ def preview_manifest(manifest: str, out: str, count: int = 48, columns: int = 8)
     for item in invalid:
         log_event(logger, "preview.invalid_line", level=logging.WARNING, where=item.describe())
     chosen = evenly(refs, count)
-    images, captions = [], []
+    load = ImageLoader(manifest, images)
+    shown, captions = [], []
     with bar(len(chosen), "preview", "image") as pb:
         for ref in chosen:
-            image = _load(ref)
+            image = load(ref)
             if image is not None:
-                images.append(image)
+                shown.append(image)
                 captions.append(PurePosixPath(storage.basename(ref)).stem)
             pb.update()
-    storage.write_bytes(out, encode_png(grid(images, captions, columns)), "image/png")
-    summary = {"out": out, "lines": len(refs), "shown": len(images), "invalid_lines": len(invalid)}
+    load.check_any(len(shown))
+    if not refs:
+        raise InputDataError(f"{manifest}: no image to preview")
+    storage.write_bytes(out, encode_png(grid(shown, captions, columns)), "image/png")
+    summary = {"out": out, "lines": len(refs), "shown": len(shown), "invalid_lines": len(invalid)}
     log_event(logger, "preview_manifest.done", **summary)
     return summary
 
@@ -87,6 +117,7 @@ def show_labels(
     limit: int | None = None,
     skip_invalid: bool = False,
     grid_count: int = 48,
+    images: str | None = None,
 ) -> dict[str, Any]:
     """Write ``<stem>.labels.jpg`` per image and ``grid.png`` overview under ``out``."""
     import cv2
@@ -96,9 +127,10 @@ def show_labels(
     items = [image for _, _, _, image in valid][: limit or None]
     thumbs, captions, written = [], [], 0
     for_grid = {id(x) for x in evenly(items, grid_count)}
+    load = ImageLoader(manifest, images)
     with bar(len(items), "show-labels", "image") as pb:
         for labeled in items:
-            image = _load(labeled.source_ref)
+            image = load(labeled.source_ref)
             pb.update()
             if image is None:
                 continue
@@ -110,6 +142,9 @@ def show_labels(
             if id(labeled) in for_grid:
                 thumbs.append(drawn)
                 captions.append(f"{stem} ({len(labeled.boxes)})")
+    load.check_any(written)
+    if not items:
+        raise InputDataError(f"{manifest}: no labeled image to draw")
     storage.write_bytes(storage.join(out, "grid.png"), encode_png(grid(thumbs, captions)), "image/png")
     if invalid:
         write_rejected(storage.join(out, "rejected.jsonl"), invalid)

@@ -39,16 +39,27 @@ def _q_pressed() -> bool:
 
 
 def record(
-    camera: str, name: str, out: str = ".", seconds: float | None = None, fps: float | None = None
+    camera: str,
+    name: str,
+    out: str = ".",
+    seconds: float | None = None,
+    fps: float | None = None,
+    overwrite: bool = False,
 ) -> RecordSummary:
+    """``seconds`` is video time: wall-clock for a live camera, frames / frame rate for a file (read as fast as
+    it decodes)."""
     import cv2
 
-    capture = open_capture(source_arg(camera))
+    video = Path(out) / f"{name}.mp4"
+    if video.exists() and not overwrite:
+        raise InputDataError(f"{video}: a recording of that name exists; pick another --name or pass --overwrite")
+    source = source_arg(camera)
+    capture = open_capture(source)
+    live = isinstance(source, int) or str(source).startswith(("rtsp://", "http://", "https://"))
     rate = fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
     if rate > 120 or rate <= 0:
         rate = 30.0
     Path(out).mkdir(parents=True, exist_ok=True)
-    video = Path(out) / f"{name}.mp4"
     partial = video.with_name(video.name + ".part.mp4")
     writer = None
     frames, stopped_by, start = 0, "end of stream", time.monotonic()
@@ -64,7 +75,8 @@ def record(
                 writer.write(frame)
                 frames += 1
                 pb.update()
-                if seconds is not None and time.monotonic() - start >= seconds:
+                elapsed = time.monotonic() - start if live else frames / rate
+                if seconds is not None and elapsed >= seconds:
                     stopped_by = "--seconds"
                     break
                 if _q_pressed():
@@ -80,6 +92,7 @@ def record(
         partial.unlink(missing_ok=True)
         raise InputDataError(f"{camera}: no frame was captured")
     partial.replace(video)
-    summary = RecordSummary(str(video), frames, round(time.monotonic() - start, 2), stopped_by)
+    duration = time.monotonic() - start if live else frames / rate
+    summary = RecordSummary(str(video), frames, round(duration, 2), stopped_by)
     log_event(logger, "record.done", **summary.to_dict())
     return summary

@@ -255,6 +255,27 @@ def test_flip_mirrors_boxes_drawn_on_a_real_frame(seed_dir, tmp_path):
     assert Path(flipped["source-ref"]).stat().st_mtime_ns == before
 
 
+def test_flip_reads_from_images_and_writes_to_flip_to(seed_dir, tmp_path):
+    """The seed job's images live in a bucket nobody here can write: read the copies given by --images, write the
+    mirrored ones under --flip-to, and the training manifest names them there."""
+    from tests.helpers import seed_manifest_local
+
+    manifest = seed_manifest_local(seed_dir, "blue-box-large-job.output.manifest", tmp_path)  # refs: the S3 bucket
+    keep = [line for line in manifest.read_text().splitlines() if "blue_box_1_000133.jpg" in line]
+    manifest.write_text("\n".join(keep) + "\n")
+    flips = tmp_path / "flips"
+    result = prepare_training(
+        [str(manifest)],
+        str(tmp_path / "out"),
+        PrepareOptions(class_rules=RULES, flip=True, validation_fraction=0, flip_to=str(flips), images=str(seed_dir)),
+    )
+    refs = [line["source-ref"] for line in _read(result.train_manifest)]
+    assert refs[0].startswith("s3://gg-sagemaker-object-detection-blog/") and refs[1] == str(
+        flips / "blue_box_1_000133_flip.jpg"
+    )
+    assert Image.open(refs[1]).size == Image.open(seed_dir / "blue_box_1_000133.jpg").size
+
+
 def test_flip_rejects_labels_whose_size_disagrees_with_the_image(seed_dir, tmp_path):
     manifest = tmp_path / "m.manifest"
     manifest.write_text(

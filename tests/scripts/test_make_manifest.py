@@ -43,6 +43,15 @@ def test_local_frames_in_order_sampled_per_video_with_metadata(tmp_path):
     assert summary.lines == 7 and summary.listed == 17
 
 
+def test_a_relative_folder_gives_absolute_source_refs(tmp_path, monkeypatch):
+    """The manifest is read later from another directory (or by a labeling tool): relative refs would break."""
+    _frames(tmp_path / "frames", "blue_box_1", 2)
+    monkeypatch.chdir(tmp_path)
+    build_input_manifest(["frames"], "m.manifest")
+    refs = [line["source-ref"] for line in _read(tmp_path / "m.manifest")]
+    assert refs == [str(tmp_path / "frames" / f"blue_box_1_00000{i}.jpg") for i in range(2)]
+
+
 def test_names_that_do_not_match_the_pattern(tmp_path):
     frames = _frames(tmp_path / "f", "blue_box_1", 2)
     (frames / "snapshot.jpg").write_bytes(b"")

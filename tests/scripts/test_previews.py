@@ -78,3 +78,22 @@ def test_preview_manifest_from_s3(seed_dir, bucket, tmp_path):
     summary = preview_manifest(f"s3://{bucket}/m.manifest", f"s3://{bucket}/preview.png")
     assert summary["shown"] == 1
     assert s3.head_object(Bucket=bucket, Key="preview.png")["ContentType"] == "image/png"
+
+
+def test_no_readable_image_is_an_error_that_says_where_to_look(seed_dir, tmp_path, capsys):
+    """The seed job's 624 frames live in the original project's bucket: with none readable, one line and exit 2
+    (not a grid that says 'no images' and exit 0); --images points at where the files are."""
+    from odctl.cli import main
+    from tests.helpers import seed_manifest_local
+
+    manifest = seed_manifest_local(seed_dir, "blue-box-large-job.output.manifest", tmp_path, tmp_path / "nowhere")
+    assert main(["show-labels", str(manifest), "--out", str(tmp_path / "labels")]) == 2
+    err = capsys.readouterr().err
+    assert "none of its 624 images could be read" in err and "--images" in err
+    assert len([line for line in err.splitlines() if "preview.image_unreadable" in line]) == 3
+    assert not (tmp_path / "labels" / "grid.png").exists()
+    assert main(["preview-manifest", str(manifest), "--out", str(tmp_path / "p.png")]) == 2
+    assert not (tmp_path / "p.png").exists()
+    capsys.readouterr()
+    assert main(["show-labels", str(manifest), "--out", str(tmp_path / "labels"), "--images", str(seed_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 1  # the one seed frame of that job shipped here

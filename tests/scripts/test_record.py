@@ -26,3 +26,20 @@ def test_record_stops_after_seconds(small_video, tmp_path):
 def test_unreachable_camera(tmp_path):
     with pytest.raises(InputDataError, match="rtsp://127.0.0.1:9/none"):
         record("rtsp://127.0.0.1:9/none", "x", str(tmp_path))
+
+
+def test_seconds_of_a_file_are_video_seconds(small_video, tmp_path):
+    """A file is read as fast as it decodes: --seconds counts its frames at its frame rate, not wall-clock time."""
+    video, _, spec = small_video
+    summary = record(str(video), "part", str(tmp_path), seconds=1.0)
+    assert summary.stopped_by == "--seconds" and summary.frames == round(spec.fps)
+    assert summary.seconds == pytest.approx(1.0)
+
+
+def test_an_existing_recording_is_not_overwritten(small_video, tmp_path):
+    record(str(small_video[0]), "take", str(tmp_path))
+    before = (tmp_path / "take.mp4").read_bytes()
+    with pytest.raises(InputDataError, match="take.mp4: a recording of that name exists; .* --overwrite"):
+        record(str(small_video[0]), "take", str(tmp_path), seconds=0.0)
+    assert (tmp_path / "take.mp4").read_bytes() == before
+    assert record(str(small_video[0]), "take", str(tmp_path), seconds=0.0, overwrite=True).frames == 1

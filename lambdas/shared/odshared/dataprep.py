@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -70,6 +71,8 @@ class PrepareOptions:
     # the run's hyperparameters: when given, completed from the data (num_training_samples, num_classes) and
     # checked before anything is written; the workflow passes the result to CreateTrainingJob
     hyperparameters: Mapping[str, str] | None = None
+    flip_to: str | None = None  # where mirrored images go (default: beside the originals)
+    images: str | None = None  # where the images' files are, when the source-refs point elsewhere
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -172,18 +175,21 @@ def split(images: Sequence[LabeledImage], fraction: float, seed: int) -> tuple[l
     return train, [image for i, image in enumerate(images) if i in val]
 
 
-def flipped_ref(ref: str) -> str:
+def flipped_ref(ref: str, flip_to: str | None = None) -> str:
+    """Beside the original, or under ``flip_to`` when the originals' place cannot be written (another's bucket)."""
     path = PurePosixPath(storage.basename(ref))
-    return storage.join(storage.parent(ref), f"{path.stem}{FLIP_SUFFIX}{path.suffix}")
+    return storage.join(flip_to or storage.parent(ref), f"{path.stem}{FLIP_SUFFIX}{path.suffix}")
 
 
-def flip_image(image: LabeledImage) -> LabeledImage:
-    """Write the mirrored image beside the original (once) and return its labels."""
-    target = flipped_ref(image.source_ref)
+def flip_image(image: LabeledImage, flip_to: str | None = None, images: str | None = None) -> LabeledImage:
+    """Write the mirrored image (once) and return its labels; ``images`` is where the originals' files are when
+    the source-refs point elsewhere."""
+    target = flipped_ref(image.source_ref, flip_to)
     if not storage.exists(target):
         from PIL import Image, ImageOps
 
-        with Image.open(io.BytesIO(storage.read_bytes(image.source_ref))) as original:
+        source = storage.join(images, storage.basename(image.source_ref)) if images else image.source_ref
+        with Image.open(io.BytesIO(storage.read_bytes(source))) as original:
             if original.size != (image.width, image.height):
                 raise PrepareError(
                     f"{image.source_ref}: image is {original.size[0]}x{original.size[1]} but its labels "
@@ -247,7 +253,8 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
 
     train, validation = split(kept, options.validation_fraction, options.seed)
     if options.flip:
-        flipped = list(storage.parallel_map(flip_image, train, options.workers))
+        flip = partial(flip_image, flip_to=options.flip_to, images=options.images)
+        flipped = list(storage.parallel_map(flip, train, options.workers))
         counts["flipped_images"] = len(flipped)
         train = train + flipped
     counts["train_images"] = len(train)

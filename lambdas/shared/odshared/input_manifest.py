@@ -7,6 +7,7 @@ written as they are produced, so memory stays flat however many objects there ar
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +134,8 @@ def build_input_manifest(
     with storage.open_writer(out) as handle:
         write = handle.write
         for source in inputs:
+            # a local folder is written as an absolute path: the manifest is read later, from elsewhere
+            source = source if storage.is_s3(source) else os.path.abspath(source)
             current, index = None, 0
             for uri in lister(source):
                 listed += 1
