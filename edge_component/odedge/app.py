@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from typing import Any
 
 from .config import EdgeConfig
@@ -82,13 +83,15 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
     )
     loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, snapshots, learning)
     try:
-        return loop.run()
+        result = loop.run()
     finally:
         source.close()
         if learning is not None:
             learning.close()
         for sink in sinks:
             sink.close(timeout=1.5)
+    # the counters after the sinks flushed: "published" then counts the final health message too
+    return replace(result, counters=counters.snapshot())
 
 
 def _subscribe_requests(sink: BufferedPublisher, config: EdgeConfig, source: RequestSource) -> None:

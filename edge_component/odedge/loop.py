@@ -183,6 +183,7 @@ class InferenceLoop:
                         self.package.version,
                         found,
                         stages,
+                        (frame.image.shape[1], frame.image.shape[0]),
                     ),
                 )
         if self.snapshots is not None:

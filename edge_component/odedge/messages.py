@@ -25,9 +25,11 @@ def detection_message(
     model: str,
     detections: Sequence[Detection],
     latency_ms: dict[str, float],
+    size: tuple[int, int] = (0, 0),
     limit: int = IOT_CORE_LIMIT,
 ) -> bytes:
-    """The DESIGN.md message; when too large, the lowest-scoring detections are dropped and counted."""
+    """edge_component/schemas/detection.schema.json; when too large, the lowest-scoring detections are dropped and
+    counted. ``size`` is the frame's (width, height): the boxes are pixels of that frame."""
     ordered = sorted(detections, key=lambda d: -d.score)
     message: dict[str, Any] = {
         "thing": thing,
@@ -35,6 +37,8 @@ def detection_message(
         "frame": frame,
         "timestamp": iso(timestamp),
         "model": model,
+        "width": size[0],
+        "height": size[1],
         "detections": [d.to_dict() for d in ordered],
         "latency_ms": {k: round(v, 2) for k, v in latency_ms.items()},
     }
@@ -59,6 +63,7 @@ def detection_message(
 def health_message(
     thing: str, model: str, counters: dict[str, float], fps: float, latency: dict[str, dict[str, float]], uptime: float
 ) -> bytes:
+    """edge_component/schemas/health.schema.json: the counters ride at the top level."""
     return json.dumps(
         {
             "thing": thing,

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,7 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
 
 def _cmd_pipeline(args: argparse.Namespace) -> Any:
     from . import pipeline_cli
+    from .aws_errors import aws_errors
     from .synth_video import parse_classes
     from .train_local import load_hyperparameters
 
@@ -262,12 +264,27 @@ def _cmd_pipeline(args: argparse.Namespace) -> Any:
             deploy,
             args.run_name,
         )  # checked before any AWS call
-        with pipeline_cli.aws_errors("pipeline start"):
+        with aws_errors("pipeline start"):
             return pipeline_cli.start(args.stack, payload)
-    with pipeline_cli.aws_errors(f"pipeline {args.action}"):
+    with aws_errors(f"pipeline {args.action}"):
         if args.action == "status":
             return pipeline_cli.status(args.execution, args.stack)
         return pipeline_cli.list_runs(args.stack)
+
+
+def _cmd_watch(args: argparse.Namespace) -> Any:
+    from .aws_errors import aws_errors
+    from .watch import DEFAULT_TOPICS, watch
+
+    topics = tuple(args.topic or DEFAULT_TOPICS)
+    with aws_errors("watch"), open(args.out, "w") if args.out else nullcontext(None) as out:
+        summary = watch(topics, args.mqtt_host, args.mqtt_port, args.region, args.count, args.seconds, out)
+    if summary["received"] == 0 and args.seconds:
+        raise OdError(f"nothing was published on {list(topics)} within {args.seconds:g} s: is the component running?")
+    if not args.out:  # stdout holds the messages: the summary is a log line
+        log_event(logger, "watch.done", **summary)
+        return None
+    return summary
 
 
 def _cmd_demo(args: argparse.Namespace) -> Any:
@@ -579,6 +596,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="start: deploy to the stack's thing group, or to the group named here",
     )
     p.add_argument("--run-name", help="start: the run's name (default od-<UTC time>)")
+
+    p = _command(
+        sub,
+        "watch",
+        "Print what the devices publish (AWS IoT Core with your AWS credentials, or a local MQTT broker).",
+        "odctl watch --topic 'od/camera-01/detections' --count 10",
+        _cmd_watch,
+    )
+    p.add_argument(
+        "--topic", action="append", help="MQTT topic filter, repeatable (default: od/+/detections, od/+/health)"
+    )
+    p.add_argument("--mqtt-host", help="a local MQTT broker instead of AWS IoT Core")
+    p.add_argument("--mqtt-port", type=PORT, default=1883)
+    p.add_argument("--region", help="AWS IoT Core's region (default: the profile's)")
+    p.add_argument("--count", type=non_negative_int(), default=0, help="stop after N messages (0: no limit)")
+    p.add_argument("--seconds", type=non_negative_int(), default=0, help="stop after S seconds (0: no limit)")
+    p.add_argument("--out", help="JSON Lines file for the messages, replaced (default: stdout)")
 
     p = _command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo

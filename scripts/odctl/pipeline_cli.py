@@ -6,8 +6,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from odshared.errors import OdError
@@ -19,26 +17,6 @@ DEFAULT_STACK = "EdgeObjectDetector"
 
 class PipelineError(OdError):
     """The stack or the execution cannot be found, or the service refused the call."""
-
-
-@contextmanager
-def aws_errors(what: str) -> Iterator[None]:
-    """What goes wrong before or at AWS, as one line: no region, no credentials, refused, unreachable."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-    try:
-        yield
-    except NoRegionError:
-        raise PipelineError(
-            f"{what}: no AWS region; set AWS_DEFAULT_REGION or a profile with a region (AWS_PROFILE)"
-        ) from None
-    except NoCredentialsError:
-        raise PipelineError(f"{what}: no AWS credentials; configure a profile (aws configure) or AWS_PROFILE") from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise PipelineError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise PipelineError(f"{what}: {exc}") from None
 
 
 def stack_outputs(stack: str, cloudformation: Any = None) -> dict[str, str]:

@@ -72,3 +72,41 @@ def test_messages_alone_on_stdout_and_out_replaced(scene, tmp_path):
     assert code == 0, err
     written = target.read_text().splitlines()
     assert "old line" not in written and json.loads(out)["frames"] == 5
+
+
+def test_watch_prints_what_detect_publishes_on_a_broker(scene, broker, tmp_path):
+    """odctl watch (a real MQTT broker) sees the messages odctl detect publishes, each one JSON line."""
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "odctl.cli", "watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port)]
+        + ["--count", "3", "--seconds", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # subscribed before the first message
+    code, _, err, _ = _odctl(
+        "detect",
+        str(scene["video"]),
+        "--model",
+        str(scene["package"]),
+        "--mqtt-host",
+        "127.0.0.1",
+        "--mqtt-port",
+        str(broker.port),
+        "--max-frames",
+        "10",
+        "--publish-empty",
+    )
+    assert code == 0, err
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 3 and all(line["topic"] == "od/local/detections" for line in lines)
+    assert [line["message"]["frame"] for line in lines] == [0, 1, 2]
+
+
+def test_watch_with_nothing_published_says_so(broker):
+    code, _, err, _ = _odctl("watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port), "--seconds", "1")
+    assert code == 2 and "nothing was published on ['od/+/detections', 'od/+/health'] within 1 s" in err
+    code, _, err, _ = _odctl("watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(free_port()), "--seconds", "1")
+    assert code == 2 and "MQTT broker 127.0.0.1:" in err and "Traceback" not in err

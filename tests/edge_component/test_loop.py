@@ -80,11 +80,41 @@ def test_detections_match_the_videos_known_boxes(scene, tmp_path):
         expected = [d.to_dict() for d in detections(runtime.predict(blob), meta, package.classes, 0.3)]
         assert by_frame.get(index, {}).get("detections", []) == expected, index
     sample = messages[len(messages) // 2]
-    assert set(sample) == {"thing", "source", "frame", "timestamp", "model", "detections", "latency_ms"}
+    assert set(sample) == {
+        "thing",
+        "source",
+        "frame",
+        "timestamp",
+        "model",
+        "width",
+        "height",
+        "detections",
+        "latency_ms",
+    }
+    assert (sample["width"], sample["height"]) == (image.shape[1], image.shape[0])
     assert sample["model"] == ModelPackage.load(scene["package"]).version
     assert set(sample["latency_ms"]) == {"queue", "preprocess", "inference", "postprocess", "total"}
     health = [m["message"] for m in _messages(tmp_path / "out.jsonl") if m["topic"] == "od/local/health"][-1]
     assert health["frames_in"] == len(known) and health["frames_processed"] == len(known) and health["fps"] > 0
+
+
+def test_published_messages_follow_the_documented_schemas(scene, tmp_path):
+    """edge_component/schemas (shown in the README) against what the loop really publishes; the summary's
+    'published' counter equals the lines written."""
+    import jsonschema
+
+    result = run(_config(scene, tmp_path, max_frames="20", publish_empty="true"), install_signals=False)
+    lines = _messages(tmp_path / "out.jsonl")
+    schemas = {
+        name: json.loads((REPO / "edge_component" / "schemas" / f"{name}.schema.json").read_text())
+        for name in ("detection", "health")
+    }
+    checker = jsonschema.FormatChecker()
+    for line in lines:
+        kind = "health" if line["topic"].endswith("/health") else "detection"
+        jsonschema.validate(line["message"], schemas[kind], format_checker=checker)
+    assert sum(line["topic"].endswith("/detections") for line in lines) == 20
+    assert result.counters["published"] == len(lines)
 
 
 def test_class_filter_and_threshold(scene, tmp_path):

@@ -290,3 +290,23 @@ def test_flip_rejects_labels_whose_size_disagrees_with_the_image(seed_dir, tmp_p
     )
     with pytest.raises(PrepareError, match="image is 1920x1080 but its labels say 640x480"):
         prepare_training([str(manifest)], str(tmp_path / "o"), PrepareOptions(flip=True, validation_fraction=0))
+
+
+def test_rules_and_filters_that_match_nothing(seed_dir, tmp_path, caplog):
+    manifest = str(seed_dir / "blue-box-small-job.output.manifest")
+    with pytest.raises(PrepareError, match="--class-from colour=blue:blue box: no line has the key 'colour'"):
+        prepare_training(
+            [manifest], str(tmp_path / "a"), PrepareOptions(class_rules=(ClassRule.parse("colour=blue:blue box"),))
+        )
+    assert not (tmp_path / "a").exists()  # nothing partial
+    caplog.set_level("WARNING")
+    options = PrepareOptions(
+        class_rules=(*RULES, ClassRule.parse("color=green:green box")),
+        discard=frozenset({"no_such_frame.jpg"}),
+        classes=("blue box", "yellow box", "green box"),
+    )
+    prepare_training([manifest], str(tmp_path / "b"), options)
+    text = " ".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
+    assert "prepare.rule_matched_nothing" in text and "color=green" in text
+    assert "prepare.discard_unmatched" in text and "no_such_frame.jpg" in text
+    assert "prepare.classes_without_boxes" in text and "green box" in text

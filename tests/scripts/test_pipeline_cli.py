@@ -121,6 +121,7 @@ def test_missing_stack_is_named(aws, capsys):
         (["pipeline", "start", "--manifest", "s3://d/m"], "pipeline start: no AWS region; set AWS_DEFAULT_REGION"),
         (["pipeline", "start"], "give --manifest (labeled output manifests) or --labeling-manifest"),
         (["pipeline", "start", "--manifest", "out.manifest"], "--manifest out.manifest: the workflow reads S3"),
+        (["watch", "--seconds", "1"], "no AWS region; set AWS_DEFAULT_REGION or pass --region"),
     ],
 )
 def test_no_region_no_credentials_or_a_local_path_is_one_line(argv, message, monkeypatch, tmp_path, capsys):

@@ -150,6 +150,23 @@ def _name_boxes(entry: _Entry, rules: Sequence[ClassRule], classes: Sequence[str
     return replace(image, boxes=tuple(boxes))
 
 
+def check_rules_match(images: Sequence[LabeledImage], options: PrepareOptions) -> None:
+    """A rule or filter that matches nothing is a typo (an error) or, where the data may legitimately lack it, a
+    warning with the count: never silently nothing."""
+    keys = {key for image in images for key in image.extra}
+    for rule in options.class_rules:
+        if rule.key not in keys:
+            raise PrepareError(
+                f"--class-from {rule.key}={rule.value}:{rule.class_name}: no line has the key {rule.key!r} "
+                f"(keys present: {sorted(keys) or 'none'})"
+            )
+        if not any(rule.matches(image) for image in images):
+            log_event(logger, "prepare.rule_matched_nothing", level=logging.WARNING, rule=rule.key + "=" + rule.value)
+    unmatched = [d for d in sorted(options.discard) if not any(_is_discarded(i.source_ref, {d}) for i in images)]
+    if unmatched:
+        log_event(logger, "prepare.discard_unmatched", level=logging.WARNING, count=len(unmatched), first=unmatched[:3])
+
+
 def _is_discarded(ref: str, discard: frozenset[str]) -> bool:
     name = PurePosixPath(ref).name
     return ref in discard or name in discard or PurePosixPath(name).stem in discard
@@ -219,6 +236,7 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
     order = {uri: i for i, uri in enumerate(manifests)}
     invalid.sort(key=lambda item: (order.get(item.source, 0), item.line))
     check_invalid(invalid, options.skip_invalid)
+    check_rules_match([entry.image for entry in entries], options)
 
     counts = {"input_lines": len(entries) + len(invalid), "invalid_lines": len(invalid)}
     by_ref: dict[str, LabeledImage] = {}
@@ -232,6 +250,9 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
     counts["duplicate_images"] = len(named) - discarded - len(by_ref)
 
     classes = list(options.classes) if options.classes is not None else _class_order(by_ref.values(), options)
+    present = {box.class_name for image in by_ref.values() for box in image.boxes}
+    if absent := [name for name in classes if name not in present]:  # legitimate (a job without that class)
+        log_event(logger, "prepare.classes_without_boxes", level=logging.WARNING, classes=absent)
     class_ids = {name: i for i, name in enumerate(classes)}
     kept: list[LabeledImage] = []
     low_confidence = empty = 0
