@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 # jsii prints a banner at import on Node versions past their end of life (Node 20 since 2026-10-30); the app
 # works the same. The variable lists the major versions to stay quiet about.
@@ -25,7 +26,12 @@ from infra.stack import ObjectDetectionStack  # noqa: E402
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ObjectDetectionStack]:
     if app is None:
         # under the CDK CLI the context is already there; plain `python app.py` takes it from cdk.json
-        app = cdk.App(context=cdk_json_context() if "CDK_CONTEXT_JSON" not in os.environ else None)
+        # under the CLI, CDK_OUTDIR names the cloud assembly's folder; alone, write where the CLI would (not /tmp)
+        cli = "CDK_CONTEXT_JSON" in os.environ
+        app = cdk.App(
+            context=None if cli else cdk_json_context(),
+            outdir=None if "CDK_OUTDIR" in os.environ else str(Path(__file__).with_name("cdk.out")),
+        )
     config = load_config(app)
     env = cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
     stack = ObjectDetectionStack(

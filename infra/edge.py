@@ -5,7 +5,6 @@ prefix) and the AWS IoT policy for the component's topics."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -61,7 +60,8 @@ class EdgeComponents(Construct):
         digest = edge_code_digest(EDGE)
         check_release(config.component_version, digest)
         key_prefix = f"{COMPONENTS_PREFIX}/{self.component_name}/{config.component_version}/{digest}"
-        staging = code_archive(Path(tempfile.mkdtemp(prefix="odedge-artifact-")))
+        # staged under the cloud assembly (cdk.out), which CDK owns and rewrites; not a stray temporary folder
+        staging = code_archive(Path(cdk.Stage.of(self).outdir) / "odedge-staging" / digest)
         upload = s3deploy.BucketDeployment(
             self,
             "CodeArtifact",

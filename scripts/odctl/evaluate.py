@@ -101,6 +101,8 @@ def evaluate(
             for item in labeled:
                 uri = image_uri(item.source_ref, images)
                 frame = cv2.imdecode(np.frombuffer(storage.read_bytes(uri), np.uint8), cv2.IMREAD_COLOR)
+                if frame is None:
+                    raise EvaluateError(f"{uri}: not a decodable image (listed in {manifest})")
                 blob, _ = preprocess(frame, package.input_size)
                 rows = runtime.predict(blob)
                 rows = rows[rows[:, 0] >= 0]

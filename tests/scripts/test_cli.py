@@ -25,6 +25,7 @@ COMMANDS = [
     "package-component",
     "detect",
     "pipeline",
+    "watch",
     "demo",
 ]
 
@@ -135,3 +136,74 @@ def test_console_script_runs_in_a_subprocess(tmp_path):
     assert "no such folder" in done.stderr
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert events and events[-1]["event"] == "command.failed"
+
+
+def _subcommands() -> dict:
+    return next(a for a in build_parser()._actions if a.dest == "command").choices
+
+
+# the least each command needs, pointing at inputs that do not exist
+MISSING_INPUTS = {
+    "record": ["--camera", "{tmp}/none.mp4", "--name", "x", "--out", "{tmp}"],
+    "synth-video": ["--out", "{tmp}", "--name", "x", "--classes", ","],
+    "extract-frames": ["{tmp}/none.mp4", "--out", "{tmp}/frames"],
+    "make-manifest": ["{tmp}/none", "--out", "{tmp}/m.manifest"],
+    "preview-manifest": ["{tmp}/none.manifest", "--out", "{tmp}/p.png"],
+    "show-labels": ["{tmp}/none.manifest", "--out", "{tmp}/labels"],
+    "prepare-training": ["{tmp}/none.manifest", "--out", "{tmp}/prepared"],
+    "label-local": ["{tmp}/none.manifest", "--boxes-dir", "{tmp}", "--out", "{tmp}/o", "--classes", "a"],
+    "convert": ["--model", "{tmp}/none.tar.gz", "--out", "{tmp}/pkg"],
+    "train-local": ["--train", "{tmp}/none", "--validation", "{tmp}/none", "--out", "{tmp}/m.tar.gz"],
+    "evaluate": ["--model", "{tmp}/none", "{tmp}/none.manifest"],
+    "package-component": ["--model", "{tmp}/none", "--out", "{tmp}/gg"],
+    "detect": ["{tmp}/none.mp4", "--model", "{tmp}/none"],
+    "pipeline": ["start", "--manifest", "{tmp}/local.manifest"],
+    "watch": ["--mqtt-host", "127.0.0.1", "--mqtt-port", "1", "--seconds", "1"],
+    "demo": ["--workdir", "{tmp}/demo", "--minutes", "0"],
+}
+
+
+def test_the_walk_covers_every_command():
+    assert sorted(MISSING_INPUTS) == sorted(_subcommands())
+
+
+@pytest.mark.parametrize("command", sorted(MISSING_INPUTS))
+def test_every_command_with_missing_input_is_one_line_and_exit_2(command, tmp_path, capsys):
+    argv = [command, *(a.format(tmp=tmp_path) for a in MISSING_INPUTS[command])]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith(("odctl", "usage:")) or "error:" in line]
+    assert any(line.startswith(f"odctl {command}") for line in lines), err
+
+
+def _numeric_options():
+    from odctl.cli_types import Number
+
+    for command, parser in sorted(_subcommands().items()):
+        for action in parser._actions:
+            if isinstance(action.type, Number):
+                yield command, action.option_strings[0], action.type
+
+
+@pytest.mark.parametrize("command, option, kind", list(_numeric_options()))
+def test_every_numeric_option_is_checked_against_its_range(command, option, kind, tmp_path, capsys):
+    required = [a.format(tmp=tmp_path) for a in MISSING_INPUTS[command]]
+    for bad in (kind.outside(), "nan", "twelve"):
+        with pytest.raises(SystemExit) as info:
+            main([command, *required, option, bad])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "Traceback" not in err
+        assert f"argument {option}" in err, err
+
+
+def test_log_level_after_the_subcommand_and_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("odctl ")
+    with pytest.raises(SystemExit):
+        main(["synth-video", "--log-level", "DEBUG", "--help"])
+    assert "(default: 300)" in capsys.readouterr().out
