@@ -124,8 +124,8 @@ def test_labeling_job_then_training_without_deployment(rehearsal):
 def _break(rehearsal, step: str) -> dict:
     """Make one step fail the way it fails on AWS; returns the execution input."""
     given = {"manifests": _labeled_manifests(), "preparation": PREPARATION, "deploy": "cameras"}
-    if step == "ValidateInput":  # both entries at once
-        return execution_input(**given, labeling_manifest="s3://od-data/manifests/frames.manifest")
+    if step == "ValidateInput":  # a hyperparameter SageMaker would refuse: caught before any job is paid for
+        return execution_input(**given, hyperparameters={"learning_rate": "2"})
     if step == "CreateLabelingJob":
         rehearsal.jobs.fail["LabelingJob"] = "ClientError: the workforce is not available"
         return execution_input(labeling_manifest=_labeling_manifest(), preparation=PREPARATION)

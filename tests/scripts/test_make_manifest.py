@@ -101,3 +101,13 @@ def test_s3_listing_over_10000_objects_to_s3_manifest(bucket):
         "object": "box",
     }
     assert lines[-1]["source-ref"].endswith("blue_box_1_010040.jpg")
+
+
+def test_a_folder_without_images_is_an_error_and_writes_nothing(tmp_path):
+    from odshared.errors import OdError
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "notes.txt").write_text("no frames")
+    with pytest.raises(OdError, match="no image listed under"):
+        build_input_manifest([str(tmp_path / "frames")], str(tmp_path / "m.manifest"))
+    assert not (tmp_path / "m.manifest").exists()

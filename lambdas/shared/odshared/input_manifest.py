@@ -160,6 +160,8 @@ def build_input_manifest(
                 lines += 1
         if invalid and not skip_invalid:
             raise ManifestError(invalid)
+        if lines == 0:  # an empty manifest would start a labeling job with nothing to label
+            raise OdError(f"no image listed under {', '.join(inputs)} (looked for {', '.join(IMAGE_SUFFIXES)})")
     rejected = None
     if invalid:
         rejected = storage.join(storage.parent(out), "rejected.jsonl")
