@@ -68,9 +68,15 @@ def _cmd_synth_video(args: argparse.Namespace) -> Any:
 
 
 def _cmd_extract_frames(args: argparse.Namespace) -> Any:
-    from .frames import extract_frames
+    from odshared.frames import extract_frames
 
-    return extract_frames(args.video, args.out, args.every, args.fps, args.preview, workers=args.workers).to_dict()
+    from .progress import bar
+
+    with bar(None, f"extract {Path(args.video).stem}", "frame") as pb:
+        summary = extract_frames(
+            args.video, args.out, args.every, args.fps, args.preview, workers=args.workers, on_frame=pb.update
+        )
+    return summary.to_dict()
 
 
 def _cmd_make_manifest(args: argparse.Namespace) -> Any:

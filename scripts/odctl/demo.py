@@ -123,10 +123,10 @@ def _stop_moto(server: Any, previous: dict[str, str | None]) -> None:
 def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float = 20.0) -> dict[str, Any]:
     from odshared.convert import convert
     from odshared.dataprep import PrepareOptions, prepare_training
+    from odshared.frames import extract_frames
     from odshared.input_manifest import build_input_manifest
 
     from .evaluate import evaluate
-    from .frames import extract_frames
     from .local_labeling import label_from_known_boxes
     from .packaging import package_components
     from .previews import preview_manifest, show_labels

@@ -12,9 +12,10 @@ from typing import Any
 
 from odshared.errors import InputDataError
 from odshared.log import log_event
+from odshared.video_io import open_capture
 
 from .progress import bar
-from .video_io import open_capture, source_arg
+from .video_io import source_arg
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .contact_sheet import encode_png
+from odshared.contact_sheet import encode_png
+
 from .synth_video import class_colour
 
 

@@ -18,12 +18,12 @@ CLASSES = ("blue box", "yellow box")
 @pytest.fixture(scope="session")
 def scene(tmp_path_factory):
     """A generated video with known boxes, and a tiny SSD trained on its frames and converted for the device."""
-    from odctl.frames import extract_frames
     from odctl.local_labeling import label_from_known_boxes
     from odctl.synth_video import SynthSpec, write_video
     from odctl.train_local import train_local
     from odshared.convert import convert
     from odshared.dataprep import PrepareOptions, prepare_training
+    from odshared.frames import extract_frames
     from odshared.input_manifest import build_input_manifest
 
     root = tmp_path_factory.mktemp("scene")

@@ -18,9 +18,9 @@ def small_video(tmp_path_factory):
 @pytest.fixture(scope="session")
 def labeled_dataset(tmp_path_factory, small_video):
     """Frames of the small video, labeled by the Ground Truth stand-in and prepared for training."""
-    from odctl.frames import extract_frames
     from odctl.local_labeling import label_from_known_boxes
     from odshared.dataprep import PrepareOptions, prepare_training
+    from odshared.frames import extract_frames
     from odshared.input_manifest import build_input_manifest
 
     video, boxes, spec = small_video

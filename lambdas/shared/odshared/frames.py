@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from odshared import storage
-from odshared.errors import InputDataError, OdError, StorageError
-from odshared.log import log_event
-
+from . import storage
 from .contact_sheet import encode_png, evenly, grid
-from .progress import bar
+from .errors import InputDataError, OdError, StorageError
+from .log import log_event
 from .video_io import local_video, open_capture
 
 logger = logging.getLogger(__name__)
@@ -82,16 +81,18 @@ def extract_frames(
     quality: int = 92,
     workers: int = 8,
     preview_count: int = 24,
+    on_frame: Callable[[], None] | None = None,
+    workdir: str | None = None,
 ) -> ExtractSummary:
-    """Decode ``video`` once and write the selected frames under ``out``."""
+    """Decode ``video`` once and write the selected frames under ``out``. ``on_frame`` is called per decoded frame
+    (a progress bar; a deadline that raises to stop); ``workdir`` is where an s3:// video is downloaded."""
     import cv2
 
     storage.check_bucket(out)
-    path = local_video(video)
+    path = local_video(video, workdir)
     capture = open_capture(str(path))
     stem = Path(storage.basename(video)).stem
     video_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     keep = selector(every, fps, video_fps)
     existing = storage.list_names(out)
     written = skipped = selected = index = 0
@@ -105,11 +106,12 @@ def extract_frames(
         finally:
             in_flight.release()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool, bar(total or None, f"extract {stem}", "frame") as pb:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
             if not capture.grab():
                 break
-            pb.update()
+            if on_frame:
+                on_frame()
             if keep(index):
                 selected += 1
                 name = frame_name(stem, index)
