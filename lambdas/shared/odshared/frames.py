@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import BoundedSemaphore
 from typing import Any
@@ -35,9 +35,10 @@ class ExtractSummary:
     written: int
     skipped_existing: int
     preview: str | None
+    frames: list[str] = field(default_factory=list)  # the selected frames' URIs, in frame order
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "frames"}
 
 
 def frame_name(stem: str, index: int) -> str:
@@ -96,6 +97,7 @@ def extract_frames(
     keep = selector(every, fps, video_fps)
     existing = storage.list_names(out)
     written = skipped = selected = index = 0
+    chosen: list[str] = []
     thumbs: list[tuple[int, np.ndarray]] = []
     in_flight = BoundedSemaphore(workers * 4)  # bounds memory: encoded frames waiting for upload
     futures: list[Future] = []
@@ -115,6 +117,7 @@ def extract_frames(
             if keep(index):
                 selected += 1
                 name = frame_name(stem, index)
+                chosen.append(storage.join(out, name))
                 need_frame = name not in existing or preview
                 frame = capture.retrieve()[1] if need_frame else None
                 if need_frame and frame is None:
@@ -140,11 +143,11 @@ def extract_frames(
         raise InputDataError(f"{video}: no frame could be decoded (empty or corrupt video)")
     preview_uri = None
     if preview:
-        chosen = evenly(thumbs, preview_count)
+        shown = evenly(thumbs, preview_count)
         rate = video_fps if video_fps > 0 else 30.0
-        sheet = grid([t for _, t in chosen], [f"t={i / rate:.1f}s #{i:06d}" for i, _ in chosen])
+        sheet = grid([t for _, t in shown], [f"t={i / rate:.1f}s #{i:06d}" for i, _ in shown])
         storage.write_bytes(preview, encode_png(sheet), "image/png")
         preview_uri = preview
-    summary = ExtractSummary(video, out, index, selected, written, skipped, preview_uri)
+    summary = ExtractSummary(video, out, index, selected, written, skipped, preview_uri, chosen)
     log_event(logger, "extract_frames.done", **summary.to_dict())
     return summary

@@ -1,0 +1,180 @@
+"""Ingestion at scale: one video of a bucket prefix becomes its frames, its part of the labeling manifest and its
+contact sheet (one Distributed Map item, the ExtractVideo Lambda); then the parts become one labeling manifest, in
+video and frame order, streamed (the MergeManifest Lambda). ``odctl extract-frames``/``make-manifest`` run the same
+frame, sampling and manifest-line code.
+
+Layout under the run's prefix: ``parts/<video-stem>.manifest`` and ``parts/<video-stem>.json`` (written last: the
+video is complete, with these parameters), ``sheets/<video-stem>.png``, ``labeling.manifest``. Frames go to
+``<frames prefix>/<video-stem>/<video-stem>_<frame:06d>.jpg`` as ``extract-frames`` writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from . import storage
+from .errors import OdError
+from .frames import extract_frames
+from .input_manifest import build_input_manifest
+from .log import log_event
+
+logger = logging.getLogger(__name__)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
+FLUSH_MARGIN_S = 20.0  # left for the uploads in flight and the manifest part when time runs out
+
+
+class IngestError(OdError):
+    """This video cannot be ingested within the function's limits, or at all."""
+
+
+@dataclass(frozen=True)
+class IngestVideo:
+    """One item of the ingestion map: the video and how to sample it."""
+
+    video: str
+    frames_prefix: str
+    output_prefix: str
+    every: int | None = None
+    fps: float | None = None
+    metadata_from_name: str | None = None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> IngestVideo:
+        item = event.get("item") or {}
+        key, bucket = item.get("Key"), event.get("bucket")
+        if not isinstance(key, str) or not isinstance(bucket, str):
+            raise IngestError(f"the map item names no S3 object: {json.dumps(event)[:300]}")
+        every, fps = event.get("every"), event.get("fps")
+        return cls(
+            f"s3://{bucket}/{key}",
+            event["frames_prefix"],
+            event["output_prefix"],
+            int(every) if every is not None else None,
+            float(fps) if fps is not None else None,
+            event.get("metadata_from_name") or None,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        return {"every": self.every, "fps": self.fps, "metadata_from_name": self.metadata_from_name}
+
+
+def _stem(uri: str) -> str:
+    return PurePosixPath(storage.basename(uri)).stem
+
+
+def ingest_video(
+    request: IngestVideo, remaining_s: Callable[[], float] | None = None, workdir: str | None = None
+) -> dict[str, Any]:
+    """Frames, manifest part and contact sheet of one video; a video already done with the same parameters is
+    not redone. ``remaining_s`` is the function's time left: the video fails, naming the limit, before it runs out."""
+    stem, video = _stem(request.video), request.video
+    if not video.lower().endswith(VIDEO_SUFFIXES):
+        return {"video": video, "status": "skipped", "reason": f"not a video ({', '.join(VIDEO_SUFFIXES)})"}
+    part = storage.join(request.output_prefix, "parts", f"{stem}.manifest")
+    done = storage.join(request.output_prefix, "parts", f"{stem}.json")
+    if storage.exists(done):
+        record = json.loads(storage.read_text(done))
+        if record.get("parameters") == request.parameters():
+            log_event(logger, "ingest.unchanged", video=video)
+            return {**record, "status": "unchanged"}
+    workdir = workdir or tempfile.gettempdir()
+    _check_space(video, workdir)
+
+    def deadline() -> None:
+        if remaining_s is not None and remaining_s() < FLUSH_MARGIN_S:
+            raise IngestError(
+                f"{video}: not finished within the ExtractVideo function's time limit; the frames written so far "
+                "are kept (a re-run resumes): raise the function's timeout or split the video"
+            )
+
+    sheet = storage.join(request.output_prefix, "sheets", f"{stem}.png")
+    extracted = extract_frames(
+        video,
+        storage.join(request.frames_prefix, stem),
+        request.every,
+        request.fps,
+        preview=sheet,
+        workers=16,
+        on_frame=deadline,
+        workdir=workdir,
+    )
+    manifest = build_input_manifest(
+        [storage.join(request.frames_prefix, stem)],
+        part,
+        pattern=request.metadata_from_name,
+        listing=lambda _: iter(extracted.frames),
+    )
+    record = {
+        "video": video,
+        "part": part,
+        "lines": manifest.lines,
+        "frames_in_video": extracted.frames_in_video,
+        "frames_written": extracted.written,
+        "contact_sheet": sheet,
+        "parameters": request.parameters(),
+    }
+    storage.write_text(done, json.dumps(record, indent=2) + "\n", "application/json")
+    log_event(logger, "ingest.video_done", **{k: v for k, v in record.items() if k != "parameters"})
+    return {**record, "status": "done"}
+
+
+def _check_space(video: str, workdir: str) -> None:
+    """An s3:// video is downloaded to the function's ephemeral storage first."""
+    if not storage.is_s3(video):
+        return
+    bucket, key = storage.split_s3(video)
+    size = storage.s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"]
+    free = shutil.disk_usage(workdir).free
+    if size > free * 0.9:
+        raise IngestError(
+            f"{video} is {size / 2**20:.0f} MiB but the ExtractVideo function has {free / 2**20:.0f} MiB of "
+            "ephemeral storage free: raise its ephemeral storage (up to 10240 MiB) or split the video"
+        )
+
+
+def merge_parts(output_prefix: str, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One labeling manifest from the parts, in video-stem then frame order, streamed line by line (flat memory
+    at a million lines)."""
+    out = storage.join(output_prefix, "labeling.manifest")
+    videos = lines = 0
+    with storage.open_writer(out) as handle:
+        for part in sorted(storage.list_files(storage.join(output_prefix, "parts"), (".manifest",)), key=_stem):
+            videos += 1
+            for line in storage.iter_lines(part):
+                if line.strip():
+                    handle.write(line.rstrip("\n") + "\n")
+                    lines += 1
+    if lines == 0:
+        raise IngestError(f"no video under the run produced frames ({output_prefix}/parts is empty)")
+    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failures or []}
+    log_event(logger, "ingest.merged", manifest=out, videos=videos, lines=lines, failed=len(summary["failed"]))
+    return summary
+
+
+def map_failures(result_writer: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The Distributed Map's failed items, each with the video and the reason, from its ResultWriter output."""
+    if not result_writer:
+        return []
+    bucket, key = result_writer["Bucket"], result_writer["Key"]
+    manifest = json.loads(storage.read_text(f"s3://{bucket}/{key}"))
+    failed = []
+    for entry in manifest.get("ResultFiles", {}).get("FAILED", []):
+        for item in json.loads(storage.read_text(f"s3://{bucket}/{entry['Key']}")):
+            source = json.loads(item.get("Input") or "{}")
+            video = f"s3://{source.get('bucket', bucket)}/{(source.get('item') or {}).get('Key', '?')}"
+            failed.append({"video": video, "error": item.get("Error"), "cause": _cause(item.get("Cause"))})
+    return failed
+
+
+def _cause(cause: str | None) -> str | None:
+    try:  # a Lambda's error payload: keep its message
+        return json.loads(cause)["errorMessage"]
+    except (TypeError, ValueError, KeyError):
+        return cause
