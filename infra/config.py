@@ -52,6 +52,8 @@ class AppConfig:
     component_version: str
     rollout_max_per_minute: int
     rollout_failure_threshold_percent: float
+    ingest_max_concurrency: int
+    ingest_tolerated_failure_percent: float
 
     @property
     def private_workteam(self) -> str | None:
@@ -87,6 +89,8 @@ def load_config(scope: constructs.Construct) -> AppConfig:
             "componentVersion",
             "rolloutMaxPerMinute",
             "rolloutFailureThresholdPercent",
+            "ingestMaxConcurrency",
+            "ingestToleratedFailurePercent",
         )
     }
     missing = [key for key, value in raw.items() if value is None]
@@ -130,6 +134,17 @@ def load_config(scope: constructs.Construct) -> AppConfig:
         and 0 < raw["rolloutFailureThresholdPercent"] <= 100,
         "rolloutFailureThresholdPercent",
         "in (0, 100]",
+    )
+    check(
+        isinstance(raw["ingestMaxConcurrency"], int) and 1 <= raw["ingestMaxConcurrency"] <= 10000,
+        "ingestMaxConcurrency",
+        "an integer in [1, 10000] (videos extracted at once; Lambda's account concurrency bounds it too)",
+    )
+    check(
+        isinstance(raw["ingestToleratedFailurePercent"], int | float)
+        and 0 <= raw["ingestToleratedFailurePercent"] <= 100,
+        "ingestToleratedFailurePercent",
+        "in [0, 100]",
     )
     workforce = raw["labelingWorkforce"]
     check(
@@ -177,4 +192,6 @@ def load_config(scope: constructs.Construct) -> AppConfig:
         component_version=raw["componentVersion"],
         rollout_max_per_minute=raw["rolloutMaxPerMinute"],
         rollout_failure_threshold_percent=float(raw["rolloutFailureThresholdPercent"]),
+        ingest_max_concurrency=raw["ingestMaxConcurrency"],
+        ingest_tolerated_failure_percent=float(raw["ingestToleratedFailurePercent"]),
     )

@@ -67,6 +67,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("prepared/*", "data preparation writes each run's manifests under its own prefix"),
         ("frames/*", "data preparation writes mirrored copies beside the original frames"),
         ("capture/<credentials-iot:ThingName>/*", "each device uploads captures under its own thing name only"),
+        ("ingest/*", "ingestion writes each run's manifest parts, contact sheets and merged manifest there"),
     ):
         acknowledge(stack, f"IAM5[Resource::{data_arn}/{prefix}]", f"Data bucket prefix: {why}.")
     for prefix, why in (
@@ -76,7 +77,15 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("components/*", "component artifacts live under components/<name>/<version>/"),
     ):
         acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
-    for name in ("ValidateInput", "PrepareTrainingData", "ConvertModel", "PublishModelComponent", "DeployToThingGroup"):
+    for name in (
+        "ValidateInput",
+        "PrepareTrainingData",
+        "ConvertModel",
+        "PublishModelComponent",
+        "DeployToThingGroup",
+        "ExtractVideo",
+        "MergeManifest",
+    ):
         function = stack.node.find_child(name).node.find_child("Function")
         acknowledge(
             stack,
@@ -107,3 +116,32 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{model_components}:versions:*]",
         "The publish step reads the versions of the model component only (version numbers are made per run).",
     )
+    acknowledge_ingestion(stack, data, region, account)
+
+
+def acknowledge_ingestion(stack: cdk.Stack, data: IConstruct, region: str, account: str) -> None:
+    ingestion = stack.node.find_child("Ingestion")
+    machine = ingestion.node.find_child("StateMachine")
+    acknowledge(
+        machine,
+        "SF1",
+        "The ingestion map runs one child execution per video (10,000s per run): ERROR-level logs keep every "
+        "failure with its cause; ALL would log every item's events at that scale.",
+    )
+    acknowledge(
+        machine,
+        f"IAM5[Resource::arn:<AWS::Partition>:s3:::<{stack.get_logical_id(data.node.default_child)}>/*]",
+        "CDK's Distributed Map grants its ItemReader/ResultWriter object access on the whole data bucket "
+        "(aws-cdk-lib ResultWriter has no prefix-scoped grant); the map writes under ingest/map-results/ only.",
+    )
+    name = stack.get_logical_id(machine.node.default_child)
+    execution = (
+        f'arn:<AWS::Partition>:states:{region}:{account}:execution:{{"Fn::Select":[6,{{"Fn::Split":'
+        f'[":",{{"Ref":"{name}"}}]}}]}}'
+    )
+    for suffix in (":*", "/*:*"):
+        acknowledge(
+            machine,
+            f"IAM5[Resource::{execution}{suffix}]",
+            "The Distributed Map describes, stops and redrives its own child executions (service-made names).",
+        )

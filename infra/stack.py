@@ -17,6 +17,7 @@ from constructs import Construct
 from .config import AppConfig
 from .edge import EdgeComponents
 from .functions import PythonFunction
+from .ingestion import FRAMES_PREFIX, INGEST_PREFIX, Ingestion
 from .lambda_bundle import REPO
 from .regions import (
     ACCEPTED_REGIONS,
@@ -148,6 +149,23 @@ class ObjectDetectionStack(cdk.Stack):
                 environment={"ARTIFACTS_BUCKET": storage.artifacts.bucket_name, "NAME_PREFIX": config.name_prefix},
                 extra_files={"model.yaml": REPO / "edge_component/recipes/model.yaml"},
             ),
+            "extract": PythonFunction(
+                self,
+                "ExtractVideo",
+                folder="extract_video",
+                timeout_minutes=15,
+                memory_size=2048,  # above 1,769 MB a function gets a second vCPU: decode and encode overlap
+                ephemeral_storage_mib=8192,  # the video is downloaded first
+                description="Ingestion: one video -> frames, manifest part, contact sheet",
+            ),
+            "merge": PythonFunction(
+                self,
+                "MergeManifest",
+                folder="merge_manifest",
+                timeout_minutes=15,
+                memory_size=512,
+                description="Ingestion: manifest parts -> one labeling manifest, failed videos listed",
+            ),
             "deploy": PythonFunction(
                 self,
                 "DeployToThingGroup",
@@ -165,6 +183,10 @@ class ObjectDetectionStack(cdk.Stack):
                 },
             ),
         }
+        grant_objects(storage.data, functions["extract"].function, read=True)  # videos anywhere in the data bucket
+        grant_objects(storage.data, functions["extract"].function, f"{FRAMES_PREFIX}/*", write=True)
+        grant_objects(storage.data, functions["extract"].function, f"{INGEST_PREFIX}/*", write=True)
+        grant_objects(storage.data, functions["merge"].function, f"{INGEST_PREFIX}/*", read=True, write=True)
         grant_objects(storage.data, functions["validate"].function, "pipeline/*", write=True)
         grant_objects(storage.data, functions["prepare"].function, read=True)
         grant_objects(storage.data, functions["prepare"].function, "prepared/*", write=True)
@@ -199,6 +221,15 @@ class ObjectDetectionStack(cdk.Stack):
         )
         grant_thing_group_deployments(self, functions["deploy"].function)
 
+        ingestion = Ingestion(
+            self,
+            "Ingestion",
+            config=config,
+            data=storage.data,
+            extract=functions["extract"].function,
+            merge=functions["merge"].function,
+            topic=topic,
+        )
         workflow = Workflow(
             self,
             "Pipeline",
@@ -212,11 +243,12 @@ class ObjectDetectionStack(cdk.Stack):
             topic=topic,
         )
         self.state_machine = workflow.state_machine
-        notify_unhandled_failures(self, workflow.state_machine, topic)
+        notify_unhandled_failures(self, [workflow.state_machine, ingestion.state_machine], topic)
         for name, value, description in (
             ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
             ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
             ("StateMachineArn", workflow.state_machine.state_machine_arn, "start runs with odctl pipeline start"),
+            ("IngestionStateMachineArn", ingestion.state_machine.state_machine_arn, "odctl pipeline ingest"),
             ("InferenceComponentName", edge.component_name, "the Greengrass inference component"),
             ("InferenceComponentVersion", config.component_version, "its version"),
             ("ModelComponentName", edge.model_component_name, "the Greengrass model component"),
@@ -259,16 +291,19 @@ def grant_thing_group_deployments(stack: cdk.Stack, function: lambda_.IFunction)
     function.add_to_role_policy(iam.PolicyStatement(actions=["iot:DescribeThingGroup"], resources=[groups]))
 
 
-def notify_unhandled_failures(stack: cdk.Stack, machine: sfn.IStateMachine, topic: sns.ITopic) -> None:
+def notify_unhandled_failures(stack: cdk.Stack, machines: list[sfn.IStateMachine], topic: sns.ITopic) -> None:
     """No Catch sees States.Runtime, an execution timeout or an abort: the status change event does."""
     events.Rule(
         stack,
         "PipelineFailed",
-        description="Pipeline executions that failed, timed out or were aborted",
+        description="Workflow executions that failed, timed out or were aborted",
         event_pattern=events.EventPattern(
             source=["aws.states"],
             detail_type=["Step Functions Execution Status Change"],
-            detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [machine.state_machine_arn]},
+            detail={
+                "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                "stateMachineArn": [machine.state_machine_arn for machine in machines],
+            },
         ),
         targets=[
             targets.SnsTopic(

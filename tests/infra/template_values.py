@@ -99,6 +99,9 @@ class Deployment:
     def resources(self, kind: str) -> dict[str, dict]:
         return {k: r for k, r in self.template["Resources"].items() if r["Type"] == kind}
 
-    def state_machine_definition(self) -> dict:
-        (machine,) = self.resources("AWS::StepFunctions::StateMachine").values()
+    def state_machine_definition(self, construct: str = "Pipeline") -> dict:
+        """The definition of the state machine under the construct ``Pipeline`` (training) or ``Ingestion``."""
+        (machine,) = [
+            r for k, r in self.resources("AWS::StepFunctions::StateMachine").items() if k.startswith(construct)
+        ]
         return json.loads(self.resolve(machine["Properties"]["DefinitionString"]))

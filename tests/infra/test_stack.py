@@ -70,11 +70,11 @@ def test_lambdas(synthesized):
         for k, r in template["Resources"].items()
         if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.handler"
     }
-    assert len(functions) == 5
+    assert len(functions) == 7
     for props in functions.values():
         assert props["Runtime"] == "python3.13" and props["TracingConfig"] == {"Mode": "Active"}
     roles = {props["Role"]["Fn::GetAtt"][0] for props in functions.values()}
-    assert len(roles) == 5  # one role per function
+    assert len(roles) == 7  # one role per function
 
 
 def test_state_machine_shape(synthesized):
@@ -146,13 +146,14 @@ def test_cfn_lint_reports_nothing(synthesized, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_definition_passes_asl_validator(synthesized, tmp_path):
+@pytest.mark.parametrize("construct", ["Pipeline", "Ingestion"])
+def test_definition_passes_asl_validator(synthesized, tmp_path, construct):
     """cfn-lint skips CDK state machines (their definition is an Fn::Join), so asl-validator checks it."""
     _, template = synthesized
     validator = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "asl-validator"
     assert validator.exists(), "asl-validator is installed by `make setup` (npm install --prefix .tools)"
     path = tmp_path / "definition.json"
-    path.write_text(json.dumps(Deployment(template).state_machine_definition()))
+    path.write_text(json.dumps(Deployment(template).state_machine_definition(construct)))
     done = subprocess.run([str(validator), "--json-path", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 

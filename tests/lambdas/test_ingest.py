@@ -38,7 +38,7 @@ def _event(bucket: str, item: dict) -> dict:
     return {
         "item": {k: str(v) for k, v in item.items()},
         "bucket": bucket,
-        "every": 5,
+        "sampling": {"every": 5},
         "frames_prefix": f"s3://{bucket}/frames",
         "output_prefix": f"s3://{bucket}/ingest/run-1",
         "metadata_from_name": "{color}_{object}_{n}",

@@ -83,7 +83,7 @@ class Rehearsal:
             if resource["Type"] == "AWS::SNS::Topic":
                 names[logical] = "od-notifications"
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
-                names[logical] = "od-pipeline"
+                names[logical] = "od-ingestion" if logical.startswith("Ingestion") else "od-pipeline"
         self.deployment = Deployment(template, region=REGION, account=ACCOUNT, names=names)
         self.handlers = {name: self._load_bundle(name) for name in FUNCTIONS}
         self.invocations: list[Invocation] = []

@@ -51,7 +51,8 @@ class IngestVideo:
         key, bucket = item.get("Key"), event.get("bucket")
         if not isinstance(key, str) or not isinstance(bucket, str):
             raise IngestError(f"the map item names no S3 object: {json.dumps(event)[:300]}")
-        every, fps = event.get("every"), event.get("fps")
+        sampling = event.get("sampling") or {}
+        every, fps = sampling.get("every"), sampling.get("fps")
         return cls(
             f"s3://{bucket}/{key}",
             event["frames_prefix"],
