@@ -42,7 +42,9 @@ class Ingestion(Construct):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        output_prefix = sfn.JsonPath.format(f"s3://{data.bucket_name}/{INGEST_PREFIX}/{{}}", "$.runName")
+        output_prefix = sfn.JsonPath.format(
+            f"s3://{data.bucket_name}/{INGEST_PREFIX}/{{}}", sfn.JsonPath.string_at("$.runName")
+        )  # a token: CDK writes its key with the ".$" suffix itself
         notify = tasks.SnsPublish(
             self,
             "Notify",
@@ -65,8 +67,7 @@ class Ingestion(Construct):
             self,
             "ExtractVideo",
             lambda_function=extract,
-            payload=sfn.TaskInput.from_json_path_at("$"),
-            payload_response_only=True,
+            payload_response_only=True,  # the item (the state input) is the payload
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(16)),
         )
@@ -87,11 +88,11 @@ class Ingestion(Construct):
                 "sampling.$": "$.sampling",
                 "metadata_from_name.$": "$.metadataFromName",
                 "frames_prefix": f"s3://{data.bucket_name}/{FRAMES_PREFIX}",
-                "output_prefix.$": output_prefix,
+                "output_prefix": output_prefix,
             },
             max_concurrency=config.ingest_max_concurrency,
             tolerated_failure_percentage=config.ingest_tolerated_failure_percent,
-            result_writer=sfn.ResultWriter(bucket=data, prefix=MAP_RESULTS),
+            result_writer_v2=sfn.ResultWriterV2(bucket=data, prefix=MAP_RESULTS),
             result_path="$.map",
         )
         videos.item_processor(extract_task)
@@ -100,7 +101,7 @@ class Ingestion(Construct):
             self,
             "MergeManifest",
             lambda_function=merge,
-            payload=sfn.TaskInput.from_object({"output_prefix.$": output_prefix, "map.$": "$.map"}),
+            payload=sfn.TaskInput.from_object({"output_prefix": output_prefix, "map.$": "$.map"}),
             result_selector={"value.$": "$.Payload"},
             result_path="$.summary",
             retry_on_service_exceptions=False,

@@ -68,6 +68,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("frames/*", "data preparation writes mirrored copies beside the original frames"),
         ("capture/<credentials-iot:ThingName>/*", "each device uploads captures under its own thing name only"),
         ("ingest/*", "ingestion writes each run's manifest parts, contact sheets and merged manifest there"),
+        ("ingest/*/failed/*", "a video that succeeds on a re-run clears its own failure record"),
     ):
         acknowledge(stack, f"IAM5[Resource::{data_arn}/{prefix}]", f"Data bucket prefix: {why}.")
     for prefix, why in (

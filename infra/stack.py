@@ -186,6 +186,11 @@ class ObjectDetectionStack(cdk.Stack):
         grant_objects(storage.data, functions["extract"].function, read=True)  # videos anywhere in the data bucket
         grant_objects(storage.data, functions["extract"].function, f"{FRAMES_PREFIX}/*", write=True)
         grant_objects(storage.data, functions["extract"].function, f"{INGEST_PREFIX}/*", write=True)
+        functions["extract"].function.add_to_role_policy(  # a video that now succeeds clears its failure record
+            iam.PolicyStatement(
+                actions=["s3:DeleteObject"], resources=[storage.data.arn_for_objects(f"{INGEST_PREFIX}/*/failed/*")]
+            )
+        )
         grant_objects(storage.data, functions["merge"].function, f"{INGEST_PREFIX}/*", read=True, write=True)
         grant_objects(storage.data, functions["validate"].function, "pipeline/*", write=True)
         grant_objects(storage.data, functions["prepare"].function, read=True)

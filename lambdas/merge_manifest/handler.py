@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from odshared.ingest import map_failures, merge_parts
+from odshared.ingest import merge_parts
 from odshared.log import configure
 
 configure()
 
 
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
-    return merge_parts(event["output_prefix"], map_failures(event.get("map", {}).get("ResultWriterDetails")))
+    return merge_parts(event["output_prefix"])

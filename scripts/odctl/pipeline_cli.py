@@ -66,6 +66,30 @@ def execution_input(
     return {"runName": run, **{key: value for key, value in given.items() if value}}
 
 
+def ingestion_input(
+    videos: str,
+    data_bucket: str,
+    every: int | None = None,
+    fps: float | None = None,
+    metadata_from_name: str | None = None,
+    run_name: str | None = None,
+) -> dict[str, Any]:
+    """The ingestion workflow's execution input; the videos must be under the stack's data bucket."""
+    run = run_name or time.strftime("ingest-%Y%m%d-%H%M%S", time.gmtime())
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
+        raise PipelineError(f"--run-name {run!r}: 1-63 letters, digits and dashes")
+    if not videos.startswith(f"s3://{data_bucket}/"):
+        raise PipelineError(
+            f"{videos}: the ingestion workflow reads the stack's data bucket; upload the videos under "
+            f"s3://{data_bucket}/videos/ (aws s3 sync) and pass that prefix"
+        )
+    if every is not None and fps is not None:
+        raise PipelineError("give --every or --fps, not both")
+    sampling = {"fps": fps} if fps is not None else {"every": every or 1}
+    prefix = videos[len(f"s3://{data_bucket}/") :]
+    return {"runName": run, "prefix": prefix, "sampling": sampling, "metadataFromName": metadata_from_name or ""}
+
+
 def start(stack: str, payload: dict[str, Any], stepfunctions: Any = None, cloudformation: Any = None) -> dict[str, Any]:
     """Start a run with an input made by :func:`execution_input`."""
     import boto3

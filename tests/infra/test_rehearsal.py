@@ -192,3 +192,40 @@ def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthe
         "error": "States.Runtime",
         "cause": run.described["cause"],
     }
+
+
+@pytest.fixture(scope="module")
+def generated_videos(tmp_path_factory):
+    from odctl.synth_video import SynthSpec, write_video
+
+    folder = tmp_path_factory.mktemp("videos")
+    made = [
+        write_video(SynthSpec(n, ("blue box", "yellow box"), frames=f, width=320, height=180), folder)[0]
+        for n, f in (("blue_box_1", 30), ("yellow_box_2", 20))
+    ]
+    corrupt = folder / "broken_cam_3.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    return [*made, corrupt]
+
+
+def test_ingestion_from_a_prefix_of_videos_to_one_labeling_manifest(rehearsal, generated_videos):
+    """The ingestion definition as synthesized, its Distributed Map run by moto's interpreter (ItemReader over
+    ListObjectsV2, ResultWriter to S3), ExtractVideo and MergeManifest as their real handlers."""
+    from odctl.pipeline_cli import ingestion_input
+
+    s3 = boto3.client("s3")
+    for path in generated_videos:
+        s3.upload_file(str(path), "od-data", f"videos/{path.name}")
+    run_input = ingestion_input("s3://od-data/videos/", "od-data", every=5, metadata_from_name="{color}_{object}_{n}")
+    run = rehearsal.run(run_input, machine="Ingestion")
+    assert run.status == "SUCCEEDED", (run.described.get("cause"), run.entered)
+    summary = run.output["summary"]["value"]
+    assert summary["manifest"] == f"s3://od-data/ingest/{run_input['runName']}/labeling.manifest"
+    assert summary["videos"] == 2 and summary["lines"] == 10
+    (failed,) = summary["failed"]
+    assert failed["video"] == "s3://od-data/videos/broken_cam_3.mp4" and "cannot be opened" in failed["cause"]
+    key = summary["manifest"].split("/", 3)[3]
+    lines = s3.get_object(Bucket="od-data", Key=key)["Body"].read().decode().splitlines()
+    assert json.loads(lines[0])["source-ref"] == "s3://od-data/frames/blue_box_1/blue_box_1_000000.jpg"
+    (notified,) = rehearsal.notifications()  # some videos failed: said, and the run succeeds
+    assert notified["failed"] == summary["failed"]

@@ -91,12 +91,13 @@ def test_videos_to_frames_parts_sheets_and_one_manifest(videos, bucket):
     assert refs == [f"blue_box_1_{i:06d}.jpg" for i in range(0, 30, 5)] + [
         f"yellow_box_2_{i:06d}.jpg" for i in range(0, 20, 5)
     ]
-    assert merged == {
+    assert {k: merged[k] for k in ("manifest", "videos", "lines")} == {
         "manifest": f"s3://{bucket}/ingest/run-1/labeling.manifest",
         "videos": 2,
         "lines": 10,
-        "failed": [],
     }
+    (failed,) = merged["failed"]  # recorded by the failing invocation itself
+    assert failed["video"] == f"s3://{bucket}/videos/broken_cam_3.mp4" and "cannot be opened" in failed["cause"]
 
 
 def test_a_video_larger_than_the_ephemeral_storage_fails_naming_the_limit(bucket, monkeypatch, tmp_path):

@@ -2,9 +2,14 @@
 
 - States.Runtime cannot be caught: "A retry or catch on States.ALL won't catch States.Runtime errors" (Step Functions
   developer guide, error handling). moto's ErrorEqualsDecl lets States.ALL match it.
+- A Map's ToleratedFailurePercentage written as an integer (``10``, as CDK renders it) is refused by moto's ASL
+  grammar, whose NUMBER token needs a fraction; AWS takes any number. :func:`moto_number_literals` writes the same
+  value as ``10.0`` (the same JSON number) before the definition is created in moto.
 """
 
 from __future__ import annotations
+
+import re
 
 from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -25,3 +30,7 @@ def install(monkeypatch) -> None:
         original(self, env)
 
     monkeypatch.setattr(declaration, "_eval_body", eval_body)
+
+
+def moto_number_literals(definition_text: str) -> str:
+    return re.sub(r'("ToleratedFailurePercentage":\s*)(\d+)([,}])', r"\g<1>\g<2>.0\g<3>", definition_text)

@@ -22,9 +22,18 @@ from typing import Any
 import boto3
 
 from tests.infra.template_values import Deployment
+from tests.rehearsal.asl_semantics import moto_number_literals
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-FUNCTIONS = ("ValidateInput", "PrepareTrainingData", "ConvertModel", "PublishModelComponent", "DeployToThingGroup")
+FUNCTIONS = (
+    "ValidateInput",
+    "PrepareTrainingData",
+    "ConvertModel",
+    "PublishModelComponent",
+    "DeployToThingGroup",
+    "ExtractVideo",
+    "MergeManifest",
+)
 # the workflow's task states, each with a Catch into Notify (test_stack checks the definition has exactly these)
 TASK_STATES = (
     "ValidateInput",
@@ -40,8 +49,15 @@ BUCKETS = {"StorageData": "od-data", "StorageArtifacts": "od-artifacts", "Storag
 
 @dataclass
 class Context:
+    """Lambda's context object: the parts the handlers read."""
+
     invoked_function_arn: str
     function_name: str
+    timeout_s: float = 900.0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.timeout_s - (time.monotonic() - self.started)) * 1000)
 
 
 @dataclass
@@ -124,7 +140,8 @@ class Rehearsal:
         variables = {**function.environment_vars, "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_REGION": REGION}
         with self.lock, self._environment(variables):
             try:
-                call.result = self.handlers[name].handler(call.event, Context(function.function_arn, name))
+                context = Context(function.function_arn, name, float(function.timeout))
+                call.result = self.handlers[name].handler(call.event, context)
             except Exception as exc:  # Lambda's runtime reports an unhandled error like this
                 call.error = type(exc).__name__
                 response_headers["x-amz-function-error"] = "Unhandled"
@@ -165,10 +182,13 @@ class Rehearsal:
         queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
         topic = boto3.client("sns").create_topic(Name="od-notifications")["TopicArn"]
         boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
-        self.definition = self.deployment.state_machine_definition()
-        self.machine = boto3.client("stepfunctions").create_state_machine(
-            name="od-pipeline", definition=json.dumps(self.definition), roleArn=role
-        )["stateMachineArn"]
+        self.machines = {}
+        for construct, name in (("Pipeline", "od-pipeline"), ("Ingestion", "od-ingestion")):
+            definition = json.dumps(self.deployment.state_machine_definition(construct))
+            self.machines[construct] = boto3.client("stepfunctions").create_state_machine(
+                name=name, definition=moto_number_literals(definition), roleArn=role
+            )["stateMachineArn"]
+        self.machine = self.machines["Pipeline"]
         return self.machine
 
     def create_inference_component(self, greengrass: Any) -> dict:
@@ -185,9 +205,11 @@ class Rehearsal:
         recipe = self.deployment.resolve(component["Properties"]["InlineRecipe"])
         return greengrass.client().create_component_version(inlineRecipe=recipe.encode())
 
-    def run(self, execution_input: dict, timeout: float = 180) -> Run:
+    def run(self, execution_input: dict, timeout: float = 180, machine: str = "Pipeline") -> Run:
         client = boto3.client("stepfunctions")
-        arn = client.start_execution(stateMachineArn=self.machine, input=json.dumps(execution_input))["executionArn"]
+        arn = client.start_execution(stateMachineArn=self.machines[machine], input=json.dumps(execution_input))[
+            "executionArn"
+        ]
         deadline = time.monotonic() + timeout
         while True:
             described = client.describe_execution(executionArn=arn)

@@ -74,7 +74,23 @@ def ingest_video(
     request: IngestVideo, remaining_s: Callable[[], float] | None = None, workdir: str | None = None
 ) -> dict[str, Any]:
     """Frames, manifest part and contact sheet of one video; a video already done with the same parameters is
-    not redone. ``remaining_s`` is the function's time left: the video fails, naming the limit, before it runs out."""
+    not redone. ``remaining_s`` is the function's time left: the video fails, naming the limit, before it runs out.
+    A failure is recorded under ``failed/<video-stem>.json`` (the merge lists them) and raised, so the map counts it
+    against its tolerated share."""
+    failed = storage.join(request.output_prefix, "failed", f"{_stem(request.video)}.json")
+    try:
+        result = _ingest(request, remaining_s, workdir)
+    except Exception as exc:
+        record = {"video": request.video, "error": type(exc).__name__, "cause": str(exc)}
+        storage.write_text(failed, json.dumps(record) + "\n", "application/json")
+        log_event(logger, "ingest.video_failed", level=logging.ERROR, **record)
+        raise
+    if storage.exists(failed):  # an earlier run's failure of this video is over
+        storage.delete(failed)
+    return result
+
+
+def _ingest(request: IngestVideo, remaining_s: Callable[[], float] | None, workdir: str | None) -> dict[str, Any]:
     stem, video = _stem(request.video), request.video
     if not video.lower().endswith(VIDEO_SUFFIXES):
         return {"video": video, "status": "skipped", "reason": f"not a video ({', '.join(VIDEO_SUFFIXES)})"}
@@ -140,9 +156,9 @@ def _check_space(video: str, workdir: str) -> None:
         )
 
 
-def merge_parts(output_prefix: str, failures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def merge_parts(output_prefix: str) -> dict[str, Any]:
     """One labeling manifest from the parts, in video-stem then frame order, streamed line by line (flat memory
-    at a million lines)."""
+    at a million lines), and the videos that failed with their reasons."""
     out = storage.join(output_prefix, "labeling.manifest")
     videos = lines = 0
     with storage.open_writer(out) as handle:
@@ -154,28 +170,12 @@ def merge_parts(output_prefix: str, failures: list[dict[str, Any]] | None = None
                     lines += 1
     if lines == 0:
         raise IngestError(f"no video under the run produced frames ({output_prefix}/parts is empty)")
-    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failures or []}
+    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failures(output_prefix)}
     log_event(logger, "ingest.merged", manifest=out, videos=videos, lines=lines, failed=len(summary["failed"]))
     return summary
 
 
-def map_failures(result_writer: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The Distributed Map's failed items, each with the video and the reason, from its ResultWriter output."""
-    if not result_writer:
-        return []
-    bucket, key = result_writer["Bucket"], result_writer["Key"]
-    manifest = json.loads(storage.read_text(f"s3://{bucket}/{key}"))
-    failed = []
-    for entry in manifest.get("ResultFiles", {}).get("FAILED", []):
-        for item in json.loads(storage.read_text(f"s3://{bucket}/{entry['Key']}")):
-            source = json.loads(item.get("Input") or "{}")
-            video = f"s3://{source.get('bucket', bucket)}/{(source.get('item') or {}).get('Key', '?')}"
-            failed.append({"video": video, "error": item.get("Error"), "cause": _cause(item.get("Cause"))})
-    return failed
-
-
-def _cause(cause: str | None) -> str | None:
-    try:  # a Lambda's error payload: keep its message
-        return json.loads(cause)["errorMessage"]
-    except (TypeError, ValueError, KeyError):
-        return cause
+def failures(output_prefix: str) -> list[dict[str, Any]]:
+    """The videos of the run that failed, each with its reason, in video order."""
+    prefix = storage.join(output_prefix, "failed")
+    return [json.loads(storage.read_text(uri)) for uri in sorted(storage.list_files(prefix, (".json",)))]

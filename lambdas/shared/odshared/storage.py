@@ -132,6 +132,17 @@ def write_bytes(uri: str, data: bytes, content_type: str | None = None) -> None:
     tmp.replace(path)  # atomic: a crash never leaves a half-written output behind
 
 
+def delete(uri: str) -> None:
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        try:
+            s3_client().delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _storage_error(uri, exc) from exc
+        return
+    Path(uri).unlink(missing_ok=True)
+
+
 def write_text(uri: str, text: str, content_type: str | None = None) -> None:
     write_bytes(uri, text.encode("utf-8"), content_type)
 
