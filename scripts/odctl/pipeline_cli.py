@@ -151,7 +151,26 @@ def status(
         result.update(error=described.get("error"), cause=described.get("cause"))
     if described.get("output"):
         result["output"] = json.loads(described["output"])
+    map_runs = client.list_map_runs(executionArn=execution).get("mapRuns", [])
+    if map_runs:  # the ingestion map: items done and failed so far
+        counts = client.describe_map_run(mapRunArn=map_runs[0]["mapRunArn"]).get("itemCounts", {})
+        result["videos"] = {k: counts.get(k, 0) for k in ("total", "succeeded", "failed", "running", "pending")}
     return result
+
+
+def start_ingestion(stack: str, payload: dict[str, Any], stepfunctions: Any = None) -> dict[str, Any]:
+    """Start an ingestion run with an input made by :func:`ingestion_input`."""
+    import boto3
+
+    outputs = stack_outputs(stack)
+    client = stepfunctions or boto3.client("stepfunctions")
+    started = client.start_execution(
+        stateMachineArn=outputs["IngestionStateMachineArn"], name=payload["runName"], input=json.dumps(payload)
+    )
+    bucket = outputs["DataBucketName"]
+    manifest = f"s3://{bucket}/ingest/{payload['runName']}/labeling.manifest"
+    log_event(logger, "pipeline.ingest_started", execution=started["executionArn"], manifest=manifest)
+    return {"executionArn": started["executionArn"], "runName": payload["runName"], "manifest": manifest}
 
 
 def list_runs(

@@ -229,3 +229,7 @@ def test_ingestion_from_a_prefix_of_videos_to_one_labeling_manifest(rehearsal, g
     assert json.loads(lines[0])["source-ref"] == "s3://od-data/frames/blue_box_1/blue_box_1_000000.jpg"
     (notified,) = rehearsal.notifications()  # some videos failed: said, and the run succeeds
     assert notified["failed"] == summary["failed"]
+    from odctl.pipeline_cli import status
+
+    progress = status(run.described["executionArn"])["videos"]  # odctl pipeline status: the map's items
+    assert progress["total"] == 3 and progress["failed"] == 1 and progress["succeeded"] == 2

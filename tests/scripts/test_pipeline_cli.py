@@ -51,7 +51,11 @@ def deployed(aws):
     # the stack as `cdk deploy` leaves it, as far as odctl is concerned: its outputs
     template = {
         "Resources": {"DataBucket": {"Type": "AWS::S3::Bucket"}},
-        "Outputs": {"StateMachineArn": {"Value": machine}, "DataBucketName": {"Value": {"Ref": "DataBucket"}}},
+        "Outputs": {
+            "StateMachineArn": {"Value": machine},
+            "IngestionStateMachineArn": {"Value": machine},
+            "DataBucketName": {"Value": {"Ref": "DataBucket"}},
+        },
     }
     boto3.client("cloudformation").create_stack(StackName="EdgeObjectDetector", TemplateBody=json.dumps(template))
     yield
@@ -144,3 +148,22 @@ def test_no_credentials_is_one_line(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # as in a fresh process: nothing resolved yet
     assert main(["pipeline", "list"]) == 2
     assert "pipeline list: no AWS credentials" in capsys.readouterr().err
+
+
+def test_ingest_starts_a_run_and_says_where_the_manifest_will_be(deployed, capsys):
+    bucket = pipeline_cli.stack_outputs("EdgeObjectDetector")["DataBucketName"]
+    argv = ["pipeline", "ingest", f"s3://{bucket}/videos/", "--every", "10", "--run-name", "ingest-1"]
+    assert main([*argv, "--metadata-from-name", "{color}_{object}_{n}"]) == 0
+    started = json.loads(capsys.readouterr().out)
+    assert started["manifest"] == f"s3://{bucket}/ingest/ingest-1/labeling.manifest"
+    execution = boto3.client("stepfunctions").describe_execution(executionArn=started["executionArn"])
+    assert json.loads(execution["input"]) == {
+        "runName": "ingest-1",
+        "prefix": "videos/",
+        "sampling": {"every": 10},
+        "metadataFromName": "{color}_{object}_{n}",
+    }
+    assert main(["pipeline", "ingest", "s3://someone-elses/videos/"]) == 2
+    assert "the ingestion workflow reads the stack's data bucket" in capsys.readouterr().err
+    assert main(["pipeline", "ingest", f"s3://{bucket}/videos/", "--every", "2", "--fps", "1"]) == 2
+    assert "give --every or --fps, not both" in capsys.readouterr().err
