@@ -187,3 +187,33 @@ def test_unhandled_failures_reach_the_topic(synthesized):
     (topic_policy,) = Deployment(template).resources("AWS::SNS::TopicPolicy").values()
     statements = topic_policy["Properties"]["PolicyDocument"]["Statement"]
     assert any(s.get("Principal") == {"Service": "events.amazonaws.com"} for s in statements)
+
+
+def test_ingestion_map_reads_and_writes_the_data_bucket_with_valid_requests(synthesized):
+    """moto's interpreter writes no ResultWriter result files (its S3 writer says TODO), so the Map's S3 calls are
+    also checked here: the ItemReader's Parameters, with the prefix odctl writes, are a valid ListObjectsV2 request
+    (botocore's ParamValidator); the ResultWriter targets the data bucket under ingest/map-results/."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from odctl.pipeline_cli import ingestion_input
+
+    _, template = synthesized
+    deployment = Deployment(template)
+    videos = deployment.state_machine_definition("Ingestion")["States"]["Videos"]
+    reader = videos["ItemReader"]
+    assert reader["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    data_bucket = deployment.name(next(k for k in template["Resources"] if k.startswith("StorageData")))
+    run_input = ingestion_input(f"s3://{data_bucket}/videos/", data_bucket, every=10)
+    params = {
+        k.removesuffix(".$"): (run_input["prefix"] if k.endswith(".$") else v) for k, v in reader["Parameters"].items()
+    }
+    model = botocore.session.get_session().get_service_model("s3")
+    report = ParamValidator().validate(params, model.operation_model("ListObjectsV2").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    assert params == {"Bucket": data_bucket, "Prefix": "videos/"}
+    writer = videos["ResultWriter"]
+    assert writer["Resource"] == "arn:aws:states:::s3:putObject"
+    assert writer["Parameters"] == {"Bucket": data_bucket, "Prefix": "ingest/map-results"}
+    assert videos["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert videos["MaxConcurrency"] == 200 and videos["ToleratedFailurePercentage"] == 10
