@@ -7,7 +7,7 @@ every frame and retrieving every 10th. Then ``ingest_video`` (what the ExtractVi
 JPEG encoding, writes, the manifest part and the contact sheet. Peak memory is a fresh interpreter's VmHWM.
 
 The scale table assumes 10-minute videos, the stack's default concurrency (cdk.json ``ingestMaxConcurrency``) and
-the measured per-video time (this machine has 2 cores; the function gets about 1.2 vCPU at its 2,048 MB), priced at
+the measured per-video time (this machine has 2 cores; the function gets 2 vCPUs at its 3,538 MB), priced at
 Lambda's x86 rate (USD 0.0000166667 per GB-second, 0.20 per million requests) and Step Functions' standard
 transitions (USD 0.025 per 1,000; about 5 per video). ``python -m bench.ingest_bench``.
 """
@@ -25,7 +25,7 @@ from bench.measure import REPO, peak_rss_mb
 
 OUT = Path(__file__).resolve().parent / "out" / "ingest"
 CLIP_SECONDS, REPEATS, FPS, EVERY = 20, 30, 30, 10
-LAMBDA_GB, GB_SECOND_USD, REQUEST_USD, TRANSITION_USD = 2.0, 0.0000166667, 0.2 / 1e6, 0.025 / 1000
+LAMBDA_GB, GB_SECOND_USD, REQUEST_USD, TRANSITION_USD = 3538 / 1024, 0.0000166667, 0.2 / 1e6, 0.025 / 1000
 
 
 def make_video(folder: Path) -> Path:

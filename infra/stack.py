@@ -154,7 +154,7 @@ class ObjectDetectionStack(cdk.Stack):
                 "ExtractVideo",
                 folder="extract_video",
                 timeout_minutes=15,
-                memory_size=2048,  # above 1,769 MB a function gets a second vCPU: decode and encode overlap
+                memory_size=3538,  # 2 vCPUs (1,769 MB each): decode and JPEG encoding overlap, as measured in bench/
                 ephemeral_storage_mib=8192,  # the video is downloaded first
                 description="Ingestion: one video -> frames, manifest part, contact sheet",
             ),
