@@ -75,3 +75,8 @@ class PythonFunction(Construct):
             log_group=self.log_group,
             architecture=lambda_.Architecture.X86_64,
         )
+
+
+def python_functions(scope: Construct) -> list[PythonFunction]:
+    """The project's Lambdas under ``scope``, in the order they were defined."""
+    return [child for child in scope.node.children if isinstance(child, PythonFunction)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,6 +21,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
+from .state_machines import logged_state_machine, notify_then_fail
 from .workflow import TRANSIENT
 
 INGEST_PREFIX = "ingest"
@@ -45,24 +45,7 @@ class Ingestion(Construct):
         output_prefix = sfn.JsonPath.format(
             f"s3://{data.bucket_name}/{INGEST_PREFIX}/{{}}", sfn.JsonPath.string_at("$.runName")
         )  # a token: CDK writes its key with the ".$" suffix itself
-        notify = tasks.SnsPublish(
-            self,
-            "Notify",
-            topic=topic,
-            subject="Video ingestion failed",
-            message=sfn.TaskInput.from_json_path_at("$.error"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        notify.next(
-            sfn.Fail(
-                self,
-                "Failed",
-                error="IngestionFailed",
-                cause_path=sfn.JsonPath.format(
-                    "{}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
-                ),
-            )
-        )
+        notify = notify_then_fail(self, topic, "Video ingestion failed", "IngestionFailed")
         extract_task = tasks.LambdaInvoke(
             self,
             "ExtractVideo",
@@ -123,14 +106,7 @@ class Ingestion(Construct):
             .when(sfn.Condition.is_present("$.summary.value.failed[0]"), some_failed)
             .otherwise(done)
         )
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=cdk.Duration.hours(24),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ERROR, include_execution_data=False),
+        # ERROR level: one child execution per video; ALL would log every item's events (nag SF1, acknowledged)
+        self.state_machine, self.log_group = logged_state_machine(
+            self, definition, cdk.Duration.hours(24), sfn.LogLevel.ERROR, execution_data=False
         )

@@ -10,6 +10,8 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from .functions import python_functions
+
 BUCKET_GRANT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
 
 
@@ -78,16 +80,8 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("components/*", "component artifacts live under components/<name>/<version>/"),
     ):
         acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
-    for name in (
-        "ValidateInput",
-        "PrepareTrainingData",
-        "ConvertModel",
-        "PublishModelComponent",
-        "DeployToThingGroup",
-        "ExtractVideo",
-        "MergeManifest",
-    ):
-        function = stack.node.find_child(name).node.find_child("Function")
+    for construct in python_functions(stack):
+        function = construct.node.find_child("Function")
         acknowledge(
             stack,
             f"IAM5[Resource::{_arn(stack, function)}:*]",

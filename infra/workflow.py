@@ -12,13 +12,13 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
+from .state_machines import logged_state_machine, notify_then_fail
 
 TRANSIENT = [
     "Lambda.ServiceException",
@@ -46,25 +46,7 @@ class Workflow(Construct):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        notify = tasks.SnsPublish(
-            self,
-            "Notify",
-            topic=topic,
-            subject="Object detection pipeline failed",
-            message=sfn.TaskInput.from_json_path_at("$.error"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        # a fixed error name: a caught States.* error (States.TaskFailed of a .sync job, States.Timeout) cannot be
-        # re-raised under its own name (names starting with "States." are reserved); the cause carries both
-        fail = sfn.Fail(
-            self,
-            "Failed",
-            error="PipelineFailed",
-            cause_path=sfn.JsonPath.format(
-                "{}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
-            ),
-        )
-        notify.next(fail)
+        notify = notify_then_fail(self, topic, "Object detection pipeline failed", "PipelineFailed")
 
         def guard(state: sfn.TaskStateBase | sfn.CustomState, transient: list[str]) -> None:
             state.add_retry(
@@ -262,16 +244,12 @@ class Workflow(Construct):
             .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
             .otherwise(given_manifests)
         )
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
-        )
-        self.state_machine = sfn.StateMachine(
+        self.state_machine, self.log_group = logged_state_machine(
             self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=cdk.Duration.hours(config.labeling_max_hours + config.training_max_hours + 6),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            definition,
+            cdk.Duration.hours(config.labeling_max_hours + config.training_max_hours + 6),
+            sfn.LogLevel.ALL,
+            execution_data=True,
         )
         self._grant_sagemaker(sagemaker_role)
 

@@ -21,19 +21,11 @@ from typing import Any
 
 import boto3
 
+from infra.functions import python_functions
 from tests.infra.template_values import Deployment
 from tests.rehearsal.asl_semantics import moto_number_literals
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-FUNCTIONS = (
-    "ValidateInput",
-    "PrepareTrainingData",
-    "ConvertModel",
-    "PublishModelComponent",
-    "DeployToThingGroup",
-    "ExtractVideo",
-    "MergeManifest",
-)
 # the workflow's task states, each with a Catch into Notify (test_stack checks the definition has exactly these)
 TASK_STATES = (
     "ValidateInput",
@@ -90,7 +82,7 @@ class Rehearsal:
             if logical.startswith(prefix) and template["Resources"][logical]["Type"] == "AWS::S3::Bucket"
         }
         self.functions: dict[str, str] = {}  # physical name -> construct id
-        for construct_id in FUNCTIONS:
+        for construct_id in (f.node.id for f in python_functions(stack)):
             function = stack.node.find_child(construct_id).function
             logical = stack.get_logical_id(function.node.default_child)
             names[logical] = construct_id
@@ -101,7 +93,7 @@ class Rehearsal:
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
                 names[logical] = "od-ingestion" if logical.startswith("Ingestion") else "od-pipeline"
         self.deployment = Deployment(template, region=REGION, account=ACCOUNT, names=names)
-        self.handlers = {name: self._load_bundle(name) for name in FUNCTIONS}
+        self.handlers = {name: self._load_bundle(name) for name in self.functions}
         self.invocations: list[Invocation] = []
         self.lock = threading.Lock()
 

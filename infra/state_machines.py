@@ -1,0 +1,52 @@
+"""What the stack's two workflows share: the failure path (SNS with the error, then a Fail whose cause carries it)
+and a state machine with its own log group and X-Ray tracing."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+
+def notify_then_fail(scope: Construct, topic: sns.ITopic, subject: str, error: str) -> tasks.SnsPublish:
+    """Catchers put the caught error at ``$.error``. The Fail state uses a fixed error name: a caught States.* error
+    (States.TaskFailed of a .sync job, States.Timeout) cannot be re-raised under its own, reserved, name."""
+    notify = tasks.SnsPublish(
+        scope,
+        "Notify",
+        topic=topic,
+        subject=subject,
+        message=sfn.TaskInput.from_json_path_at("$.error"),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    notify.next(
+        sfn.Fail(
+            scope,
+            "Failed",
+            error=error,
+            cause_path=sfn.JsonPath.format(
+                "{}: {}", sfn.JsonPath.string_at("$.error.Error"), sfn.JsonPath.string_at("$.error.Cause")
+            ),
+        )
+    )
+    return notify
+
+
+def logged_state_machine(
+    scope: Construct, definition: sfn.IChainable, timeout: cdk.Duration, level: sfn.LogLevel, execution_data: bool
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    log_group = logs.LogGroup(
+        scope, "Logs", retention=logs.RetentionDays.SIX_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=log_group, level=level, include_execution_data=execution_data),
+    )
+    return machine, log_group
