@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from odshared.components import publish_model_component
+from odshared.lambda_env import FunctionScope, setting
 from odshared.log import configure
 
 configure()
@@ -16,19 +16,15 @@ TEMPLATE = Path(__file__).with_name("model.yaml")  # edge_component/recipes/mode
 def handler(event: dict[str, Any], context: Any = None, greengrass: Any = None) -> dict[str, Any]:
     import boto3
 
-    partition, _, region, account = (
-        context.invoked_function_arn.split(":")[1:5]
-        if context
-        else ("aws", "", os.environ["AWS_REGION"], os.environ["ACCOUNT_ID"])
-    )
+    scope = FunctionScope.of(context)
     return publish_model_component(
         event["package"],
-        os.environ["ARTIFACTS_BUCKET"],
-        os.environ["NAME_PREFIX"],
+        setting("ARTIFACTS_BUCKET"),
+        setting("NAME_PREFIX"),
         event["classes"],
         TEMPLATE.read_text(),
         greengrass or boto3.client("greengrassv2"),
-        account,
-        region,
-        partition,
+        scope.account,
+        scope.region,
+        scope.partition,
     )

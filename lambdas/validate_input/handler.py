@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from odshared import storage
+from odshared.lambda_env import json_setting
 from odshared.log import configure
 from odshared.pipeline import LABEL_TEMPLATE, label_category_config, normalise
 
@@ -14,7 +14,7 @@ configure()
 
 
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
-    defaults = json.loads(os.environ["PIPELINE_DEFAULTS"])
+    defaults = json_setting("PIPELINE_DEFAULTS")
     config = normalise(event.get("input", event), defaults)
     if config["labelingRequested"]:
         storage.write_text(

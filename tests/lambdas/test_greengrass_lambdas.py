@@ -123,3 +123,18 @@ def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch)
     assert result["kept"] == ["aws.greengrass.Cli", "aws.greengrass.Nucleus"]
     assert created["deploymentPolicies"]["failureHandlingPolicy"] == "ROLLBACK"
     assert created["iotJobConfiguration"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
+
+
+def test_a_missing_setting_is_named(monkeypatch):
+    from odshared.lambda_env import LambdaSettingsError
+
+    monkeypatch.delenv("INFERENCE_COMPONENT", raising=False)
+    event = {"thing_group": "cameras", "component": {"componentName": "c", "componentVersion": "1.0.0"}}
+    with pytest.raises(LambdaSettingsError, match="environment variable INFERENCE_COMPONENT: not set"):
+        _module("deploy_model").handler(event, CONTEXT, greengrass=object())
+    monkeypatch.setenv("INFERENCE_COMPONENT", "c")
+    monkeypatch.setenv("INFERENCE_VERSION", "1.0.0")
+    monkeypatch.setenv("NAME_PREFIX", "com.acme")
+    monkeypatch.setenv("ROLLOUT_MAX_PER_MINUTE", "ten")
+    with pytest.raises(LambdaSettingsError, match="ROLLOUT_MAX_PER_MINUTE='ten'"):
+        _module("deploy_model").handler(event, CONTEXT, greengrass=object())

@@ -8,11 +8,59 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from .lambda_env import FunctionScope, json_setting, setting
 from .log import log_event
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """The deploy step's settings, from the stack (infra/stack.py sets each one)."""
+
+    inference_component: str
+    inference_version: str
+    name_prefix: str
+    resource_limits: dict[str, Any]
+    max_per_minute: int
+    failure_percent: float
+
+    @classmethod
+    def from_environment(cls) -> DeploySettings:
+        return cls(
+            setting("INFERENCE_COMPONENT"),
+            setting("INFERENCE_VERSION"),
+            setting("NAME_PREFIX"),
+            json_setting("SYSTEM_RESOURCE_LIMITS", "{}"),
+            setting("ROLLOUT_MAX_PER_MINUTE", int, "10"),
+            setting("ROLLOUT_FAILURE_PERCENT", float, "10"),
+        )
+
+
+def deploy_model(
+    thing_group: str, component: Mapping[str, Any], scope: FunctionScope, settings: DeploySettings, greengrass: Any
+) -> dict[str, Any]:
+    """The published model component and the stack's inference component, merged into the group's deployment."""
+    target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
+    limits = settings.resource_limits
+    ours = {
+        settings.inference_component: {
+            "componentVersion": settings.inference_version,
+            **({"runWith": {"systemResourceLimits": limits}} if limits else {}),
+        },
+        component["componentName"]: {"componentVersion": component["componentVersion"]},
+    }
+    return merge_and_deploy(
+        greengrass,
+        target,
+        ours,
+        f"{settings.name_prefix}-object-detection",
+        settings.max_per_minute,
+        settings.failure_percent,
+    )
 
 
 def current_components(greengrass: Any, target_arn: str) -> dict[str, Any]:
