@@ -151,7 +151,6 @@ def test_every_task_failure_is_caught_notified_and_fails_with_its_cause(rehearsa
     (notified,) = rehearsal.notifications()
     assert run.described["error"] == "PipelineFailed"
     assert run.described["cause"] == f"{notified['Error']}: {notified['Cause']}"
-    return run, notified
 
 
 def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthesized):
