@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
-from .state_machines import logged_state_machine, notify_then_fail
+from .state_machines import guard, logged_state_machine, notify_then_fail, retry_with_backoff
 from .workflow import TRANSIENT
 
 INGEST_PREFIX = "ingest"
@@ -54,13 +54,7 @@ class Ingestion(Construct):
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(16)),
         )
-        extract_task.add_retry(
-            errors=TRANSIENT,
-            interval=cdk.Duration.seconds(5),
-            max_attempts=4,
-            backoff_rate=2.0,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        retry_with_backoff(extract_task, TRANSIENT)
         videos = sfn.DistributedMap(
             self,
             "Videos",
@@ -90,8 +84,7 @@ class Ingestion(Construct):
             retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(15)),
         )
-        merge_task.add_retry(errors=TRANSIENT, interval=cdk.Duration.seconds(5), max_attempts=4, backoff_rate=2.0)
-        merge_task.add_catch(notify, errors=["States.ALL"], result_path="$.error")
+        guard(merge_task, TRANSIENT, notify)
         done = sfn.Succeed(self, "Done")
         some_failed = tasks.SnsPublish(
             self,

@@ -35,6 +35,23 @@ def notify_then_fail(scope: Construct, topic: sns.ITopic, subject: str, error: s
     return notify
 
 
+def retry_with_backoff(state: sfn.TaskStateBase | sfn.CustomState | sfn.DistributedMap, errors: list[str]) -> None:
+    """Transient errors: 4 retries from 5 s, doubling, full jitter (many items failing at once do not retry in step)."""
+    state.add_retry(
+        errors=errors,
+        interval=cdk.Duration.seconds(5),
+        max_attempts=4,
+        backoff_rate=2.0,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def guard(state: sfn.TaskStateBase | sfn.CustomState, errors: list[str], notify: sfn.IChainable) -> None:
+    """Retry what is transient; everything else goes, with the error at ``$.error``, to ``notify``."""
+    retry_with_backoff(state, errors)
+    state.add_catch(notify, errors=["States.ALL"], result_path="$.error")
+
+
 def logged_state_machine(
     scope: Construct, definition: sfn.IChainable, timeout: cdk.Duration, level: sfn.LogLevel, execution_data: bool
 ) -> tuple[sfn.StateMachine, logs.LogGroup]:

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
-from .state_machines import logged_state_machine, notify_then_fail
+from .state_machines import guard, logged_state_machine, notify_then_fail
 
 TRANSIENT = [
     "Lambda.ServiceException",
@@ -48,16 +48,6 @@ class Workflow(Construct):
         super().__init__(scope, construct_id)
         notify = notify_then_fail(self, topic, "Object detection pipeline failed", "PipelineFailed")
 
-        def guard(state: sfn.TaskStateBase | sfn.CustomState, transient: list[str]) -> None:
-            state.add_retry(
-                errors=transient,
-                interval=cdk.Duration.seconds(5),
-                max_attempts=4,
-                backoff_rate=2.0,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
-            state.add_catch(notify, errors=["States.ALL"], result_path="$.error")
-
         def invoke(name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
             task = tasks.LambdaInvoke(
                 self,
@@ -69,7 +59,7 @@ class Workflow(Construct):
                 retry_on_service_exceptions=False,
                 task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
             )
-            guard(task, TRANSIENT)
+            guard(task, TRANSIENT, notify)
             return task
 
         validate = invoke("ValidateInput", "validate", {"input.$": "$"}, "$.config")
@@ -116,7 +106,7 @@ class Workflow(Construct):
                 "ResultPath": "$.labeling",
             },
         )
-        guard(labeling, SAGEMAKER_TRANSIENT)
+        guard(labeling, SAGEMAKER_TRANSIENT, notify)
         labeled_manifests = sfn.Pass(
             self,
             "UseLabelingOutput",
@@ -198,7 +188,7 @@ class Workflow(Construct):
             max_attempts=10,
             backoff_rate=1.5,
         )
-        guard(training, SAGEMAKER_TRANSIENT)
+        guard(training, SAGEMAKER_TRANSIENT, notify)
         convert = invoke(
             "ConvertModel",
             "convert",

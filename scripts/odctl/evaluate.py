@@ -24,7 +24,7 @@ from odshared.log import log_event
 
 from .evaluation import ImageResult, mean_average_precision, render_pr_png
 from .progress import bar
-from .training_data import image_uri, normalized_boxes, read_labeled
+from .training_data import normalized_boxes, read_labeled
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def evaluate(
         results = []
         with bar(len(labeled), "evaluate", "image") as pb:
             for item in labeled:
-                uri = image_uri(item.source_ref, images)
+                uri = storage.relocated(item.source_ref, images)
                 frame = cv2.imdecode(np.frombuffer(storage.read_bytes(uri), np.uint8), cv2.IMREAD_COLOR)
                 if frame is None:
                     raise EvaluateError(f"{uri}: not a decodable image (listed in {manifest})")

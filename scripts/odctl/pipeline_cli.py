@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any
 
 from odshared.errors import OdError
 from odshared.log import log_event
+from odshared.pipeline import JOB_NAME
 
 logger = logging.getLogger(__name__)
 DEFAULT_STACK = "EdgeObjectDetector"
@@ -37,6 +37,14 @@ def stack_outputs(stack: str, cloudformation: Any = None) -> dict[str, str]:
     return outputs
 
 
+def _run_name(given: str | None, prefix: str) -> str:
+    """The given name, or ``<prefix>-<UTC time>``; SageMaker's job-name rule, which the workflow applies too."""
+    run = given or time.strftime(f"{prefix}-%Y%m%d-%H%M%S", time.gmtime())
+    if not JOB_NAME.match(run):
+        raise PipelineError(f"--run-name {run!r}: 1-63 letters, digits and dashes")
+    return run
+
+
 def execution_input(
     manifests: list[str] | None = None,
     labeling_manifest: str | None = None,
@@ -47,9 +55,7 @@ def execution_input(
     preparation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The workflow's execution input, as ValidateInput reads it (odshared.pipeline.normalise)."""
-    run = run_name or time.strftime("od-%Y%m%d-%H%M%S", time.gmtime())
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
-        raise PipelineError(f"--run-name {run!r}: 1-63 letters, digits and dashes")
+    run = _run_name(run_name, "od")
     if bool(manifests) == bool(labeling_manifest):
         raise PipelineError("give --manifest (labeled output manifests) or --labeling-manifest, one of the two")
     for option, uri in [("--manifest", m) for m in manifests or ()] + [("--labeling-manifest", labeling_manifest)]:
@@ -75,9 +81,7 @@ def ingestion_input(
     run_name: str | None = None,
 ) -> dict[str, Any]:
     """The ingestion workflow's execution input; the videos must be under the stack's data bucket."""
-    run = run_name or time.strftime("ingest-%Y%m%d-%H%M%S", time.gmtime())
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run):
-        raise PipelineError(f"--run-name {run!r}: 1-63 letters, digits and dashes")
+    run = _run_name(run_name, "ingest")
     if not videos.startswith(f"s3://{data_bucket}/"):
         raise PipelineError(
             f"{videos}: the ingestion workflow reads the stack's data bucket; upload the videos under "

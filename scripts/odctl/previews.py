@@ -17,7 +17,6 @@ from odshared.manifest import check_invalid, iter_records, parse_manifest, write
 
 from .progress import bar
 from .synth_video import class_colour
-from .training_data import image_uri
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class ImageLoader:
         self.failed, self.first_error = 0, ""
 
     def __call__(self, ref: str) -> np.ndarray | None:
-        uri = image_uri(ref, self.images)
+        uri = storage.relocated(ref, self.images)
         try:
             return decode(storage.read_bytes(uri))
         except Exception as exc:  # a missing image should not stop a preview of the others

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -38,11 +37,6 @@ def read_labeled(manifest: str, label_attribute: str, skip_invalid: bool = False
     return [image for _, _, _, image in valid]
 
 
-def image_uri(ref: str, images: str | None) -> str:
-    """The image's own URI, or its file name under ``--images`` (labels made in S3, images copied locally)."""
-    return storage.join(images, PurePosixPath(ref).name) if images else ref
-
-
 def normalized_boxes(item: LabeledImage) -> np.ndarray:
     """(K, 4) xmin, ymin, xmax, ymax as fractions of the image: what SSD labels and detections use."""
     return np.array(
@@ -68,7 +62,7 @@ def load_samples(
     samples = []
     with bar(len(labeled), desc, "image") as pb:
         for item in labeled:
-            uri = image_uri(item.source_ref, images)
+            uri = storage.relocated(item.source_ref, images)
             data = storage.read_bytes(uri)
             bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if bgr is None:

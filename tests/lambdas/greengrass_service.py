@@ -158,9 +158,10 @@ class GreengrassService:
 
     def _refusal(self, body: dict) -> str | None:
         group = body["targetArn"].rsplit("thinggroup/", 1)[-1]
+        iot = boto3.client("iot")
         try:
-            boto3.client("iot").describe_thing_group(thingGroupName=group)
-        except Exception:
+            iot.describe_thing_group(thingGroupName=group)
+        except iot.exceptions.ResourceNotFoundException:
             return f"thing group {group} not found"
         for name, spec in body.get("components", {}).items():
             if not name.startswith("aws.greengrass.") and (name, spec["componentVersion"]) not in self.recipes:

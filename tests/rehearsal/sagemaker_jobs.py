@@ -17,8 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from odshared import storage
+from odshared.errors import StorageError
 from tests.conftest import SEED
 
 
@@ -26,22 +26,11 @@ class JobFailed(Exception):
     """The job ends in status Failed with this reason."""
 
 
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    return bucket, key
-
-
 def _read(uri: str) -> str:
-    bucket, key = _split(uri)
     try:
-        return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    except Exception as exc:
+        return storage.read_text(uri)
+    except StorageError as exc:  # the job ends Failed, as SageMaker's does on an unreadable input
         raise JobFailed(f"ClientError: cannot read {uri}: {exc}") from exc
-
-
-def _write(uri: str, text: str) -> None:
-    bucket, key = _split(uri)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode())
 
 
 def _lines(text: str) -> Iterator[dict]:
@@ -78,7 +67,7 @@ def run_labeling_job(request: dict[str, Any]) -> str:
         metadata = dict(recorded["bb-metadata"], **{"class-map": {"0": chosen}, "job-name": f"labeling-job/{job}"})
         labeled.append(json.dumps({**line, attribute: boxes, f"{attribute}-metadata": metadata}))
     output = f"{request['OutputConfig']['S3OutputPath'].rstrip('/')}/{job}/manifests/output/output.manifest"
-    _write(output, "\n".join(labeled) + "\n")
+    storage.write_text(output, "\n".join(labeled) + "\n")
     return output
 
 
@@ -115,6 +104,5 @@ def run_training_job(request: dict[str, Any], truncate: bool = False) -> str:
     tarball = make_tarball({**members, "hyperparams.json": json.dumps(hyper).encode()})
     job = request["TrainingJobName"]
     output = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job}/output/model.tar.gz"
-    bucket, key = _split(output)
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=tarball)
+    storage.write_bytes(output, tarball)
     return output

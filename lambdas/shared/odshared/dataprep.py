@@ -205,8 +205,7 @@ def flip_image(image: LabeledImage, flip_to: str | None = None, images: str | No
     if not storage.exists(target):
         from PIL import Image, ImageOps
 
-        source = storage.join(images, storage.basename(image.source_ref)) if images else image.source_ref
-        with Image.open(io.BytesIO(storage.read_bytes(source))) as original:
+        with Image.open(io.BytesIO(storage.read_bytes(storage.relocated(image.source_ref, images)))) as original:
             if original.size != (image.width, image.height):
                 raise PrepareError(
                     f"{image.source_ref}: image is {original.size[0]}x{original.size[1]} but its labels "

@@ -85,8 +85,7 @@ def ingest_video(
         storage.write_text(failed, json.dumps(record) + "\n", "application/json")
         log_event(logger, "ingest.video_failed", level=logging.ERROR, **record)
         raise
-    if storage.exists(failed):  # an earlier run's failure of this video is over
-        storage.delete(failed)
+    storage.delete(failed)  # an earlier run's failure of this video is over (deleting none is no error)
     return result
 
 

@@ -51,6 +51,11 @@ def basename(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1] if is_s3(uri) else Path(uri).name
 
 
+def relocated(ref: str, folder: str | None) -> str:
+    """``ref`` itself, or its file name under ``folder`` (labels made in S3, their images copied elsewhere)."""
+    return join(folder, basename(ref)) if folder else ref
+
+
 def parent(uri: str) -> str:
     if is_s3(uri):
         return uri.rstrip("/").rsplit("/", 1)[0]
