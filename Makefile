@@ -1,38 +1,64 @@
 # Two entry points for a fresh machine: `make demo` (the offline main job) and `make test`.
-PYTHON ?= python3.11
+# Two Python environments, each from its lock (requirements/*.lock, made by `make lock`):
+#   .venv        the operator's: CDK app, odctl, tests; the machine's Python 3.11-3.13 (PYTHON=python3.12 to choose)
+#   .venv-mxnet  MXNet 1.9.1 on Python 3.11 (uv provides 3.11 where the machine lacks it): local training and the
+#                MXNet reference, run as subprocesses through odctl.mxnet_env
+PYTHON ?= python3
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
+MXVENV := .venv-mxnet
+MXSTAMP := $(MXVENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast test-mxnet lint typecheck lock bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(MXSTAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements/dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	# asl-validator checks the synthesized state machine; the CDK CLI (aws-cdk) deploys and is tested to synth
 	npm install --silent --no-audit --no-fund --prefix .tools asl-validator@4 aws-cdk@2
 	touch $(STAMP)
+
+$(MXSTAMP): $(STAMP) requirements/mxnet.lock pyproject.toml
+	$(UV) venv --quiet --allow-existing --python 3.11 $(MXVENV)
+	$(UV) pip install --quiet --python $(MXVENV)/bin/python -r requirements/mxnet.lock
+	$(UV) pip install --quiet --python $(MXVENV)/bin/python --no-deps -e .
+	touch $(MXSTAMP)
+
+lock: $(STAMP)
+	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 dev.in -o dev.lock
+	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 mxnet.in -o mxnet.lock
 
 demo: setup
 	$(BIN)/odctl demo --workdir demo-work
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env
 	$(BIN)/pytest -q
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
+test-mxnet: setup
+	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) demo-work bench/out .pytest_cache
+	rm -rf $(VENV) $(MXVENV) demo-work bench/out .pytest_cache

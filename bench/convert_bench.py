@@ -24,25 +24,9 @@ def build_artifact(path: Path) -> Path:
     """SageMaker's layout: the seed's ResNet-50 512 graph with training heads and seeded random weights."""
     if path.exists():
         return path
-    import mxnet as mx
+    from odctl import mxnet_env
 
-    from odctl.ssd_model import heads_of, init_params, save_checkpoint_bytes, training_heads
-    from odshared.convert import make_tarball
-
-    train = training_heads(*heads_of(mx.sym.load(str(SEED / "deploy_model_algo_1-symbol.json"))))
-    args, aux = init_params(train, 512, seed=1)
-    hyper = json.loads((SEED / "hyperparams.json").read_text())
-    hyper["num_classes"] = "2"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        make_tarball(
-            {
-                "model_algo_1-symbol.json": train.tojson().encode(),
-                "model_algo_1-0000.params": save_checkpoint_bytes(args, aux),
-                "hyperparams.json": json.dumps(hyper).encode(),
-            }
-        )
-    )
+    mxnet_env.call("reference-model", {"kind": "resnet50-seed", "out": str(path), "seed_dir": str(SEED)})
     return path
 
 

@@ -1,15 +1,16 @@
-"""Reference SSD artifacts built with real MXNet, in SageMaker's model.tar.gz layout (seeded random weights)."""
+"""MXNet's answers for the tests (reference artifacts, forward passes), from the MXNet environment (odctl.mxnet_env)."""
 
 from __future__ import annotations
 
-import json
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from odshared.convert import make_tarball
+from odctl import mxnet_env
 
 
 @dataclass
@@ -25,68 +26,60 @@ class Reference:
 
 def build_resnet50_from_seed(seed_dir: Path, out: Path, num_classes: int = 2) -> Reference:
     """The real SageMaker ResNet-50 512 deploy graph with its training heads rebuilt, as training writes it."""
-    import mxnet as mx
-
-    from odctl.ssd_model import heads_of, init_params, training_heads
-
-    deploy = mx.sym.load(str(seed_dir / "deploy_model_algo_1-symbol.json"))
-    train = training_heads(*heads_of(deploy), nms_threshold=0.45, force_suppress=False, nms_topk=400)
-    args, aux = init_params(train, 512, seed=1)
-    hyper = json.loads((seed_dir / "hyperparams.json").read_text())
-    hyper["num_classes"] = str(num_classes)
-    return _write(out, train, args, aux, hyper, 512, 0.45, 400)
+    return _reference(out, kind="resnet50-seed", num_classes=num_classes, seed_dir=str(seed_dir))
 
 
-def build_vgg16(out: Path, num_classes: int = 2, image_size: int = 300) -> Reference:
-    from odctl.ssd_model import init_params, vgg16_ssd_train
-
-    train = vgg16_ssd_train(num_classes, nms_threshold=0.45, nms_topk=400)
-    args, aux = init_params(train, image_size, seed=2)
-    hyper = {
-        "base_network": "vgg-16",
-        "num_classes": str(num_classes),
-        "image_shape": str(image_size),
-        "nms_threshold": "0.45",
-        "nms_topk": "400",
-        "mini_batch_size": "32",
-        "epochs": "30",
-    }
-    return _write(out, train, args, aux, hyper, image_size, 0.45, 400)
+def build_vgg16(out: Path, num_classes: int = 2) -> Reference:
+    return _reference(out, kind="vgg16", num_classes=num_classes)
 
 
-def _write(out: Path, train, args, aux, hyper, image_size, nms, topk) -> Reference:
-    from odctl.ssd_model import save_checkpoint_bytes
-
-    params = save_checkpoint_bytes(args, aux)
-    train_json = train.tojson()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(
-        make_tarball(
-            {
-                "model_algo_1-symbol.json": train_json.encode(),
-                "model_algo_1-0000.params": params,
-                "hyperparams.json": json.dumps(hyper).encode(),
-            }
-        )
+def _reference(out: Path, **request) -> Reference:
+    made = mxnet_env.call("reference-model", {**request, "out": str(out)})
+    with tarfile.open(out) as archive:
+        train_json = archive.extractfile("model_algo_1-symbol.json").read().decode()
+        params = archive.extractfile("model_algo_1-0000.params").read()
+    return Reference(
+        out, train_json, params, made["hyperparams"], made["image_size"], made["nms_threshold"], made["nms_topk"]
     )
-    return Reference(out, train_json, params, hyper, image_size, nms, topk)
 
 
-def mxnet_forward(symbol_json: str, params_bytes: bytes, image: np.ndarray, outputs: tuple[str, ...] = ()) -> list:
-    """Run a symbol with MXNet on one preprocessed (1,3,S,S) image; ``outputs`` picks internal nodes instead."""
-    import mxnet as mx
+def mxnet_forward(
+    symbol_json: str, params_bytes: bytes, images: list[np.ndarray], outputs: tuple[str, ...] = ()
+) -> list[list[np.ndarray]]:
+    """MXNet's outputs for each preprocessed (1,3,S,S) image; ``outputs`` picks internal nodes instead."""
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        (base / "net.json").write_text(symbol_json)
+        (base / "net.params").write_bytes(params_bytes)
+        np.savez(base / "images.npz", **{f"image_{i}": image for i, image in enumerate(images)})
+        request = {"symbol": str(base / "net.json"), "params": str(base / "net.params")}
+        request |= {"images": str(base / "images.npz"), "out": str(base / "out.npz"), "outputs": list(outputs)}
+        count = mxnet_env.call("forward", request)
+        with np.load(base / "out.npz") as result:
+            width = len(result.files) // count
+            return [[result[f"{i}_{j}"] for j in range(width)] for i in range(count)]
 
-    symbol = mx.sym.load_json(symbol_json)
-    if outputs:
-        internals = symbol.get_internals()
-        symbol = mx.sym.Group([internals[f"{name}_output"] for name in outputs])
-    loaded = mx.nd.load_frombuffer(params_bytes)
-    args = {k[4:]: v for k, v in loaded.items() if k.startswith("arg:")}
-    aux = {k[4:]: v for k, v in loaded.items() if k.startswith("aux:")}
-    args = {k: v for k, v in args.items() if k in symbol.list_arguments()}
-    aux = {k: v for k, v in aux.items() if k in symbol.list_auxiliary_states()}
-    executor = symbol.bind(mx.cpu(), {"data": mx.nd.array(image), **args}, aux_states=aux, grad_req="null")
-    return [o.asnumpy() for o in executor.forward(is_train=False)]
+
+def mxnet_deploy_graph(reference: Reference) -> str:
+    """The deploy graph as MXNet's API builds it from the training graph (what apache/mxnet's deploy.py does)."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "train.json").write_text(reference.train_json)
+        request = {"train_symbol": str(Path(folder) / "train.json"), "out": str(Path(folder) / "deploy.json")}
+        request |= {"nms_threshold": reference.nms_threshold, "nms_topk": reference.nms_topk}
+        return Path(mxnet_env.call("deploy-graph", request)).read_text()
+
+
+def mxnet_multibox_detection(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], **settings) -> list[np.ndarray]:
+    """MXNet's MultiBoxDetection on each (cls_prob, loc_pred, anchors) triple."""
+    with tempfile.TemporaryDirectory() as folder:
+        arrays = {}
+        for i, (cls_prob, loc, anchors) in enumerate(triples):
+            arrays |= {f"{i}_cls_prob": cls_prob, f"{i}_loc_pred": loc, f"{i}_anchors": anchors}
+        np.savez(Path(folder) / "in.npz", **arrays)
+        request = {"inputs": str(Path(folder) / "in.npz"), "out": str(Path(folder) / "out.npz"), **settings}
+        count = mxnet_env.call("multibox-detection", request)
+        with np.load(Path(folder) / "out.npz") as result:
+            return [result[str(i)] for i in range(count)]
 
 
 def preprocess(path_or_image, size: int) -> np.ndarray:

@@ -55,7 +55,8 @@ def test_layout_matches_greengrass_cli(packaged):
     ]
     code = out / "artifacts/com.acme.cam.ObjectDetection/1.2.3/odedge.zip"
     model = out / "artifacts/com.acme.cam.ObjectDetection.Model/2.0.0/model.zip"
-    assert {"odedge/__main__.py", "odedge/loop.py", "requirements.txt"} <= set(zipfile.ZipFile(code).namelist())
+    names = set(zipfile.ZipFile(code).namelist())
+    assert {"odedge/__main__.py", "odedge/loop.py", "requirements.txt", "requirements-mxnet.txt"} <= names
     assert {"model/model.onnx", "model/model.json", "model/SHA256SUMS"} <= set(zipfile.ZipFile(model).namelist())
     assert '--merge "com.acme.cam.ObjectDetection=1.2.3"' in result["deploy_command"]
 
@@ -119,7 +120,8 @@ def test_install_and_run_steps_work_in_a_greengrass_like_folder(packaged, scene,
     }
     installed = nucleus.install("com.acme.cam.ObjectDetection", env)
     assert installed.returncode == 0, installed.stderr[-2000:]
-    assert (tmp_path / "greengrass/work/com.acme.cam.ObjectDetection/venv/requirements.sha256").exists()
+    stamp = (tmp_path / "greengrass/work/com.acme.cam.ObjectDetection/venv/requirements.sha256").read_text()
+    assert stamp.rstrip().endswith("/odedge/requirements.txt")  # Backend onnx: not the MXNet stack
     again = nucleus.install("com.acme.cam.ObjectDetection", env)  # re-run at nucleus start: skipped
     assert again.returncode == 0 and "pip" not in again.stderr
     process = nucleus.start("com.acme.cam.ObjectDetection", env, stderr=subprocess.PIPE, text=True)

@@ -56,15 +56,15 @@ def test_converter_accepts_it_and_mxnet_and_onnx_agree(trained, labeled_dataset)
     out, _ = trained
     converted = convert_artifact(read_artifact(out), ["blue box", "yellow box"])
     session = ort.InferenceSession(converted.files["model.onnx"], providers=["CPUExecutionProvider"])
-    frames = sorted((labeled_dataset / "frames").glob("*.jpg"))
-    for frame in frames[::5]:
-        image = preprocess(frame, 300)
+    images = [preprocess(frame, 300) for frame in sorted((labeled_dataset / "frames").glob("*.jpg"))[::5]]
+    references = mxnet_forward(
+        converted.files["deploy_model_algo_1-symbol.json"].decode(),
+        converted.files["deploy_model_algo_1-0000.params"],
+        images,
+    )
+    for image, reference_out in zip(images, references, strict=True):
         ours = session.run(None, {"data": image})[0][0]
-        reference = mxnet_forward(
-            converted.files["deploy_model_algo_1-symbol.json"].decode(),
-            converted.files["deploy_model_algo_1-0000.params"],
-            image,
-        )[0][0]
+        reference = reference_out[0][0]
         # after three batches scores are nearly flat, so near-ties may swap places: rows are matched, not zipped
         matched, expected, actual = match_detections(reference, ours)
         assert expected > 0 and matched >= 0.97 * expected and abs(actual - expected) <= 0.03 * expected

@@ -21,10 +21,15 @@ def deterministic_zip(entries: Iterable[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+# the device's environment per backend: the Install step picks requirements-mxnet.txt for Backend mxnet
+REQUIREMENTS_FILES = ("requirements.txt", "requirements-mxnet.txt")
+
+
 def _edge_code_entries(edge_dir: Path) -> list[tuple[str, bytes]]:
     package = edge_dir / "odedge"
     entries = [(f"odedge/{p.relative_to(package)}", p.read_bytes()) for p in package.rglob("*.py")]
-    entries.append(("requirements.txt", (edge_dir / "requirements.txt").read_bytes()))
+    for name in REQUIREMENTS_FILES:
+        entries.append((name, (edge_dir / name).read_bytes()))
     return sorted(entries)
 
 
@@ -39,7 +44,7 @@ def edge_code_digest(edge_dir: Path) -> str:
 
 
 def edge_code_zip(edge_dir: Path) -> bytes:
-    """The inference component's artifact, odedge.zip: ``odedge/`` (the package) and ``requirements.txt``.
+    """The inference component's artifact, odedge.zip: ``odedge/`` (the package) and its requirements files.
 
     Greengrass unzips it under ``{artifacts:decompressedPath}/odedge``; the CDK app and ``odctl
     package-component`` both publish these bytes.

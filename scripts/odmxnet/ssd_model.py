@@ -4,7 +4,7 @@ Node names follow apache/mxnet's ``example/ssd`` (which the built-in algorithm i
 extra feature layers ``multi_feat_<k>_conv_{1x1,3x3}_{conv,relu}``, per-layer ``<layer>_{loc,cls}_pred_conv`` and
 ``<layer>_anchors``, the heads ``multibox_loc_pred``, ``multibox_cls_pred``, ``multibox_anchors``, and the
 training outputs ``cls_prob``, ``loc_loss``, ``cls_label``, ``det_out``. The converter finds nodes by these
-names, so it cannot tell these graphs from SageMaker's. MXNet is imported lazily.
+names, so it cannot tell these graphs from SageMaker's. Runs in the MXNet environment only.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import mxnet as mx
 import numpy as np
 
 VARIANCES = (0.1, 0.1, 0.2, 0.2)
@@ -40,7 +41,7 @@ def _fmt_ratios(values: Sequence[float]) -> str:
     return "(" + ",".join(f"{v:.12g}" for v in values) + ")"
 
 
-def _conv_relu(mx: Any, data: Any, name: str, num_filter: int, kernel: int, stride: int, pad: int) -> Any:
+def _conv_relu(data: Any, name: str, num_filter: int, kernel: int, stride: int, pad: int) -> Any:
     bias = mx.sym.Variable(f"{name}_conv_bias", init=mx.init.Constant(0.0), attr={"__lr_mult__": "2.0"})
     conv = mx.sym.Convolution(
         data=data,
@@ -56,16 +57,14 @@ def _conv_relu(mx: Any, data: Any, name: str, num_filter: int, kernel: int, stri
 
 def multibox_heads(body: Any, specs: Sequence[FeatureSpec], num_classes: int, min_filter: int = 128) -> tuple:
     """Feature layers, then per layer a loc and a class prediction conv and anchors; returns the three heads."""
-    import mxnet as mx
-
     internals = body.get_internals()
     layers = []
     for k, spec in enumerate(specs):
         if spec.from_layer:
             layers.append(internals[f"{spec.from_layer}_output"])
         else:
-            one = _conv_relu(mx, layers[-1], f"multi_feat_{k}_conv_1x1", max(min_filter, spec.num_filter // 2), 1, 1, 0)
-            layers.append(_conv_relu(mx, one, f"multi_feat_{k}_conv_3x3", spec.num_filter, 3, spec.stride, spec.pad))
+            one = _conv_relu(layers[-1], f"multi_feat_{k}_conv_1x1", max(min_filter, spec.num_filter // 2), 1, 1, 0)
+            layers.append(_conv_relu(one, f"multi_feat_{k}_conv_3x3", spec.num_filter, 3, spec.stride, spec.pad))
     loc_layers, cls_layers, anchor_layers = [], [], []
     for spec, layer in zip(specs, layers, strict=True):
         name = layer.name
@@ -118,8 +117,6 @@ def training_heads(
     overlap_threshold: float = 0.5,
 ) -> Any:
     """MultiBoxTarget, the losses and the monitoring outputs, grouped as SageMaker's training graph has them."""
-    import mxnet as mx
-
     label = mx.sym.Variable("label")
     target = mx.sym.contrib.MultiBoxTarget(
         anchors,
@@ -155,8 +152,6 @@ def training_heads(
 def _detection(
     cls_prob: Any, loc_preds: Any, anchors: Any, nms_threshold: float, force_suppress: bool, nms_topk: int
 ) -> Any:
-    import mxnet as mx
-
     return mx.sym.contrib.MultiBoxDetection(
         cls_prob,
         loc_preds,
@@ -178,8 +173,6 @@ def deploy_heads(
     nms_topk: int = 400,
 ) -> Any:
     """The inference graph as apache/mxnet's example/ssd/deploy.py builds it with MXNet's API."""
-    import mxnet as mx
-
     cls_prob = mx.sym.SoftmaxActivation(data=cls_preds, mode="channel", name="cls_prob")
     return _detection(cls_prob, loc_preds, anchors, nms_threshold, force_suppress, nms_topk)
 
@@ -195,8 +188,6 @@ def heads_of(symbol: Any) -> tuple[Any, Any, Any]:
 
 def vgg16_reduced(data: Any) -> Any:
     """VGG-16 with fc6/fc7 as (dilated) convolutions, the SSD base network (layer names as in mxnet-ssd)."""
-    import mxnet as mx
-
     net = data
     groups = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
     for group, count, filters in groups:
@@ -260,7 +251,6 @@ TINY = (
 
 def resnet50_v2(data: Any) -> Any:
     """Pre-activation ResNet-50 with MXNet model-zoo names (bn_data, conv0, stageN_unitM_*, _plusK)."""
-    import mxnet as mx
 
     def conv(x: Any, filters: int, kernel: int, stride: int, pad: int | None, name: str) -> Any:
         padding = {} if pad is None else {"pad": (pad, pad)}  # the shortcut convs carry no pad attribute
@@ -305,8 +295,6 @@ def resnet50_v2(data: Any) -> Any:
 
 def tiny_backbone(data: Any) -> Any:
     """Six conv-BN-ReLU layers (outputs at strides 16 and 32): trains in minutes on two CPU cores."""
-    import mxnet as mx
-
     net = mx.sym.BatchNorm(data=data, fix_gamma=True, eps=2e-5, name="bn_data")  # normalises 0-255 pixels
     for index, (filters, stride) in enumerate(((16, 2), (32, 2), (64, 2), (64, 1), (128, 2), (128, 2)), start=1):
         net = mx.sym.Convolution(
@@ -335,8 +323,6 @@ def build_training_symbol(
     overlap_threshold: float = 0.5,
 ) -> Any:
     """The training graph SageMaker's algorithm trains, for ``base_network`` (plus the local ``tiny``)."""
-    import mxnet as mx
-
     with mx.name.NameManager():  # fresh counters, so auto names (_plus12, flatten1, ...) match SageMaker's graphs
         data = mx.sym.Variable("data")
         body = {"vgg-16": vgg16_reduced, "resnet-50": resnet50_v2, "tiny": tiny_backbone}[base_network](data)
@@ -387,8 +373,6 @@ def save_checkpoint_bytes(args: dict, aux: dict) -> bytes:
     """The params file MXNet writes for a checkpoint (``arg:``/``aux:`` names), via MXNet itself."""
     import os
     import tempfile
-
-    import mxnet as mx
 
     payload = {f"arg:{k}": mx.nd.array(v) for k, v in args.items()}
     payload.update({f"aux:{k}": mx.nd.array(v) for k, v in aux.items()})

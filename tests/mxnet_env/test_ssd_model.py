@@ -1,4 +1,4 @@
-"""The SSD graphs have SageMaker's layout: the resnet-50 graph equals the real SageMaker graph node for node."""
+"""(MXNet environment) The SSD graphs have SageMaker's layout: resnet-50 equals the seed SageMaker graph."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _describe(doc):
 
 
 def test_resnet50_deploy_graph_equals_the_seed_sagemaker_graph(seed_dir):
-    from odctl.ssd_model import build_training_symbol, deploy_heads, heads_of
+    from odmxnet.ssd_model import build_training_symbol, deploy_heads, heads_of
 
     train = build_training_symbol("resnet-50", 2)
     deploy = json.loads(deploy_heads(*heads_of(train), force_suppress=True).tojson())
@@ -33,7 +33,7 @@ def test_resnet50_deploy_graph_equals_the_seed_sagemaker_graph(seed_dir):
 
 @pytest.mark.parametrize("network", ["tiny", "vgg-16", "resnet-50"])
 def test_training_graph_layout(network):
-    from odctl.ssd_model import build_training_symbol
+    from odmxnet.ssd_model import build_training_symbol
 
     train = build_training_symbol(network, 3)
     assert train.list_outputs() == ["cls_prob_output", "loc_loss_output", "cls_label_output", "det_out_output"]
