@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench.convert_bench")
     parser.add_argument("--skip-bundle", action="store_true", help="do not download wheels for the bundle size")
     args = parser.parse_args(argv)
-    from odshared.convert import convert
+    from odshared.model.convert import convert
 
     artifact = build_artifact(OUT / "resnet50-512" / "model.tar.gz")
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         sizes = {p.name: round(p.stat().st_size / 2**20, 1) for p in Path(tmp).iterdir()}
     base_mb = peak_rss_mb(f"from bench.convert_bench import read_members; read_members({str(artifact)!r})")
     conv_mb = peak_rss_mb(
-        "import tempfile\nfrom odshared.convert import convert\n"
+        "import tempfile\nfrom odshared.model.convert import convert\n"
         f"convert({str(artifact)!r}, tempfile.mkdtemp(), ['a', 'b'], skip_unchanged=False)"
     )
     report = {

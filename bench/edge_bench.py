@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     from odedge.model import ModelPackage
     from odedge.preprocess import preprocess
     from odedge.runtimes import MxnetRuntime, OnnxRuntime
-    from odshared.convert import convert
+    from odshared.model.convert import convert
 
     artifact = build_artifact(OUT / "resnet50-512" / "model.tar.gz")
     package_dir = OUT / "resnet50-512" / "package"

@@ -70,7 +70,7 @@ def bare_decode(video: Path) -> float:
 
 
 def ingest_once(video: Path, work: Path) -> tuple[float, dict]:
-    from odshared.ingest import IngestVideo, ingest_video
+    from odshared.data.ingest import IngestVideo, ingest_video
 
     request = IngestVideo(str(video), str(work / "frames"), str(work / "ingest"), every=EVERY)
     started = time.perf_counter()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.measure import peak_rss_mb
-from odshared.input_manifest import build_input_manifest
+from odshared.data.input_manifest import build_input_manifest
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "out" / "frames-1m"
 
@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> dict:
         meta_s, _ = timed(ours, 1, "{color}_{object}_{n}")
         sampled_s, sampled = timed(ours, 10, "{color}_{object}_{n}")
         setup = f"from pathlib import Path; folder, out = Path({str(folder)!r}), Path({str(out)!r})"
-        idle_mb = peak_rss_mb("import odshared.input_manifest")
+        idle_mb = peak_rss_mb("import odshared.data.input_manifest")
         base_mb = peak_rss_mb(f"{setup}\nfrom bench.make_manifest_bench import baseline; baseline(folder, out)")
         ours_mb = peak_rss_mb(
-            f"{setup}\nfrom odshared.input_manifest import build_input_manifest\n"
+            f"{setup}\nfrom odshared.data.input_manifest import build_input_manifest\n"
             "build_input_manifest([str(folder)], str(out), pattern='{color}_{object}_{n}')"
         )
     report = {

@@ -165,7 +165,7 @@ def load_config(scope: constructs.Construct) -> AppConfig:
         problems.append(f"{PREFIX}hyperparameters: an object of SageMaker hyperparameter names to string values")
         hyper = {}
     else:
-        from odshared.hyperparameters import HyperparameterError, validate
+        from odshared.data.hyperparameters import HyperparameterError, validate
 
         try:
             validate(hyper, require=False)

@@ -15,8 +15,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from odshared.archives import edge_code_digest, edge_code_zip
-from odshared.greengrass import render_recipe
+from odshared.core.archives import edge_code_digest, edge_code_zip
+from odshared.greengrass.recipes import component_names, render_recipe
 
 from .config import AppConfig, ConfigError
 from .lambda_bundle import REPO
@@ -55,8 +55,7 @@ class EdgeComponents(Construct):
         self, scope: Construct, construct_id: str, *, config: AppConfig, artifacts: s3.IBucket, data: s3.IBucket
     ) -> None:
         super().__init__(scope, construct_id)
-        self.component_name = f"{config.name_prefix}.ObjectDetection"
-        self.model_component_name = f"{config.name_prefix}.ObjectDetection.Model"
+        self.component_name, self.model_component_name = component_names(config.name_prefix)
         digest = edge_code_digest(EDGE)
         check_release(config.component_version, digest)
         key_prefix = f"{COMPONENTS_PREFIX}/{self.component_name}/{config.component_version}/{digest}"

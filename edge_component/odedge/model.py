@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# the package's manifest (odshared.model.package.MODEL_JSON; the device ships without odshared)
+MODEL_JSON = "model.json"
+
 
 class ModelError(RuntimeError):
     """The model package is missing, incomplete or does not fit the configuration."""
@@ -35,13 +38,13 @@ class ModelPackage:
             raise ModelError(f"{base}: a training artifact, not a converted model; convert it first (odctl convert)")
         if not base.exists():
             raise ModelError(f"{base}: no such model folder")
-        if not (base / "model.json").exists():
-            children = [p for p in base.iterdir() if (p / "model.json").exists()] if base.is_dir() else []
+        if not (base / MODEL_JSON).exists():
+            children = [p for p in base.iterdir() if (p / MODEL_JSON).exists()] if base.is_dir() else []
             if len(children) != 1:
                 raise ModelError(f"{base}: no model.json here (is the model component deployed?)")
             base = children[0]
         try:
-            manifest = json.loads((base / "model.json").read_text())
+            manifest = json.loads((base / MODEL_JSON).read_text())
             size = int(manifest["input"]["shape"][2])
             anchors = int(manifest["output"]["shape"][1])
             classes = tuple(manifest["classes"])

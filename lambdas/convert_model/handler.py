@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odshared.convert import convert
-from odshared.log import configure, log_event
-from odshared.training_jobs import ConvertInputError, resolve_artifact
+from odshared.core.log import configure, log_event
+from odshared.model.convert import convert
+from odshared.model.training_jobs import ConvertInputError, resolve_artifact
 
 configure()
 logger = logging.getLogger(__name__)

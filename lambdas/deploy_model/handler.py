@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from odshared.deployments import DeploySettings, deploy_model
-from odshared.lambda_env import FunctionScope
-from odshared.log import configure
+from odshared.core.lambda_env import FunctionScope
+from odshared.core.log import configure
+from odshared.greengrass.deployments import DeploySettings, deploy_model
 
 configure()
 

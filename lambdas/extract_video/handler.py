@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from odshared.ingest import IngestVideo, ingest_video
-from odshared.log import configure
+from odshared.core.log import configure
+from odshared.data.ingest import IngestVideo, ingest_video
 
 configure()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from odshared.ingest import merge_parts
-from odshared.log import configure
+from odshared.core.log import configure
+from odshared.data.ingest import merge_parts
 
 configure()
 

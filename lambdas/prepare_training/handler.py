@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from odshared.dataprep import ClassRule, PrepareOptions, prepare_training
-from odshared.log import configure
+from odshared.core.log import configure
+from odshared.data.dataprep import ClassRule, PrepareOptions, prepare_training
 
 configure()
 logger = logging.getLogger(__name__)

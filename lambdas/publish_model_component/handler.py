@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from odshared.components import publish_model_component
-from odshared.lambda_env import FunctionScope, setting
-from odshared.log import configure
+from odshared.core.lambda_env import FunctionScope, setting
+from odshared.core.log import configure
+from odshared.greengrass.components import publish_model_component
 
 configure()
 TEMPLATE = Path(__file__).with_name("model.yaml")  # edge_component/recipes/model.yaml, copied in at bundling

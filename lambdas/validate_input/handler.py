@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from odshared import storage
-from odshared.lambda_env import json_setting
-from odshared.log import configure
-from odshared.pipeline import LABEL_TEMPLATE, label_category_config, normalise
+from odshared.core import storage
+from odshared.core.lambda_env import json_setting
+from odshared.core.log import configure
+from odshared.data.pipeline import LABEL_TEMPLATE, label_category_config, normalise
 
 configure()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from odshared.errors import OdError
+from odshared.core.errors import OdError
 
 
 class AwsCallError(OdError):

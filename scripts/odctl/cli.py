@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelError
-from odshared.errors import OdError
-from odshared.log import configure, log_event
+from odshared.core.errors import OdError
+from odshared.core.log import configure, log_event
 
 from .cli_types import PORT, Number, fraction, non_negative_int, positive_float, positive_int
 
@@ -68,7 +68,7 @@ def _cmd_synth_video(args: argparse.Namespace) -> Any:
 
 
 def _cmd_extract_frames(args: argparse.Namespace) -> Any:
-    from odshared.frames import extract_frames
+    from odshared.data.frames import extract_frames
 
     from .progress import bar
 
@@ -80,7 +80,7 @@ def _cmd_extract_frames(args: argparse.Namespace) -> Any:
 
 
 def _cmd_make_manifest(args: argparse.Namespace) -> Any:
-    from odshared.input_manifest import build_input_manifest
+    from odshared.data.input_manifest import build_input_manifest
 
     from .progress import bar
 
@@ -106,13 +106,13 @@ def _cmd_show_labels(args: argparse.Namespace) -> Any:
 def _read_ids(uri: str | None) -> frozenset[str]:
     if not uri:
         return frozenset()
-    from odshared import storage
+    from odshared.core import storage
 
     return frozenset(line.strip() for line in storage.iter_lines(uri) if line.strip() and not line.startswith("#"))
 
 
 def _cmd_prepare_training(args: argparse.Namespace) -> Any:
-    from odshared.dataprep import ClassRule, PrepareOptions, prepare_training
+    from odshared.data.dataprep import ClassRule, PrepareOptions, prepare_training
 
     from .synth_video import parse_classes
 
@@ -146,7 +146,7 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
 
 
 def _cmd_convert(args: argparse.Namespace) -> Any:
-    from odshared.convert import convert
+    from odshared.model.convert import convert
 
     from .synth_video import parse_classes
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odshared import storage
-from odshared.log import log_event
+from odshared.core import storage
+from odshared.core.log import log_event
+from odshared.greengrass.recipes import component_names
+from odshared.model.package import CHECKSUMS, download_package
 
 logger = logging.getLogger(__name__)
 
@@ -121,10 +123,10 @@ def _stop_moto(server: Any, previous: dict[str, str | None]) -> None:
 
 
 def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float = 20.0) -> dict[str, Any]:
-    from odshared.convert import convert
-    from odshared.dataprep import PrepareOptions, prepare_training
-    from odshared.frames import extract_frames
-    from odshared.input_manifest import build_input_manifest
+    from odshared.data.dataprep import PrepareOptions, prepare_training
+    from odshared.data.frames import extract_frames
+    from odshared.data.input_manifest import build_input_manifest
+    from odshared.model.convert import convert
 
     from .evaluate import evaluate
     from .local_labeling import label_from_known_boxes
@@ -222,17 +224,10 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
             (report / "training.json").write_text(json.dumps(training.to_dict(), indent=2))
         history = json.loads((report / "training.json").read_text())["history"]
         package_uri = storage.join(base, "models", "demo-job")
-        step("convert", storage.join(package_uri, "SHA256SUMS"), lambda: convert(model, package_uri, list(CLASSES)))
+        step("convert", storage.join(package_uri, CHECKSUMS), lambda: convert(model, package_uri, list(CLASSES)))
         package = root / "package"
         if s3:
-            for name in (
-                "model.json",
-                "model.onnx",
-                "deploy_model_algo_1-symbol.json",
-                "deploy_model_algo_1-0000.params",
-                "SHA256SUMS",
-            ):
-                storage.download_file(storage.join(package_uri, name), package / name)
+            download_package(package_uri, package)
         else:
             package = Path(package_uri)
         held_name = HELD_OUT[0]
@@ -286,7 +281,7 @@ def _run_component(root: Path, gg: Path, videos: Path, jsonl: Path) -> dict[str,
     """Deploy both components into a Greengrass-like folder and run the recipe's Install and Run steps."""
     from .greengrass_local import LocalNucleus
 
-    code, model = f"{PREFIX}.ObjectDetection", f"{PREFIX}.ObjectDetection.Model"
+    code, model = component_names(PREFIX)
     mqtt = _broker_reachable()
     config = {
         "Source": str(videos / f"{HELD_OUT[0]}.mp4"),

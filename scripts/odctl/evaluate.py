@@ -17,10 +17,11 @@ import numpy as np
 from odedge.model import ModelPackage
 from odedge.preprocess import preprocess
 from odedge.runtimes import create_runtime
-from odshared import storage
-from odshared.convert import convert
-from odshared.errors import OdError
-from odshared.log import log_event
+from odshared.core import storage
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
+from odshared.model.convert import convert
+from odshared.model.package import download_package
 
 from .evaluation import ImageResult, mean_average_precision, render_pr_png
 from .progress import bar
@@ -35,15 +36,7 @@ def open_package(model: str, workdir: str, classes: list[str] | None = None) -> 
         convert(model, workdir, classes)
         return ModelPackage.load(workdir)
     if storage.is_s3(model):
-        for name in (
-            "model.json",
-            "model.onnx",
-            "deploy_model_algo_1-symbol.json",
-            "deploy_model_algo_1-0000.params",
-            "SHA256SUMS",
-        ):
-            storage.download_file(storage.join(model, name), Path(workdir) / name)
-        return ModelPackage.load(workdir)
+        return ModelPackage.load(download_package(model, Path(workdir)))
     return ModelPackage.load(model)
 
 

@@ -112,7 +112,7 @@ def render_pr_png(report: dict[str, Any], width: int = 520, height: int = 400) -
     """Precision/recall curves, one per class, drawn with OpenCV."""
     import cv2
 
-    from odshared.contact_sheet import encode_png
+    from odshared.data.contact_sheet import encode_png
 
     from .synth_video import class_colour
 

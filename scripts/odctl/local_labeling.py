@@ -7,12 +7,12 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from odshared import storage
-from odshared.errors import InvalidLine, OdError
-from odshared.groundtruth import Box, LabeledImage, to_output_line
-from odshared.input_manifest import video_stem
-from odshared.log import log_event
-from odshared.manifest import check_invalid, iter_records, write_lines
+from odshared.core import storage
+from odshared.core.errors import InvalidLine, OdError
+from odshared.core.jsonl import check_invalid, iter_records, write_lines
+from odshared.core.log import log_event
+from odshared.data.groundtruth import Box, LabeledImage, to_output_line
+from odshared.data.input_manifest import video_stem
 
 from .synth_video import read_boxes
 

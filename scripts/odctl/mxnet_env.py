@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from odshared.errors import OdError
+from odshared.core.errors import OdError
 
 PYTHON_SETTING = "ODCTL_MXNET_PYTHON"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from odedge.model import ModelPackage
-from odshared.archives import deterministic_zip, edge_code_digest, edge_code_zip
-from odshared.greengrass import check_prefix, check_version, recipe_file_name, render_recipe
-from odshared.log import log_event
+from odshared.core.archives import edge_code_digest, edge_code_zip
+from odshared.core.log import log_event
+from odshared.greengrass.recipes import check_prefix, check_version, component_names, recipe_file_name, render_recipe
+from odshared.model.package import MODEL_ZIP, model_zip, read_package
 
 logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -24,22 +25,17 @@ RECIPES = EDGE / "recipes"
 DEFAULT_ARTIFACT_URI = "s3://local-artifacts/components"
 
 
-def _zip_folder(zip_path: Path, entries: list[tuple[Path, str]]) -> Path:
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    zip_path.write_bytes(deterministic_zip((name, source.read_bytes()) for source, name in entries))
-    return zip_path
-
-
 def code_zip(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(edge_code_zip(EDGE))
     return path
 
 
-def model_zip(package: ModelPackage, path: Path) -> Path:
-    """model.zip: ``model/`` holding the converted package; unzipped under decompressedPath/model."""
-    entries = [(p, f"model/{p.name}") for p in sorted(package.root.iterdir()) if p.is_file()]
-    return _zip_folder(path, entries)
+def write_model_zip(package: ModelPackage, path: Path) -> Path:
+    """The model component's artifact for a local package (the same bytes the publish step uploads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model_zip(read_package(str(package.root))))
+    return path
 
 
 def package_components(
@@ -56,7 +52,7 @@ def package_components(
     check_version(model_version, "--model-version")
     package = ModelPackage.load(model_dir)
     root = Path(out)
-    code_name, model_name = f"{name_prefix}.ObjectDetection", f"{name_prefix}.ObjectDetection.Model"
+    code_name, model_name = component_names(name_prefix)
     values = {
         "NAME_PREFIX": name_prefix,
         "VERSION": version,
@@ -68,7 +64,7 @@ def package_components(
         "DIGEST": package.version,  # identifies the package in the component description
     }
     code_artifact = code_zip(root / "artifacts" / code_name / version / "odedge.zip")
-    model_artifact = model_zip(package, root / "artifacts" / model_name / model_version / "model.zip")
+    model_artifact = write_model_zip(package, root / "artifacts" / model_name / model_version / MODEL_ZIP)
     recipes = {}
     for template, name, ver in (("inference.yaml", code_name, version), ("model.yaml", model_name, model_version)):
         text = render_recipe((RECIPES / template).read_text(), values)

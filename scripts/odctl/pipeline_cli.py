@@ -7,9 +7,9 @@ import logging
 import time
 from typing import Any
 
-from odshared.errors import OdError
-from odshared.log import log_event
-from odshared.pipeline import JOB_NAME
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
+from odshared.data.pipeline import JOB_NAME
 
 logger = logging.getLogger(__name__)
 DEFAULT_STACK = "EdgeObjectDetector"
@@ -54,7 +54,7 @@ def execution_input(
     run_name: str | None = None,
     preparation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The workflow's execution input, as ValidateInput reads it (odshared.pipeline.normalise)."""
+    """The workflow's execution input, as ValidateInput reads it (odshared.data.pipeline.normalise)."""
     run = _run_name(run_name, "od")
     if bool(manifests) == bool(labeling_manifest):
         raise PipelineError("give --manifest (labeled output manifests) or --labeling-manifest, one of the two")

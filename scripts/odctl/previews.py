@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from odshared import storage
-from odshared.contact_sheet import decode, encode_png, evenly, grid
-from odshared.errors import InputDataError, InvalidLine
-from odshared.groundtruth import LabeledImage, parse_output_line
-from odshared.log import log_event
-from odshared.manifest import check_invalid, iter_records, parse_manifest, write_rejected
+from odshared.core import storage
+from odshared.core.errors import InputDataError, InvalidLine
+from odshared.core.jsonl import check_invalid, iter_records, parse_manifest, write_rejected
+from odshared.core.log import log_event
+from odshared.data.contact_sheet import decode, encode_png, evenly, grid
+from odshared.data.groundtruth import LabeledImage, parse_output_line
 
 from .progress import bar
 from .synth_video import class_colour

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odshared.errors import InputDataError
-from odshared.log import log_event
-from odshared.video_io import open_capture
+from odshared.core.errors import InputDataError
+from odshared.core.log import log_event
+from odshared.data.video_io import open_capture
 
 from .progress import bar
 from .video_io import source_arg

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from odshared.contact_sheet import encode_png
+from odshared.data.contact_sheet import encode_png
 
 from .synth_video import class_colour
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from odshared.log import log_event
+from odshared.core.log import log_event
 
 from .progress import bar
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from odshared import storage
-from odshared.hyperparameters import HyperparameterError, for_training
-from odshared.log import log_event
+from odshared.core import storage
+from odshared.core.log import log_event
+from odshared.data.hyperparameters import HyperparameterError, for_training
 
 from . import mxnet_env
 from .training_data import read_labeled

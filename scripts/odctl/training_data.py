@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from odshared import storage
-from odshared.errors import InputDataError
-from odshared.groundtruth import LabeledImage, parse_output_line
-from odshared.manifest import check_invalid, parse_manifest
+from odshared.core import storage
+from odshared.core.errors import InputDataError
+from odshared.core.jsonl import check_invalid, parse_manifest
+from odshared.data.groundtruth import LabeledImage, parse_output_line
 
 from .progress import bar
 

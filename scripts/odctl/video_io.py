@@ -1,4 +1,4 @@
-"""Camera arguments for OpenCV (the rest of video opening lives in odshared.video_io, shared with the Lambdas)."""
+"""Camera arguments for OpenCV (the rest of video opening lives in odshared.data.video_io, shared with the Lambdas)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from odshared.errors import OdError
-from odshared.log import log_event
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
 
 logger = logging.getLogger(__name__)
 DEFAULT_TOPICS = ("od/+/detections", "od/+/health")

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from odshared.errors import OdError
-from odshared.log import configure
+from odshared.core.errors import OdError
+from odshared.core.log import configure
 
 
 def _train(request: dict[str, Any]) -> Any:

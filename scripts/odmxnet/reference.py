@@ -14,7 +14,7 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 
-from odshared.convert import make_tarball
+from odshared.model.convert import make_tarball
 
 from .ssd_model import deploy_heads, heads_of, init_params, save_checkpoint_bytes, training_heads, vgg16_ssd_train
 

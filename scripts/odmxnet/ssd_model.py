@@ -16,7 +16,7 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 
-VARIANCES = (0.1, 0.1, 0.2, 0.2)
+from odshared.model.anchors import VARIANCES, anchors_per_cell
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def multibox_heads(body: Any, specs: Sequence[FeatureSpec], num_classes: int, mi
                 f"{name}_scale", shape=(1, spec.num_filter, 1, 1), init=mx.init.Constant(spec.normalization)
             )
             layer = mx.sym.broadcast_mul(lhs=scale, rhs=layer)
-        anchors_per_cell = len(spec.sizes) - 1 + len(spec.ratios)
+        per_cell = anchors_per_cell(spec.sizes, spec.ratios)
         for kind, width, bucket in (("loc", 4, loc_layers), ("cls", num_classes + 1, cls_layers)):
             bias = mx.sym.Variable(
                 f"{name}_{kind}_pred_conv_bias", init=mx.init.Constant(0.0), attr={"__lr_mult__": "2.0"}
@@ -85,7 +85,7 @@ def multibox_heads(body: Any, specs: Sequence[FeatureSpec], num_classes: int, mi
                 kernel=(3, 3),
                 stride=(1, 1),
                 pad=(1, 1),
-                num_filter=anchors_per_cell * width,
+                num_filter=per_cell * width,
                 name=f"{name}_{kind}_pred_conv",
             )
             bucket.append(mx.sym.Flatten(data=mx.sym.transpose(pred, axes=(0, 2, 3, 1))))

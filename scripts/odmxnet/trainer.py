@@ -19,10 +19,10 @@ from odctl.evaluation import ImageResult, mean_average_precision
 from odctl.progress import bar
 from odctl.train_local import INTERNAL_KEYS, METRIC_LINE, TrainRequest
 from odctl.training_data import batches, load_samples, read_labeled
-from odshared import storage
-from odshared.convert import make_tarball
-from odshared.hyperparameters import parsed
-from odshared.log import log_event
+from odshared.core import storage
+from odshared.core.log import log_event
+from odshared.data.hyperparameters import parsed
+from odshared.model.convert import make_tarball
 
 from .ssd_model import build_training_symbol, save_checkpoint_bytes
 

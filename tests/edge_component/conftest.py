@@ -21,10 +21,10 @@ def scene(tmp_path_factory):
     from odctl.local_labeling import label_from_known_boxes
     from odctl.synth_video import SynthSpec, write_video
     from odctl.train_local import train_local
-    from odshared.convert import convert
-    from odshared.dataprep import PrepareOptions, prepare_training
-    from odshared.frames import extract_frames
-    from odshared.input_manifest import build_input_manifest
+    from odshared.data.dataprep import PrepareOptions, prepare_training
+    from odshared.data.frames import extract_frames
+    from odshared.data.input_manifest import build_input_manifest
+    from odshared.model.convert import convert
 
     root = tmp_path_factory.mktemp("scene")
     video, boxes = write_video(SynthSpec("mixed_boxes_7", CLASSES, frames=120, seed=21), root)

@@ -15,8 +15,8 @@ import yaml
 
 from odctl.greengrass_local import VARIABLE, LocalNucleus
 from odctl.packaging import EDGE, package_components
-from odshared.archives import edge_code_digest
-from odshared.greengrass import RecipeError, check_prefix, render_recipe
+from odshared.core.archives import edge_code_digest
+from odshared.greengrass.recipes import RecipeError, check_prefix, render_recipe
 from tests.recipe_schema import recipe_errors
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import requests
 from moto.events.models import EventPattern
 
 from odctl.pipeline_cli import execution_input
-from odshared.input_manifest import build_input_manifest
+from odshared.data.input_manifest import build_input_manifest
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
 from tests.rehearsal import asl_semantics, sagemaker_task

@@ -11,9 +11,10 @@ import onnxruntime as ort
 import pytest
 
 from odctl.synth_video import SynthSpec, render
-from odshared import mxnet_params
-from odshared.convert import ConversionError, convert, convert_artifact, read_artifact
-from odshared.mxnet_symbol import Symbol, UnsupportedOperatorError
+from odshared.model import mxnet_params
+from odshared.model.anchors import VARIANCES
+from odshared.model.convert import ConversionError, convert, convert_artifact, read_artifact
+from odshared.model.mxnet_symbol import Symbol, UnsupportedOperatorError
 from tests.reference_models import (
     build_resnet50_from_seed,
     build_vgg16,
@@ -93,7 +94,7 @@ def test_onnx_runtime_matches_mxnet(which, request, seed_dir):
     The class head is compared before its softmax: random weights give logits ~1e4, where the softmax is a step
     and float32 rounding alone moves probabilities by ~2e-3 (ONNX Runtime 1.20 and 1.31 both do), while the
     logits agree to ~3e-6 of their scale."""
-    from odshared.onnx_export import export_onnx
+    from odshared.model.onnx import export_onnx
 
     ref, converted = request.getfixturevalue(which)
     deploy_json = converted.files["deploy_model_algo_1-symbol.json"].decode()
@@ -122,7 +123,7 @@ def test_onnx_runtime_matches_mxnet(which, request, seed_dir):
         nms_threshold=ref.nms_threshold,
         force_suppress=False,
         nms_topk=ref.nms_topk,
-        variances=[0.1, 0.1, 0.2, 0.2],
+        variances=list(VARIANCES),
     )
     for image, (det, _, loc, logits), (mx_det, _, mx_loc, _, mx_logits), alone in zip(
         images, ours, theirs, same_inputs, strict=True
@@ -193,7 +194,7 @@ def test_convert_writes_package_and_is_idempotent(resnet, tmp_path):
 def _retar(ref, tmp_path, drop=None, replace=None):
     import tarfile
 
-    from odshared.convert import make_tarball
+    from odshared.model.convert import make_tarball
 
     members = {}
     with tarfile.open(ref.tarball) as archive:
@@ -272,3 +273,10 @@ def test_graph_without_ssd_heads(resnet, tmp_path):
     bad = _retar(ref, tmp_path, replace={"model_algo_1-symbol.json": json.dumps(doc).encode()})
     with pytest.raises(Exception, match="no node multibox_anchors"):
         convert_artifact(read_artifact(bad))
+
+
+def test_the_device_reads_the_manifest_the_converter_writes():
+    from odedge.model import MODEL_JSON as DEVICE_MODEL_JSON
+    from odshared.model.package import MODEL_JSON
+
+    assert DEVICE_MODEL_JSON == MODEL_JSON

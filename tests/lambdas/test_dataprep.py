@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from odshared.dataprep import ClassRule, PrepareError, PrepareOptions, flipped_ref, prepare_training, split
-from odshared.errors import ManifestError
-from odshared.groundtruth import parse_output_line
+from odshared.core.errors import ManifestError
+from odshared.data.dataprep import ClassRule, PrepareError, PrepareOptions, flipped_ref, prepare_training, split
+from odshared.data.groundtruth import parse_output_line
 from tests.helpers import gt_line
 
 SEEDS = (

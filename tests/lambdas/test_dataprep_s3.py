@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from odshared import storage
-from odshared.dataprep import ClassRule, PrepareOptions, prepare_training
-from odshared.errors import StorageError
+from odshared.core import storage
+from odshared.core.errors import StorageError
+from odshared.data.dataprep import ClassRule, PrepareOptions, prepare_training
 from tests.helpers import gt_line, put_keys_in_moto
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import yaml
 
-from odshared.components import PublishError
+from odshared.greengrass.components import PublishError
 from tests.conftest import REPO
 from tests.helpers import load_handler_module
 from tests.lambdas.greengrass_service import GreengrassService
@@ -126,7 +126,7 @@ def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch)
 
 
 def test_a_missing_setting_is_named(monkeypatch):
-    from odshared.lambda_env import LambdaSettingsError
+    from odshared.core.lambda_env import LambdaSettingsError
 
     monkeypatch.delenv("INFERENCE_COMPONENT", raising=False)
     event = {"thing_group": "cameras", "component": {"componentName": "c", "componentVersion": "1.0.0"}}

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from odshared.errors import LineError
-from odshared.groundtruth import parse_output_line, to_output_line
+from odshared.core.errors import LineError
+from odshared.data.groundtruth import parse_output_line, to_output_line
 
 
 def _lines(seed_dir, name):

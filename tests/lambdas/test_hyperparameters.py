@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from odshared.hyperparameters import HyperparameterError, parsed, validate
+from odshared.data.hyperparameters import HyperparameterError, parsed, validate
 
 
 def test_defaults_are_sagemakers():

@@ -101,7 +101,7 @@ def test_videos_to_frames_parts_sheets_and_one_manifest(videos, bucket):
 
 
 def test_a_video_larger_than_the_ephemeral_storage_fails_naming_the_limit(bucket, monkeypatch, tmp_path):
-    from odshared import ingest
+    from odshared.data import ingest
 
     boto3.client("s3").put_object(Bucket=bucket, Key="videos/huge.mp4", Body=b"0" * 4096)
     monkeypatch.setattr(ingest.shutil, "disk_usage", lambda _: type("Usage", (), {"free": 1024})())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from odshared.pipeline import PipelineInputError, label_category_config, normalise
+from odshared.data.pipeline import PipelineInputError, label_category_config, normalise
 
 DEFAULTS = {
     "classes": ["blue box", "yellow box"],

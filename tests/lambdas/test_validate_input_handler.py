@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from infra.lambda_bundle import build_bundle
-from odshared.pipeline import PipelineInputError
+from odshared.data.pipeline import PipelineInputError
 from tests.conftest import REPO
 from tests.helpers import load_handler_module
 

@@ -11,7 +11,7 @@ from odedge.model import ModelPackage
 from odedge.preprocess import preprocess
 from odedge.runtimes import MxnetRuntime, OnnxRuntime
 from odmxnet.reference import reference_model
-from odshared.convert import convert
+from odshared.model.convert import convert
 
 pytestmark = pytest.mark.integration
 

@@ -187,7 +187,7 @@ class Rehearsal:
         """What CloudFormation does with the template: the BucketDeployment uploads odedge.zip under its key
         prefix, then the ComponentVersion is created from the inlined recipe (the service checks the artifact)."""
         from infra.edge import EDGE
-        from odshared.archives import edge_code_zip
+        from odshared.core.archives import edge_code_zip
 
         (upload,) = self.deployment.resources("Custom::CDKBucketDeployment").values()
         props = self.deployment.resolve(upload["Properties"])

@@ -17,8 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from odshared import storage
-from odshared.errors import StorageError
+from odshared.core import storage
+from odshared.core.errors import StorageError
 from tests.conftest import SEED
 
 
@@ -83,7 +83,7 @@ def _resnet50_graph(num_classes: int) -> tuple[str, bytes]:
 
 def run_training_job(request: dict[str, Any], truncate: bool = False) -> str:
     """Check the channels as the algorithm does; write model.tar.gz; returns S3ModelArtifacts."""
-    from odshared.convert import make_tarball
+    from odshared.model.convert import make_tarball
 
     hyper = request["HyperParameters"]
     if hyper.get("base_network") != "resnet-50":

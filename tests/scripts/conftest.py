@@ -19,9 +19,9 @@ def small_video(tmp_path_factory):
 def labeled_dataset(tmp_path_factory, small_video):
     """Frames of the small video, labeled by the Ground Truth stand-in and prepared for training."""
     from odctl.local_labeling import label_from_known_boxes
-    from odshared.dataprep import PrepareOptions, prepare_training
-    from odshared.frames import extract_frames
-    from odshared.input_manifest import build_input_manifest
+    from odshared.data.dataprep import PrepareOptions, prepare_training
+    from odshared.data.frames import extract_frames
+    from odshared.data.input_manifest import build_input_manifest
 
     video, boxes, spec = small_video
     root = tmp_path_factory.mktemp("dataset")

@@ -6,8 +6,8 @@ import boto3
 import cv2
 import pytest
 
-from odshared.errors import InputDataError, OdError, StorageError
-from odshared.frames import extract_frames
+from odshared.core.errors import InputDataError, OdError, StorageError
+from odshared.data.frames import extract_frames
 
 
 def test_every_n_names_frames_after_the_video(small_video, tmp_path):

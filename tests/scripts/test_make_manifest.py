@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from odshared.errors import ManifestError
-from odshared.input_manifest import NamePattern, PatternError, build_input_manifest, video_stem
+from odshared.core.errors import ManifestError
+from odshared.data.input_manifest import NamePattern, PatternError, build_input_manifest, video_stem
 from tests.helpers import put_keys_in_moto
 
 
@@ -104,7 +104,7 @@ def test_s3_listing_over_10000_objects_to_s3_manifest(bucket):
 
 
 def test_a_folder_without_images_is_an_error_and_writes_nothing(tmp_path):
-    from odshared.errors import OdError
+    from odshared.core.errors import OdError
 
     (tmp_path / "frames").mkdir()
     (tmp_path / "frames" / "notes.txt").write_text("no frames")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from odctl.previews import preview_manifest, show_labels
-from odshared.errors import ManifestError
+from odshared.core.errors import ManifestError
 from tests.helpers import gt_line
 
 

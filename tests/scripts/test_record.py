@@ -6,7 +6,7 @@ import cv2
 import pytest
 
 from odctl.record import record
-from odshared.errors import InputDataError
+from odshared.core.errors import InputDataError
 
 
 def test_record_until_end_of_stream(small_video, tmp_path):

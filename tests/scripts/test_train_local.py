@@ -11,8 +11,8 @@ import pytest
 
 from odctl.cli import main
 from odctl.train_local import METRIC_REGEX, prepare_hyperparameters, train_local
-from odshared.convert import convert_artifact, read_artifact
-from odshared.hyperparameters import HyperparameterError
+from odshared.data.hyperparameters import HyperparameterError
+from odshared.model.convert import convert_artifact, read_artifact
 from tests.reference_models import match_detections, mxnet_forward, preprocess
 
 pytestmark = pytest.mark.integration
@@ -71,7 +71,7 @@ def test_converter_accepts_it_and_mxnet_and_onnx_agree(trained, labeled_dataset)
 
 
 def test_metric_lines_match_sagemakers_regex(labeled_dataset, tmp_path, capfd):
-    from odshared.log import configure
+    from odshared.core.log import configure
 
     configure("INFO")
     assert (

@@ -18,13 +18,13 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
-from . import storage
-from .errors import InvalidLine, LineError, OdError
-from .groundtruth import DEFAULT_LABEL_ATTRIBUTE, LabeledImage, parse_output_line, to_output_line
-from .hyperparameters import for_training
-from .log import log_event
-from .manifest import check_invalid, parse_manifest, write_lines, write_rejected
-from .stats import dataset_stats, render_stats_png
+from odshared.core import storage
+from odshared.core.errors import InvalidLine, LineError, OdError
+from odshared.core.jsonl import check_invalid, parse_manifest, write_lines, write_rejected
+from odshared.core.log import log_event
+from odshared.data.groundtruth import DEFAULT_LABEL_ATTRIBUTE, LabeledImage, parse_output_line, to_output_line
+from odshared.data.hyperparameters import for_training
+from odshared.data.stats import dataset_stats, render_stats_png
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from . import storage
-from .errors import OdError
-from .frames import extract_frames
-from .input_manifest import build_input_manifest
-from .log import log_event
+from odshared.core import storage
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
+from odshared.data.frames import extract_frames
+from odshared.data.input_manifest import build_input_manifest
 
 logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as encode_json_string
 from typing import Any
 
-from . import storage
-from .errors import InvalidLine, ManifestError, OdError
-from .log import log_event
-from .manifest import write_rejected
+from odshared.core import storage
+from odshared.core.errors import InvalidLine, ManifestError, OdError
+from odshared.core.jsonl import write_rejected
+from odshared.core.log import log_event
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import OdError
+from odshared.core.errors import OdError
 
 BASE_NETWORKS = ("vgg-16", "resnet-50")
 LOCAL_BASE_NETWORKS = ("tiny",)  # train-local only: a small backbone that trains on a laptop CPU

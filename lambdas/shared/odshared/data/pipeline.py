@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import OdError
-from .hyperparameters import HyperparameterError, validate
+from odshared.core.errors import OdError
+from odshared.data.hyperparameters import HyperparameterError, validate
 
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 PRICE = {"AmountInUsd": {"Dollars": 0, "Cents": 3, "TenthFractionsOfACent": 6}}  # 0.036 USD per box task

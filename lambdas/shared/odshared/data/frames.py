@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from . import storage
-from .contact_sheet import encode_png, evenly, grid
-from .errors import InputDataError, OdError, StorageError
-from .log import log_event
-from .video_io import local_video, open_capture
+from odshared.core import storage
+from odshared.core.errors import InputDataError, OdError, StorageError
+from odshared.core.log import log_event
+from odshared.data.contact_sheet import encode_png, evenly, grid
+from odshared.data.video_io import local_video, open_capture
 
 logger = logging.getLogger(__name__)
 

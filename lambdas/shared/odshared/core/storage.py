@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import StorageError
+from odshared.core.errors import StorageError
 
 _client_lock = threading.Lock()
 _clients: dict[tuple[str | None, str | None, str | None], Any] = {}

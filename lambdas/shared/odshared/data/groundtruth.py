@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import LineError
+from odshared.core.errors import LineError
 
 SOURCE_REF = "source-ref"
 DEFAULT_LABEL_ATTRIBUTE = "bb"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .errors import OdError
+from odshared.core.errors import OdError
 
 T = TypeVar("T")
 

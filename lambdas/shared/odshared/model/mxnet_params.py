@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import InputDataError
+from odshared.core.errors import InputDataError
 
 LIST_MAGIC = 0x112
 V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA

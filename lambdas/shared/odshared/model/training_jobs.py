@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import OdError
+from odshared.core.errors import OdError
 
 
 class ConvertInputError(OdError):

@@ -12,20 +12,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from . import storage
-from .archives import deterministic_zip
-from .errors import OdError
-from .greengrass import recipe_file_name, render_recipe
-from .log import log_event
+from odshared.core import storage
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
+from odshared.greengrass.recipes import component_names, recipe_file_name, render_recipe
+from odshared.model.package import CHECKSUMS, MODEL_ZIP, model_zip, read_package
 
 logger = logging.getLogger(__name__)
-PACKAGE_FILES = (
-    "model.json",
-    "model.onnx",
-    "deploy_model_algo_1-symbol.json",
-    "deploy_model_algo_1-0000.params",
-    "SHA256SUMS",
-)
 
 
 class PublishError(OdError):
@@ -48,9 +41,9 @@ def publish_model_component(
     partition: str = "aws",
     prefix: str = "components",
 ) -> dict[str, Any]:
-    name = f"{name_prefix}.ObjectDetection.Model"
-    files = {f"model/{file}": storage.read_bytes(storage.join(package_uri, file)) for file in PACKAGE_FILES}
-    digest = hashlib.sha256(files["model/SHA256SUMS"]).hexdigest()[:16]
+    _, name = component_names(name_prefix)
+    files = read_package(package_uri)
+    digest = hashlib.sha256(files[CHECKSUMS]).hexdigest()[:16]
     component_arn = f"arn:{partition}:greengrass:{region}:{account}:components:{name}"
     versions = _existing_versions(greengrass, component_arn)
     for version in sorted(versions, key=_version_tuple, reverse=True):
@@ -69,8 +62,8 @@ def publish_model_component(
         "1.0.0" if latest is None else ".".join(map(str, (*_version_tuple(latest)[:2], _version_tuple(latest)[2] + 1)))
     )
     artifact_prefix = f"s3://{artifacts_bucket}/{prefix}"
-    artifact = f"{artifact_prefix}/{name}/{version}/model.zip"
-    archive = deterministic_zip(files.items())
+    artifact = f"{artifact_prefix}/{name}/{version}/{MODEL_ZIP}"
+    archive = model_zip(files)
     if storage.exists(artifact):
         if storage.read_bytes(artifact) != archive:
             raise PublishError(f"{artifact} exists with other content; component artifacts are never overwritten")

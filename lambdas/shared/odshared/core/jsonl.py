@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from . import storage
-from .errors import InvalidLine, LineError, ManifestError
+from odshared.core import storage
+from odshared.core.errors import InvalidLine, LineError, ManifestError
 
 T = TypeVar("T")
 

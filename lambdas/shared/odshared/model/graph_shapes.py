@@ -1,4 +1,4 @@
-"""Shape inference over an MXNet symbol, and MultiBoxPrior's anchors computed with numpy.
+"""Shape inference over an MXNet symbol, and a MultiBoxPrior node's anchors (odshared.model.anchors).
 
 The ONNX exporter needs the feature-map sizes to turn MultiBoxPrior into constants, and the converter checks
 the class head's width against ``num_classes``; both come from here, without MXNet.
@@ -11,7 +11,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .mxnet_symbol import Node, Symbol, SymbolError, UnsupportedOperatorError, parse_bool, parse_ints, parse_tuple
+from odshared.model.anchors import anchors_per_cell, multibox_prior
+from odshared.model.mxnet_symbol import (
+    Node,
+    Symbol,
+    SymbolError,
+    UnsupportedOperatorError,
+    parse_bool,
+    parse_ints,
+    parse_tuple,
+)
 
 Shape = tuple[int, ...]
 
@@ -49,10 +58,8 @@ def _window(size: int, kernel: int, stride: int, pad: int, dilate: int = 1, ceil
     return (math.ceil(extent / stride) if ceil else extent // stride) + 1
 
 
-def anchors_per_cell(node: Node) -> int:
-    sizes = parse_tuple(node.attrs.get("sizes"), (1.0,))
-    ratios = parse_tuple(node.attrs.get("ratios"), (1.0,))
-    return len(sizes) - 1 + len(ratios)
+def prior_anchors_per_cell(node: Node) -> int:
+    return anchors_per_cell(parse_tuple(node.attrs.get("sizes"), (1.0,)), parse_tuple(node.attrs.get("ratios"), (1.0,)))
 
 
 def reshape_target(in_shape: Shape, spec: tuple[int, ...], name: str) -> Shape:
@@ -135,35 +142,21 @@ def _infer(node: Node, ins: list[Shape], data_shape: Shape, params: Mapping[str,
     if op == "Reshape":
         return reshape_target(ins[0], parse_ints(a.get("shape")), node.name)
     if op == "_contrib_MultiBoxPrior":
-        return (1, ins[0][2] * ins[0][3] * anchors_per_cell(node), 4)
+        return (1, ins[0][2] * ins[0][3] * prior_anchors_per_cell(node), 4)
     if op == "_contrib_MultiBoxDetection":
         return (ins[0][0], ins[0][2], 6)
     raise UnsupportedOperatorError(f"operator {op!r} (node {node.name!r}) is not supported")
 
 
-def multibox_prior(node: Node, height: int, width: int) -> np.ndarray:
-    """MultiBoxPrior's anchors, (1, height*width*anchors, 4), with MXNet's float32 arithmetic and order."""
-    f32 = np.float32
-    sizes = [f32(s) for s in parse_tuple(node.attrs.get("sizes"), (1.0,))]
-    ratios = [f32(r) for r in parse_tuple(node.attrs.get("ratios"), (1.0,))]
-    steps = parse_tuple(node.attrs.get("steps"), (-1.0, -1.0))
-    offsets = parse_tuple(node.attrs.get("offsets"), (0.5, 0.5))
-    clip = parse_bool(node.attrs.get("clip"), False)
-    step_y = f32(steps[0]) if steps[0] > 0 else f32(1.0) / f32(height)
-    step_x = f32(steps[1]) if steps[1] > 0 else f32(1.0) / f32(width)
-    centers_y = (np.arange(height, dtype=f32) + f32(offsets[0])) * step_y
-    centers_x = (np.arange(width, dtype=f32) + f32(offsets[1])) * step_x
-    half = []  # (half-width, half-height) per anchor of a cell, in MXNet's order
-    for size in sizes:
-        half.append((size * f32(height) / f32(width) / f32(2), size / f32(2)))
-    for ratio in ratios[1:]:
-        root = np.sqrt(ratio, dtype=f32)
-        half.append((sizes[0] * f32(height) / f32(width) * root / f32(2), sizes[0] / root / f32(2)))
-    hw = np.array([h[0] for h in half], dtype=f32)
-    hh = np.array([h[1] for h in half], dtype=f32)
-    cy = np.broadcast_to(centers_y[:, None, None], (height, width, len(half)))
-    cx = np.broadcast_to(centers_x[None, :, None], (height, width, len(half)))
-    boxes = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=-1).astype(f32)
-    if clip:
-        boxes = np.clip(boxes, 0, 1)
-    return boxes.reshape(1, -1, 4)
+def prior_anchors(node: Node, height: int, width: int) -> np.ndarray:
+    """A MultiBoxPrior node's anchors on a height x width feature map."""
+    attrs = node.attrs
+    return multibox_prior(
+        parse_tuple(attrs.get("sizes"), (1.0,)),
+        parse_tuple(attrs.get("ratios"), (1.0,)),
+        height,
+        width,
+        parse_tuple(attrs.get("steps"), (-1.0, -1.0)),
+        parse_tuple(attrs.get("offsets"), (0.5, 0.5)),
+        parse_bool(attrs.get("clip"), False),
+    )

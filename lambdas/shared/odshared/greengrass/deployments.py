@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .lambda_env import FunctionScope, json_setting, setting
-from .log import log_event
+from odshared.core.lambda_env import FunctionScope, json_setting, setting
+from odshared.core.log import log_event
 
 logger = logging.getLogger(__name__)
 

@@ -17,20 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import mxnet_params, storage
-from .errors import InputDataError
-from .log import log_event
-from .mxnet_shapes import infer_shapes
-from .mxnet_symbol import DetectionSettings, Symbol, detection_settings, to_deploy
+from odshared.core import storage
+from odshared.core.errors import InputDataError
+from odshared.core.log import log_event
+from odshared.model import mxnet_params
+from odshared.model.graph_shapes import infer_shapes
+from odshared.model.mxnet_symbol import DetectionSettings, Symbol, detection_settings, to_deploy
+from odshared.model.package import CHECKSUMS, MODEL_JSON, ONNX_FILE, PACKAGE_FILES, PARAMS_FILE, SYMBOL_FILE
 
 logger = logging.getLogger(__name__)
-
-SYMBOL_FILE = "deploy_model_algo_1-symbol.json"
-PARAMS_FILE = "deploy_model_algo_1-0000.params"
-ONNX_FILE = "model.onnx"
-MODEL_JSON = "model.json"
-CHECKSUMS = "SHA256SUMS"
-PACKAGE_FILES = (SYMBOL_FILE, PARAMS_FILE, ONNX_FILE, MODEL_JSON, CHECKSUMS)
 
 
 class ConversionError(InputDataError):
@@ -169,7 +164,7 @@ def convert_artifact(
         "detection": json.dumps(detection),
         "base_network": hyper.get("base_network", ""),
     }
-    from .onnx_export import export_onnx
+    from odshared.model.onnx import export_onnx
 
     onnx_bytes = export_onnx(deploy, values, image_size, names, metadata)
     files = {SYMBOL_FILE: deploy.dumps().encode("utf-8"), PARAMS_FILE: deploy_params, ONNX_FILE: onnx_bytes}

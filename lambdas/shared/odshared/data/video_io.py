@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import storage
-from .errors import InputDataError
+from odshared.core import storage
+from odshared.core.errors import InputDataError
 
 
 def open_capture(source: int | str) -> Any:

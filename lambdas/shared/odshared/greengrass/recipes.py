@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .errors import OdError
+from odshared.core.errors import OdError
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -41,6 +41,16 @@ def render_recipe(template: str, values: Mapping[str, str]) -> str:
     if missing:
         raise RecipeError(f"recipe placeholders without a value: {missing}")
     return PLACEHOLDER.sub(lambda match: str(values[match.group(1)]), template)
+
+
+# the two components of a release: the inference code and the model it loads
+INFERENCE_COMPONENT = "{prefix}.ObjectDetection"
+MODEL_COMPONENT = "{prefix}.ObjectDetection.Model"
+
+
+def component_names(prefix: str) -> tuple[str, str]:
+    """(inference component, model component) for a name prefix such as com.example."""
+    return INFERENCE_COMPONENT.format(prefix=prefix), MODEL_COMPONENT.format(prefix=prefix)
 
 
 def recipe_file_name(component: str, version: str) -> str:

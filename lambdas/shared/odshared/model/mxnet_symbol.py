@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputDataError
+from odshared.core.errors import InputDataError
+from odshared.model.anchors import VARIANCES
 
 HEAD_NAMES = ("multibox_cls_pred", "multibox_loc_pred", "multibox_anchors")
-DEFAULT_VARIANCES = (0.1, 0.1, 0.2, 0.2)
 
 
 class SymbolError(InputDataError):
@@ -136,7 +136,7 @@ class DetectionSettings:
     nms_topk: int = -1
     threshold: float = 0.01
     clip: bool = True
-    variances: tuple[float, ...] = DEFAULT_VARIANCES
+    variances: tuple[float, ...] = VARIANCES
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, str]) -> DetectionSettings:
@@ -146,7 +146,7 @@ class DetectionSettings:
             nms_topk=int(float(attrs.get("nms_topk", -1))),
             threshold=float(attrs.get("threshold", 0.01)),
             clip=parse_bool(attrs.get("clip"), True),
-            variances=parse_tuple(attrs.get("variances"), DEFAULT_VARIANCES),
+            variances=parse_tuple(attrs.get("variances"), VARIANCES),
         )
 
     def to_attrs(self) -> dict[str, str]:
