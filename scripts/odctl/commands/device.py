@@ -1,0 +1,160 @@
+"""Device commands: package the Greengrass components, run the device loop here, watch what devices publish."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from odctl.cli_types import PORT, fraction, non_negative_int
+from odshared.core.errors import OdError
+from odshared.core.log import log_event
+
+from .common import command
+
+logger = logging.getLogger("odctl")
+
+
+def _cmd_package_component(args: argparse.Namespace) -> Any:
+    from odctl.packaging import package_components
+
+    return package_components(
+        args.model, args.out, args.name_prefix, args.version, args.model_version, args.artifact_uri, args.upload_bucket
+    )
+
+
+def _cmd_detect(args: argparse.Namespace) -> Any:
+    from odedge.app import run
+    from odedge.config import EdgeConfig
+
+    if args.out:
+        Path(args.out).unlink(missing_ok=True)  # --out holds this run's messages only
+    config = EdgeConfig.from_mapping(
+        {
+            "model_dir": args.model,
+            "source": args.source,
+            "backend": args.backend,
+            "score_threshold": args.threshold,
+            "publisher": "mqtt" if args.mqtt_host else "jsonl",
+            "mqtt_host": args.mqtt_host or "localhost",
+            "mqtt_port": args.mqtt_port,
+            "jsonl": args.out or "-",
+            "realtime": args.realtime,
+            "loop": False,
+            # OpenCV here is headless (no windows): --show writes the annotated frames to a folder instead
+            "snapshot_dir": args.snapshots or ("detect-snapshots" if args.show else ""),
+            "snapshot_interval": 0,
+            "max_frames": args.max_frames,
+            "max_retries": args.max_retries,
+            "publish_empty": args.publish_empty,
+        }
+    )
+    result = run(config)
+    summary = {
+        "frames": result.frames,
+        "fps": result.fps,
+        "latency_ms": result.latency_ms,
+        "counters": result.counters,
+        "stopped_by": result.stopped_by,
+    }
+    if result.frames == 0:
+        raise OdError(f"{args.source}: no frame could be read and inferred")
+    if not args.out and not args.mqtt_host:  # stdout holds the messages: the summary is a log line
+        log_event(logger, "detect.done", **summary)
+        return None
+    return summary
+
+
+def _cmd_watch(args: argparse.Namespace) -> Any:
+    from odctl.aws_errors import aws_errors
+    from odctl.watch import DEFAULT_TOPICS, watch
+
+    topics = tuple(args.topic or DEFAULT_TOPICS)
+    with aws_errors("watch"), open(args.out, "w") if args.out else nullcontext(None) as out:
+        summary = watch(topics, args.mqtt_host, args.mqtt_port, args.region, args.count, args.seconds, out)
+    if summary["received"] == 0 and args.seconds:
+        raise OdError(f"nothing was published on {list(topics)} within {args.seconds:g} s: is the component running?")
+    if not args.out:  # stdout holds the messages: the summary is a log line
+        log_event(logger, "watch.done", **summary)
+        return None
+    return summary
+
+
+def register(sub: Any) -> None:
+    _add_package_component(sub)
+    _add_detect(sub)
+    _add_watch(sub)
+
+
+def _add_package_component(sub: Any) -> None:
+    p = command(
+        sub,
+        "package-component",
+        "Write the inference and model Greengrass components (recipes/ and artifacts/) for greengrass-cli or upload.",
+        "odctl package-component --model models/job-1 --out gg/ --name-prefix com.example --version 1.0.0",
+        _cmd_package_component,
+    )
+    p.add_argument("--model", required=True, help="a converted model package folder (odctl convert)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--name-prefix", default="com.example", help="component names: PREFIX.ObjectDetection[.Model]")
+    p.add_argument("--version", default="1.0.0", help="inference component version (semver)")
+    p.add_argument("--model-version", default="1.0.0", help="model component version (semver)")
+    p.add_argument(
+        "--artifact-uri",
+        default="s3://local-artifacts/components",
+        help="s3:// prefix the recipes point at (where the zips are uploaded)",
+    )
+    p.add_argument("--upload-bucket", default="", help="bucket for active-learning captures (default: none)")
+
+
+def _add_detect(sub: Any) -> None:
+    p = command(
+        sub,
+        "detect",
+        "Run the device's inference loop on a workstation (video, folder, camera or URL).",
+        "odctl detect videos/mixed_boxes_2.mp4 --model models/job-1 --out detections.jsonl",
+        _cmd_detect,
+    )
+    p.add_argument("source", help="video file, image folder, camera index or rtsp/http URL")
+    p.add_argument("--model", required=True, help="a converted model package folder")
+    p.add_argument(
+        "--out", help="JSON Lines file for the messages, replaced (default: stdout, the summary then on stderr)"
+    )
+    p.add_argument("--threshold", type=fraction(), default=0.5, help="minimum score of a published detection")
+    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
+    p.add_argument("--mqtt-port", type=PORT, default=1883)
+    p.add_argument("--realtime", action="store_true", help="play a file at its frame rate, dropping late frames")
+    p.add_argument("--snapshots", help="write annotated frames to this folder")
+    p.add_argument("--max-frames", type=non_negative_int(), default=0, help="stop after N frames (0: no limit)")
+    p.add_argument(
+        "--max-retries",
+        type=non_negative_int(),
+        default=5,
+        help="a camera or stream that fails is retried with backoff this many times (0: forever)",
+    )
+    p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
+    p.add_argument(
+        "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"
+    )
+
+
+def _add_watch(sub: Any) -> None:
+    p = command(
+        sub,
+        "watch",
+        "Print what the devices publish (AWS IoT Core with your AWS credentials, or a local MQTT broker).",
+        "odctl watch --topic 'od/camera-01/detections' --count 10",
+        _cmd_watch,
+    )
+    p.add_argument(
+        "--topic", action="append", help="MQTT topic filter, repeatable (default: od/+/detections, od/+/health)"
+    )
+    p.add_argument("--mqtt-host", help="a local MQTT broker instead of AWS IoT Core")
+    p.add_argument("--mqtt-port", type=PORT, default=1883)
+    p.add_argument("--region", help="AWS IoT Core's region (default: the profile's)")
+    p.add_argument("--count", type=non_negative_int(), default=0, help="stop after N messages (0: no limit)")
+    p.add_argument("--seconds", type=non_negative_int(), default=0, help="stop after S seconds (0: no limit)")
+    p.add_argument("--out", help="JSON Lines file for the messages, replaced (default: stdout)")

@@ -1,0 +1,141 @@
+"""Model commands: train locally, convert SageMaker's artifact, evaluate on labeled frames."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from odctl.cli_types import fraction, non_negative_int, positive_int
+from odshared.core.errors import OdError
+
+from .common import command
+
+
+def _cmd_train_local(args: argparse.Namespace) -> Any:
+    from odctl.synth_video import parse_classes
+    from odctl.train_local import default_output, load_hyperparameters, train_local
+
+    result = train_local(
+        args.train,
+        args.validation,
+        default_output(args.out),
+        load_hyperparameters(args.hyperparameters),
+        args.base_network,
+        args.images,
+        args.label_attribute,
+        list(parse_classes(args.classes)) if args.classes else None,
+        args.seed,
+    )
+    return result.to_dict()
+
+
+def _cmd_convert(args: argparse.Namespace) -> Any:
+    from odctl.synth_video import parse_classes
+    from odshared.model.convert import convert
+
+    overrides = {"nms_threshold": args.nms_threshold, "nms_topk": args.nms_topk, "threshold": args.threshold}
+    if args.force_suppress is not None:
+        overrides["force_suppress"] = args.force_suppress == "true"
+    classes = list(parse_classes(args.classes)) if args.classes else None
+    return convert(args.model, args.out, classes, **overrides)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values or ():
+        left, sep, right = value.partition("=")
+        if not sep or not left.strip() or not right.strip():
+            raise OdError(f"{option} {value!r}: expected NAME=NAME")
+        pairs[left.strip()] = right.strip()
+    return pairs
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> Any:
+    from odctl.evaluate import evaluate
+    from odctl.synth_video import parse_classes
+
+    report = evaluate(
+        args.model,
+        args.manifest,
+        args.out,
+        args.iou,
+        args.label_attribute,
+        args.images,
+        args.backend,
+        list(parse_classes(args.classes)) if args.classes else None,
+        _pairs(args.class_map, "--class-map"),
+    )
+    report.pop("curves")
+    return report
+
+
+def register(sub: Any) -> None:
+    _add_train_local(sub)
+    _add_convert(sub)
+    _add_evaluate(sub)
+
+
+def _add_train_local(sub: Any) -> None:
+    p = command(
+        sub,
+        "train-local",
+        "Train SageMaker's built-in SSD locally on the CPU; writes model.tar.gz as SageMaker does.",
+        "odctl train-local --train prepared/train.manifest --validation prepared/validation.manifest "
+        "--out model.tar.gz --base-network tiny --hyperparameters hp.json",
+        _cmd_train_local,
+    )
+    p.add_argument("--train", required=True, help="training augmented manifest (path or s3://)")
+    p.add_argument("--validation", required=True, help="validation augmented manifest")
+    p.add_argument("--out", required=True, help="model.tar.gz path or s3:// URI (or a folder)")
+    p.add_argument("--images", help="folder or s3:// prefix holding the images, when source-refs point elsewhere")
+    p.add_argument("--hyperparameters", help="JSON file of SageMaker hyperparameters (names and rules as SageMaker)")
+    p.add_argument("--base-network", choices=["resnet-50", "vgg-16", "tiny"], help="overrides the hyperparameters")
+    p.add_argument("--classes", help="class names in id order (default: from the manifests' class-maps)")
+    p.add_argument("--label-attribute", default="bb")
+    p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed of initialisation and batches")
+
+
+def _add_convert(sub: Any) -> None:
+    p = command(
+        sub,
+        "convert",
+        "Convert a SageMaker Object Detection model.tar.gz into the MXNet deploy graph, ONNX and model.json.",
+        "odctl convert --model s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
+        '"blue box,yellow box"',
+        _cmd_convert,
+    )
+    p.add_argument("--model", required=True, help="model.tar.gz path or s3:// URI")
+    p.add_argument("--out", required=True, help="folder or s3:// prefix for the package")
+    p.add_argument("--classes", help="comma-separated class names, in class id order")
+    p.add_argument(
+        "--nms-threshold", type=fraction(low_open=True), help="override the training graph's NMS IoU threshold"
+    )
+    p.add_argument("--nms-topk", type=positive_int(), help="override how many candidates NMS considers")
+    p.add_argument("--threshold", type=fraction(), help="minimum score of a detection (default 0.01, as MXNet)")
+    p.add_argument("--force-suppress", choices=["true", "false"], help="class-agnostic NMS (default: as trained)")
+
+
+def _add_evaluate(sub: Any) -> None:
+    p = command(
+        sub,
+        "evaluate",
+        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest.",
+        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --iou 0.5",
+        _cmd_evaluate,
+    )
+    p.add_argument(
+        "--model", required=True, help="model.tar.gz (SageMaker or train-local) or a converted package folder"
+    )
+    p.add_argument("manifest", help="Ground Truth output / augmented manifest with the true boxes")
+    p.add_argument("--out", help="folder or s3:// prefix for evaluation.json and precision_recall.png")
+    p.add_argument("--iou", type=fraction(low_open=True), default=0.5, help="IoU a detection needs to count")
+    p.add_argument("--label-attribute", default="bb")
+    p.add_argument("--images", help="folder or s3:// prefix holding the images")
+    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument("--classes", help="class names of a model.tar.gz, in class-id order (it holds none)")
+    p.add_argument(
+        "--class-map",
+        action="append",
+        metavar="MANIFEST=MODEL",
+        help="score the manifest's class MANIFEST as the model's class MODEL (repeatable)",
+    )
