@@ -153,7 +153,7 @@ class InferenceLoop:
                 logger.exception("sink.failed")
                 self.counters.add("sink_errors")
 
-    def process(self, frame: Frame) -> list:
+    def process(self, frame: Frame) -> list[Any]:
         start = time.monotonic()
         blob, meta = preprocess(frame.image, self.package.input_size)
         t_pre = time.monotonic()

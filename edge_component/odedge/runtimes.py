@@ -46,7 +46,8 @@ class OnnxRuntime(Runtime):
         self.output_name = self.session.get_outputs()[0].name
 
     def predict(self, blob: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: blob})[0][0]
+        rows: np.ndarray = self.session.run([self.output_name], {self.input_name: blob})[0][0]
+        return rows
 
 
 class MxnetRuntime(Runtime):
@@ -73,7 +74,8 @@ class MxnetRuntime(Runtime):
     def predict(self, blob: np.ndarray) -> np.ndarray:
         batch = self._mx.io.DataBatch([self._mx.nd.array(blob)])
         self.module.forward(batch, is_train=False)
-        return self.module.get_outputs()[0].asnumpy()[0]
+        rows: np.ndarray = self.module.get_outputs()[0].asnumpy()[0]
+        return rows
 
 
 BACKENDS = {"onnx": OnnxRuntime, "mxnet": MxnetRuntime}
@@ -85,4 +87,5 @@ def create_runtime(backend: str, package: ModelPackage, **options: Any) -> Runti
     if backend == "onnx":
         threads = options.get("threads") or int(os.environ.get("ODEDGE_THREADS", "0")) or None
         return OnnxRuntime(package, threads)
-    return BACKENDS[backend](package)
+    runtime: Runtime = BACKENDS[backend](package)
+    return runtime

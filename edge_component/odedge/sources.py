@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,7 @@ class VideoSource(FrameSource):
         self.live = isinstance(self.target, int) or spec.startswith(("rtsp://", "http://", "https://"))
         self.loop = loop
         self.backoff_max = backoff_max
-        self.capture = None
+        self.capture: Any = None  # cv2.VideoCapture, or what the test's opener returns
         self.retry_at = 0.0
         self.backoff = 0.5
         self._opener = opener
@@ -193,7 +194,7 @@ class RequestSource(FrameSource):
         super().__init__("request", counters)
         self.requests: queue.Queue[tuple[str, str | None]] = queue.Queue(maxsize=100)
 
-    def submit(self, payload: dict, reply_to: str | None = None) -> None:
+    def submit(self, payload: dict[str, Any], reply_to: str | None = None) -> None:
         path = payload.get("image") or payload.get("path")
         if not isinstance(path, str):
             self.counters.add("bad_requests")

@@ -42,11 +42,8 @@ class Number:
 
     def outside(self) -> str:
         """A value this type refuses (for the CLI walk test)."""
-        return (
-            str(self.kind(self.low))
-            if self.low_open
-            else str(self.kind(self.low - 1) if self.low is not None else 1e12)
-        )
+        value = 1e12 if self.low is None else (self.low if self.low_open else self.low - 1)
+        return str(int(value)) if self.kind is int else str(float(value))
 
     @property
     def __name__(self) -> str:  # argparse names the type in its messages

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -150,16 +151,17 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
     try:
         for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT):
             spec = SynthSpec(name, classes, frames=plan.frames_per_video, seed=seed)
-            step(f"synth-video {name}", str(videos / f"{name}.boxes.jsonl"), lambda s=spec: write_video(s, videos))
+            step(f"synth-video {name}", str(videos / f"{name}.boxes.jsonl"), partial(write_video, spec, videos))
         for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT):
             step(
                 f"extract-frames {name}",
                 str(report / f"frames_{name}.png"),
-                lambda n=name: extract_frames(
-                    str(videos / f"{n}.mp4"),
-                    storage.join(base, "frames", n),
+                partial(
+                    extract_frames,
+                    str(videos / f"{name}.mp4"),
+                    storage.join(base, "frames", name),
                     every=plan.every,
-                    preview=str(report / f"frames_{n}.png"),
+                    preview=str(report / f"frames_{name}.png"),
                 ),
             )
         manifest = storage.join(base, "manifests", "labeling.manifest")

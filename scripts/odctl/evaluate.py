@@ -103,7 +103,7 @@ def evaluate(
                 results.append(
                     ImageResult(
                         gt,
-                        np.array([to_model[b.class_name] for b in item.boxes], int),
+                        np.array([to_model[str(b.class_name)] for b in item.boxes], int),
                         rows[:, 2:6],
                         rows[:, 0].astype(int),
                         rows[:, 1],

@@ -125,7 +125,7 @@ def _steps(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             name = event["stateExitedEventDetails"]["name"]
             steps.setdefault(name, {"state": name})["status"] = "SUCCEEDED"
         elif kind.endswith("Failed") and kind != "ExecutionFailed":
-            details = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("FailedEventDetails")), {})
             last = next(reversed(steps.values()), None)
             if last is not None:
                 last.update(status="FAILED", error=details.get("error"), cause=details.get("cause"))

@@ -82,7 +82,7 @@ def preview_manifest(
     if not refs:
         raise InputDataError(f"{manifest}: no image to preview")
     storage.write_bytes(out, encode_png(grid(shown, captions, columns)), "image/png")
-    summary = {"out": out, "lines": len(refs), "shown": len(shown), "invalid_lines": len(invalid)}
+    summary: dict[str, Any] = {"out": out, "lines": len(refs), "shown": len(shown), "invalid_lines": len(invalid)}
     log_event(logger, "preview_manifest.done", **summary)
     return summary
 
@@ -147,6 +147,6 @@ def show_labels(
     storage.write_bytes(storage.join(out, "grid.png"), encode_png(grid(thumbs, captions)), "image/png")
     if invalid:
         write_rejected(storage.join(out, "rejected.jsonl"), invalid)
-    summary = {"out": out, "images": len(items), "written": written, "invalid_lines": len(invalid)}
+    summary: dict[str, Any] = {"out": out, "images": len(items), "written": written, "invalid_lines": len(invalid)}
     log_event(logger, "show_labels.done", **summary)
     return summary

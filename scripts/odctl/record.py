@@ -72,7 +72,7 @@ def record(
                     break
                 if writer is None:
                     h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h))
+                    writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*"mp4v"), rate, (w, h))
                 writer.write(frame)
                 frames += 1
                 pb.update()

@@ -58,7 +58,8 @@ def detection_strip(video: str, messages: Sequence[dict[str, Any]], count: int =
     frames = sorted(by_frame)
     chosen = set(frames[int(round(i * (len(frames) - 1) / max(1, count - 1)))] for i in range(count))
     capture = cv2.VideoCapture(video)
-    tiles, index = [], 0
+    tiles: list[Any] = []
+    index = 0
     while len(tiles) < len(chosen):
         ok, image = capture.read()
         if not ok:

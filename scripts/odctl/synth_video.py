@@ -202,7 +202,7 @@ def write_video(spec: SynthSpec, out_dir: str | Path) -> tuple[Path, Path]:
     video = out / f"{spec.name}.mp4"
     labels = boxes_path(video)
     writer = cv2.VideoWriter(
-        str(video) + ".part.mp4", cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height)
+        str(video) + ".part.mp4", cv2.VideoWriter.fourcc(*"mp4v"), spec.fps, (spec.width, spec.height)
     )
     if not writer.isOpened():
         raise RuntimeError(f"{video}: OpenCV cannot write mp4 here (no mp4v encoder)")

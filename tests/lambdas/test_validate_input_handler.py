@@ -45,5 +45,5 @@ def test_labeling_run_writes_categories_and_template(bucket, monkeypatch):
 
 def test_bundle_holds_the_handler_and_the_shared_library(tmp_path):
     bundle = build_bundle(REPO / "lambdas" / "validate_input", tmp_path / "bundle")
-    assert (bundle / "handler.py").exists() and (bundle / "odshared" / "pipeline.py").exists()
+    assert (bundle / "handler.py").exists() and (bundle / "odshared" / "data" / "pipeline.py").exists()
     assert not (bundle / "requirements.txt").exists() and not list(bundle.rglob("__pycache__"))

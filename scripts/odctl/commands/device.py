@@ -52,7 +52,7 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
         }
     )
     result = run(config)
-    summary = {
+    summary: dict[str, Any] = {
         "frames": result.frames,
         "fps": result.fps,
         "latency_ms": result.latency_ms,

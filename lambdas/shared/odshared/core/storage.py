@@ -106,7 +106,8 @@ def read_bytes(uri: str) -> bytes:
     if is_s3(uri):
         bucket, key = split_s3(uri)
         try:
-            return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+            return body
         except Exception as exc:
             raise _storage_error(uri, exc) from exc
     try:

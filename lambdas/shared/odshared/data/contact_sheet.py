@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def grid(
@@ -44,7 +47,7 @@ def grid(
     return sheet
 
 
-def evenly(items: Sequence, count: int) -> list:
+def evenly(items: Sequence[T], count: int) -> list[T]:
     """At most ``count`` items spread evenly over the sequence, first and last included."""
     if len(items) <= count:
         return list(items)

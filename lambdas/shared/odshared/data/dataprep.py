@@ -162,7 +162,9 @@ def check_rules_match(images: Sequence[LabeledImage], options: PrepareOptions) -
             )
         if not any(rule.matches(image) for image in images):
             log_event(logger, "prepare.rule_matched_nothing", level=logging.WARNING, rule=rule.key + "=" + rule.value)
-    unmatched = [d for d in sorted(options.discard) if not any(_is_discarded(i.source_ref, {d}) for i in images)]
+    unmatched = [
+        d for d in sorted(options.discard) if not any(_is_discarded(i.source_ref, frozenset({d})) for i in images)
+    ]
     if unmatched:
         log_event(logger, "prepare.discard_unmatched", level=logging.WARNING, count=len(unmatched), first=unmatched[:3])
 
@@ -178,7 +180,7 @@ def _validation_score(ref: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split(images: Sequence[LabeledImage], fraction: float, seed: int) -> tuple[list, list]:
+def split(images: Sequence[LabeledImage], fraction: float, seed: int) -> tuple[list[LabeledImage], list[LabeledImage]]:
     """Reproducible train/validation split by image (never an image in both)."""
     if fraction <= 0 or len(images) < 2:
         return list(images), []
@@ -261,7 +263,7 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
             if box.confidence is not None and box.confidence < options.min_confidence:
                 low_confidence += 1
                 continue
-            boxes.append(replace(box, class_id=class_ids[box.class_name]))
+            boxes.append(replace(box, class_id=class_ids[str(box.class_name)]))
         if not boxes and not options.keep_empty:
             empty += 1
             continue

@@ -45,7 +45,7 @@ def frame_name(stem: str, index: int) -> str:
     return f"{stem}_{index:06d}.jpg"
 
 
-def selector(every: int | None, fps: float | None, video_fps: float):
+def selector(every: int | None, fps: float | None, video_fps: float) -> Callable[[int], bool]:
     """A predicate on the frame index: every Nth frame, or about ``fps`` frames per second of video."""
     if every is not None and fps is not None:
         raise OdError("give --every or --fps, not both")
@@ -100,7 +100,7 @@ def extract_frames(
     chosen: list[str] = []
     thumbs: list[tuple[int, np.ndarray]] = []
     in_flight = BoundedSemaphore(workers * 4)  # bounds memory: encoded frames waiting for upload
-    futures: list[Future] = []
+    futures: list[Future[None]] = []
 
     def upload(uri: str, data: bytes) -> None:
         try:
@@ -124,7 +124,7 @@ def extract_frames(
                     log_event(logger, "frames.corrupt_frame", level=logging.WARNING, video=video, frame=index)
                 elif name in existing:
                     skipped += 1
-                else:
+                elif frame is not None:
                     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
                     if not ok:
                         raise InputDataError(f"{video}: frame {index} could not be encoded as JPEG")

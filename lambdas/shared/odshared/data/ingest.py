@@ -169,8 +169,9 @@ def merge_parts(output_prefix: str) -> dict[str, Any]:
                     lines += 1
     if lines == 0:
         raise IngestError(f"no video under the run produced frames ({output_prefix}/parts is empty)")
-    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failures(output_prefix)}
-    log_event(logger, "ingest.merged", manifest=out, videos=videos, lines=lines, failed=len(summary["failed"]))
+    failed = failures(output_prefix)
+    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failed}
+    log_event(logger, "ingest.merged", manifest=out, videos=videos, lines=lines, failed=len(failed))
     return summary
 
 

@@ -150,6 +150,7 @@ def build_input_manifest(
                     continue
                 fragment = "" if compiled is None else compiled.fragment(name, stem)
                 if fragment is None:
+                    assert compiled is not None  # no pattern: every name matches
                     invalid.append(
                         InvalidLine(
                             source, listed, f"{name!r} does not match --metadata-from-name {compiled.text!r}", uri

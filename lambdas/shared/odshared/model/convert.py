@@ -67,8 +67,9 @@ def read_artifact(path: str | Path, source: str | None = None) -> TrainingArtifa
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ConversionError(f"{source}: the archive is truncated or corrupt ({exc})") from exc
         wanted = {"symbol": "*-symbol.json", "params": "*.params", "hyperparams": "hyperparams.json"}
-        found = {key: _one(names, pattern, source) for key, pattern in wanted.items()}
-        missing = [wanted[key] for key, name in found.items() if name is None]
+        matched = {key: _one(names, pattern, source) for key, pattern in wanted.items()}
+        missing = [wanted[key] for key, name in matched.items() if name is None]
+        found = {key: name for key, name in matched.items() if name is not None}
         if missing:
             raise ConversionError(f"{source}: the archive lacks {', '.join(missing)} (it holds {sorted(names)})")
 

@@ -99,7 +99,7 @@ def loads(data: bytes, source: str = "<params>") -> dict[str, np.ndarray]:
             raise ParamsError(f"{source}: {what} has an unknown dtype flag {flag}")
         dtype = np.dtype(DTYPES[flag])
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        arrays.append(np.frombuffer(reader.take(size, f"{what} data"), dtype=dtype).reshape(shape))
+        arrays.append(np.frombuffer(reader.take(size, f"{what} data"), dtype=dtype).reshape(shape))  # type: ignore[arg-type]
     (name_count,) = reader.unpack("<Q", "name count")
     if name_count not in (0, count):
         raise ParamsError(f"{source}: {name_count} names for {count} arrays")

@@ -79,7 +79,7 @@ def export_onnx(
 
 def _convert_graph(b: GraphBuilder) -> dict[int, str]:
     """Each node's output name, in graph order."""
-    symbol, outputs = b.symbol, {}
+    symbol, outputs = b.symbol, dict[int, str]()
     for index, node in enumerate(symbol.nodes):
         inputs = [outputs[ref[0]] for ref in node.inputs]
         if any(ref[1] != 0 for ref in node.inputs if symbol.nodes[ref[0]].op != "null"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softrelu":
 ADD_OPS = {"elemwise_add", "_Plus", "_plus", "broadcast_add", "broadcast_plus"}
 
 
-def _window(attrs: dict[str, str], rank: int) -> dict[str, list[int]]:
+def _window(attrs: dict[str, str], rank: int) -> dict[str, Any]:
     return {
         "strides": list(parse_ints(attrs.get("stride")) or (1,) * rank),
         "pads": list(parse_ints(attrs.get("pad")) or (0,) * rank) * 2,
@@ -78,7 +79,9 @@ def _pooling(b: GraphBuilder, node: Node, inputs: list[str], _: list) -> str:
     if parse_bool(attrs.get("global_pool")):
         return b.add("GlobalMaxPool" if pool == "max" else "GlobalAveragePool", inputs[:1], name)
     kernel = parse_ints(attrs.get("kernel"))
-    extra = {} if pool == "max" else {"count_include_pad": int(parse_bool(attrs.get("count_include_pad"), True))}
+    extra: dict[str, Any] = (
+        {} if pool == "max" else {"count_include_pad": int(parse_bool(attrs.get("count_include_pad"), True))}
+    )
     return b.add(
         "MaxPool" if pool == "max" else "AveragePool",
         inputs[:1],
