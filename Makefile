@@ -3,6 +3,7 @@
 #   .venv        the operator's: CDK app, odctl, tests; the machine's Python 3.11-3.13 (PYTHON=python3.12 to choose)
 #   .venv-mxnet  MXNet 1.9.1 on Python 3.11 (uv provides 3.11 where the machine lacks it): local training and the
 #                MXNet reference, run as subprocesses through odctl.mxnet_env
+#   .venv-lambda the Lambda bundles' own requirements on the Lambda runtime's Python 3.13 (make test-lambda-runtime)
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
@@ -11,8 +12,10 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 MXVENV := .venv-mxnet
 MXSTAMP := $(MXVENV)/.installed
+LAMBDAVENV := .venv-lambda
+LAMBDASTAMP := $(LAMBDAVENV)/.installed
 
-.PHONY: setup demo test test-fast test-mxnet lint typecheck lock bench clean
+.PHONY: setup demo test test-fast test-mxnet test-lambda-runtime lint typecheck lock bench clean
 
 setup: $(STAMP) $(MXSTAMP)
 
@@ -31,9 +34,16 @@ $(MXSTAMP): $(STAMP) requirements/mxnet.lock pyproject.toml
 	$(UV) pip install --quiet --python $(MXVENV)/bin/python --no-deps -e .
 	touch $(MXSTAMP)
 
+$(LAMBDASTAMP): $(STAMP) requirements/lambda-runtime.lock pyproject.toml
+	$(UV) venv --quiet --allow-existing --python 3.13 $(LAMBDAVENV)
+	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python -r requirements/lambda-runtime.lock
+	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python --no-deps -e .
+	touch $(LAMBDASTAMP)
+
 lock: $(STAMP)
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 dev.in -o dev.lock
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 mxnet.in -o mxnet.lock
+	cd requirements && ../$(UV) pip compile --quiet --python-version 3.13 lambda-runtime.in -o lambda-runtime.lock
 
 demo: setup
 	$(BIN)/odctl demo --workdir demo-work
@@ -50,6 +60,10 @@ test-fast: setup
 test-mxnet: setup
 	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env
 
+# the Lambda functions' tests on the Lambda runtime's Python and the bundles' own requirements
+test-lambda-runtime: setup $(LAMBDASTAMP)
+	$(LAMBDAVENV)/bin/pytest -q -p no:cacheprovider tests/lambdas
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -61,4 +75,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(MXVENV) demo-work bench/out .pytest_cache
+	rm -rf $(VENV) $(MXVENV) $(LAMBDAVENV) demo-work bench/out .pytest_cache
