@@ -9,12 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 from .config import EdgeConfig
-from .extras import ActiveLearning, Snapshots
 from .loop import InferenceLoop, LoopResult
 from .model import ModelError, ModelPackage
 from .publishers import BufferedPublisher, JsonlTransport, create_transport
 from .runtimes import create_runtime
-from .sources import RequestSource, open_source
+from .sources import open_source
+from .stages import ActiveLearning, FrameStage, Snapshots
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,28 @@ def build_sinks(config: EdgeConfig, counters: Counters) -> list[BufferedPublishe
     if config.jsonl and not isinstance(main, JsonlTransport):
         sinks.append(BufferedPublisher(JsonlTransport(config.jsonl), counters, config.buffer_size, "jsonl"))
     return sinks
+
+
+def build_stages(config: EdgeConfig, counters: Counters) -> list[FrameStage]:
+    """The optional stages the configuration asks for, in the order they see each frame."""
+    stages: list[FrameStage] = []
+    if config.snapshot_dir:
+        stages.append(Snapshots(config.snapshot_dir, config.snapshot_interval, config.snapshot_max_mb))
+    if config.capture_dir:
+        stages.append(
+            ActiveLearning(
+                config.capture_dir,
+                config.thing_name,
+                config.uncertain_low,
+                config.uncertain_high,
+                config.capture_interval,
+                config.capture_motion,
+                counters,
+                config.upload_bucket,
+                config.upload_prefix,
+            )
+        )
+    return stages
 
 
 def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals: bool = True) -> LoopResult:
@@ -41,28 +63,8 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
     runtime = create_runtime(config.backend, package, threads=config.threads or None)
     source = open_source(config.source, counters, config.loop, config.max_retries)
     sinks = build_sinks(config, counters)
-    if isinstance(source, RequestSource):
-        _subscribe_requests(sinks[0], config, source)
-    snapshots = (
-        Snapshots(config.snapshot_dir, config.snapshot_interval, config.snapshot_max_mb)
-        if (config.snapshot_dir)
-        else None
-    )
-    learning = (
-        ActiveLearning(
-            config.capture_dir,
-            config.thing_name,
-            config.uncertain_low,
-            config.uncertain_high,
-            config.capture_interval,
-            config.capture_motion,
-            counters,
-            config.upload_bucket,
-            config.upload_prefix,
-        )
-        if config.capture_dir
-        else None
-    )
+    source.listen(sinks[0].transport.subscribe, config.topic(config.request_topic))
+    stages = build_stages(config, counters)
     if install_signals and threading.current_thread() is threading.main_thread():
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -81,29 +83,14 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         classes=list(package.classes),
         input_size=package.input_size,
     )
-    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, snapshots, learning)
+    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages)
     try:
         result = loop.run()
     finally:
         source.close()
-        if learning is not None:
-            learning.close()
+        for stage in stages:
+            stage.close()
         for sink in sinks:
             sink.close(timeout=1.5)
     # the counters after the sinks flushed: "published" then counts the final health message too
     return replace(result, counters=counters.snapshot())
-
-
-def _subscribe_requests(sink: BufferedPublisher, config: EdgeConfig, source: RequestSource) -> None:
-    import json
-
-    def on_request(topic: str, payload: bytes) -> None:
-        try:
-            message = json.loads(payload)
-        except ValueError:
-            message = {}
-        source.submit(
-            message if isinstance(message, dict) else {}, message.get("reply_to") if isinstance(message, dict) else None
-        )
-
-    sink.transport.subscribe(config.topic(config.request_topic), on_request)

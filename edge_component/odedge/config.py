@@ -50,7 +50,7 @@ class EdgeConfig:
     capture_motion: bool = False
     upload_bucket: str = ""
     upload_prefix: str = "capture"
-    threads: int = 0
+    threads: int = 0  # ONNX Runtime's intra-op threads; 0: its default (one per core)
 
     def __post_init__(self) -> None:
         checks = [
@@ -60,6 +60,7 @@ class EdgeConfig:
             (self.publisher in ("auto", "ipc", "mqtt", "jsonl"), "publisher", "must be auto, ipc, mqtt or jsonl"),
             (self.queue_size >= 1, "queue_size", "must be at least 1"),
             (self.buffer_size >= 1, "buffer_size", "must be at least 1"),
+            (self.threads >= 0, "threads", "must be 0 (the runtime's default) or more"),
             (
                 0.0 <= self.uncertain_low <= self.uncertain_high <= 1.0,
                 "uncertain_low/uncertain_high",

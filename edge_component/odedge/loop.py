@@ -21,7 +21,8 @@ from .model import ModelPackage
 from .postprocess import detections
 from .preprocess import preprocess
 from .runtimes import Runtime
-from .sources import EndOfStream, Frame, FrameSource, RequestSource, SourceError
+from .sources import EndOfStream, Frame, FrameSource, SourceError
+from .stages import FrameResult, FrameStage
 from .telemetry import Counters, LatencyWindow, log_event
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,7 @@ class InferenceLoop:
         sinks: list[Any],
         counters: Counters | None = None,
         stop: threading.Event | None = None,
-        snapshots: Any = None,
-        active_learning: Any = None,
+        stages: list[FrameStage] | None = None,
     ) -> None:
         self.config = config
         self.package = package
@@ -100,8 +100,7 @@ class InferenceLoop:
         self.counters = counters or Counters()
         self.stop = stop or threading.Event()
         self.latency = LatencyWindow()
-        self.snapshots = snapshots
-        self.active_learning = active_learning
+        self.stages = stages or []
         self.wanted = frozenset(config.classes) if config.classes else None
         unknown = set(config.classes) - set(package.classes)
         if unknown:
@@ -170,8 +169,9 @@ class InferenceLoop:
         }
         self.latency.record(stages)
         self.counters.add("frames_processed")
-        topic = self.result_topic if isinstance(self.source, RequestSource) else self.topic
-        if found or self.config.publish_empty or isinstance(self.source, RequestSource):
+        # a request always gets its answer, on the result topic (or the reply topic it named)
+        topic = self.result_topic if self.source.replies else self.topic
+        if found or self.config.publish_empty or self.source.replies:
             if self._due():
                 self._publish(
                     frame.reply_to or topic,
@@ -186,13 +186,19 @@ class InferenceLoop:
                         (frame.image.shape[1], frame.image.shape[0]),
                     ),
                 )
-        if self.snapshots is not None:
-            self.snapshots(frame.image, frame.index, found)
-        if self.active_learning is not None:
+        if self.stages:
             valid = rows[rows[:, 0] >= 0]
             best = float(valid[:, 1].max()) if len(valid) else 0.0
-            self.active_learning(frame.image, frame.index, found, best)
+            self._observe(FrameResult(frame.image, frame.index, found, best))
         return found
+
+    def _observe(self, result: FrameResult) -> None:
+        for stage in self.stages:
+            try:  # one failing stage never stops the loop or the other stages
+                stage.observe(result)
+            except Exception:
+                logger.exception("stage.failed", extra={"fields": {"stage": stage.name}})
+                self.counters.add("stage_errors")
 
     def _due(self) -> bool:
         interval = self.config.publish_interval

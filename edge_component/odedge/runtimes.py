@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import os
 from typing import Any
 
 import numpy as np
@@ -85,7 +84,6 @@ def create_runtime(backend: str, package: ModelPackage, **options: Any) -> Runti
     if backend not in BACKENDS:
         raise ModelError(f"unknown model backend {backend!r} (expected one of {sorted(BACKENDS)})")
     if backend == "onnx":
-        threads = options.get("threads") or int(os.environ.get("ODEDGE_THREADS", "0")) or None
-        return OnnxRuntime(package, threads)
+        return OnnxRuntime(package, options.get("threads"))
     runtime: Runtime = BACKENDS[backend](package)
     return runtime

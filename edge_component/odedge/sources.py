@@ -7,6 +7,7 @@ cannot be opened fails at once. Frames that cannot be decoded are skipped and co
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import time
@@ -20,6 +21,8 @@ import numpy as np
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
+# how a message-fed source subscribes: (topic, callback(topic, payload))
+Subscribe = Callable[[str, Callable[[str, bytes], None]], None]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -43,6 +46,7 @@ class SourceError(ValueError):
 
 class FrameSource:
     live = False
+    replies = False  # every frame is a request that gets an answer (published even when empty)
 
     def __init__(self, name: str, counters: Counters) -> None:
         self.name = name
@@ -52,6 +56,9 @@ class FrameSource:
     def read(self) -> Frame | None:
         """The next frame; None when nothing is available right now; raises EndOfStream when done."""
         raise NotImplementedError
+
+    def listen(self, subscribe: Subscribe, topic: str) -> None:
+        """Sources fed by messages subscribe to ``topic`` here; the others need nothing."""
 
     def fps(self) -> float:
         return 0.0
@@ -189,10 +196,23 @@ class RequestSource(FrameSource):
     """The original project's request mode: a message names an image file on the device; one answer each."""
 
     live = True
+    replies = True
 
     def __init__(self, counters: Counters) -> None:
         super().__init__("request", counters)
         self.requests: queue.Queue[tuple[str, str | None]] = queue.Queue(maxsize=100)
+
+    def listen(self, subscribe: Subscribe, topic: str) -> None:
+        subscribe(topic, self._on_message)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            message = {}
+        if not isinstance(message, dict):
+            message = {}
+        self.submit(message, message.get("reply_to"))
 
     def submit(self, payload: dict[str, Any], reply_to: str | None = None) -> None:
         path = payload.get("image") or payload.get("path")

@@ -245,3 +245,37 @@ def test_unreachable_camera_backs_off_without_crashing():
     while time.monotonic() < deadline:
         assert source.read() is None
     assert counters.get("reconnects") >= 2 and counters.get("source_connected") == 0
+
+
+def test_a_failing_stage_is_counted_and_the_others_still_run(scene, tmp_path):
+    """Optional stages run each in its own guard: one that raises on every frame stops neither the loop nor the
+    snapshots stage after it."""
+    from odedge.app import build_sinks
+    from odedge.loop import InferenceLoop
+    from odedge.stages import Snapshots
+
+    class Broken:
+        name = "broken"
+
+        def observe(self, result):
+            raise RuntimeError("disk full")
+
+        def close(self):
+            pass
+
+    config = _config(scene, tmp_path, max_frames="12", score_threshold="0.3")
+    counters = Counters()
+    package = ModelPackage.load(config.model_dir)
+    source = VideoSource(config.source, counters)
+    sinks = build_sinks(config, counters)
+    snapshots = Snapshots(str(tmp_path / "snaps"), 0.0, 10)
+    loop = InferenceLoop(config, package, OnnxRuntime(package), source, sinks, counters, stages=[Broken(), snapshots])
+    try:
+        result = loop.run()
+    finally:
+        source.close()
+        for sink in sinks:
+            sink.close(timeout=1.0)
+    assert result.frames == 12
+    assert counters.get("stage_errors") == 12
+    assert len(list((tmp_path / "snaps").iterdir())) > 0

@@ -1,4 +1,6 @@
-"""Optional sinks: annotated snapshots (bounded folder) and active-learning captures uploaded to S3."""
+"""The loop's optional stages after post-processing: annotated snapshots (a bounded folder) and active-learning
+captures uploaded to S3. Each is a ``FrameStage``: the loop hands every processed frame to each stage inside its
+own guard, so a failing stage is counted and logged and never stops the loop or the other stages."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -15,6 +19,24 @@ from .postprocess import Detection
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: the image, its detections, and the best score of any anchor (kept or not)."""
+
+    image: np.ndarray
+    index: int
+    detections: Sequence[Detection]
+    best_score: float
+
+
+class FrameStage(Protocol):
+    name: str
+
+    def observe(self, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def annotate(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
@@ -48,6 +70,10 @@ def _trim(folder: Path, max_bytes: float) -> None:
 
 
 class Snapshots:
+    """Annotated frames with detections, at most one per interval, the oldest deleted past the size budget."""
+
+    name = "snapshots"
+
     def __init__(self, folder: str, interval: float, max_mb: float) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -55,21 +81,25 @@ class Snapshots:
         self.max_bytes = max_mb * 2**20
         self.last = 0.0
 
-    def __call__(self, image: np.ndarray, frame: int, detections: Sequence[Detection]) -> None:
+    def observe(self, result: FrameResult) -> None:
         import cv2
 
         now = time.monotonic()
-        if not detections or now - self.last < self.interval:
+        if not result.detections or now - self.last < self.interval:
             return
         self.last = now
-        cv2.imwrite(
-            str(self.folder / f"snapshot_{int(time.time() * 1000)}_{frame:06d}.jpg"), annotate(image, detections)
-        )
+        path = self.folder / f"snapshot_{int(time.time() * 1000)}_{result.index:06d}.jpg"
+        cv2.imwrite(str(path), annotate(result.image, result.detections))
         _trim(self.folder, self.max_bytes)
+
+    def close(self) -> None:
+        pass
 
 
 class ActiveLearning:
     """Keeps frames the model is unsure about (best score inside the band, or motion with no detection)."""
+
+    name = "active_learning"
 
     def __init__(
         self,
@@ -105,11 +135,16 @@ class ActiveLearning:
         self.previous = small
         return moving
 
-    def __call__(self, image: np.ndarray, frame: int, detections: Sequence[Detection], all_scores: float) -> bool:
+    def observe(self, result: FrameResult) -> None:
+        self.capture(result)
+
+    def capture(self, result: FrameResult) -> bool:
+        """Keep the frame if it is worth labeling; True when it was kept."""
         import cv2
 
+        image, frame, detections = result.image, result.index, result.detections
         moving = self._moving(image) if self.motion else False
-        uncertain = self.low <= all_scores < self.high
+        uncertain = self.low <= result.best_score < self.high
         now = time.monotonic()
         if not (uncertain or (moving and not detections)) or now - self.last < self.interval:
             return False
@@ -120,7 +155,7 @@ class ActiveLearning:
             json.dumps(
                 {
                     "frame": frame,
-                    "best_score": all_scores,
+                    "best_score": result.best_score,
                     "reason": "uncertain" if uncertain else "motion",
                     "predictions": [d.to_dict() for d in detections],
                 }
