@@ -29,6 +29,17 @@ TOPIC_ROOT = "od"
 # exchange service sends with the core device's thing name (aws-greengrass-nucleus IotCloudHelper)
 THING_NAME_IN_CREDENTIALS = "${credentials-iot:ThingName}"
 THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
+INFERENCE_RECIPE = EDGE / "recipes" / "inference.yaml"
+
+
+def recipe_resource_limits() -> dict[str, float | int]:
+    """The inference recipe's SystemResourceLimits (memory in KB, cpus), as the deployment's runWith takes them:
+    the recipe is their one home, the deploy step applies them."""
+    import yaml
+
+    recipe = yaml.safe_load(INFERENCE_RECIPE.read_text())
+    limits = recipe["ComponentConfiguration"]["DefaultConfiguration"]["SystemResourceLimits"]
+    return {"memory": int(limits["memory"]), "cpus": float(limits["cpus"])}
 
 
 def code_archive(folder: Path) -> Path:
@@ -72,7 +83,7 @@ class EdgeComponents(Construct):
             extract=True,
         )
         recipe = render_recipe(
-            (EDGE / "recipes" / "inference.yaml").read_text(),
+            INFERENCE_RECIPE.read_text(),
             {
                 "NAME_PREFIX": config.name_prefix,
                 "VERSION": config.component_version,

@@ -4,6 +4,8 @@ and a state machine with its own log group and X-Ray tracing."""
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
@@ -67,3 +69,33 @@ def logged_state_machine(
         logs=sfn.LogOptions(destination=log_group, level=level, include_execution_data=execution_data),
     )
     return machine, log_group
+
+
+def notify_unhandled_failures(stack: cdk.Stack, machines: list[sfn.IStateMachine], topic: sns.ITopic) -> None:
+    """No Catch sees States.Runtime, an execution timeout or an abort: the status change event does."""
+    events.Rule(
+        stack,
+        "PipelineFailed",
+        description="Workflow executions that failed, timed out or were aborted",
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={
+                "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                "stateMachineArn": [machine.state_machine_arn for machine in machines],
+            },
+        ),
+        targets=[
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_object(
+                    {
+                        "execution": events.EventField.from_path("$.detail.executionArn"),
+                        "status": events.EventField.from_path("$.detail.status"),
+                        "error": events.EventField.from_path("$.detail.error"),
+                        "cause": events.EventField.from_path("$.detail.cause"),
+                    }
+                ),
+            )
+        ],
+    )
