@@ -46,23 +46,69 @@ class Workflow(Construct):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        notify = notify_then_fail(self, topic, "Object detection pipeline failed", "PipelineFailed")
+        self.functions = functions
+        self.notify = notify_then_fail(self, topic, "Object detection pipeline failed", "PipelineFailed")
+        validate = self._invoke("ValidateInput", "validate", {"input.$": "$"}, "$.config")
+        labeling = self._labeling(config, sagemaker_role, data_bucket_name, ground_truth_lambda_account)
+        labeled_manifests = sfn.Pass(
+            self,
+            "UseLabelingOutput",
+            parameters={"manifests.$": "States.Array($.labeling.outputManifest)"},
+            result_path="$.labeled",
+        )
+        given_manifests = sfn.Pass(
+            self, "UseGivenManifests", parameters={"manifests.$": "$.config.value.manifests"}, result_path="$.labeled"
+        )
+        prepare = self._invoke(
+            "PrepareTrainingData",
+            "prepare",
+            {
+                "manifests.$": "$.labeled.manifests",
+                "output_prefix.$": "$.config.value.preparedPrefix",
+                "classes.$": "$.config.value.classes",
+                "label_attribute": config.label_attribute,
+                "preparation.$": "$.config.value.preparation",
+                "hyperparameters.$": "$.config.value.hyperparameters",
+            },
+            "$.prepared",
+        )
+        training = self._training(config, sagemaker_role, algorithm_image, artifacts_bucket_name)
+        labeling.next(labeled_manifests)
+        labeled_manifests.next(prepare)
+        given_manifests.next(prepare)
+        prepare.next(training).next(self._model_to_device(artifacts_bucket_name))
+        definition = validate.next(
+            sfn.Choice(self, "LabelingRequested?")
+            .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
+            .otherwise(given_manifests)
+        )
+        self.state_machine, self.log_group = logged_state_machine(
+            self,
+            definition,
+            cdk.Duration.hours(config.labeling_max_hours + config.training_max_hours + 6),
+            sfn.LogLevel.ALL,
+            execution_data=True,
+        )
+        self._grant_sagemaker(sagemaker_role)
 
-        def invoke(name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
-            task = tasks.LambdaInvoke(
-                self,
-                name,
-                lambda_function=functions[function],
-                payload=sfn.TaskInput.from_object(payload),
-                result_selector={"value.$": "$.Payload"},
-                result_path=result,
-                retry_on_service_exceptions=False,
-                task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
-            )
-            guard(task, TRANSIENT, notify)
-            return task
+    def _invoke(self, name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self.functions[function],
+            payload=sfn.TaskInput.from_object(payload),
+            result_selector={"value.$": "$.Payload"},
+            result_path=result,
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
+        )
+        guard(task, TRANSIENT, self.notify)
+        return task
 
-        validate = invoke("ValidateInput", "validate", {"input.$": "$"}, "$.config")
+    def _labeling(
+        self, config: AppConfig, sagemaker_role: iam.IRole, data_bucket_name: str, ground_truth_lambda_account: str
+    ) -> sfn.CustomState:
+        """Ground Truth bounding-box labeling of the input manifest (existing Ground Truth customers)."""
         labeling = sfn.CustomState(
             self,
             "CreateLabelingJob",
@@ -106,29 +152,13 @@ class Workflow(Construct):
                 "ResultPath": "$.labeling",
             },
         )
-        guard(labeling, SAGEMAKER_TRANSIENT, notify)
-        labeled_manifests = sfn.Pass(
-            self,
-            "UseLabelingOutput",
-            parameters={"manifests.$": "States.Array($.labeling.outputManifest)"},
-            result_path="$.labeled",
-        )
-        given_manifests = sfn.Pass(
-            self, "UseGivenManifests", parameters={"manifests.$": "$.config.value.manifests"}, result_path="$.labeled"
-        )
-        prepare = invoke(
-            "PrepareTrainingData",
-            "prepare",
-            {
-                "manifests.$": "$.labeled.manifests",
-                "output_prefix.$": "$.config.value.preparedPrefix",
-                "classes.$": "$.config.value.classes",
-                "label_attribute": config.label_attribute,
-                "preparation.$": "$.config.value.preparation",
-                "hyperparameters.$": "$.config.value.hyperparameters",
-            },
-            "$.prepared",
-        )
+        guard(labeling, SAGEMAKER_TRANSIENT, self.notify)
+        return labeling
+
+    def _training(
+        self, config: AppConfig, sagemaker_role: iam.IRole, algorithm_image: str, artifacts_bucket_name: str
+    ) -> sfn.CustomState:
+        """The built-in Object Detection algorithm on the prepared augmented manifests (Pipe mode, RecordIO)."""
         channel = {
             "ContentType": "application/x-recordio",
             "RecordWrapperType": "RecordIO",
@@ -188,8 +218,12 @@ class Workflow(Construct):
             max_attempts=10,
             backoff_rate=1.5,
         )
-        guard(training, SAGEMAKER_TRANSIENT, notify)
-        convert = invoke(
+        guard(training, SAGEMAKER_TRANSIENT, self.notify)
+        return training
+
+    def _model_to_device(self, artifacts_bucket_name: str) -> sfn.IChainable:
+        """Convert -> publish the model component -> deploy when asked."""
+        convert = self._invoke(
             "ConvertModel",
             "convert",
             {
@@ -200,7 +234,7 @@ class Workflow(Construct):
             },
             "$.converted",
         )
-        publish = invoke(
+        publish = self._invoke(
             "PublishModelComponent",
             "publish",
             {
@@ -210,38 +244,19 @@ class Workflow(Construct):
             },
             "$.component",
         )
-        deploy = invoke(
+        deploy = self._invoke(
             "DeployToThingGroup",
             "deploy",
-            {
-                "thing_group.$": "$.config.value.thingGroup",
-                "component.$": "$.component.value",
-            },
+            {"thing_group.$": "$.config.value.thingGroup", "component.$": "$.component.value"},
             "$.deployment",
         )
         done = sfn.Succeed(self, "Done")
-        labeling.next(labeled_manifests)
-        labeled_manifests.next(prepare)
-        given_manifests.next(prepare)
-        prepare.next(training).next(convert).next(publish)
-        publish.next(
+        convert.next(publish).next(
             sfn.Choice(self, "DeployRequested?")
             .when(sfn.Condition.boolean_equals("$.config.value.deployRequested", True), deploy.next(done))
             .otherwise(done)
         )
-        definition = validate.next(
-            sfn.Choice(self, "LabelingRequested?")
-            .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
-            .otherwise(given_manifests)
-        )
-        self.state_machine, self.log_group = logged_state_machine(
-            self,
-            definition,
-            cdk.Duration.hours(config.labeling_max_hours + config.training_max_hours + 6),
-            sfn.LogLevel.ALL,
-            execution_data=True,
-        )
-        self._grant_sagemaker(sagemaker_role)
+        return convert
 
     def _grant_sagemaker(self, sagemaker_role: iam.IRole) -> None:
         """What the .sync integrations need (Step Functions' SageMaker IAM page; labeling: the same shape)."""
