@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,119 +61,124 @@ class AppConfig:
         return None if self.labeling_workforce == "public" else self.labeling_workforce
 
 
+KEYS = (
+    "namePrefix",
+    "stackName",
+    "classes",
+    "labelAttribute",
+    "trainingInstanceType",
+    "trainingInstanceCount",
+    "trainingVolumeGb",
+    "trainingMaxHours",
+    "hyperparameters",
+    "labelingWorkforce",
+    "labelingMaxHours",
+    "thingGroup",
+    "deviceRoleName",
+    "notificationEmail",
+    "removalPolicy",
+    "componentVersion",
+    "rolloutMaxPerMinute",
+    "rolloutFailureThresholdPercent",
+    "ingestMaxConcurrency",
+    "ingestToleratedFailurePercent",
+)
+
+
+def _number_in(low: float, high: float, low_open: bool = True) -> Callable[[Any], bool]:
+    def ok(value: Any) -> bool:
+        return isinstance(value, int | float) and (low < value if low_open else low <= value) and value <= high
+
+    return ok
+
+
+def _integer_at_least(low: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and value >= low
+
+
+def _classes(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(c, str) and c for c in value)
+        and len(set(value)) == len(value)
+        and len(value) <= 50
+    )
+
+
+# (key, check, what a valid value is), in the order problems are reported
+RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    (
+        "namePrefix",
+        lambda v: isinstance(v, str) and bool(NAME_PREFIX.match(v)) and not v.startswith("aws.greengrass"),
+        "a reverse-domain name such as com.example (not aws.greengrass)",
+    ),
+    ("classes", _classes, "a list of 1-50 distinct class names"),
+    (
+        "labelAttribute",
+        lambda v: (
+            isinstance(v, str)
+            and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}", v) is not None
+            and not v.endswith("-ref")
+        ),
+        "letters, digits and dashes, not ending in -ref (Ground Truth's rule for bounding boxes)",
+    ),
+    (
+        "trainingInstanceType",
+        lambda v: isinstance(v, str) and bool(INSTANCE.match(v)),
+        "an ml.* instance type such as ml.p3.2xlarge (the algorithm trains on GPUs)",
+    ),
+    ("trainingInstanceCount", _integer_at_least(1), "an integer >= 1"),
+    ("trainingVolumeGb", _integer_at_least(1), "an integer >= 1"),
+    ("rolloutMaxPerMinute", _integer_at_least(1), "an integer >= 1"),
+    ("trainingMaxHours", _number_in(0, 24 * 28), "hours in (0, 672]"),
+    ("labelingMaxHours", _number_in(0, 24 * 28), "hours in (0, 672]"),
+    ("rolloutFailureThresholdPercent", _number_in(0, 100), "in (0, 100]"),
+    (
+        "ingestMaxConcurrency",
+        lambda v: isinstance(v, int) and 1 <= v <= 10000,
+        "an integer in [1, 10000] (videos extracted at once; Lambda's account concurrency bounds it too)",
+    ),
+    ("ingestToleratedFailurePercent", _number_in(0, 100, low_open=False), "in [0, 100]"),
+    (
+        "labelingWorkforce",
+        lambda v: v == "public" or (isinstance(v, str) and bool(WORKTEAM.match(v))),
+        "'public' or a private workteam ARN",
+    ),
+    ("removalPolicy", lambda v: v in ("retain", "destroy"), "'retain' or 'destroy'"),
+    ("componentVersion", lambda v: isinstance(v, str) and bool(SEMVER.match(v)), "major.minor.patch"),
+    ("notificationEmail", lambda v: v == "" or (isinstance(v, str) and "@" in v), "an email address or ''"),
+)
+
+
+def _hyperparameter_problems(hyper: Any) -> list[str]:
+    if not isinstance(hyper, dict):
+        return [f"{PREFIX}hyperparameters: an object of SageMaker hyperparameter names to string values"]
+    from odshared.data.hyperparameters import HyperparameterError, validate
+
+    try:
+        validate(hyper, require=False)
+    except HyperparameterError as exc:
+        return [f"{PREFIX}hyperparameters: {exc}"]
+    return []
+
+
 def load_config(scope: constructs.Construct) -> AppConfig:
     """Read and check every key; all problems are reported together."""
-    problems: list[str] = []
-
-    def check(ok: bool, key: str, why: str) -> None:
-        if not ok:
-            problems.append(f"{PREFIX}{key}: {why}")
-
-    raw = {
-        key: scope.node.try_get_context(PREFIX + key)
-        for key in (
-            "namePrefix",
-            "stackName",
-            "classes",
-            "labelAttribute",
-            "trainingInstanceType",
-            "trainingInstanceCount",
-            "trainingVolumeGb",
-            "trainingMaxHours",
-            "hyperparameters",
-            "labelingWorkforce",
-            "labelingMaxHours",
-            "thingGroup",
-            "deviceRoleName",
-            "notificationEmail",
-            "removalPolicy",
-            "componentVersion",
-            "rolloutMaxPerMinute",
-            "rolloutFailureThresholdPercent",
-            "ingestMaxConcurrency",
-            "ingestToleratedFailurePercent",
-        )
-    }
+    raw = {key: scope.node.try_get_context(PREFIX + key) for key in KEYS}
     missing = [key for key, value in raw.items() if value is None]
     if missing:
         raise ConfigError("cdk.json context is missing " + ", ".join(PREFIX + key for key in missing))
-    check(
-        isinstance(raw["namePrefix"], str)
-        and bool(NAME_PREFIX.match(raw["namePrefix"]))
-        and not str(raw["namePrefix"]).startswith("aws.greengrass"),
-        "namePrefix",
-        "a reverse-domain name such as com.example (not aws.greengrass)",
-    )
-    classes = raw["classes"]
-    check(
-        isinstance(classes, list)
-        and classes
-        and all(isinstance(c, str) and c for c in classes)
-        and len(set(classes)) == len(classes)
-        and len(classes) <= 50,
-        "classes",
-        "a list of 1-50 distinct class names",
-    )
-    check(
-        isinstance(raw["labelAttribute"], str)
-        and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}", raw["labelAttribute"]) is not None
-        and not raw["labelAttribute"].endswith("-ref"),
-        "labelAttribute",
-        "letters, digits and dashes, not ending in -ref (Ground Truth's rule for bounding boxes)",
-    )
-    check(
-        isinstance(raw["trainingInstanceType"], str) and bool(INSTANCE.match(raw["trainingInstanceType"])),
-        "trainingInstanceType",
-        "an ml.* instance type such as ml.p3.2xlarge (the algorithm trains on GPUs)",
-    )
-    for key, low in (("trainingInstanceCount", 1), ("trainingVolumeGb", 1), ("rolloutMaxPerMinute", 1)):
-        check(isinstance(raw[key], int) and raw[key] >= low, key, f"an integer >= {low}")
-    for key in ("trainingMaxHours", "labelingMaxHours"):
-        check(isinstance(raw[key], int | float) and 0 < raw[key] <= 24 * 28, key, "hours in (0, 672]")
-    check(
-        isinstance(raw["rolloutFailureThresholdPercent"], int | float)
-        and 0 < raw["rolloutFailureThresholdPercent"] <= 100,
-        "rolloutFailureThresholdPercent",
-        "in (0, 100]",
-    )
-    check(
-        isinstance(raw["ingestMaxConcurrency"], int) and 1 <= raw["ingestMaxConcurrency"] <= 10000,
-        "ingestMaxConcurrency",
-        "an integer in [1, 10000] (videos extracted at once; Lambda's account concurrency bounds it too)",
-    )
-    check(
-        isinstance(raw["ingestToleratedFailurePercent"], int | float)
-        and 0 <= raw["ingestToleratedFailurePercent"] <= 100,
-        "ingestToleratedFailurePercent",
-        "in [0, 100]",
-    )
-    workforce = raw["labelingWorkforce"]
-    check(
-        workforce == "public" or (isinstance(workforce, str) and bool(WORKTEAM.match(workforce))),
-        "labelingWorkforce",
-        "'public' or a private workteam ARN",
-    )
-    check(raw["removalPolicy"] in ("retain", "destroy"), "removalPolicy", "'retain' or 'destroy'")
-    check(
-        isinstance(raw["componentVersion"], str) and bool(SEMVER.match(raw["componentVersion"])),
-        "componentVersion",
-        "major.minor.patch",
-    )
-    email = raw["notificationEmail"]
-    check(email == "" or (isinstance(email, str) and "@" in email), "notificationEmail", "an email address or ''")
-    hyper = raw["hyperparameters"]
-    if not isinstance(hyper, dict):
-        problems.append(f"{PREFIX}hyperparameters: an object of SageMaker hyperparameter names to string values")
-        hyper = {}
-    else:
-        from odshared.data.hyperparameters import HyperparameterError, validate
-
-        try:
-            validate(hyper, require=False)
-        except HyperparameterError as exc:
-            problems.append(f"{PREFIX}hyperparameters: {exc}")
+    problems = [f"{PREFIX}{key}: {why}" for key, ok, why in RULES if not ok(raw[key])]
+    problems += _hyperparameter_problems(raw["hyperparameters"])
     if problems:
         raise ConfigError("invalid cdk.json context: " + "; ".join(problems))
+    classes, hyper, workforce, email = (
+        raw["classes"],
+        raw["hyperparameters"],
+        raw["labelingWorkforce"],
+        raw["notificationEmail"],
+    )
     return AppConfig(
         name_prefix=raw["namePrefix"],
         stack_name=raw["stackName"],

@@ -124,18 +124,6 @@ def _stop_moto(server: Any, previous: dict[str, str | None]) -> None:
 
 
 def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float = 20.0) -> dict[str, Any]:
-    from odshared.data.dataprep import PrepareOptions, prepare_training
-    from odshared.data.frames import extract_frames
-    from odshared.data.input_manifest import build_input_manifest
-    from odshared.model.convert import convert
-
-    from .evaluate import evaluate
-    from .local_labeling import label_from_known_boxes
-    from .packaging import package_components
-    from .previews import preview_manifest, show_labels
-    from .synth_video import SynthSpec, write_video
-    from .train_local import train_local
-
     started = time.monotonic()
     plan = plan_for(minutes)
     root = Path(workdir).resolve()
@@ -147,121 +135,15 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
     moto = _start_moto() if s3 else None
     base = f"s3://{BUCKET}" if s3 else str(root / "data")
     summary: dict[str, Any] = {"workdir": str(root), "storage": base, "plan": plan.__dict__, "steps": {}}
-    step = Steps(summary)
+    demo = _Demo(root, videos, report, base, plan, Steps(summary), s3)
     try:
-        for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT):
-            spec = SynthSpec(name, classes, frames=plan.frames_per_video, seed=seed)
-            step(f"synth-video {name}", str(videos / f"{name}.boxes.jsonl"), partial(write_video, spec, videos))
-        for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT):
-            step(
-                f"extract-frames {name}",
-                str(report / f"frames_{name}.png"),
-                partial(
-                    extract_frames,
-                    str(videos / f"{name}.mp4"),
-                    storage.join(base, "frames", name),
-                    every=plan.every,
-                    preview=str(report / f"frames_{name}.png"),
-                ),
-            )
-        manifest = storage.join(base, "manifests", "labeling.manifest")
-        step(
-            "make-manifest",
-            manifest,
-            lambda: build_input_manifest(
-                [storage.join(base, "frames", name) for name, _, _ in TRAIN_VIDEOS],
-                manifest,
-                pattern="{color}_{object}_{n}",
-            ),
-        )
-        step(
-            "preview-manifest",
-            str(report / "manifest.png"),
-            lambda: preview_manifest(manifest, str(report / "manifest.png")),
-        )
-        labeled = storage.join(base, "labels", "demo-labeling", "manifests", "output", "output.manifest")
-        step(
-            "label (Ground Truth stand-in)",
-            labeled,
-            lambda: label_from_known_boxes(manifest, str(videos), labeled, list(CLASSES), job_name="demo-labeling"),
-        )
-        step(
-            "show-labels",
-            str(report / "labels" / "grid.png"),
-            lambda: show_labels(labeled, str(report / "labels"), limit=48),
-        )
-        prepared = storage.join(base, "prepared")
-        step(
-            "prepare-training",
-            storage.join(prepared, "classes.json"),
-            lambda: prepare_training(
-                [labeled], prepared, PrepareOptions(classes=CLASSES, flip=True, validation_fraction=0.1)
-            ),
-        )
-        model = storage.join(base, "training", "demo-job", "output", "model.tar.gz")
-        hyper = {
-            "base_network": "tiny",
-            "image_shape": 300,
-            "mini_batch_size": 16,
-            "epochs": plan.epochs,
-            "optimizer": "adam",
-            "learning_rate": 0.002,
-            "lr_scheduler_step": plan.lr_step,
-            "lr_scheduler_factor": 0.1,
-        }
-        training = step(
-            "train-local",
-            model,
-            lambda: train_local(
-                storage.join(prepared, "train.manifest"),
-                storage.join(prepared, "validation.manifest"),
-                model,
-                hyper,
-                classes=list(CLASSES),
-                max_batches=plan.max_batches,
-                time_budget_s=plan.train_budget_s,
-            ),
-        )
-        if training is not None:
-            (report / "training.json").write_text(json.dumps(training.to_dict(), indent=2))
-        history = json.loads((report / "training.json").read_text())["history"]
-        package_uri = storage.join(base, "models", "demo-job")
-        step("convert", storage.join(package_uri, CHECKSUMS), lambda: convert(model, package_uri, list(CLASSES)))
-        package = root / "package"
-        if s3:
-            download_package(package_uri, package)
-        else:
-            package = Path(package_uri)
-        held_name = HELD_OUT[0]
-        held_manifest = storage.join(base, "manifests", f"{held_name}.manifest")
-        held_labels = storage.join(base, "labels", "held-out", "output.manifest")
-        step(
-            "label held-out video",
-            held_labels,
-            lambda: (
-                build_input_manifest([storage.join(base, "frames", held_name)], held_manifest),
-                label_from_known_boxes(held_manifest, str(videos), held_labels, list(CLASSES), job_name="held-out"),
-            ),
-        )
-        evaluation_path = report / "evaluation.json"
-        step(
-            "evaluate on the held-out video",
-            str(evaluation_path),
-            lambda: evaluate(str(package), held_labels, str(report), classes=list(CLASSES)),
-        )
-        evaluation = json.loads(evaluation_path.read_text())
-        gg = root / "greengrass-components"
-        step(
-            "package-component",
-            str(gg / "components.json"),
-            lambda: package_components(str(package), str(gg), PREFIX, "1.0.0", "1.0.0"),
-        )
-        jsonl = report / "detections.jsonl"
-        device = step("run the inference component", str(jsonl), lambda: _run_component(root, gg, videos, jsonl))
-        if device is not None:
-            (report / "device.json").write_text(json.dumps(device, indent=2))
-        device = json.loads((report / "device.json").read_text())
-        summary.update(_write_report(report, videos, history, evaluation, device, jsonl))
+        demo.videos_to_frames()
+        labeled = demo.label()
+        model, history = demo.train(labeled)
+        package = demo.convert(model)
+        evaluation = demo.evaluate(package)
+        device = demo.run_device(package)
+        summary.update(_write_report(report, videos, history, evaluation, device, report / "detections.jsonl"))
     finally:
         if moto is not None:
             _stop_moto(*moto)
@@ -277,6 +159,171 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
         report=str(report / "report.html"),
     )
     return summary
+
+
+@dataclass
+class _Demo:
+    """The demo's stages, each a few named steps over the same folders and storage."""
+
+    root: Path
+    videos: Path
+    report: Path
+    base: str
+    plan: Plan
+    step: Steps
+    s3: bool
+
+    def videos_to_frames(self) -> None:
+        from odshared.data.frames import extract_frames
+
+        from .synth_video import SynthSpec, write_video
+
+        for name, classes, seed in (*TRAIN_VIDEOS, HELD_OUT):
+            spec = SynthSpec(name, classes, frames=self.plan.frames_per_video, seed=seed)
+            self.step(
+                f"synth-video {name}", str(self.videos / f"{name}.boxes.jsonl"), partial(write_video, spec, self.videos)
+            )
+        for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT):
+            preview = str(self.report / f"frames_{name}.png")
+            frames = storage.join(self.base, "frames", name)
+            video = str(self.videos / f"{name}.mp4")
+            self.step(
+                f"extract-frames {name}",
+                preview,
+                partial(extract_frames, video, frames, every=self.plan.every, preview=preview),
+            )
+
+    def label(self) -> str:
+        """The labeling manifest, labeled by the Ground Truth stand-in; returns the output manifest."""
+        from odshared.data.input_manifest import build_input_manifest
+
+        from .local_labeling import label_from_known_boxes
+        from .previews import preview_manifest, show_labels
+
+        base, report = self.base, self.report
+        manifest = storage.join(base, "manifests", "labeling.manifest")
+        frames = [storage.join(base, "frames", name) for name, _, _ in TRAIN_VIDEOS]
+        self.step(
+            "make-manifest",
+            manifest,
+            lambda: build_input_manifest(frames, manifest, pattern="{color}_{object}_{n}"),
+        )
+        self.step(
+            "preview-manifest",
+            str(report / "manifest.png"),
+            lambda: preview_manifest(manifest, str(report / "manifest.png")),
+        )
+        labeled = storage.join(base, "labels", "demo-labeling", "manifests", "output", "output.manifest")
+        self.step(
+            "label (Ground Truth stand-in)",
+            labeled,
+            lambda: label_from_known_boxes(
+                manifest, str(self.videos), labeled, list(CLASSES), job_name="demo-labeling"
+            ),
+        )
+        self.step(
+            "show-labels",
+            str(report / "labels" / "grid.png"),
+            lambda: show_labels(labeled, str(report / "labels"), limit=48),
+        )
+        return labeled
+
+    def train(self, labeled: str) -> tuple[str, list[dict[str, float]]]:
+        """prepare-training then train-local; returns the model.tar.gz and the training history."""
+        from odshared.data.dataprep import PrepareOptions, prepare_training
+
+        from .train_local import train_local
+
+        plan, prepared = self.plan, storage.join(self.base, "prepared")
+        options = PrepareOptions(classes=CLASSES, flip=True, validation_fraction=0.1)
+        self.step(
+            "prepare-training",
+            storage.join(prepared, "classes.json"),
+            lambda: prepare_training([labeled], prepared, options),
+        )
+        model = storage.join(self.base, "training", "demo-job", "output", "model.tar.gz")
+        hyper = {
+            "base_network": "tiny",
+            "image_shape": 300,
+            "mini_batch_size": 16,
+            "epochs": plan.epochs,
+            "optimizer": "adam",
+            "learning_rate": 0.002,
+            "lr_scheduler_step": plan.lr_step,
+            "lr_scheduler_factor": 0.1,
+        }
+        training = self.step(
+            "train-local",
+            model,
+            lambda: train_local(
+                storage.join(prepared, "train.manifest"),
+                storage.join(prepared, "validation.manifest"),
+                model,
+                hyper,
+                classes=list(CLASSES),
+                max_batches=plan.max_batches,
+                time_budget_s=plan.train_budget_s,
+            ),
+        )
+        if training is not None:
+            (self.report / "training.json").write_text(json.dumps(training.to_dict(), indent=2))
+        return model, json.loads((self.report / "training.json").read_text())["history"]
+
+    def convert(self, model: str) -> Path:
+        """The converted package, as a local folder (downloaded when the demo runs against S3)."""
+        from odshared.model.convert import convert
+
+        package_uri = storage.join(self.base, "models", "demo-job")
+        self.step("convert", storage.join(package_uri, CHECKSUMS), lambda: convert(model, package_uri, list(CLASSES)))
+        return download_package(package_uri, self.root / "package") if self.s3 else Path(package_uri)
+
+    def evaluate(self, package: Path) -> dict[str, Any]:
+        """mAP on the held-out video, labeled from its known boxes."""
+        from odshared.data.input_manifest import build_input_manifest
+
+        from .evaluate import evaluate
+        from .local_labeling import label_from_known_boxes
+
+        base, held_name = self.base, HELD_OUT[0]
+        held_manifest = storage.join(base, "manifests", f"{held_name}.manifest")
+        held_labels = storage.join(base, "labels", "held-out", "output.manifest")
+        self.step(
+            "label held-out video",
+            held_labels,
+            lambda: (
+                build_input_manifest([storage.join(base, "frames", held_name)], held_manifest),
+                label_from_known_boxes(
+                    held_manifest, str(self.videos), held_labels, list(CLASSES), job_name="held-out"
+                ),
+            ),
+        )
+        evaluation_path = self.report / "evaluation.json"
+        self.step(
+            "evaluate on the held-out video",
+            str(evaluation_path),
+            lambda: evaluate(str(package), held_labels, str(self.report), classes=list(CLASSES)),
+        )
+        result: dict[str, Any] = json.loads(evaluation_path.read_text())
+        return result
+
+    def run_device(self, package: Path) -> dict[str, Any]:
+        """Both Greengrass components packaged, installed and run on the held-out video."""
+        from .packaging import package_components
+
+        gg = self.root / "greengrass-components"
+        self.step(
+            "package-component",
+            str(gg / "components.json"),
+            lambda: package_components(str(package), str(gg), PREFIX, "1.0.0", "1.0.0"),
+        )
+        jsonl = self.report / "detections.jsonl"
+        device = self.step(
+            "run the inference component", str(jsonl), lambda: _run_component(self.root, gg, self.videos, jsonl)
+        )
+        if device is not None:
+            (self.report / "device.json").write_text(json.dumps(device, indent=2))
+        result: dict[str, Any] = json.loads((self.report / "device.json").read_text())
+        return result
 
 
 def _run_component(root: Path, gg: Path, videos: Path, jsonl: Path) -> dict[str, Any]:
