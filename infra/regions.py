@@ -1,45 +1,42 @@
 """Per-region AWS-owned resources the workflow names, and the regions where the stack can exist.
 
-The accounts come from the SageMaker SDK v3 image map (object-detection.json) and the Ground Truth documentation
-(REFERENCE.md A1, C3). A region is accepted when both the built-in Object Detection image and AWS IoT Greengrass V2
+The algorithm's accounts come from the SageMaker SDK's image-URI configuration (sagemaker-core's
+object-detection.json, read at synth); Ground Truth's from its documentation (REFERENCE.md A1, C3). A region is accepted when both the built-in Object Detection image and AWS IoT Greengrass V2
 (``AWS::GreengrassV2::ComponentVersion``, botocore's greengrassv2 endpoints) exist there; the tests check this table
 against botocore's endpoint data and cfn-lint's resource specifications.
 """
 
 from __future__ import annotations
 
-# the built-in Object Detection algorithm's ECR registry account per region (image object-detection:1)
-OBJECT_DETECTION_ACCOUNTS = {
-    "af-south-1": "455444449433",
-    "ap-east-1": "286214385809",
-    "ap-northeast-1": "501404015308",
-    "ap-northeast-2": "306986355934",
-    "ap-northeast-3": "867004704886",
-    "ap-south-1": "991648021394",
-    "ap-south-2": "628508329040",
-    "ap-southeast-1": "475088953585",
-    "ap-southeast-2": "544295431143",
-    "ap-southeast-3": "951798379941",
-    "ap-southeast-4": "106583098589",
-    "ca-central-1": "469771592824",
-    "ca-west-1": "190319476487",
-    "eu-central-1": "813361260812",
-    "eu-central-2": "680994064768",
-    "eu-north-1": "669576153137",
-    "eu-south-1": "257386234256",
-    "eu-south-2": "104374241257",
-    "eu-west-1": "685385470294",
-    "eu-west-2": "644912444149",
-    "eu-west-3": "749696950732",
-    "il-central-1": "898809789911",
-    "me-central-1": "272398656194",
-    "me-south-1": "249704162688",
-    "sa-east-1": "855470959533",
-    "us-east-1": "811284229777",
-    "us-east-2": "825641698319",
-    "us-west-1": "632365934929",
-    "us-west-2": "433757028032",
-}
+import json
+
+# where the SageMaker SDK keeps its image-URI configuration (sagemaker-core ships it as data files)
+IMAGE_URI_CONFIG = "sagemaker/core/image_uri_config/object-detection.json"
+ALGORITHM_VERSION = "1"
+OTHER_PARTITIONS = ("cn-", "us-gov-", "us-iso")  # the stack is for the aws partition
+
+
+def _object_detection_accounts() -> dict[str, str]:
+    """The built-in Object Detection image's ECR account per region (image object-detection:1), from the SDK's own
+    configuration: it follows AWS's updates with the package version. Read as data, from the installed files:
+    importing sagemaker.core would take seconds at every synth."""
+    from importlib.metadata import PackageNotFoundError, files
+
+    try:
+        found = [f for f in files("sagemaker-core") or [] if str(f) == IMAGE_URI_CONFIG]
+    except PackageNotFoundError as exc:
+        raise RuntimeError("sagemaker-core is not installed: run `make setup`") from exc
+    if not found:
+        raise RuntimeError(f"sagemaker-core no longer ships {IMAGE_URI_CONFIG}; pin the version that does")
+    version = json.loads(found[0].read_text())["versions"][ALGORITHM_VERSION]
+    return {
+        region: account
+        for region, account in sorted(version["registries"].items())
+        if not region.startswith(OTHER_PARTITIONS)
+    }
+
+
+OBJECT_DETECTION_ACCOUNTS = _object_detection_accounts()
 
 # commercial regions with AWS IoT Greengrass V2 (botocore's greengrassv2 endpoints; cfn-lint's specifications)
 GREENGRASS_V2_REGIONS = frozenset(

@@ -25,7 +25,7 @@ from odshared.model.package import download_package
 
 from .evaluation import ImageResult, mean_average_precision, render_pr_png
 from .progress import bar
-from .training_data import normalized_boxes, read_labeled
+from .training_data import normalized_boxes, read_training_images
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def evaluate(
 ) -> dict[str, Any]:
     import cv2
 
-    labeled = read_labeled(manifest, label_attribute)
+    labeled = read_training_images(manifest, label_attribute)
     if not labeled:
         raise EvaluateError(f"{manifest}: no labeled image to evaluate on")
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:

@@ -19,7 +19,7 @@ from odshared.core.log import log_event
 from odshared.data.hyperparameters import HyperparameterError, for_training
 
 from . import mxnet_env
-from .training_data import read_labeled
+from .training_data import read_training_images
 
 logger = logging.getLogger(__name__)
 # The line SageMaker's built-in algorithm prints per epoch; metric definition regex: see METRIC_REGEX.
@@ -86,8 +86,8 @@ def train_local(
     (the demo's budget), keeping the best epoch so far.
     """
     storage.check_bucket(out)
-    train_items = read_labeled(train_manifest, label_attribute)
-    val_items = read_labeled(validation_manifest, label_attribute)
+    train_items = read_training_images(train_manifest, label_attribute)
+    val_items = read_training_images(validation_manifest, label_attribute)
     if not train_items:
         raise HyperparameterError(f"{train_manifest}: no training lines")
     all_items = train_items + val_items

@@ -31,7 +31,8 @@ class Sample:
     source: str
 
 
-def read_labeled(manifest: str, label_attribute: str, skip_invalid: bool = False) -> list[LabeledImage]:
+def read_training_images(manifest: str, label_attribute: str, skip_invalid: bool = False) -> list[LabeledImage]:
+    """The images and boxes of one labeled manifest (bad lines stop the run unless skipped)."""
     valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
     check_invalid(invalid, skip_invalid)
     return [image for _, _, _, image in valid]

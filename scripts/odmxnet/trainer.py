@@ -18,7 +18,7 @@ import numpy as np
 from odctl.evaluation import ImageResult, mean_average_precision
 from odctl.progress import bar
 from odctl.train_local import INTERNAL_KEYS, METRIC_LINE, TrainRequest
-from odctl.training_data import batches, load_samples, read_labeled
+from odctl.training_data import batches, load_samples, read_training_images
 from odshared.core import storage
 from odshared.core.log import log_event
 from odshared.data.hyperparameters import parsed
@@ -63,8 +63,8 @@ def train(request: TrainRequest) -> dict[str, Any]:
     """Train and write ``request.out``; the result is ``odctl.train_local.TrainResult``'s fields."""
     started = time.monotonic()
     hp = parsed(request.hyperparameters)
-    train_items = read_labeled(request.train_manifest, request.label_attribute)
-    val_items = read_labeled(request.validation_manifest, request.label_attribute)
+    train_items = read_training_images(request.train_manifest, request.label_attribute)
+    val_items = read_training_images(request.validation_manifest, request.label_attribute)
     names = request.classes or _class_names(train_items, hp["num_classes"])
     rng = np.random.default_rng(request.seed)
     mx.random.seed(request.seed)

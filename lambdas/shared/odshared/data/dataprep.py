@@ -122,7 +122,8 @@ class _Entry:
     image: LabeledImage
 
 
-def read_labeled(manifests: Sequence[str], label_attribute: str) -> tuple[list[_Entry], list[InvalidLine]]:
+def read_output_manifests(manifests: Sequence[str], label_attribute: str) -> tuple[list[_Entry], list[InvalidLine]]:
+    """Every line of the Ground Truth output manifests with where it came from, and the lines that failed."""
     entries: list[_Entry] = []
     invalid: list[InvalidLine] = []
     for uri in manifests:
@@ -226,7 +227,7 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
     if not manifests:
         raise PrepareError("no output manifest given")
     storage.check_bucket(out)
-    entries, invalid = read_labeled(manifests, options.label_attribute)
+    entries, invalid = read_output_manifests(manifests, options.label_attribute)
 
     named: list[LabeledImage] = []
     for entry in entries:
