@@ -1,7 +1,8 @@
 """Per-region AWS-owned resources the workflow names, and the regions where the stack can exist.
 
 The algorithm's accounts come from the SageMaker SDK's image-URI configuration (sagemaker-core's
-object-detection.json, read at synth); Ground Truth's from its documentation (REFERENCE.md A1, C3). A region is accepted when both the built-in Object Detection image and AWS IoT Greengrass V2
+object-detection.json, read at synth); Ground Truth's from its documentation (REFERENCE.md A1, C3). A region is
+accepted when both the built-in Object Detection image and AWS IoT Greengrass V2
 (``AWS::GreengrassV2::ComponentVersion``, botocore's greengrassv2 endpoints) exist there; the tests check this table
 against botocore's endpoint data and cfn-lint's resource specifications.
 """
