@@ -5,6 +5,7 @@ CDK's local bundling calls :func:`build_bundle`; the benchmark calls it too, to 
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,46 @@ LAMBDA_PLATFORM = "manylinux2014_x86_64"
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 
+def _odshared_imports(path: Path) -> set[str]:
+    """The odshared modules a file imports (``odshared.core.log``, ...)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("odshared"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # from odshared.core import storage
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("odshared"))
+    return found
+
+
+def _module_file(module: str) -> Path | None:
+    base = SHARED.joinpath(*module.split(".")[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def shared_groups(function_dir: Path) -> list[str]:
+    """The odshared groups (core, data, model, greengrass) the handler needs, following imports transitively."""
+    todo = [function_dir / "handler.py"]
+    seen: set[Path] = set()
+    groups: set[str] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in _odshared_imports(path):
+            parts = module.split(".")
+            if len(parts) > 1 and (SHARED / parts[1]).is_dir():
+                groups.add(parts[1])
+            source = _module_file(module)
+            if source is not None:
+                todo.append(source)
+    return sorted(groups)
+
+
 def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA_PYTHON) -> Path:
     """Fill ``out_dir`` with the function's code, odshared and its requirements (wheels for Lambda)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -29,7 +70,11 @@ def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA
             shutil.copytree(item, target, dirs_exist_ok=True, ignore=SKIP)
         else:
             shutil.copy2(item, target)
-    shutil.copytree(SHARED, out_dir / "odshared", dirs_exist_ok=True, ignore=SKIP)
+    shared = out_dir / "odshared"
+    shared.mkdir(exist_ok=True)
+    shutil.copy2(SHARED / "__init__.py", shared / "__init__.py")
+    for group in shared_groups(function_dir):  # only what the function imports: no CLI-only or model code in it
+        shutil.copytree(SHARED / group, shared / group, dirs_exist_ok=True, ignore=SKIP)
     requirements = function_dir / "requirements.txt"
     if requirements.exists() and any(
         line.strip() and not line.startswith("#") for line in requirements.read_text().splitlines()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import boto3
 import pytest
@@ -47,3 +50,10 @@ def test_bundle_holds_the_handler_and_the_shared_library(tmp_path):
     bundle = build_bundle(REPO / "lambdas" / "validate_input", tmp_path / "bundle")
     assert (bundle / "handler.py").exists() and (bundle / "odshared" / "data" / "pipeline.py").exists()
     assert not (bundle / "requirements.txt").exists() and not list(bundle.rglob("__pycache__"))
+    # only the groups its imports reach: no model conversion or Greengrass code rides along
+    assert sorted(p.name for p in (bundle / "odshared").iterdir() if p.is_dir()) == ["core", "data"]
+    # and what is there imports on its own, as Lambda loads it
+    probe = subprocess.run(
+        [sys.executable, "-c", "import handler"], cwd=bundle, env={"PATH": os.environ["PATH"]}, capture_output=True
+    )
+    assert probe.returncode == 0, probe.stderr.decode()[-2000:]
