@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for group in GROUPS:
-        group.register(sub)
+        for add in group.COMMANDS:
+            add(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The odctl subcommands, one module per group; each registers its own subcommands (``register(sub)``)."""
+"""The odctl subcommands, one module per group; each lists the functions that add its subcommands (``COMMANDS``)."""
 
 from odctl.commands import data, demo, device, labeling, model, pipeline
 

@@ -85,15 +85,6 @@ def _cmd_prepare_training(args: argparse.Namespace) -> Any:
     return prepare_training(args.manifests, args.out, options).to_dict()
 
 
-def register(sub: Any) -> None:
-    _add_record(sub)
-    _add_synth_video(sub)
-    _add_extract_frames(sub)
-    _add_make_manifest(sub)
-    _add_preview_manifest(sub)
-    _add_prepare_training(sub)
-
-
 def _add_record(sub: Any) -> None:
     p = command(
         sub,
@@ -213,3 +204,14 @@ def _add_prepare_training(sub: Any) -> None:
     p.add_argument("--images", help=IMAGES_HELP)
     p.add_argument("--keep-empty", action="store_true", help="keep images without boxes (dropped by default)")
     p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (
+    _add_record,
+    _add_synth_video,
+    _add_extract_frames,
+    _add_make_manifest,
+    _add_preview_manifest,
+    _add_prepare_training,
+)

@@ -23,7 +23,7 @@ def _cmd_demo(args: argparse.Namespace) -> Any:
     return {"figures": figures, "report": f"{summary['workdir']}/report/report.html", "seconds": summary["seconds"]}
 
 
-def register(sub: Any) -> None:
+def _add_demo(sub: Any) -> None:
     p = command(
         sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo
     )
@@ -36,3 +36,7 @@ def register(sub: Any) -> None:
         default=20.0,
         help="time budget; under 5 runs every step with a few training iterations (a wiring check)",
     )
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (_add_demo,)

@@ -82,12 +82,6 @@ def _cmd_watch(args: argparse.Namespace) -> Any:
     return summary
 
 
-def register(sub: Any) -> None:
-    _add_package_component(sub)
-    _add_detect(sub)
-    _add_watch(sub)
-
-
 def _add_package_component(sub: Any) -> None:
     p = command(
         sub,
@@ -158,3 +152,7 @@ def _add_watch(sub: Any) -> None:
     p.add_argument("--count", type=non_negative_int(), default=0, help="stop after N messages (0: no limit)")
     p.add_argument("--seconds", type=non_negative_int(), default=0, help="stop after S seconds (0: no limit)")
     p.add_argument("--out", help="JSON Lines file for the messages, replaced (default: stdout)")
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (_add_package_component, _add_detect, _add_watch)

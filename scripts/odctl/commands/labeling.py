@@ -26,11 +26,6 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
     return {"out": args.out, "lines": count}
 
 
-def register(sub: Any) -> None:
-    _add_show_labels(sub)
-    _add_label_local(sub)
-
-
 def _add_show_labels(sub: Any) -> None:
     p = command(
         sub,
@@ -61,3 +56,7 @@ def _add_label_local(sub: Any) -> None:
     p.add_argument("--classes", required=True)
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--job-name", default="local-labeling-job")
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (_add_show_labels, _add_label_local)

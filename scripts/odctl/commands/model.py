@@ -69,12 +69,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
     return report
 
 
-def register(sub: Any) -> None:
-    _add_train_local(sub)
-    _add_convert(sub)
-    _add_evaluate(sub)
-
-
 def _add_train_local(sub: Any) -> None:
     p = command(
         sub,
@@ -139,3 +133,7 @@ def _add_evaluate(sub: Any) -> None:
         metavar="MANIFEST=MODEL",
         help="score the manifest's class MANIFEST as the model's class MODEL (repeatable)",
     )
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (_add_train_local, _add_convert, _add_evaluate)

@@ -44,7 +44,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> Any:
         return pipeline_cli.list_runs(args.stack)
 
 
-def register(sub: Any) -> None:
+def _add_pipeline(sub: Any) -> None:
     p = command(
         sub,
         "pipeline",
@@ -74,3 +74,7 @@ def register(sub: Any) -> None:
     p.add_argument("--every", type=positive_int(), help="ingest: keep one frame in N of each video")
     p.add_argument("--fps", type=positive_float(), help="ingest: keep about F frames per second of video")
     p.add_argument("--metadata-from-name", help="ingest: a name pattern, as make-manifest's")
+
+
+# the group's subcommands, in the order of `odctl --help`
+COMMANDS = (_add_pipeline,)
