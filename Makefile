@@ -3,6 +3,7 @@
 #   .venv        the operator's: CDK app, odctl, tests; the machine's Python 3.11-3.13 (PYTHON=python3.12 to choose)
 #   .venv-mxnet  MXNet 1.9.1 on Python 3.11 (uv provides 3.11 where the machine lacks it): local training and the
 #                MXNet reference, run as subprocesses through odctl.mxnet_env
+#   .venv-labelstudio  Label Studio (Django 5 and its pins) for `odctl label-studio serve` and the labeling tests
 #   .venv-lambda the Lambda bundles' own requirements on the Lambda runtime's Python 3.13 (make test-lambda-runtime)
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -12,12 +13,14 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 MXVENV := .venv-mxnet
 MXSTAMP := $(MXVENV)/.installed
+LSVENV := .venv-labelstudio
+LSSTAMP := $(LSVENV)/.installed
 LAMBDAVENV := .venv-lambda
 LAMBDASTAMP := $(LAMBDAVENV)/.installed
 
 .PHONY: setup demo test test-fast test-mxnet test-lambda-runtime lint typecheck lock bench clean
 
-setup: $(STAMP) $(MXSTAMP)
+setup: $(STAMP) $(MXSTAMP) $(LSSTAMP)
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +37,11 @@ $(MXSTAMP): $(STAMP) requirements/mxnet.lock pyproject.toml
 	$(UV) pip install --quiet --python $(MXVENV)/bin/python --no-deps -e .
 	touch $(MXSTAMP)
 
+$(LSSTAMP): $(STAMP) requirements/label-studio.lock
+	$(UV) venv --quiet --allow-existing --python $(BIN)/python $(LSVENV)
+	$(UV) pip install --quiet --python $(LSVENV)/bin/python -r requirements/label-studio.lock
+	touch $(LSSTAMP)
+
 $(LAMBDASTAMP): $(STAMP) requirements/lambda-runtime.lock pyproject.toml
 	$(UV) venv --quiet --allow-existing --python 3.13 $(LAMBDAVENV)
 	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python -r requirements/lambda-runtime.lock
@@ -44,6 +52,7 @@ lock: $(STAMP)
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 dev.in -o dev.lock
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 mxnet.in -o mxnet.lock
 	cd requirements && ../$(UV) pip compile --quiet --python-version 3.13 lambda-runtime.in -o lambda-runtime.lock
+	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 label-studio.in -o label-studio.lock
 
 demo: setup
 	$(BIN)/odctl demo --workdir demo-work
@@ -75,4 +84,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(MXVENV) $(LAMBDAVENV) demo-work bench/out .pytest_cache
+	rm -rf $(VENV) $(MXVENV) $(LSVENV) $(LAMBDAVENV) demo-work bench/out .pytest_cache

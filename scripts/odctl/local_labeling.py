@@ -11,7 +11,7 @@ from odshared.core import storage
 from odshared.core.errors import InvalidLine, OdError
 from odshared.core.jsonl import check_invalid, iter_records, write_lines
 from odshared.core.log import log_event
-from odshared.data.groundtruth import Box, LabeledImage, to_output_line
+from odshared.data.groundtruth import HUMAN_CONFIDENCE, Box, LabeledImage, to_output_line
 from odshared.data.input_manifest import video_stem
 
 from .synth_video import read_boxes
@@ -64,7 +64,7 @@ def label_from_known_boxes(
                     box["top"],
                     box["width"],
                     box["height"],
-                    confidence=0.95,
+                    confidence=HUMAN_CONFIDENCE,
                     class_name=box["class"],
                 )
             )

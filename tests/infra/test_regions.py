@@ -82,3 +82,10 @@ def test_cdk_cli_synthesizes_from_a_shell_without_the_project_environment(moto_e
     environment = manifest["artifacts"]["EdgeObjectDetector"]["environment"]
     assert environment == "aws://123456789012/eu-west-2"
     assert "eu-west-2" in json.dumps(template)
+
+
+def test_ground_truth_regions_within_the_accepted_ones():
+    from infra.regions import ground_truth_available
+
+    assert not ground_truth_available("eu-south-2") and ground_truth_available("eu-west-1")
+    assert "eu-south-2" in ACCEPTED_REGIONS

@@ -71,10 +71,3 @@ def test_labeling_is_refused_where_ground_truth_does_not_run():
     with pytest.raises(PipelineInputError, match="Ground Truth does not run in eu-south-2; label with Label Studio"):
         normalise({"labelingManifest": "s3://b/in.manifest"}, defaults)
     assert not normalise({"manifests": ["s3://b/a.manifest"]}, defaults)["labelingRequested"]
-
-
-def test_ground_truth_regions_within_the_accepted_ones():
-    from infra.regions import ACCEPTED_REGIONS, ground_truth_available
-
-    assert not ground_truth_available("eu-south-2") and ground_truth_available("eu-west-1")
-    assert "eu-south-2" in ACCEPTED_REGIONS

@@ -1,11 +1,17 @@
-"""Labeling commands: look at labels, label generated frames from their known boxes."""
+"""Labeling commands: Label Studio (serve, push, pull), look at labels, label generated frames from their known
+boxes."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from odctl.cli_types import positive_int
+from odctl.cli_types import PORT, fraction, positive_int
 
 from .common import IMAGES_HELP, command
 
@@ -24,6 +30,117 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
         args.manifest, args.boxes_dir, args.out, list(parse_classes(args.classes)), args.label_attribute, args.job_name
     )
     return {"out": args.out, "lines": count}
+
+
+def _cmd_serve(args: argparse.Namespace) -> Any:
+    from odctl.labelstudio.server import start
+
+    server = start(Path(args.data_dir), args.port, Path(args.files_root))
+    found = server.credentials
+    sys.stderr.write(
+        f"Label Studio: {server.url} (user {found.username}, password {found.password})\n"
+        f"API token: {found.token}\nlocal frames under: {found.files_root}\nCtrl-C stops it.\n"
+    )
+    stopping = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stopping["now"] and server.process.poll() is None:
+        time.sleep(0.5)
+    server.stop()
+    return {"url": server.url, "stopped": True}
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from odctl.labelstudio.client import LabelStudio
+    from odctl.labelstudio.server import serving
+
+    local = serving(Path(args.data_dir))
+    return LabelStudio(
+        args.url or os.environ.get("LABEL_STUDIO_URL") or local.get("url"), args.token or local.get("token")
+    )
+
+
+def _cmd_push(args: argparse.Namespace) -> Any:
+    from odctl.labelstudio.projects import push
+    from odctl.labelstudio.server import serving
+    from odctl.synth_video import parse_classes
+
+    files_root = (
+        args.files_root
+        or os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
+        or serving(Path(args.data_dir)).get("files_root")
+        or "/"
+    )
+    classes = list(parse_classes(args.classes)) if args.classes else []
+    return push(_client(args), args.manifest, args.project, classes, files_root, args.pre_label, args.min_score)
+
+
+def _cmd_pull(args: argparse.Namespace) -> Any:
+    from odctl.labelstudio.projects import pull
+
+    return pull(_client(args), args.project, args.out, args.label_attribute, args.job_name, args.skip_invalid)
+
+
+def _add_label_studio(sub: Any) -> None:
+    from odctl.labelstudio.server import DEFAULT_DATA_DIR
+
+    parser = command(
+        sub,
+        "label-studio",
+        "Label with Label Studio: serve it locally, push a manifest as tasks, pull the labels as a Ground Truth "
+        "output manifest.",
+        'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box"',
+        lambda args: parser.error("choose serve, push or pull"),
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, summary: str, example: str, handler: Any) -> argparse.ArgumentParser:
+        p = command(actions, name, summary, example, handler)
+        p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="the local server's data folder")
+        return p
+
+    p = action(
+        "serve",
+        "Run Label Studio here (its own environment, installed on first use); prints the URL and the API token.",
+        "odctl label-studio serve --port 8080 --files-root ~/frames",
+        _cmd_serve,
+    )
+    p.add_argument("--port", type=PORT, default=8080)
+    p.add_argument("--files-root", default=os.getcwd(), help="local frames must lie under this folder")
+    for name, summary, example, handler in (
+        (
+            "push",
+            "Create or update a project from a manifest: one task per new image, metadata kept, optional pre-labels.",
+            'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box" '
+            "--pre-label models/job-1",
+            _cmd_push,
+        ),
+        (
+            "pull",
+            "Write the labeled tasks as a Ground Truth bounding-box output manifest (what prepare-training reads).",
+            "odctl label-studio pull --project boxes --out labels/boxes/output.manifest",
+            _cmd_pull,
+        ),
+    ):
+        p = action(name, summary, example, handler)
+        p.add_argument("--project", required=True, help="the project's title")
+        p.add_argument("--url", help="Label Studio's URL (default: LABEL_STUDIO_URL, else the local server's)")
+        p.add_argument("--token", help="its API token (default: LABEL_STUDIO_API_KEY, else the local server's)")
+        if name == "push":
+            p.add_argument("manifest", help="an input manifest (source-ref per line), local or s3://")
+            p.add_argument("--classes", help="comma-separated class names in class id order (a new project needs them)")
+            p.add_argument("--pre-label", help="a converted model folder: its boxes become predictions")
+            p.add_argument("--min-score", type=fraction(), default=0.5, help="pre-labels below this score are left out")
+            p.add_argument("--files-root", help="the server's local files root (default: the local server's)")
+        else:
+            p.add_argument("--out", required=True, help="output manifest path or s3:// URI (rejected.jsonl beside it)")
+            p.add_argument("--label-attribute", default="bb")
+            p.add_argument("--job-name", help="bb-metadata job-name (default: the project's title)")
+            p.add_argument("--skip-invalid", action="store_true", help="exit 0 when some tasks were rejected")
 
 
 def _add_show_labels(sub: Any) -> None:
@@ -59,4 +176,4 @@ def _add_label_local(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_show_labels, _add_label_local)
+COMMANDS = (_add_label_studio, _add_show_labels, _add_label_local)

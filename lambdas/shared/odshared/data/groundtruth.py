@@ -15,6 +15,8 @@ from odshared.core.errors import LineError
 
 SOURCE_REF = "source-ref"
 DEFAULT_LABEL_ATTRIBUTE = "bb"
+# a box a person drew or accepted (Label Studio annotations; label-local's known boxes): no consolidation doubt
+HUMAN_CONFIDENCE = 1.0
 
 
 @dataclass(frozen=True)
