@@ -252,3 +252,38 @@ def test_annotations_that_are_not_ground_truth_boxes_are_kept_out(label_studio, 
     assert "rotated" in rejected[1]["reason"] and "outside the image" in rejected[2]["reason"]
     assert len(out.read_text().splitlines()) == 1  # the valid one is written
     assert main([*pull, "--skip-invalid"]) == 0
+
+
+@pytest.mark.slow
+def test_serve_installs_on_first_use_prints_the_token_and_stops_on_sigterm(tmp_path):
+    """`odctl label-studio serve` as an operator runs it: a fresh environment installed from the lock, the first
+    user created, the URL and token printed, the API answering that token, SIGTERM a clean stop."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "ODCTL_LABEL_STUDIO_ENV": str(tmp_path / "env"), "ODCTL_PROGRESS": "0"}
+    command = [sys.executable, "-m", "odctl.cli", "label-studio", "serve", "--port", str(port)]
+    command += ["--data-dir", str(tmp_path / "data"), "--files-root", str(tmp_path)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        token = None
+        for line in process.stderr:
+            if line.startswith("API token: "):
+                token = line.split(": ", 1)[1].strip()
+                break
+        assert token, "serve printed no token"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/projects", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["count"] == 0
+        assert (tmp_path / "env" / "bin" / "label-studio").exists()
+        assert oct((tmp_path / "data" / "odctl-credentials.json").stat().st_mode & 0o777) == "0o600"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0 and json.loads(out)["stopped"]
