@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from odshared.model.convert import make_tarball
+from odshared.model.package import SYMBOL_FILE
 
 from .ssd_model import deploy_heads, heads_of, init_params, save_checkpoint_bytes, training_heads, vgg16_ssd_train
 
@@ -27,7 +28,7 @@ def reference_model(kind: str, out: str, num_classes: int = 2, seed_dir: str | N
     if kind == "resnet50-seed":
         if not seed_dir:
             raise ValueError("reference-model resnet50-seed needs seed_dir")
-        deploy = mx.sym.load(str(Path(seed_dir) / "deploy_model_algo_1-symbol.json"))
+        deploy = mx.sym.load(str(Path(seed_dir) / SYMBOL_FILE))  # the seed holds a SageMaker deploy graph
         train = training_heads(*heads_of(deploy), nms_threshold=NMS_THRESHOLD, force_suppress=False, nms_topk=NMS_TOPK)
         image_size, seed = 512, 1
         hyper = json.loads((Path(seed_dir) / "hyperparams.json").read_text())
