@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_greengrassv2 as greengrass
@@ -32,13 +33,27 @@ THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
 INFERENCE_RECIPE = EDGE / "recipes" / "inference.yaml"
 
 
+def _recipe_defaults() -> dict[str, Any]:
+    import yaml
+
+    defaults: dict[str, Any] = yaml.safe_load(INFERENCE_RECIPE.read_text())["ComponentConfiguration"][
+        "DefaultConfiguration"
+    ]
+    return defaults
+
+
+def published_topic_leaves() -> list[str]:
+    """What the component may publish to AWS IoT Core, from the recipe's accessControl (``od/+/<leaf>``): the one
+    home of the list, so the IoT policy follows the recipe."""
+    policies = _recipe_defaults()["accessControl"]["aws.greengrass.ipc.mqttproxy"].values()
+    resources = [r for p in policies if "aws.greengrass#PublishToIoTCore" in p["operations"] for r in p["resources"]]
+    return [r.split("/", 2)[2] for r in resources if r.startswith(f"{TOPIC_ROOT}/+/")]
+
+
 def recipe_resource_limits() -> dict[str, float | int]:
     """The inference recipe's SystemResourceLimits (memory in KB, cpus), as the deployment's runWith takes them:
     the recipe is their one home, the deploy step applies them."""
-    import yaml
-
-    recipe = yaml.safe_load(INFERENCE_RECIPE.read_text())
-    limits = recipe["ComponentConfiguration"]["DefaultConfiguration"]["SystemResourceLimits"]
+    limits = _recipe_defaults()["SystemResourceLimits"]
     return {"memory": int(limits["memory"]), "cpus": float(limits["cpus"])}
 
 
@@ -133,7 +148,7 @@ def topics_policy_document(stack: cdk.Stack) -> dict:
             {
                 "Effect": "Allow",
                 "Action": "iot:Publish",
-                "Resource": [arn("topic", f"{own}/{leaf}") for leaf in ("detections", "health", "results")],
+                "Resource": [arn("topic", f"{own}/{leaf}") for leaf in published_topic_leaves()],
             },
             {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": arn("topicfilter", f"{own}/requests")},
             {"Effect": "Allow", "Action": "iot:Receive", "Resource": arn("topic", f"{own}/requests")},

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import EdgeConfig
+from .counting import Counter, parse_lines, parse_zones
 from .loop import InferenceLoop, LoopResult
 from .model import ModelError, ModelPackage
 from .publishers import BufferedPublisher, JsonlTransport, create_transport
@@ -16,6 +17,7 @@ from .runtimes import create_runtime
 from .sources import open_source
 from .stages import ActiveLearning, FrameStage, Snapshots
 from .telemetry import Counters, log_event
+from .tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,16 @@ def build_stages(config: EdgeConfig, counters: Counters) -> list[FrameStage]:
             )
         )
     return stages
+
+
+def build_counting(config: EdgeConfig) -> tuple[Tracker | None, Counter | None]:
+    """The tracker when tracking is on, and the counter when lines or zones are configured."""
+    if not config.tracking:
+        return None, None
+    tracker = Tracker(high=config.score_threshold, low=config.track_low, max_lost=config.track_max_lost)
+    lines, zones = parse_lines(config.lines), parse_zones(config.zones)
+    counter = Counter(lines, zones, config.counts_file) if lines or zones else None
+    return tracker, counter
 
 
 def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals: bool = True) -> LoopResult:
@@ -83,7 +95,8 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         classes=list(package.classes),
         input_size=package.input_size,
     )
-    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages)
+    tracker, counter = build_counting(config)
+    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages, tracker, counter)
     try:
         result = loop.run()
     finally:

@@ -51,6 +51,13 @@ class EdgeConfig:
     upload_bucket: str = ""
     upload_prefix: str = "capture"
     threads: int = 0  # ONNX Runtime's intra-op threads; 0: its default (one per core)
+    track: bool = False  # give detections track ids (on by itself when lines or zones are set)
+    track_low: float = 0.1  # the tracker's second stage: weaker boxes that keep a track alive
+    track_max_lost: int = 30  # frames a track survives unseen (occlusion, a step out of view)
+    lines: str = ""  # JSON: [{"name": ..., "points": [[x, y], [x, y]], "in": "left-to-right"}], fractions of the frame
+    zones: str = ""  # JSON: [{"name": ..., "points": [[x, y], ...]}]
+    counts_topic: str = "od/{thing}/counts"
+    counts_file: str = ""  # totals survive restarts here (the component's work folder)
 
     def __post_init__(self) -> None:
         checks = [
@@ -71,6 +78,16 @@ class EdgeConfig:
         for ok, key, why in checks:
             if not ok:
                 raise ConfigError(f"configuration {key}: {why} (got {getattr(self, key.split('/')[0])!r})")
+        from .counting import parse_lines, parse_zones  # names the bad key: lines[0].points, zones[1].points, ...
+
+        parse_lines(self.lines)
+        parse_zones(self.zones)
+        if not 0.0 <= self.track_low <= self.score_threshold:
+            raise ConfigError(f"configuration track_low: must be in [0, score_threshold] (got {self.track_low!r})")
+
+    @property
+    def tracking(self) -> bool:
+        return self.track or bool(self.lines.strip() or self.zones.strip())
 
     def topic(self, template: str) -> str:
         return template.replace("{thing}", self.thing_name).replace("{iot:thingName}", self.thing_name)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import EdgeConfig
-from .messages import detection_message, health_message
+from .counting import Counter
+from .messages import counts_message, detection_message, health_message
 from .model import ModelPackage
 from .postprocess import detections
 from .preprocess import preprocess
@@ -24,6 +25,7 @@ from .runtimes import Runtime
 from .sources import EndOfStream, Frame, FrameSource, SourceError
 from .stages import FrameResult, FrameStage
 from .telemetry import Counters, LatencyWindow, log_event
+from .tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ class InferenceLoop:
         counters: Counters | None = None,
         stop: threading.Event | None = None,
         stages: list[FrameStage] | None = None,
+        tracker: Tracker | None = None,
+        counter: Counter | None = None,
     ) -> None:
         self.config = config
         self.package = package
@@ -101,6 +105,7 @@ class InferenceLoop:
         self.stop = stop or threading.Event()
         self.latency = LatencyWindow()
         self.stages = stages or []
+        self.tracker, self.counter = tracker, counter
         self.wanted = frozenset(config.classes) if config.classes else None
         unknown = set(config.classes) - set(package.classes)
         if unknown:
@@ -113,6 +118,7 @@ class InferenceLoop:
         self.topic = config.topic(config.publish_topic)
         self.health_topic = config.topic(config.health_topic)
         self.result_topic = config.topic(config.result_topic)
+        self.counts_topic = config.topic(config.counts_topic)
         self._last_publish = float("-inf")
         self.source_error: SourceError | None = None
 
@@ -158,7 +164,7 @@ class InferenceLoop:
         t_pre = time.monotonic()
         rows = self.runtime.predict(blob)
         t_inf = time.monotonic()
-        found = detections(rows, meta, self.package.classes, self.config.score_threshold, self.wanted)
+        found = self._detect(rows, meta, frame)
         t_post = time.monotonic()
         stages = {
             "queue": (start - frame.captured) * 1000,
@@ -192,6 +198,19 @@ class InferenceLoop:
             self._observe(FrameResult(frame.image, frame.index, found, best))
         return found
 
+    def _detect(self, rows: Any, meta: Any, frame: Frame) -> list[Any]:
+        """This frame's detections; with tracking, with track ids, and the crossings they made published."""
+        threshold, classes = self.config.score_threshold, self.package.classes
+        if self.tracker is None:
+            return detections(rows, meta, classes, threshold, self.wanted)
+        tracked = self.tracker.update(detections(rows, meta, classes, self.tracker.low, self.wanted))
+        if self.counter is not None:
+            size = (frame.image.shape[1], frame.image.shape[0])
+            for event in self.counter.observe(tracked, size, frame.timestamp):
+                totals = self.counter.summary()["lines"][event["line"]]
+                self._publish(self.counts_topic, counts_message(self.config.thing_name, event, totals))
+        return sorted((d for d in tracked if d.score >= threshold), key=lambda d: -d.score)
+
     def _observe(self, result: FrameResult) -> None:
         for stage in self.stages:
             try:  # one failing stage never stops the loop or the other stages
@@ -216,6 +235,7 @@ class InferenceLoop:
             self.latency.fps(),
             self.latency.percentiles(),
             time.monotonic() - started,
+            self.counter.summary() if self.counter is not None else None,
         )
 
     def run(self) -> LoopResult:

@@ -60,12 +60,37 @@ def detection_message(
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def health_message(
-    thing: str, model: str, counters: dict[str, float], fps: float, latency: dict[str, dict[str, float]], uptime: float
-) -> bytes:
-    """edge_component/schemas/health.schema.json: the counters ride at the top level."""
+def counts_message(thing: str, event: dict[str, Any], totals: dict[str, Any]) -> bytes:
+    """edge_component/schemas/counts.schema.json: one line crossing, as it happens, with the line's totals."""
     return json.dumps(
         {
+            "thing": thing,
+            "type": "crossing",
+            "timestamp": iso(event["time"]),
+            "line": event["line"],
+            "class": event["class"],
+            "direction": event["direction"],
+            "track_id": event["track_id"],
+            "totals": totals,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def health_message(
+    thing: str,
+    model: str,
+    counters: dict[str, float],
+    fps: float,
+    latency: dict[str, dict[str, float]],
+    uptime: float,
+    counts: dict[str, Any] | None = None,
+) -> bytes:
+    """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
+    zones' occupancy) when counting is on."""
+    return json.dumps(
+        {
+            **({"counts": counts} if counts is not None else {}),
             "thing": thing,
             "type": "health",
             "timestamp": iso(time.time()),

@@ -17,9 +17,11 @@ class Detection:
     class_id: int
     score: float
     box: tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels of the source frame
+    track_id: int | None = None  # set by the tracker once the object's track is confirmed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "class_id": self.class_id, "score": round(self.score, 4), "box": list(self.box)}
+        found = {"label": self.label, "class_id": self.class_id, "score": round(self.score, 4), "box": list(self.box)}
+        return found if self.track_id is None else {**found, "track_id": self.track_id}
 
 
 def detections(

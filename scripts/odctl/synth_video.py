@@ -140,7 +140,7 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
     for index in range(spec.frames):
         frame = background.copy()
         placed = []
-        for track in tracks:
+        for number, track in enumerate(tracks, start=1):
             if not track.start <= index < track.end:
                 continue
             t = index - track.start
@@ -152,14 +152,14 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
             cy = _bounce(track.y + track.vy * t, h * 0.3, spec.height - h * 0.3)
             x0, y0, x1, y1 = int(cx - w / 2), int(cy - h / 2), int(cx + w / 2), int(cy + h / 2)
             _draw_box(frame, x0, y0, x1, y1, colours[track.class_id])
-            placed.append((track.class_id, x0, y0, x1, y1))
+            placed.append((number, track.class_id, x0, y0, x1, y1))
         pole_x = int((index * pole_speed) % (spec.width + pole_w * 2)) - pole_w
         cv2.rectangle(frame, (pole_x, 0), (pole_x + pole_w, spec.height), (90, 95, 100), -1)
         gain = 1.0 + 0.22 * np.sin(2 * np.pi * index / max(60, spec.frames / 2))
         noisy = frame.astype(np.float32) * gain + rng.normal(0, 3.0, size=frame.shape)
         frame = np.clip(noisy, 0, 255).astype(np.uint8)
         boxes = []
-        for class_id, x0, y0, x1, y1 in placed:
+        for number, class_id, x0, y0, x1, y1 in placed:
             full = (x1 - x0) * (y1 - y0)
             cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(spec.width, x1), min(spec.height, y1)
             if cx1 <= cx0 or cy1 <= cy0:
@@ -175,6 +175,7 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
                     "top": cy0,
                     "width": cx1 - cx0,
                     "height": cy1 - cy0,
+                    "track_id": number,  # the object's identity across frames
                 }
             )
         yield frame, boxes

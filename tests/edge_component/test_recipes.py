@@ -82,7 +82,7 @@ def test_recipes_have_the_required_keys(packaged):
     assert published["operations"] == ["aws.greengrass#PublishToIoTCore"]
     # MQTT wildcards: {iot:thingName} in configuration is not interpolated on a default nucleus; each device is
     # held to its own topics by the stack's AWS IoT policy
-    assert published["resources"] == ["od/+/detections", "od/+/health", "od/+/results"]
+    assert published["resources"] == ["od/+/detections", "od/+/health", "od/+/results", "od/+/counts"]
     assert "{iot:thingName}" not in json.dumps(config["accessControl"])
     lifecycle = code["Manifests"][0]["Lifecycle"]
     assert lifecycle["Install"]["Timeout"] == 900 and "Run" in lifecycle

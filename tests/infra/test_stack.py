@@ -217,3 +217,23 @@ def test_ingestion_map_reads_and_writes_the_data_bucket_with_valid_requests(synt
     assert writer["Parameters"] == {"Bucket": data_bucket, "Prefix": "ingest/map-results"}
     assert videos["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
     assert videos["MaxConcurrency"] == 200 and videos["ToleratedFailurePercentage"] == 10
+
+
+def test_the_iot_policy_lets_a_device_publish_every_topic_the_component_uses(synthesized):
+    """Each default topic of the device loop is in the recipe's accessControl and in the stack's AWS IoT policy,
+    under the connection's own thing name."""
+    from dataclasses import fields
+
+    from odedge.config import EdgeConfig
+
+    _, template = synthesized
+    [policy] = [r for r in template["Resources"].values() if r["Type"] == "AWS::IoT::Policy"]
+    published = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iot:Publish")
+    text = json.dumps(published["Resource"])
+    # what the loop publishes to IoT Core (request_topic is subscribed; local_topic is on-device pub/sub)
+    skipped = ("request_topic", "local_topic")
+    defaults = {f.name: f.default for f in fields(EdgeConfig) if f.name.endswith("_topic") and f.name not in skipped}
+    assert set(defaults) == {"publish_topic", "health_topic", "result_topic", "counts_topic"}
+    for name, topic in defaults.items():
+        leaf = topic.rsplit("/", 1)[1]
+        assert f"od/${{iot:Connection.Thing.ThingName}}/{leaf}" in text, name

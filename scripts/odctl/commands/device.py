@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,6 +24,21 @@ def _cmd_package_component(args: argparse.Namespace) -> Any:
     return package_components(
         args.model, args.out, args.name_prefix, args.version, args.model_version, args.artifact_uri, args.upload_bucket
     )
+
+
+def _shape(text: str, option: str) -> dict[str, Any]:
+    """``NAME:x1,y1,x2,y2[:right-to-left]`` (a line) or ``NAME:x1,y1,x2,y2,x3,y3,...`` (a zone), fractions of the
+    frame; the device's configuration checks the points."""
+    name, _, rest = text.partition(":")
+    coordinates, _, direction = rest.partition(":")
+    try:
+        values = [float(v) for v in coordinates.split(",")]
+    except ValueError:
+        raise OdError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... with numbers in [0, 1]") from None
+    if not name or len(values) % 2:
+        raise OdError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... (pairs of numbers)")
+    shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
+    return {**shape, "in": direction} if direction else shape
 
 
 def _cmd_detect(args: argparse.Namespace) -> Any:
@@ -49,6 +65,10 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "max_frames": args.max_frames,
             "max_retries": args.max_retries,
             "publish_empty": args.publish_empty,
+            "lines": json.dumps([_shape(text, "--line") for text in args.line]) if args.line else "",
+            "zones": json.dumps([_shape(text, "--zone") for text in args.zone]) if args.zone else "",
+            "counts_file": args.counts_file or "",
+            "track": args.track,
         }
     )
     result = run(config)
@@ -130,6 +150,15 @@ def _add_detect(sub: Any) -> None:
         help="a camera or stream that fails is retried with backoff this many times (0: forever)",
     )
     p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
+    p.add_argument(
+        "--line",
+        action="append",
+        help="count crossings: NAME:x1,y1,x2,y2[:left-to-right|right-to-left] (fractions; the in-direction, "
+        "default left-to-right: left and right as on the image with the first point on top); repeatable",
+    )
+    p.add_argument("--zone", action="append", help="report occupancy: NAME:x1,y1,x2,y2,x3,y3,... (fractions)")
+    p.add_argument("--counts-file", help="keep the totals here across runs")
+    p.add_argument("--track", action="store_true", help="give detections track ids (on with --line or --zone)")
     p.add_argument(
         "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"
     )

@@ -1,0 +1,107 @@
+"""Tracking: each detection gets a stable ``track_id`` across frames (ByteTrack's two-stage association).
+
+Per frame: every track moves by its velocity; detections at or above ``high`` are matched to all tracks (lost ones
+included) by IoU, then detections between ``low`` and ``high`` to the confirmed tracks still unmatched, so a box
+whose score dips behind the pole keeps its track. Matching is a linear assignment (lapx's Jonker-Volgenant) on
+1 - IoU, same class only. An unmatched high detection starts a track, confirmed after ``min_hits`` frames; a track
+unmatched for ``max_lost`` frames ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .postprocess import Detection
+
+
+@dataclass
+class Track:
+    track_id: int
+    class_id: int
+    box: np.ndarray  # x1, y1, x2, y2 in pixels (float)
+    velocity: np.ndarray  # per frame, smoothed
+    hits: int = 1
+    misses: int = 0
+    confirmed: bool = False
+
+    def predict(self) -> np.ndarray:
+        ahead: np.ndarray = self.box + self.velocity * (self.misses + 1)
+        return ahead
+
+    def update(self, box: np.ndarray, min_hits: int) -> None:
+        step = (box - self.box) / (self.misses + 1)
+        self.velocity = 0.6 * self.velocity + 0.4 * step
+        self.box, self.misses, self.hits = box, 0, self.hits + 1
+        self.confirmed = self.confirmed or self.hits >= min_hits
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N,4) with every box of ``b`` (M,4)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    result: np.ndarray = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    return result
+
+
+def _assign(tracks: Sequence[Track], dets: Sequence[Detection], min_iou: float) -> list[tuple[int, int]]:
+    """(track index, detection index) pairs of the best assignment with IoU >= ``min_iou``, same class only."""
+    if not tracks or not dets:
+        return []
+    import lap
+
+    predicted = np.array([t.predict() for t in tracks])
+    boxes = np.array([d.box for d in dets], dtype=float)
+    cost = 1.0 - iou_matrix(predicted, boxes)
+    same = np.array([[t.class_id == d.class_id for d in dets] for t in tracks])
+    cost[~same] = 1.0
+    _, rows, _ = lap.lapjv(cost, extend_cost=True, cost_limit=1.0 - min_iou)
+    return [(i, int(j)) for i, j in enumerate(rows) if j >= 0 and cost[i, j] <= 1.0 - min_iou]
+
+
+class Tracker:
+    def __init__(
+        self, high: float = 0.5, low: float = 0.1, min_iou: float = 0.3, max_lost: int = 30, min_hits: int = 2
+    ) -> None:
+        self.high, self.low, self.min_iou, self.max_lost, self.min_hits = high, low, min_iou, max_lost, min_hits
+        self.tracks: list[Track] = []
+        self.next_id = 1
+
+    def update(self, dets: Sequence[Detection]) -> list[Detection]:
+        """This frame's detections (scores >= ``low``); returns those matched to confirmed tracks or starting
+        one, with ``track_id`` set on the confirmed ones."""
+        strong = [d for d in dets if d.score >= self.high]
+        weak = [d for d in dets if self.low <= d.score < self.high]
+        out: list[Detection] = []
+        first = _assign(self.tracks, strong, self.min_iou)
+        for i, j in first:
+            out.append(self._follow(self.tracks[i], strong[j]))
+        matched, used = {i for i, _ in first}, {j for _, j in first}
+        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed and t.misses == 0]
+        for k, j in _assign([self.tracks[i] for i in waiting], weak, self.min_iou):
+            out.append(self._follow(self.tracks[waiting[k]], weak[j]))
+            matched.add(waiting[k])
+        for index, track in enumerate(self.tracks):
+            if index not in matched:
+                track.misses += 1
+        self.tracks = [t for t in self.tracks if t.misses <= self.max_lost and (t.confirmed or t.misses == 0)]
+        for j, det in enumerate(strong):
+            if j not in used:
+                self.tracks.append(Track(self.next_id, det.class_id, np.array(det.box, float), np.zeros(4)))
+                self.next_id += 1
+                out.append(det)
+        return out
+
+    def _follow(self, track: Track, det: Detection) -> Detection:
+        track.update(np.array(det.box, float), self.min_hits)
+        return replace(det, track_id=track.track_id) if track.confirmed else det

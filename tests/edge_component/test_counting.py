@@ -1,0 +1,180 @@
+"""Tracking and counting on the device: the rule that counts one object once, totals that survive restarts, the
+configuration's bad lines and zones, and the loop on a generated video against its true crossings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from odedge.__main__ import main as odedge_main
+from odedge.app import run
+from odedge.config import ConfigError, EdgeConfig
+from odedge.counting import Counter, Line, Zone, parse_lines, parse_zones
+from odedge.postprocess import Detection
+from odedge.tracking import Tracker
+from tests.conftest import REPO
+
+DOOR = Line("door", (0.5, 0.0), (0.5, 1.0), "left-to-right")
+SIZE = (640, 360)
+
+
+def _box(x: float, label: str = "blue box", track: int | None = 1, score: float = 0.9, y: float = 180) -> Detection:
+    """A 60x60 box whose centre is at x (pixels)."""
+    return Detection(
+        label, 0 if label == "blue box" else 1, score, (int(x - 30), int(y - 30), int(x + 30), int(y + 30)), track
+    )
+
+
+def _walk(counter: Counter, xs, **kw) -> list[dict]:
+    events = []
+    for t, x in enumerate(xs):
+        events += counter.observe([_box(x, **kw)], SIZE, float(t))
+    return events
+
+
+def test_one_object_is_counted_once():
+    counter = Counter([DOOR], [])
+    # jitter on the line (within the band) is no crossing
+    assert _walk(counter, [300, 318, 322, 318, 322, 318]) == []
+    # left to right: one "in", however long it lingers and however often it touches the band again
+    events = _walk(counter, [280, 310, 330, 360, 322, 340, 380])
+    assert [(e["direction"], e["track_id"]) for e in events] == [("in", 1)]
+    # back out: one "out"; in again with the same track: not counted a second time
+    assert [e["direction"] for e in _walk(counter, [330, 300, 260])] == ["out"]
+    assert _walk(counter, [300, 340, 380]) == []
+    # passing beside the line's end points is no crossing
+    short = Counter([Line("half", (0.5, 0.0), (0.5, 0.4))], [])
+    assert _walk(short, [280, 360], y=300) == []
+    assert counter.summary()["lines"]["door"] == {"in": {"blue box": 1}, "out": {"blue box": 1}}
+
+
+def test_tracks_survive_occlusion_and_boxes_passing_each_other():
+    tracker = Tracker(high=0.5, low=0.1, max_lost=10)
+    ids = []
+    for step in range(30):
+        a = _box(100 + 15 * step, "blue box", None)  # left to right
+        b = _box(540 - 15 * step, "yellow box", None, y=190)  # right to left, passing the first
+        visible = [a, b] if not 12 <= step < 17 else [b]  # the blue box is hidden for five frames
+        if step == 20:
+            visible = [_box(100 + 15 * step, "blue box", None, score=0.2), b]  # a weak box keeps the track
+        ids.append({d.label: d.track_id for d in tracker.update(visible)})
+    blue = {i["blue box"] for i in ids[2:] if i.get("blue box")}
+    yellow = {i["yellow box"] for i in ids[2:] if i.get("yellow box")}
+    assert len(blue) == 1 and len(yellow) == 1 and blue != yellow
+    assert ids[20]["blue box"] in blue
+
+
+def test_totals_survive_a_restart_and_a_changed_line_starts_from_zero(tmp_path):
+    path = str(tmp_path / "counts.json")
+    first = Counter([DOOR, Line("aisle", (0.0, 0.5), (1.0, 0.5))], [], path)
+    _walk(first, [280, 380])
+    again = Counter([DOOR, Line("aisle", (0.0, 0.5), (1.0, 0.5))], [], path)
+    _walk(again, [280, 380], track=7)
+    assert again.summary()["lines"]["door"]["in"] == {"blue box": 2}
+    moved = Counter([Line("door", (0.6, 0.0), (0.6, 1.0)), Line("aisle", (0.0, 0.5), (1.0, 0.5))], [], path)
+    summary = moved.summary()
+    assert summary["lines"]["door"] == {"in": {}, "out": {}} and summary["reset"] == ["door"]
+
+
+def test_zones_report_occupancy_and_dwell():
+    shelf = Zone("shelf", ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)))
+    counter = Counter([], [shelf])
+    for t in range(5):
+        counter.observe([_box(100, track=1), _box(500, "yellow box", track=2)], SIZE, float(t))
+    zone = counter.summary()["zones"]["shelf"]
+    assert zone == {"occupancy": {"blue box": 1}, "max_dwell_s": 4.0}
+    counter.observe([], SIZE, 5.0)
+    assert counter.summary()["zones"]["shelf"] == {"occupancy": {}, "max_dwell_s": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("lines", '[{"name": "door", "points": [[0.5, 0.1]]}]', "lines[0].points: needs at least 2 points"),
+        ("lines", '[{"name": "door", "points": [[0.5, 0], [1.2, 1]]}]', "lines[0].points[1]"),
+        ("lines", '[{"name": "door", "points": [[0, 0], [1, 1]], "in": "up"}]', "lines[0].in"),
+        (
+            "zones",
+            '[{"name": "z", "points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]',
+            "zones[0].points: the polygon crosses",
+        ),
+        ("zones", '[{"name": "z", "points": [[0, 0], [1, 0]]}]', "zones[0].points: needs at least 3 points"),
+        ("lines", "[{]", "lines: not valid JSON"),
+    ],
+)
+def test_bad_lines_and_zones_stop_the_start_naming_the_key(key, value, named, capsys, tmp_path):
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        EdgeConfig.from_mapping({"model_dir": str(tmp_path), key: value})
+    assert odedge_main(["--model-dir", str(tmp_path), f"--{key}", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("odedge: error: configuration ") and named.split(":")[0] in err[-1]
+    assert parse_lines("") == () and parse_zones(" ") == ()
+
+
+def _counting_config(scene, tmp_path, **values):
+    lines = json.dumps([{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "in": "left-to-right"}])
+    base = {
+        "model_dir": str(scene["package"]),
+        "source": str(scene["video"]),
+        "publisher": "jsonl",
+        "jsonl": str(tmp_path / "out.jsonl"),
+        "score_threshold": "0.5",
+        "health_interval": "3600",
+        "lines": lines,
+        "counts_file": str(tmp_path / "counts.json"),
+    }
+    return EdgeConfig.from_mapping({**base, **values})
+
+
+@pytest.mark.integration
+def test_the_loop_counts_the_videos_true_crossings(scene, tmp_path):
+    """The scene's generated video, a line down the middle: the device's totals against the crossings its true
+    tracks make; every message against its schema."""
+    import jsonschema
+
+    from odctl.counting_truth import true_totals
+
+    config = _counting_config(scene, tmp_path, score_threshold="0.4")
+    run(config, install_signals=False)
+    messages = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    truth = true_totals(scene["boxes"], parse_lines(config.lines))["middle"]
+    health = [m["message"] for m in messages if m["topic"].endswith("/health")][-1]
+    got = health["counts"]["lines"]["middle"]
+    crossings = sum(truth[way].get(c, 0) for way in ("in", "out") for c in ("blue box", "yellow box"))
+    assert crossings >= 2  # the video does cross the line
+    for way in ("in", "out"):
+        for label in ("blue box", "yellow box"):
+            assert abs(got[way].get(label, 0) - truth[way].get(label, 0)) <= 1, (way, label, got, truth)
+    schemas = {
+        n: json.loads((REPO / "edge_component/schemas" / f"{n}.schema.json").read_text())
+        for n in ("counts", "health", "detection")
+    }
+    checker = jsonschema.FormatChecker()
+    for line in messages:
+        kind = line["topic"].rsplit("/", 1)[1].replace("detections", "detection").replace("counts", "counts")
+        jsonschema.validate(line["message"], schemas[kind], format_checker=checker)
+    events = [m["message"] for m in messages if m["topic"].endswith("/counts")]
+    assert len(events) == sum(got[w].get(c, 0) for w in ("in", "out") for c in got[w])
+    tracked = [d for m in messages if m["topic"].endswith("/detections") for d in m["message"]["detections"]]
+    assert tracked and sum("track_id" in d for d in tracked) >= 0.8 * len(tracked)
+
+
+@pytest.mark.integration
+def test_a_restart_in_the_middle_of_the_video_keeps_the_totals(scene, tmp_path):
+    first = run(_counting_config(scene, tmp_path, max_frames="60"), install_signals=False)
+    assert first.frames == 60
+    saved = (
+        json.loads((tmp_path / "counts.json").read_text())["lines"]["middle"]
+        if (tmp_path / "counts.json").exists()
+        else {"in": {}, "out": {}}
+    )
+    (tmp_path / "out.jsonl").unlink()
+    run(_counting_config(scene, tmp_path), install_signals=False)
+    messages = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    events = [m["message"] for m in messages if m["topic"].endswith("/counts")]
+    final = [m["message"] for m in messages if m["topic"].endswith("/health")][-1]["counts"]["lines"]["middle"]
+    for way in ("in", "out"):
+        for label in ("blue box", "yellow box"):
+            after = sum(1 for e in events if e["direction"] == way and e["class"] == label)
+            assert final[way].get(label, 0) == saved[way].get(label, 0) + after
