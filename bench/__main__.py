@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench import convert_bench, ingest_bench, make_manifest_bench
+from bench import convert_bench, counting_bench, ingest_bench, make_manifest_bench
 from odctl import mxnet_env
 
 
@@ -18,6 +18,7 @@ def main() -> int:
     convert_bench.main([])
     subprocess.run([str(mxnet_env.interpreter()), "-m", "bench.edge_bench"], check=True)
     ingest_bench.main([])
+    counting_bench.main([])
     return 0
 
 
