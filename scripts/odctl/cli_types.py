@@ -9,6 +9,7 @@ import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,18 @@ def fraction(low_open: bool = False, high_open: bool = False) -> Number:
 
 
 PORT = Number(int, 1, 65535)
+
+
+def shape_option(text: str, option: str) -> dict[str, Any]:
+    """``NAME:x1,y1,x2,y2[:right-to-left]`` (a line) or ``NAME:x1,y1,x2,y2,x3,y3,...`` (a zone), fractions of the
+    frame; the device's configuration checks the points."""
+    name, _, rest = text.partition(":")
+    coordinates, _, direction = rest.partition(":")
+    try:
+        values = [float(v) for v in coordinates.split(",")]
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... with numbers in [0, 1]") from None
+    if not name or len(values) % 2:
+        raise ValueError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... (pairs of numbers)")
+    shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
+    return {**shape, "in": direction} if direction else shape

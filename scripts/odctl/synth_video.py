@@ -56,6 +56,17 @@ class _Track:
     aspect: float
     scale_period: float
     phase: float
+    # (frame offset, x, y) waypoints: the box moves straight between them (the crossings scenario); else it bounces
+    waypoints: tuple[tuple[float, float, float], ...] = ()
+
+    def centre(self, t: int, width: float, height: float, w: float, h: float) -> tuple[float, float]:
+        if self.waypoints:
+            frames, xs, ys = zip(*self.waypoints, strict=True)
+            return float(np.interp(t, frames, xs)), float(np.interp(t, frames, ys))
+        # bounce off the borders (reflect the coordinate into the allowed range)
+        cx = _bounce(self.x + self.vx * t, w * 0.3, width - w * 0.3)
+        cy = _bounce(self.y + self.vy * t, h * 0.3, height - h * 0.3)
+        return cx, cy
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class SynthSpec:
     height: int = 360
     fps: float = 10.0
     seed: int = 0
+    scenario: str = "random"  # random: boxes bounce around; crossings: boxes cross the frame's vertical middle
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -111,6 +123,31 @@ def _tracks(rng: np.random.Generator, spec: SynthSpec) -> list[_Track]:
     return tracks
 
 
+def _crossing_tracks(rng: np.random.Generator, spec: SynthSpec) -> list[_Track]:
+    """Boxes that cross the vertical middle: left to right, right to left passing another, one that stops on the
+    line and goes on, one that turns back after crossing; the moving pole hides some of them on the way."""
+    n, w, h = spec.frames, spec.width, spec.height
+    classes = len(spec.classes)
+    plans = [  # (class, start, end, waypoints as (fraction of the span, x fraction, y fraction))
+        (0, 0.05, 0.35, ((0, 0.12, 0.35), (1, 0.88, 0.4))),
+        (1 % classes, 0.10, 0.40, ((0, 0.88, 0.62), (1, 0.12, 0.58))),
+        (0, 0.40, 0.75, ((0, 0.15, 0.5), (0.35, 0.5, 0.5), (0.65, 0.5, 0.5), (1, 0.85, 0.5))),
+        (1 % classes, 0.70, 0.98, ((0, 0.2, 0.3), (0.5, 0.75, 0.32), (1, 0.15, 0.35))),
+    ]
+    tracks = []
+    for class_id, start, end, points in plans:
+        first, last = int(start * n), int(end * n)
+        jitter = rng.uniform(-0.04, 0.04, size=(len(points), 2))
+        waypoints = tuple(
+            (f * (last - first), (x + dx) * w, (y + dy) * h) for (f, x, y), (dx, dy) in zip(points, jitter, strict=True)
+        )
+        size = rng.uniform(0.2, 0.3) * h
+        tracks.append(
+            _Track(class_id, first, last, 0, 0, 0, 0, size, rng.uniform(0.9, 1.3), rng.uniform(60, 90), 0.0, waypoints)
+        )
+    return tracks
+
+
 def _draw_box(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: tuple[int, int, int]) -> None:
     import cv2
 
@@ -133,7 +170,7 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
 
     rng = np.random.default_rng(spec.seed)
     background = _background(rng, spec.width, spec.height)
-    tracks = _tracks(rng, spec)
+    tracks = _crossing_tracks(rng, spec) if spec.scenario == "crossings" else _tracks(rng, spec)
     colours = [class_colour(name) for name in spec.classes]
     pole_w = spec.width // 14
     pole_speed = spec.width / max(spec.frames, 1) * 1.5
@@ -147,9 +184,7 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
             scale = 1.0 + 0.3 * np.sin(2 * np.pi * t / track.scale_period + track.phase)
             h = track.size * scale
             w = h * track.aspect
-            # bounce off the borders (reflect the coordinate into the allowed range)
-            cx = _bounce(track.x + track.vx * t, w * 0.3, spec.width - w * 0.3)
-            cy = _bounce(track.y + track.vy * t, h * 0.3, spec.height - h * 0.3)
+            cx, cy = track.centre(t, spec.width, spec.height, w, h)
             x0, y0, x1, y1 = int(cx - w / 2), int(cy - h / 2), int(cx + w / 2), int(cy + h / 2)
             _draw_box(frame, x0, y0, x1, y1, colours[track.class_id])
             placed.append((number, track.class_id, x0, y0, x1, y1))

@@ -21,7 +21,9 @@ def _cmd_record(args: argparse.Namespace) -> Any:
 def _cmd_synth_video(args: argparse.Namespace) -> Any:
     from odctl.synth_video import SynthSpec, parse_classes, write_video
 
-    spec = SynthSpec(args.name, parse_classes(args.classes), args.frames, args.width, args.height, args.fps, args.seed)
+    spec = SynthSpec(
+        args.name, parse_classes(args.classes), args.frames, args.width, args.height, args.fps, args.seed, args.scenario
+    )
     video, boxes = write_video(spec, args.out)
     return {"video": str(video), "boxes": str(boxes), "frames": spec.frames}
 
@@ -119,6 +121,13 @@ def _add_synth_video(sub: Any) -> None:
     p.add_argument("--width", type=Number(int, 64, 3840), default=640, help="frame width in pixels")
     p.add_argument("--height", type=Number(int, 64, 2160), default=360, help="frame height in pixels")
     p.add_argument("--fps", type=positive_float(240), default=10.0, help="frame rate")
+    p.add_argument(
+        "--scenario",
+        choices=["random", "crossings"],
+        default="random",
+        help="random: boxes bounce around; crossings: boxes cross the vertical middle both ways, pass each other, "
+        "stop on it and turn back (for counting lines)",
+    )
 
 
 def _add_extract_frames(sub: Any) -> None:

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from odctl.cli_types import PORT, fraction, non_negative_int
+from odctl.cli_types import PORT, fraction, non_negative_int, shape_option
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
 
@@ -24,21 +24,6 @@ def _cmd_package_component(args: argparse.Namespace) -> Any:
     return package_components(
         args.model, args.out, args.name_prefix, args.version, args.model_version, args.artifact_uri, args.upload_bucket
     )
-
-
-def _shape(text: str, option: str) -> dict[str, Any]:
-    """``NAME:x1,y1,x2,y2[:right-to-left]`` (a line) or ``NAME:x1,y1,x2,y2,x3,y3,...`` (a zone), fractions of the
-    frame; the device's configuration checks the points."""
-    name, _, rest = text.partition(":")
-    coordinates, _, direction = rest.partition(":")
-    try:
-        values = [float(v) for v in coordinates.split(",")]
-    except ValueError:
-        raise OdError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... with numbers in [0, 1]") from None
-    if not name or len(values) % 2:
-        raise OdError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... (pairs of numbers)")
-    shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
-    return {**shape, "in": direction} if direction else shape
 
 
 def _cmd_detect(args: argparse.Namespace) -> Any:
@@ -65,8 +50,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "max_frames": args.max_frames,
             "max_retries": args.max_retries,
             "publish_empty": args.publish_empty,
-            "lines": json.dumps([_shape(text, "--line") for text in args.line]) if args.line else "",
-            "zones": json.dumps([_shape(text, "--zone") for text in args.zone]) if args.zone else "",
+            "lines": json.dumps([shape_option(text, "--line") for text in args.line]) if args.line else "",
+            "zones": json.dumps([shape_option(text, "--zone") for text in args.zone]) if args.zone else "",
             "counts_file": args.counts_file or "",
             "track": args.track,
         }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
-from odctl.cli_types import fraction, non_negative_int, positive_int
+from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
 from odshared.core.errors import OdError
 
 from .common import command
@@ -89,6 +91,32 @@ def _add_train_local(sub: Any) -> None:
     p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed of initialisation and batches")
 
 
+def _cmd_evaluate_tracking(args: argparse.Namespace) -> Any:
+    from odctl.tracking_eval import evaluate_tracking
+
+    lines = [shape_option(text, "--line") for text in args.line]
+    report = evaluate_tracking(args.video, args.model, lines, args.boxes, args.threshold)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _add_evaluate_tracking(sub: Any) -> None:
+    p = command(
+        sub,
+        "evaluate-tracking",
+        "MOTA, IDF1, identity switches and count errors per line and class of the device loop on a generated video.",
+        "odctl evaluate-tracking videos/mixed_boxes_9.mp4 --model models/job-1 --line middle:0.5,0,0.5,1",
+        _cmd_evaluate_tracking,
+    )
+    p.add_argument("video", help="a video from `odctl synth-video` (its .boxes.jsonl beside it holds the truth)")
+    p.add_argument("--model", required=True, help="a converted model folder")
+    p.add_argument("--line", action="append", required=True, help="NAME:x1,y1,x2,y2[:left-to-right|right-to-left]")
+    p.add_argument("--boxes", help="the true boxes (default: VIDEO's .boxes.jsonl)")
+    p.add_argument("--threshold", type=fraction(), default=0.5, help="score threshold")
+    p.add_argument("--out", help="also write the report here (JSON)")
+
+
 def _add_convert(sub: Any) -> None:
     p = command(
         sub,
@@ -136,4 +164,4 @@ def _add_evaluate(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_train_local, _add_convert, _add_evaluate)
+COMMANDS = (_add_train_local, _add_convert, _add_evaluate, _add_evaluate_tracking)
