@@ -113,18 +113,10 @@ def test_bad_lines_and_zones_stop_the_start_naming_the_key(key, value, named, ca
 
 
 def _counting_config(scene, tmp_path, **values):
+    from tests.edge_component.test_loop import _config
+
     lines = json.dumps([{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "in": "left-to-right"}])
-    base = {
-        "model_dir": str(scene["package"]),
-        "source": str(scene["video"]),
-        "publisher": "jsonl",
-        "jsonl": str(tmp_path / "out.jsonl"),
-        "score_threshold": "0.5",
-        "health_interval": "3600",
-        "lines": lines,
-        "counts_file": str(tmp_path / "counts.json"),
-    }
-    return EdgeConfig.from_mapping({**base, **values})
+    return _config(scene, tmp_path, lines=lines, counts_file=str(tmp_path / "counts.json"), **values)
 
 
 @pytest.mark.integration
