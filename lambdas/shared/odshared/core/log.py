@@ -35,6 +35,22 @@ def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **f
     logger.log(level, event, extra={"fields": fields})
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each record, not the one there when logging was configured: a
+    replaced or closed stream (a test's capture, a redirected CLI) never turns a log line into a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: str | None = None, stream: Any = None) -> None:
     """Install the JSON formatter on the root logger; the level comes from LOG_LEVEL unless given."""
     name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
@@ -44,7 +60,7 @@ def configure(level: str | None = None, stream: Any = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_odshared", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(JsonFormatter())
     handler._odshared = True  # type: ignore[attr-defined]
     root.addHandler(handler)
