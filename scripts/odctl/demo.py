@@ -35,6 +35,10 @@ TRAIN_VIDEOS = (
     ("mixed_boxes_1", CLASSES, 13),
 )
 HELD_OUT = ("mixed_boxes_2", CLASSES, 101)
+# counting: a held-out video whose boxes cross the frame's vertical middle both ways, and that line
+COUNTING_VIDEO = ("mixed_boxes_3", CLASSES, 303)
+COUNTING_POINTS = ((0.5, 0.0), (0.5, 1.0))
+COUNTING_LINE = {"name": "middle", "points": [list(p) for p in COUNTING_POINTS], "in": "left-to-right"}
 PREFIX = "com.example.demo"
 BUCKET = "odctl-demo"
 
@@ -143,7 +147,9 @@ def run_demo(workdir: str, fresh: bool = False, s3: bool = False, minutes: float
         package = demo.convert(model)
         evaluation = demo.evaluate(package)
         device = demo.run_device(package)
-        summary.update(_write_report(report, videos, history, evaluation, device, report / "detections.jsonl"))
+        counting = _counting_figures(report, videos, demo.count(package))
+        jsonl = report / "detections.jsonl"
+        summary.update(_write_report(report, videos, history, evaluation, device, jsonl, counting))
     finally:
         if moto is not None:
             _stop_moto(*moto)
@@ -306,6 +312,35 @@ class _Demo:
         result: dict[str, Any] = json.loads(evaluation_path.read_text())
         return result
 
+    def count(self, package: Path) -> dict[str, Any]:
+        """Tracking and counting on a held-out crossings video, against its true tracks."""
+        from .synth_video import SynthSpec, write_video
+        from .tracking_eval import evaluate_tracking
+
+        name, classes, seed = COUNTING_VIDEO
+        spec = SynthSpec(name, classes, frames=max(120, self.plan.frames_per_video), seed=seed, scenario="crossings")
+        self.step(
+            f"synth-video {name} (crossings)",
+            str(self.videos / f"{name}.boxes.jsonl"),
+            partial(write_video, spec, self.videos),
+        )
+        path = self.report / "counting.json"
+        messages = str(self.report / "counting.jsonl")
+        self.step(
+            "count on the crossings video",
+            str(path),
+            lambda: path.write_text(
+                json.dumps(
+                    evaluate_tracking(
+                        str(self.videos / f"{name}.mp4"), str(package), [COUNTING_LINE], messages_out=messages
+                    ),
+                    indent=2,
+                )
+            ),
+        )
+        result: dict[str, Any] = json.loads(path.read_text())
+        return result
+
     def run_device(self, package: Path) -> dict[str, Any]:
         """Both Greengrass components packaged, installed and run on the held-out video."""
         from .packaging import package_components
@@ -354,8 +389,19 @@ def _run_component(root: Path, gg: Path, videos: Path, jsonl: Path) -> dict[str,
     return {"published_over_mqtt": mqtt, "thing": "demo-thing", "log_tail": err.splitlines()[-3:]}
 
 
+def _counting_figures(report: Path, videos: Path, counting: dict[str, Any]) -> dict[str, Any]:
+    """The counts against the truth, the tracking metrics, and a strip of annotated frames with the line."""
+    from .report import detection_strip
+
+    messages = [json.loads(line) for line in (report / "counting.jsonl").read_text().splitlines() if line.strip()]
+    detections = [m["message"] for m in messages if m["topic"].endswith("/detections") and m["message"]["detections"]]
+    strip = detection_strip(str(videos / f"{COUNTING_VIDEO[0]}.mp4"), detections, lines=[COUNTING_POINTS])
+    (report / "counting_strip.png").write_bytes(strip)
+    return {k: counting[k] for k in ("counts", "mota", "idf1", "id_switches", "count_pairs_exact", "count_max_error")}
+
+
 def _write_report(
-    report: Path, videos: Path, history: list, evaluation: dict, device: dict, jsonl: Path
+    report: Path, videos: Path, history: list, evaluation: dict, device: dict, jsonl: Path, counting: dict[str, Any]
 ) -> dict[str, Any]:
     from .report import detection_strip, training_curve_png, write_html
 
@@ -377,6 +423,7 @@ def _write_report(
         "loop_latency_ms_p95": {k: v["p95"] for k, v in latency.items()},
         "messages_with_detections": len(detections),
         "published_over_mqtt": device.get("published_over_mqtt", False),
+        "counting": counting,
     }
     images = [
         (f"frames_{name}.png", f"frames of {name} (contact sheet with timestamps)")
@@ -388,6 +435,7 @@ def _write_report(
         ("training_curve.png", "training curve"),
         ("precision_recall.png", "precision/recall on the held-out video"),
         ("heldout_strip.png", "the inference component's detections on the held-out video"),
+        ("counting_strip.png", "tracking and counting on the crossings video: track ids, the counting line (red)"),
     ]
     summary = {"figures": figures, "evaluation": {"per_class": evaluation["per_class"], "mAP": evaluation["mAP"]}}
     write_html(report, summary, images)

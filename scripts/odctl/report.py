@@ -48,8 +48,15 @@ def training_curve_png(history: Sequence[dict[str, float]], width: int = 560, he
     return encode_png(image)
 
 
-def detection_strip(video: str, messages: Sequence[dict[str, Any]], count: int = 6, width: int = 320) -> bytes:
-    """Annotated frames of the held-out video, drawn from the messages the device published."""
+def detection_strip(
+    video: str,
+    messages: Sequence[dict[str, Any]],
+    count: int = 6,
+    width: int = 320,
+    lines: Sequence[tuple[tuple[float, float], tuple[float, float]]] = (),
+) -> bytes:
+    """Annotated frames of a video, drawn from the messages the device published: boxes with their class, score
+    and track id (when tracked), and the counting ``lines`` (fractions of the frame)."""
     import cv2
 
     by_frame = {m["frame"]: m for m in messages}
@@ -70,9 +77,10 @@ def detection_strip(video: str, messages: Sequence[dict[str, Any]], count: int =
                 colour = class_colour(det["label"])
                 cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 0), 4)
                 cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
+                track = f" #{det['track_id']}" if "track_id" in det else ""
                 cv2.putText(
                     image,
-                    f"{det['label']} {det['score']:.2f}",
+                    f"{det['label']} {det['score']:.2f}{track}",
                     (x1 + 3, max(14, y1 - 6)),
                     cv2.FONT_HERSHEY_SIMPLEX,
                     0.55,
@@ -80,6 +88,10 @@ def detection_strip(video: str, messages: Sequence[dict[str, Any]], count: int =
                     2,
                     cv2.LINE_AA,
                 )
+            height, width_px = image.shape[:2]
+            for (x1, y1), (x2, y2) in lines:
+                ends = (int(x1 * width_px), int(y1 * height)), (int(x2 * width_px), int(y2 * height))
+                cv2.line(image, *ends, (0, 0, 255), 3)
             cv2.putText(image, f"frame {index}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
             tiles.append(cv2.resize(image, (width, int(image.shape[0] * width / image.shape[1]))))
         index += 1

@@ -31,8 +31,14 @@ MATCH_IOU = 0.5
 
 
 def evaluate_tracking(
-    video: str, model: str, lines: list[dict[str, Any]], boxes: str | None = None, threshold: float = 0.5
+    video: str,
+    model: str,
+    lines: list[dict[str, Any]],
+    boxes: str | None = None,
+    threshold: float = 0.5,
+    messages_out: str | None = None,
 ) -> dict[str, Any]:
+    """The report; ``messages_out`` keeps what the device published (JSON Lines) for pictures."""
     truth_file = Path(boxes) if boxes else boxes_path(video)
     if not truth_file.exists():
         raise OdError(f"{truth_file}: no true boxes for {video} (a video from `odctl synth-video`, or pass --boxes)")
@@ -53,6 +59,8 @@ def evaluate_tracking(
         )
         run(config, install_signals=False)
         messages = [json.loads(line) for line in out.read_text().splitlines()]
+        if messages_out:
+            Path(messages_out).write_text(out.read_text())
     truth = read_boxes(truth_file)
     report = {"video": video, "frames": len(truth), **_mot(messages, truth)}
     report["counts"] = _counts(messages, truth_file, config.lines)

@@ -39,6 +39,7 @@ def test_every_step_runs_and_the_report_is_written(demo):
         "evaluate on the held-out video",
         "package-component",
         "run the inference component",
+        "count on the crossings video",
     }
     assert expected <= set(summary["steps"])
     report = root / "report"
@@ -52,10 +53,14 @@ def test_every_step_runs_and_the_report_is_written(demo):
         "manifest.png",
         "labels/grid.png",
         "detections.jsonl",
+        "counting_strip.png",
+        "counting.json",
     ):
         assert (report / name).exists(), name
     saved = json.loads((report / "summary.json").read_text())
     assert saved["figures"]["loop_frames"] > 0 and 0.0 <= saved["figures"]["heldout_mAP@0.5"] <= 1.0
+    counting = saved["figures"]["counting"]["counts"]["middle"]
+    assert counting["in"]["blue box"]["true"] >= 1  # counts stand beside the truth in the report
     recipes = sorted(p.name for p in (root / "greengrass-components" / "recipes").iterdir())
     assert recipes == [
         "com.example.demo.ObjectDetection-1.0.0.yaml",
