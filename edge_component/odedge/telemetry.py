@@ -29,8 +29,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Stderr(logging.Handler):
+    """One line per record to the stderr of the moment (Greengrass prefixes stderr lines in the component log);
+    a replaced or closed earlier stream never turns a log line into a traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)  # Greengrass prefixes stderr lines in the component log
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers = [handler]
