@@ -33,6 +33,8 @@ class _Stderr(logging.Handler):
     """One line per record to the stderr of the moment (Greengrass prefixes stderr lines in the component log);
     a replaced or closed earlier stream never turns a log line into a traceback."""
 
+    _json_stderr = True  # the odctl side replaces a handler so marked instead of logging every line twice
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stderr.write(self.format(record) + "\n")

@@ -265,6 +265,10 @@ def test_serve_installs_on_first_use_prints_the_token_and_stops_on_sigterm(tmp_p
     import urllib.request
 
     port = free_port()
+    # a generated password may begin with "-" (secrets.token_urlsafe): the server must still take it
+    (tmp_path / "data").mkdir()
+    saved = {"username": "op@localhost.local", "password": "-Zq8dash-first", "token": "ab" * 20, "files_root": "/"}
+    (tmp_path / "data" / "odctl-credentials.json").write_text(json.dumps(saved))
     env = {**os.environ, "ODCTL_LABEL_STUDIO_ENV": str(tmp_path / "env"), "ODCTL_PROGRESS": "0"}
     command = [sys.executable, "-m", "odctl.cli", "label-studio", "serve", "--port", str(port)]
     command += ["--data-dir", str(tmp_path / "data"), "--files-root", str(tmp_path)]
@@ -275,7 +279,7 @@ def test_serve_installs_on_first_use_prints_the_token_and_stops_on_sigterm(tmp_p
             if line.startswith("API token: "):
                 token = line.split(": ", 1)[1].strip()
                 break
-        assert token, "serve printed no token"
+        assert token == "ab" * 20, "serve printed another token"
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/projects", headers={"Authorization": f"Token {token}"}
         )

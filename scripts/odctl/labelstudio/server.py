@@ -82,6 +82,7 @@ def credentials(data_dir: Path, files_root: Path) -> Credentials:
     """The saved credentials of this data folder, or new ones (a first start creates the user with them)."""
     path = data_dir / CREDENTIALS
     if path.exists():
+        path.chmod(0o600)  # the password and token stay the operator's alone
         return Credentials(**json.loads(path.read_text()))
     data_dir.mkdir(parents=True, exist_ok=True)
     made = Credentials("operator@localhost.local", secrets.token_urlsafe(16), secrets.token_hex(20), str(files_root))
@@ -123,8 +124,9 @@ def start(
     log = data_dir / "label-studio.log"
     command = [
         str(executable), "start", "--no-browser", "--data-dir", str(data_dir), "--internal-host", "127.0.0.1",
-        "--port", str(port), "--host", f"http://127.0.0.1:{port}", "--username", found.username,
-        "--password", found.password, "--user-token", found.token, "--enable-legacy-api-token",
+        "--port", str(port), "--host", f"http://127.0.0.1:{port}", f"--username={found.username}",
+        # "=" forms: a generated password may begin with "-", which argparse would take for an option
+        f"--password={found.password}", f"--user-token={found.token}", "--enable-legacy-api-token",
     ]  # fmt: skip
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=settings, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)

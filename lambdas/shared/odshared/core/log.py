@@ -57,12 +57,12 @@ def configure(level: str | None = None, stream: Any = None) -> None:
     if name not in _LEVELS:
         raise ValueError(f"LOG_LEVEL must be one of {sorted(_LEVELS)}, got {name!r}")
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_odshared", False):
+    for handler in list(root.handlers):  # ours, or the device code's (odedge marks its handler the same way)
+        if getattr(handler, "_json_stderr", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(JsonFormatter())
-    handler._odshared = True  # type: ignore[attr-defined]
+    handler._json_stderr = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(name)
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "PIL"):
