@@ -160,7 +160,7 @@ class Counter:
         self.counted: set[tuple[str, int, str]] = set()
         self.entered: dict[tuple[str, int], float] = {}
         self.occupancy: dict[str, dict[str, int]] = {z.name: {} for z in self.zones}
-        self.dwell: dict[str, dict[int, float]] = {z.name: {} for z in self.zones}
+        self.now = 0.0  # the last frame's time: a zone's dwell is now - entered
         self.reset: list[str] = []
         self.totals = self._restore()
 
@@ -186,6 +186,7 @@ class Counter:
     def observe(self, tracked: Sequence[Detection], size: tuple[int, int], now: float) -> list[dict[str, Any]]:
         """Update with this frame's tracked detections; returns the crossings it saw, as events."""
         width, height = size
+        self.now = now
         events = []
         present: set[tuple[str, int]] = set()
         for det in tracked:
@@ -200,7 +201,6 @@ class Counter:
                 if zone.contains(centre):
                     present.add((zone.name, det.track_id))
                     self.entered.setdefault((zone.name, det.track_id), now)
-                    self.dwell[zone.name][det.track_id] = now - self.entered[(zone.name, det.track_id)]
         self._zones(tracked, present)
         if events:
             self._save()
@@ -230,7 +230,6 @@ class Counter:
         labels = {d.track_id: d.label for d in tracked if d.track_id is not None}
         for key in [k for k in self.entered if k not in present]:
             del self.entered[key]
-            self.dwell[key[0]].pop(key[1], None)
         for zone in self.zones:
             counts: dict[str, int] = {}
             for name, track in present:
@@ -245,7 +244,10 @@ class Counter:
             "zones": {
                 zone.name: {
                     "occupancy": self.occupancy[zone.name],
-                    "max_dwell_s": round(max(self.dwell[zone.name].values(), default=0.0), 1),
+                    "max_dwell_s": round(
+                        max((self.now - t for (name, _), t in self.entered.items() if name == zone.name), default=0.0),
+                        1,
+                    ),
                 }
                 for zone in self.zones
             },
