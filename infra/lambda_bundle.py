@@ -14,21 +14,37 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / "lambdas" / "shared" / "odshared"
+EDGE = REPO / "edge_component" / "odedge"
 LAMBDA_PYTHON = "3.13"
-LAMBDA_PLATFORM = "manylinux2014_x86_64"
+# Lambda's Python 3.13 runtime is Amazon Linux 2023 (glibc 2.34): manylinux2014 wheels and the newer
+# manylinux_2_28 ones (onnxruntime publishes only those)
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 
-def _odshared_imports(path: Path) -> set[str]:
-    """The odshared modules a file imports (``odshared.core.log``, ...)."""
+def _imports(path: Path, package: str = "odshared") -> set[str]:
+    """The modules of ``package`` a file imports (``odshared.core.log``, ...), at any depth (lazy imports too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("odshared"):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)  # from odshared.core import storage
         elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("odshared"))
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == package)
     return found
+
+
+def _reached_files(function_dir: Path) -> list[Path]:
+    """The handler and every odshared module its imports reach, transitively."""
+    todo = [function_dir / "handler.py"]
+    seen: list[Path] = []
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.append(path)
+        todo.extend(source for module in _imports(path) if (source := _module_file(module)) is not None)
+    return seen
 
 
 def _module_file(module: str) -> Path | None:
@@ -41,22 +57,18 @@ def _module_file(module: str) -> Path | None:
 
 def shared_groups(function_dir: Path) -> list[str]:
     """The odshared groups (core, data, model, greengrass) the handler needs, following imports transitively."""
-    todo = [function_dir / "handler.py"]
-    seen: set[Path] = set()
-    groups: set[str] = set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for module in _odshared_imports(path):
-            parts = module.split(".")
-            if len(parts) > 1 and (SHARED / parts[1]).is_dir():
-                groups.add(parts[1])
-            source = _module_file(module)
-            if source is not None:
-                todo.append(source)
+    groups = {
+        parts[1]
+        for path in _reached_files(function_dir)
+        for parts in (module.split(".") for module in _imports(path))
+        if len(parts) > 1 and (SHARED / parts[1]).is_dir()
+    }
     return sorted(groups)
+
+
+def needs_device_package(function_dir: Path) -> bool:
+    """Whether the handler reaches odedge (the conversion calibrates INT8 through the device's preprocessing)."""
+    return any(_imports(path, "odedge") for path in _reached_files(function_dir))
 
 
 def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA_PYTHON) -> Path:
@@ -75,6 +87,8 @@ def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA
     shutil.copy2(SHARED / "__init__.py", shared / "__init__.py")
     for group in shared_groups(function_dir):  # only what the function imports: no CLI-only or model code in it
         shutil.copytree(SHARED / group, shared / group, dirs_exist_ok=True, ignore=SKIP)
+    if needs_device_package(function_dir):
+        shutil.copytree(EDGE, out_dir / "odedge", dirs_exist_ok=True, ignore=SKIP)
     requirements = function_dir / "requirements.txt"
     if requirements.exists() and any(
         line.strip() and not line.startswith("#") for line in requirements.read_text().splitlines()
@@ -91,8 +105,7 @@ def build_bundle(function_dir: Path, out_dir: Path, python_version: str = LAMBDA
                 "--disable-pip-version-check",
                 "--target",
                 str(out_dir),
-                "--platform",
-                LAMBDA_PLATFORM,
+                *(option for platform in LAMBDA_PLATFORMS for option in ("--platform", platform)),
                 "--implementation",
                 "cp",
                 "--python-version",

@@ -36,8 +36,11 @@ SPECS = {
     "prepare": FunctionSpec(
         "PrepareTrainingData", "prepare_training", "Ground Truth output -> training manifests", 15, 2048, 2048
     ),
+    "calibrate": FunctionSpec(
+        "PrepareCalibration", "prepare_calibration", "Validation frames -> INT8 calibration frames", 5, 2048, 1024
+    ),
     "convert": FunctionSpec(
-        "ConvertModel", "convert_model", "SageMaker artifact -> MXNet deploy graph + ONNX", 15, 3008, 4096
+        "ConvertModel", "convert_model", "SageMaker artifact -> MXNet deploy graph, ONNX FP32 and INT8", 15, 3008, 4096
     ),
     "publish": FunctionSpec(
         "PublishModelComponent",
@@ -116,6 +119,8 @@ def _grant_data(storage: Storage, functions: dict[str, lambda_.IFunction]) -> No
     grant_objects(data, functions["prepare"], read=True)
     grant_objects(data, functions["prepare"], "prepared/*", write=True)
     grant_objects(data, functions["prepare"], "frames/*", write=True)  # mirrored images
+    grant_objects(data, functions["calibrate"], read=True)  # the manifests' frames, wherever they point
+    grant_objects(data, functions["calibrate"], "prepared/*", write=True)
 
 
 def _grant_models(
@@ -124,6 +129,7 @@ def _grant_models(
     artifacts = storage.artifacts
     grant_objects(artifacts, functions["convert"], "training/*", read=True)
     grant_objects(artifacts, functions["convert"], "models/*", read=True, write=True)
+    grant_objects(storage.data, functions["convert"], "prepared/*", read=True)  # the calibration frames
     grant_objects(artifacts, functions["publish"], "models/*", read=True)
     grant_objects(artifacts, functions["publish"], "components/*", read=True, write=True)
     functions["convert"].add_to_role_policy(

@@ -72,11 +72,22 @@ class Workflow(Construct):
             },
             "$.prepared",
         )
+        calibration = self._invoke(
+            "PrepareCalibration",
+            "calibrate",
+            {
+                "validation_manifest.$": "$.prepared.value.validation_manifest",
+                "train_manifest.$": "$.prepared.value.train_manifest",
+                "hyperparameters.$": "$.prepared.value.hyperparameters",
+            },
+            "$.calibration",
+            minutes=5,
+        )
         training = self._training(config, sagemaker_role, algorithm_image, artifacts_bucket_name)
         labeling.next(labeled_manifests)
         labeled_manifests.next(prepare)
         given_manifests.next(prepare)
-        prepare.next(training).next(self._model_to_device(artifacts_bucket_name))
+        prepare.next(calibration).next(training).next(self._model_to_device(artifacts_bucket_name))
         definition = validate.next(
             sfn.Choice(self, "LabelingRequested?")
             .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
@@ -231,6 +242,8 @@ class Workflow(Construct):
                 "training_job_name.$": "$.training.trainingJobName",
                 "classes.$": "$.config.value.classes",
                 "output_prefix": f"s3://{artifacts_bucket_name}/models",
+                # model.int8.onnx beside model.onnx, calibrated on the run's own validation frames
+                "calibration.$": "$.calibration.value.calibration",
             },
             "$.converted",
         )

@@ -72,7 +72,7 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
             f"{package.root}: the model takes {package.input_size}x{package.input_size} input but the "
             f"configuration says InputSize={config.input_size}"
         )
-    runtime = create_runtime(config.backend, package, threads=config.threads or None)
+    runtime = create_runtime(config.backend, package, config.threads or None, config.precision)
     source = open_source(config.source, counters, config.loop, config.max_retries)
     sinks = build_sinks(config, counters)
     source.listen(sinks[0].transport.subscribe, config.topic(config.request_topic))
@@ -91,7 +91,7 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         source=config.source,
         model=str(package.root),
         model_version=package.version,
-        backend=runtime.name,
+        runtime=runtime.choice.describe(),
         classes=list(package.classes),
         input_size=package.input_size,
     )

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .runtimes import BACKEND_CHOICES, PRECISIONS
+
 
 class ConfigError(ValueError):
     """A configuration value cannot be used."""
@@ -17,7 +19,8 @@ class ConfigError(ValueError):
 class EdgeConfig:
     model_dir: str
     source: str = "0"
-    backend: str = "onnx"
+    backend: str = "auto"  # auto: openvino on x86-64 where it is installed, else onnx; or mxnet
+    precision: str = "int8"  # int8 where the model package has it, else fp32 (health says which runs)
     score_threshold: float = 0.5
     classes: tuple[str, ...] = ()
     input_size: int = 0  # 0: whatever the model says; otherwise the model must match
@@ -50,7 +53,7 @@ class EdgeConfig:
     capture_motion: bool = False
     upload_bucket: str = ""
     upload_prefix: str = "capture"
-    threads: int = 0  # ONNX Runtime's intra-op threads; 0: its default (one per core)
+    threads: int = 0  # the runtime's intra-op threads; 0: its default (one per core)
     track: bool = False  # give detections track ids (on by itself when lines or zones are set)
     track_low: float = 0.1  # the tracker's second stage: weaker boxes that keep a track alive
     track_max_lost: int = 30  # frames a track survives unseen (occlusion, a step out of view)
@@ -63,7 +66,8 @@ class EdgeConfig:
         checks = [
             (0.0 <= self.score_threshold <= 1.0, "score_threshold", "must be in [0, 1]"),
             (self.max_retries >= 0, "max_retries", "must be 0 (retry forever) or more"),
-            (self.backend in ("onnx", "mxnet"), "backend", "must be onnx or mxnet"),
+            (self.backend in BACKEND_CHOICES, "backend", f"must be one of {', '.join(BACKEND_CHOICES)}"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}"),
             (self.publisher in ("auto", "ipc", "mqtt", "jsonl"), "publisher", "must be auto, ipc, mqtt or jsonl"),
             (self.queue_size >= 1, "queue_size", "must be at least 1"),
             (self.buffer_size >= 1, "buffer_size", "must be at least 1"),

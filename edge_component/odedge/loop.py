@@ -236,6 +236,7 @@ class InferenceLoop:
             self.latency.percentiles(),
             time.monotonic() - started,
             self.counter.summary() if self.counter is not None else None,
+            self.runtime.choice.describe(),
         )
 
     def run(self) -> LoopResult:

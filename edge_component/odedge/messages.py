@@ -85,12 +85,14 @@ def health_message(
     latency: dict[str, dict[str, float]],
     uptime: float,
     counts: dict[str, Any] | None = None,
+    runtime: dict[str, str] | None = None,
 ) -> bytes:
     """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
-    zones' occupancy) when counting is on."""
+    zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked."""
     return json.dumps(
         {
             **({"counts": counts} if counts is not None else {}),
+            **({"runtime": runtime} if runtime is not None else {}),
             "thing": thing,
             "type": "health",
             "timestamp": iso(time.time()),

@@ -7,6 +7,7 @@ from typing import Any
 
 from odshared.core.log import configure, log_event
 from odshared.model.convert import convert
+from odshared.model.quantize import read_calibration
 from odshared.model.training_jobs import ConvertInputError, resolve_artifact
 
 configure()
@@ -19,6 +20,10 @@ def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) 
     artifact, job = resolve_artifact(event, sagemaker)
     out = f"{event['output_prefix'].rstrip('/')}/{job}"
     overrides = {k: v for k, v in (event.get("detection") or {}).items() if k in OVERRIDES}
-    result = convert(artifact, out, event.get("classes"), **overrides)
+    calibration = None
+    if event.get("calibration"):  # the run's calibration frames: the INT8 model beside the FP32 one
+        calibration_uri = event["calibration"]
+        calibration = lambda _size: read_calibration(calibration_uri)  # noqa: E731
+    result = convert(artifact, out, event.get("classes"), calibration=calibration, **overrides)
     log_event(logger, "convert_model.done", training_job=job, package=out, unchanged=result["unchanged"])
     return {**result, "training_job_name": job}

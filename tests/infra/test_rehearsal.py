@@ -7,14 +7,19 @@ AlgorithmSpecification carried MetricDefinitions.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from functools import cache
 
 import boto3
+import cv2
 import pytest
 import requests
 from moto.events.models import EventPattern
 
 from odctl.pipeline_cli import execution_input
+from odshared.core import storage
 from odshared.data.input_manifest import build_input_manifest
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
@@ -47,12 +52,26 @@ def rehearsal(synthesized, aws, monkeypatch, tmp_path):
     requests.post(f"{aws}/moto-api/config", timeout=10, json={"stepfunctions": {"execute_state_machine": False}})
 
 
+@cache
+def _camera_frame() -> bytes:
+    """A real camera frame of the original project, made small: every labeled frame's bytes in the bucket."""
+    image = cv2.imread(str(SEED / "blue_box_1_000133.jpg"))
+    return cv2.imencode(".jpg", cv2.resize(image, (480, 270)))[1].tobytes()
+
+
 def _labeled_manifests() -> list[str]:
-    """The original project's Ground Truth output manifests, as a run that labeled earlier left them in S3."""
-    uris = []
+    """The original project's Ground Truth output manifests, as a run that labeled earlier left them in S3, with
+    their frames moved into the data bucket (the INT8 calibration step decodes them)."""
+    s3, uris = boto3.client("s3"), []
     for job in SEED_JOBS:
+        lines = []
+        for line in (SEED / f"{job}.output.manifest").read_text().splitlines():
+            record = json.loads(line)
+            key = "frames/" + record["source-ref"].split("/frames/", 1)[1]
+            s3.put_object(Bucket="od-data", Key=key, Body=_camera_frame())
+            lines.append(json.dumps({**record, "source-ref": f"s3://od-data/{key}"}))
         key = f"labels/{job}/manifests/output/output.manifest"
-        boto3.client("s3").put_object(Bucket="od-data", Key=key, Body=(SEED / f"{job}.output.manifest").read_bytes())
+        s3.put_object(Bucket="od-data", Key=key, Body="\n".join(lines).encode() + b"\n")
         uris.append(f"s3://od-data/{key}")
     return uris
 
@@ -63,7 +82,7 @@ def _labeling_manifest() -> str:
     for job in SEED_JOBS:
         for line in (SEED / f"{job}.output.manifest").read_text().splitlines():
             name = json.loads(line)["source-ref"].rsplit("/", 1)[-1]
-            s3.put_object(Bucket="od-data", Key=f"frames/{name.rsplit('_', 1)[0]}/{name}", Body=b"jpeg")
+            s3.put_object(Bucket="od-data", Key=f"frames/{name.rsplit('_', 1)[0]}/{name}", Body=_camera_frame())
     out = "s3://od-data/manifests/frames.manifest"
     build_input_manifest(["s3://od-data/frames/"], out, pattern="{color}_{object}_{n}")
     return out
@@ -83,6 +102,7 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
         "LabelingRequested?",
         "UseGivenManifests",
         "PrepareTrainingData",
+        "PrepareCalibration",
         "CreateTrainingJob",
         "ConvertModel",
         "PublishModelComponent",
@@ -94,7 +114,18 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
     assert operation == "CreateTrainingJob" and "MetricDefinitions" not in request["AlgorithmSpecification"]
     assert request["HyperParameters"]["num_training_samples"] == str(_prepared_lines(run, "train_manifest"))
     assert request["HyperParameters"]["num_classes"] == "2"
+    # the INT8 model, calibrated on the run's validation frames, beside the FP32 one
+    calibration = run.output["calibration"]["value"]
+    assert calibration["source"] == run.output["prepared"]["value"]["validation_manifest"]
+    assert calibration["images"] == min(64, _prepared_lines(run, "validation_manifest"))
+    converted = run.output["converted"]["value"]
+    assert {"model.onnx", "model.int8.onnx"} <= set(converted["files"])
+    model_json = json.loads(storage.read_text(converted["files"]["model.json"]["uri"]))
+    assert model_json["files"]["onnx_int8"] == "model.int8.onnx"
+    assert model_json["int8"]["calibration"] == {k: calibration[k] for k in ("source", "images", "available")}
     published = run.output["component"]["value"]
+    with zipfile.ZipFile(io.BytesIO(storage.read_bytes(published["artifact"]))) as archive:
+        assert "model/model.int8.onnx" in archive.namelist()  # the model component ships both precisions
     assert (published["componentName"], published["componentVersion"]) in rehearsal.greengrass.recipes
     deployment = rehearsal.greengrass.deployments[run.output["deployment"]["value"]["deploymentId"]]
     assert deployment["targetArn"].endswith(":thinggroup/cameras")
@@ -131,6 +162,9 @@ def _break(rehearsal, step: str) -> dict:
         return execution_input(labeling_manifest=_labeling_manifest(), preparation=PREPARATION)
     if step == "PrepareTrainingData":
         return execution_input(**{**given, "manifests": ["s3://od-data/labels/no-such-job/output.manifest"]})
+    if step == "PrepareCalibration":  # frames that are not images: found before training is paid for
+        for item in boto3.client("s3").list_objects_v2(Bucket="od-data", Prefix="frames/")["Contents"]:
+            boto3.client("s3").put_object(Bucket="od-data", Key=item["Key"], Body=b"not a jpeg")
     if step == "CreateTrainingJob":
         rehearsal.jobs.fail["TrainingJob"] = "AlgorithmError: out of memory"
     if step == "ConvertModel":

@@ -13,6 +13,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.config import ConfigError
+from infra.pipeline_functions import SPECS
 from tests.infra.conftest import synth
 from tests.infra.template_values import Deployment
 from tests.rehearsal.harness import TASK_STATES
@@ -70,11 +71,11 @@ def test_lambdas(synthesized):
         for k, r in template["Resources"].items()
         if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.handler"
     }
-    assert len(functions) == 7
+    assert len(functions) == len(SPECS)
     for props in functions.values():
         assert props["Runtime"] == "python3.13" and props["TracingConfig"] == {"Mode": "Active"}
     roles = {props["Role"]["Fn::GetAtt"][0] for props in functions.values()}
-    assert len(roles) == 7  # one role per function
+    assert len(roles) == len(SPECS)  # one role per function
 
 
 def test_state_machine_shape(synthesized):

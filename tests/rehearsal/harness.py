@@ -31,6 +31,7 @@ TASK_STATES = (
     "ValidateInput",
     "CreateLabelingJob",
     "PrepareTrainingData",
+    "PrepareCalibration",
     "CreateTrainingJob",
     "ConvertModel",
     "PublishModelComponent",

@@ -9,6 +9,7 @@ from typing import Any
 
 from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
 from odshared.core.errors import OdError
+from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
 
 from .common import command
 
@@ -39,7 +40,20 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
     if args.force_suppress is not None:
         overrides["force_suppress"] = args.force_suppress == "true"
     classes = list(parse_classes(args.classes)) if args.classes else None
-    return convert(args.model, args.out, classes, **overrides)
+    calibration = None
+    if args.int8:
+        from odshared.model.calibration import build_calibration
+
+        if not args.calibration:
+            raise OdError(
+                "--int8: needs frames to calibrate on: --calibration MANIFEST, FRAMES_FOLDER or s3://PREFIX "
+                "(the training or validation manifest is a good choice)"
+            )
+        source, count = args.calibration, args.calibration_images
+        calibration = lambda size: build_calibration([source], size, count)  # noqa: E731 - once the size is known
+    elif args.calibration:
+        raise OdError("--calibration: only used with --int8 (add --int8 to write model.int8.onnx)")
+    return convert(args.model, args.out, classes, calibration=calibration, **overrides)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -135,6 +149,14 @@ def _add_convert(sub: Any) -> None:
     p.add_argument("--nms-topk", type=positive_int(), help="override how many candidates NMS considers")
     p.add_argument("--threshold", type=fraction(), help="minimum score of a detection (default 0.01, as MXNet)")
     p.add_argument("--force-suppress", choices=["true", "false"], help="class-agnostic NMS (default: as trained)")
+    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (static INT8, calibrated)")
+    p.add_argument("--calibration", help="frames to calibrate INT8 on: a manifest, a folder or an s3:// prefix")
+    p.add_argument(
+        "--calibration-images",
+        type=positive_int(),
+        default=DEFAULT_CALIBRATION_IMAGES,
+        help=f"frames taken evenly from the calibration data (default {DEFAULT_CALIBRATION_IMAGES})",
+    )
 
 
 def _add_evaluate(sub: Any) -> None:

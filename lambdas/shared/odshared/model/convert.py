@@ -12,7 +12,7 @@ import json
 import logging
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,21 @@ from odshared.core.log import log_event
 from odshared.model import mxnet_params
 from odshared.model.graph_shapes import infer_shapes
 from odshared.model.mxnet_symbol import DetectionSettings, Symbol, detection_settings, to_deploy
-from odshared.model.package import CHECKSUMS, MODEL_JSON, ONNX_FILE, PACKAGE_FILES, PARAMS_FILE, SYMBOL_FILE
+from odshared.model.package import (
+    CHECKSUMS,
+    FILE_KEYS,
+    INT8_ONNX_FILE,
+    MODEL_JSON,
+    ONNX_FILE,
+    OPTIONAL_FILES,
+    PARAMS_FILE,
+    SYMBOL_FILE,
+    ordered,
+)
+from odshared.model.quantize import Calibration, quantize
+
+# the calibration frames for a model of a given input size: read from a file, or built from images (odctl)
+CalibrationFor = Callable[[int], Calibration]
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +121,13 @@ def _int_hyper(hyper: Mapping[str, str], key: str, default: int | None, source: 
 
 
 def convert_artifact(
-    artifact: TrainingArtifact, classes: Sequence[str] | None = None, **overrides: Any
+    artifact: TrainingArtifact,
+    classes: Sequence[str] | None = None,
+    calibration: CalibrationFor | None = None,
+    **overrides: Any,
 ) -> ConvertedModel:
-    """Build the package in memory; ``overrides`` set nms_threshold, force_suppress, nms_topk or threshold."""
+    """Build the package in memory; ``overrides`` set nms_threshold, force_suppress, nms_topk or threshold;
+    with ``calibration`` frames, the INT8 model too."""
     source = artifact.source
     params_name = f"{source}!{artifact.member_names.get('params', 'params')}"
     params = mxnet_params.loads(artifact.params_bytes, params_name)
@@ -169,7 +187,17 @@ def convert_artifact(
 
     onnx_bytes = export_onnx(deploy, values, image_size, names, metadata)
     files = {SYMBOL_FILE: deploy.dumps().encode("utf-8"), PARAMS_FILE: deploy_params, ONNX_FILE: onnx_bytes}
+    frames = calibration(image_size) if calibration is not None else None
+    if frames is not None:
+        if frames.frames.shape[1:] != (3, image_size, image_size):
+            raise ConversionError(
+                f"{frames.source}: calibration frames are {list(frames.frames.shape[1:])}, the model takes "
+                f"[3, {image_size}, {image_size}]"
+            )
+        files[INT8_ONNX_FILE] = quantize(onnx_bytes, frames)
     manifest = model_manifest(names, image_size, anchors, settings, hyper, files)
+    if frames is not None:
+        manifest["int8"] = {"format": "QDQ", "quantized": ["Conv"], "calibration": frames.describe()}
     files[MODEL_JSON] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     files[CHECKSUMS] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items()).encode()
     pruned = len(params) - len(kept)
@@ -217,7 +245,7 @@ def model_manifest(
             "empty_class_id": -1,
         },
         "detection": {**settings.__dict__, "variances": list(settings.variances)},
-        "files": {"onnx": ONNX_FILE, "mxnet_symbol": SYMBOL_FILE, "mxnet_params": PARAMS_FILE},
+        "files": {key: name for key, name in FILE_KEYS.items() if name in files},
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
         "training": {
             "base_network": hyper.get("base_network"),
@@ -228,9 +256,15 @@ def model_manifest(
 
 
 def convert(
-    model_uri: str, out: str, classes: Sequence[str] | None = None, skip_unchanged: bool = True, **overrides: Any
+    model_uri: str,
+    out: str,
+    classes: Sequence[str] | None = None,
+    skip_unchanged: bool = True,
+    calibration: CalibrationFor | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Convert a ``model.tar.gz`` (path or s3://) and write the package under ``out`` (folder or s3://)."""
+    """Convert a ``model.tar.gz`` (path or s3://) and write the package under ``out`` (folder or s3://);
+    ``calibration`` gives frames for the model's input size, and the INT8 model is written too."""
     storage.check_bucket(out)
     with tempfile.TemporaryDirectory(prefix="convert-") as tmp:
         local = Path(tmp) / "model.tar.gz"
@@ -240,23 +274,25 @@ def convert(
             local = Path(model_uri)
             if not local.exists():
                 raise ConversionError(f"{model_uri}: no such file")
-        converted = convert_artifact(read_artifact(local, model_uri), classes, **overrides)
+        converted = convert_artifact(read_artifact(local, model_uri), classes, calibration, **overrides)
     checksums_uri = storage.join(out, CHECKSUMS)
     unchanged = (
         skip_unchanged
         and storage.exists(checksums_uri)
         and (storage.read_bytes(checksums_uri) == converted.files[CHECKSUMS])
     )
+    names = ordered(list(converted.files))
     if not unchanged:
-        for name in PACKAGE_FILES:  # checksums last: its presence means the package is complete
+        for stale in (name for name in OPTIONAL_FILES if name not in converted.files):
+            if storage.exists(storage.join(out, stale)):  # an earlier conversion's INT8 model is not this one's
+                storage.delete(storage.join(out, stale))
+        for name in names:  # checksums last: its presence means the package is complete
             storage.write_bytes(storage.join(out, name), converted.files[name])
     result = {
         "model_artifact": model_uri,
         "package": out,
         "unchanged": unchanged,
-        "files": {
-            name: {"uri": storage.join(out, name), "bytes": len(converted.files[name])} for name in PACKAGE_FILES
-        },
+        "files": {name: {"uri": storage.join(out, name), "bytes": len(converted.files[name])} for name in names},
         "classes": converted.manifest["classes"],
         "image_size": converted.manifest["input"]["shape"][2],
     }

@@ -16,17 +16,33 @@ from odshared.core.archives import deterministic_zip
 SYMBOL_FILE = "deploy_model_algo_1-symbol.json"
 PARAMS_FILE = "deploy_model_algo_1-0000.params"
 ONNX_FILE = "model.onnx"
+INT8_ONNX_FILE = "model.int8.onnx"  # written when the conversion is given calibration frames
 MODEL_JSON = "model.json"
 CHECKSUMS = "SHA256SUMS"
 PACKAGE_FILES = (SYMBOL_FILE, PARAMS_FILE, ONNX_FILE, MODEL_JSON, CHECKSUMS)
+OPTIONAL_FILES = (INT8_ONNX_FILE,)
+# model.json's "files" keys, as the device's runtimes ask for them
+FILE_KEYS = {"onnx": ONNX_FILE, "onnx_int8": INT8_ONNX_FILE, "mxnet_symbol": SYMBOL_FILE, "mxnet_params": PARAMS_FILE}
 # the model component's artifact: Greengrass unzips it under {artifacts:decompressedPath}/model/model/
 MODEL_ZIP = "model.zip"
 ZIP_FOLDER = "model"
 
 
+def ordered(names: set[str] | list[str]) -> list[str]:
+    """The order files are written in: SHA256SUMS last, since its presence means the package is complete."""
+    return [name for name in (*PACKAGE_FILES[:-1], *OPTIONAL_FILES, CHECKSUMS) if name in names]
+
+
+def package_files(checksums: bytes) -> list[str]:
+    """The files a package holds, from its SHA256SUMS (an optional file is there only if it is listed)."""
+    listed = {line.split(maxsplit=1)[1].strip() for line in checksums.decode().splitlines() if line.strip()}
+    return ordered(listed | set(PACKAGE_FILES))
+
+
 def read_package(uri: str) -> dict[str, bytes]:
     """The package's files from a folder or an s3:// prefix."""
-    return {name: storage.read_bytes(storage.join(uri, name)) for name in PACKAGE_FILES}
+    checksums = storage.read_bytes(storage.join(uri, CHECKSUMS))
+    return {name: storage.read_bytes(storage.join(uri, name)) for name in package_files(checksums)}
 
 
 def model_zip(files: Mapping[str, bytes]) -> bytes:
@@ -36,6 +52,7 @@ def model_zip(files: Mapping[str, bytes]) -> bytes:
 
 def download_package(uri: str, folder: Path) -> Path:
     """A package under an s3:// prefix copied to ``folder`` (the device code loads local folders)."""
-    for name in PACKAGE_FILES:
+    checksums = storage.read_bytes(storage.join(uri, CHECKSUMS))
+    for name in package_files(checksums):
         storage.download_file(storage.join(uri, name), folder / name)
     return folder
