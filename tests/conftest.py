@@ -79,6 +79,7 @@ def scene(tmp_path_factory):
     from odshared.data.dataprep import PrepareOptions, prepare_training
     from odshared.data.frames import extract_frames
     from odshared.data.input_manifest import build_input_manifest
+    from odshared.model.calibration import build_calibration
     from odshared.model.convert import convert
 
     root = tmp_path_factory.mktemp("scene")
@@ -109,4 +110,17 @@ def scene(tmp_path_factory):
         classes=list(CLASSES),
     )
     convert(str(root / "model.tar.gz"), str(root / "package"), list(CLASSES))
-    return {"root": root, "video": video, "boxes": boxes, "package": root / "package"}
+    manifests = [str(root / "prepared/validation.manifest"), str(root / "prepared/train.manifest")]
+    convert(  # with the INT8 model, calibrated as the workflow and the demo calibrate
+        str(root / "model.tar.gz"),
+        str(root / "package-int8"),
+        list(CLASSES),
+        calibration=lambda size: build_calibration(manifests, size),
+    )
+    return {
+        "root": root,
+        "video": video,
+        "boxes": boxes,
+        "package": root / "package",
+        "package_int8": root / "package-int8",
+    }

@@ -104,8 +104,10 @@ class OpenVinoRuntime(Runtime):
         except ImportError as exc:
             raise ModelError("the openvino backend needs the openvino package (pip install openvino)") from exc
         model = str(package.path(MODEL_KEYS[precision]))
-        # one frame at a time: the latency hint, with the configured threads (0: OpenVINO's own choice)
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+        # one frame at a time: the latency hint, with the configured threads (0: OpenVINO's own choice). f32: on
+        # CPUs with BF16 (AVX512-BF16, AMX) OpenVINO would otherwise run "FP32" models in bfloat16, which is faster
+        # but another model's numbers; INT8 keeps its non-quantized operations (the detection block) in FP32 too
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         compiled = ov.Core().compile_model(model, "CPU", config)

@@ -277,10 +277,19 @@ class _Demo:
 
     def convert(self, model: str) -> Path:
         """The converted package, as a local folder (downloaded when the demo runs against S3)."""
+        from odshared.model.calibration import build_calibration
         from odshared.model.convert import convert
 
         package_uri = storage.join(self.base, "models", "demo-job")
-        self.step("convert", storage.join(package_uri, CHECKSUMS), lambda: convert(model, package_uri, list(CLASSES)))
+        prepared = storage.join(self.base, "prepared")
+        manifests = [storage.join(prepared, "validation.manifest"), storage.join(prepared, "train.manifest")]
+        self.step(
+            "convert (FP32 and INT8, calibrated on the validation frames as the workflow does)",
+            storage.join(package_uri, CHECKSUMS),
+            lambda: convert(
+                model, package_uri, list(CLASSES), calibration=lambda size: build_calibration(manifests, size)
+            ),
+        )
         return download_package(package_uri, self.root / "package") if self.s3 else Path(package_uri)
 
     def evaluate(self, package: Path) -> dict[str, Any]:
@@ -415,6 +424,8 @@ def _write_report(
     figures = {
         "heldout_mAP@0.5": round(evaluation["mAP"], 4),
         "heldout_AP_per_class": {k: v["ap"] for k, v in evaluation["per_class"].items()},
+        "heldout_mAP@0.5_int8": round(evaluation["precisions"]["int8"]["mAP"], 4),
+        "int8_mAP_change_points": round(100 * evaluation["int8_mAP_change"], 2),
         "training_epochs": len(history),
         "best_validation_mAP": max((h["mAP"] for h in history), default=0.0),
         "loop_fps": final.get("fps", 0.0),
@@ -437,6 +448,6 @@ def _write_report(
         ("heldout_strip.png", "the inference component's detections on the held-out video"),
         ("counting_strip.png", "tracking and counting on the crossings video: track ids, the counting line (red)"),
     ]
-    summary = {"figures": figures, "evaluation": {"per_class": evaluation["per_class"], "mAP": evaluation["mAP"]}}
+    summary = {"figures": figures, "evaluation": {k: evaluation[k] for k in ("per_class", "mAP", "precisions")}}
     write_html(report, summary, images)
     return summary

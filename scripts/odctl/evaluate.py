@@ -16,7 +16,7 @@ import numpy as np
 
 from odedge.model import ModelPackage
 from odedge.preprocess import preprocess
-from odedge.runtimes import create_runtime
+from odedge.runtimes import PRECISIONS, create_runtime
 from odshared.core import storage
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
@@ -69,6 +69,17 @@ def class_ids_by_name(
     return {name: ids[mapping.get(name, name)] for name in names}
 
 
+def _result(item: Any, rows: np.ndarray, to_model: dict[str, int]) -> ImageResult:
+    rows = rows[rows[:, 0] >= 0]
+    return ImageResult(
+        normalized_boxes(item),
+        np.array([to_model[str(b.class_name)] for b in item.boxes], int),
+        rows[:, 2:6],
+        rows[:, 0].astype(int),
+        rows[:, 1],
+    )
+
+
 def evaluate(
     model: str,
     manifest: str,
@@ -80,6 +91,8 @@ def evaluate(
     classes: list[str] | None = None,
     class_map: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """mAP of each precision the package holds (FP32, and INT8 where converted with --int8), on the same frames.
+    The report's top level is FP32's; ``precisions`` holds each, ``int8_mAP_change`` the difference."""
     import cv2
 
     labeled = read_training_images(manifest, label_attribute)
@@ -88,8 +101,9 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         package = open_package(model, tmp, classes)
         to_model = class_ids_by_name(labeled, list(package.classes), manifest, class_map)
-        runtime = create_runtime(backend, package)
-        results = []
+        runtimes = {precision: create_runtime(backend, package, precision=precision) for precision in PRECISIONS}
+        runtimes = {p: r for p, r in runtimes.items() if r.choice.precision == p}  # no INT8 model: FP32 alone
+        results: dict[str, list[ImageResult]] = {precision: [] for precision in runtimes}
         with bar(len(labeled), "evaluate", "image") as pb:
             for item in labeled:
                 uri = storage.relocated(item.source_ref, images)
@@ -97,21 +111,15 @@ def evaluate(
                 if frame is None:
                     raise EvaluateError(f"{uri}: not a decodable image (listed in {manifest})")
                 blob, _ = preprocess(frame, package.input_size)
-                rows = runtime.predict(blob)
-                rows = rows[rows[:, 0] >= 0]
-                gt = normalized_boxes(item)
-                results.append(
-                    ImageResult(
-                        gt,
-                        np.array([to_model[str(b.class_name)] for b in item.boxes], int),
-                        rows[:, 2:6],
-                        rows[:, 0].astype(int),
-                        rows[:, 1],
-                    )
-                )
+                for precision, runtime in runtimes.items():
+                    results[precision].append(_result(item, runtime.predict(blob), to_model))
                 pb.update()
-        report = mean_average_precision(results, list(package.classes), iou)
-    report.update({"model": model, "manifest": manifest, "images": len(results), "backend": backend})
+        reports = {p: mean_average_precision(r, list(package.classes), iou) for p, r in results.items()}
+    report = dict(reports["fp32"])
+    report.update({"model": model, "manifest": manifest, "images": len(labeled), "backend": backend})
+    report["precisions"] = {p: {"mAP": r["mAP"], "per_class": r["per_class"]} for p, r in reports.items()}
+    if "int8" in reports:
+        report["int8_mAP_change"] = reports["int8"]["mAP"] - reports["fp32"]["mAP"]
     if out:
         storage.write_text(
             storage.join(out, "evaluation.json"), json.dumps(report, indent=2) + "\n", "application/json"
@@ -122,7 +130,7 @@ def evaluate(
         "evaluate.done",
         model=model,
         manifest=manifest,
-        mAP=round(report["mAP"], 4),
+        mAP={p: round(r["mAP"], 4) for p, r in reports.items()},
         per_class={k: v["ap"] for k, v in report["per_class"].items()},
     )
     return report

@@ -110,8 +110,10 @@ def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in figures.items()
     )
     per_class = summary.get("evaluation", {}).get("per_class", {})
+    int8 = summary.get("evaluation", {}).get("precisions", {}).get("int8", {}).get("per_class", {})
     class_rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_ap(v['ap'])}</td><td>{v['ground_truth']}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td>{_ap(v['ap'])}</td>"
+        f"<td>{_ap(int8[name]['ap']) if name in int8 else 'n/a'}</td><td>{v['ground_truth']}</td></tr>"
         for name, v in per_class.items()
     )
     pictures = "".join(
@@ -129,7 +131,7 @@ img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#444}}</style></hea
 &rarr; converted models &rarr; Greengrass components &rarr; the inference loop on a video it never saw.</p>
 <h2>Figures</h2><table>{rows}</table>
 <h2>mAP@0.5 per class on the held-out video</h2>
-<table><tr><th>class</th><th>AP</th><th>boxes</th></tr>{class_rows}</table>
+<table><tr><th>class</th><th>AP FP32</th><th>AP INT8</th><th>boxes</th></tr>{class_rows}</table>
 <h2>Pictures</h2>{pictures}
 </body></html>
 """

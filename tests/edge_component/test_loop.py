@@ -24,7 +24,7 @@ from odedge.messages import detection_message
 from odedge.model import ModelError, ModelPackage
 from odedge.postprocess import Detection, detections
 from odedge.preprocess import preprocess
-from odedge.runtimes import OnnxRuntime
+from odedge.runtimes import OnnxRuntime, create_runtime
 from odedge.sources import VideoSource
 from odedge.telemetry import Counters
 from tests.conftest import REPO
@@ -70,7 +70,7 @@ def test_detections_match_the_videos_known_boxes(scene, tmp_path):
     assert found / reported >= 0.65, (found, reported)
     # the loop publishes exactly what the runtime computes for each frame, in the frame's pixels
     package = ModelPackage.load(scene["package"])
-    runtime = OnnxRuntime(package)
+    runtime = create_runtime(EdgeConfig.backend, package, precision=EdgeConfig.precision)  # the loop's, by default
     capture = cv2.VideoCapture(str(scene["video"]))
     for index in range(len(known)):
         image = capture.read()[1]

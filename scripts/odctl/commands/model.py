@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
+from odedge.runtimes import BACKEND_CHOICES
 from odshared.core.errors import OdError
 from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
 
@@ -175,7 +176,9 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("--iou", type=fraction(low_open=True), default=0.5, help="IoU a detection needs to count")
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--images", help="folder or s3:// prefix holding the images")
-    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument(
+        "--backend", choices=list(BACKEND_CHOICES), default="auto", help="as the device: auto, onnx, openvino, mxnet"
+    )
     p.add_argument("--classes", help="class names of a model.tar.gz, in class-id order (it holds none)")
     p.add_argument(
         "--class-map",

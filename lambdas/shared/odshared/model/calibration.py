@@ -52,31 +52,35 @@ def list_images(source: str) -> list[str]:
 
 
 def build_calibration(sources: list[str], size: int, count: int = DEFAULT_CALIBRATION_IMAGES) -> Calibration:
-    """``count`` frames spread evenly over the first source that has any (the validation manifest, then the
-    training one), each as the device feeds it to a ``size`` x ``size`` network."""
+    """``count`` frames spread evenly over the sources, filled in order (the validation manifest, then the training
+    one where validation has too few), each as the device feeds it to a ``size`` x ``size`` network."""
     if count < 1:
         raise CalibrationError(f"calibration images: must be at least 1 (got {count})")
-    source, refs = sources[0], []
+    chosen: list[str] = []
+    used: list[str] = []
+    available = 0
     for source in sources:
         refs = list_images(source)
-        if refs:
-            break
-    if not refs:
+        available += len(refs)
+        if refs and len(chosen) < count:
+            chosen += evenly(refs, count - len(chosen))
+            used.append(source)
+    if not chosen:
         raise CalibrationError(f"calibration data {', '.join(sources)}: no image in it ({', '.join(IMAGE_SUFFIXES)})")
-    chosen = tuple(evenly(refs, count))
+    described = " + ".join(used)
     if len(chosen) < MIN_CALIBRATION_IMAGES:
         log_event(
             logger,
             "calibration.few_images",
             level=logging.WARNING,
-            source=source,
+            source=described,
             images=len(chosen),
             advised=MIN_CALIBRATION_IMAGES,
             hint="INT8 ranges from so few frames may cost accuracy: give more frames of the scenes the device sees",
         )
-    frames = np.stack([_frame(ref, source, size) for ref in chosen])
-    log_event(logger, "calibration.built", source=source, images=len(chosen), available=len(refs), size=size)
-    return Calibration(frames, source, chosen, len(refs))
+    frames = np.stack([_frame(ref, described, size) for ref in chosen])
+    log_event(logger, "calibration.built", source=described, images=len(chosen), available=available, size=size)
+    return Calibration(frames, described, tuple(chosen), available)
 
 
 def _frame(ref: str, source: str, size: int) -> np.ndarray:
