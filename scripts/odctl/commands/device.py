@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import PORT, fraction, non_negative_int, shape_option
+from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
 
@@ -37,6 +38,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "model_dir": args.model,
             "source": args.source,
             "backend": args.backend,
+            "precision": args.precision,
+            "threads": args.threads,
             "score_threshold": args.threshold,
             "publisher": "mqtt" if args.mqtt_host else "jsonl",
             "mqtt_host": args.mqtt_host or "localhost",
@@ -122,7 +125,13 @@ def _add_detect(sub: Any) -> None:
         "--out", help="JSON Lines file for the messages, replaced (default: stdout, the summary then on stderr)"
     )
     p.add_argument("--threshold", type=fraction(), default=0.5, help="minimum score of a published detection")
-    p.add_argument("--backend", choices=["onnx", "mxnet"], default="onnx")
+    p.add_argument(
+        "--backend", choices=list(BACKEND_CHOICES), default="auto", help="as the device: openvino on x86-64, else onnx"
+    )
+    p.add_argument(
+        "--precision", choices=list(PRECISIONS), default="int8", help="int8 where the package has it, else fp32"
+    )
+    p.add_argument("--threads", type=non_negative_int(), default=0, help="the runtime's threads (0: one per core)")
     p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
     p.add_argument("--mqtt-port", type=PORT, default=1883)
     p.add_argument("--realtime", action="store_true", help="play a file at its frame rate, dropping late frames")
