@@ -209,7 +209,10 @@ class InferenceLoop:
             for event in self.counter.observe(tracked, size, frame.timestamp):
                 totals = self.counter.summary()["lines"][event["line"]]
                 self._publish(self.counts_topic, counts_message(self.config.thing_name, event, totals))
-        return sorted((d for d in tracked if d.score >= threshold), key=lambda d: -d.score)
+        # a box that continues a confirmed track is the object still there, published down to TrackLow (as
+        # ByteTrack reports its tracks): dropping it where the score dips would report the object as gone
+        kept = (d for d in tracked if d.score >= threshold or d.track_id is not None)
+        return sorted(kept, key=lambda d: -d.score)
 
     def _observe(self, result: FrameResult) -> None:
         for stage in self.stages:

@@ -1,10 +1,13 @@
 """Tracking: each detection gets a stable ``track_id`` across frames (ByteTrack's two-stage association).
 
 Per frame: every track moves by its velocity; detections at or above ``high`` are matched to all tracks (lost ones
-included) by IoU, then detections between ``low`` and ``high`` to the confirmed tracks still unmatched, so a box
-whose score dips behind the pole keeps its track. Matching is a linear assignment (lapx's Jonker-Volgenant) on
-1 - IoU, same class only. An unmatched high detection starts a track, confirmed after ``min_hits`` frames; a track
-unmatched for ``max_lost`` frames ends.
+included) by IoU, then detections between ``low`` and ``high`` to the confirmed tracks still unmatched (lost ones
+included), so a box whose score dips behind the pole keeps its track. Matching is a linear assignment (lapx's
+Jonker-Volgenant) on 1 - IoU, same class only. A strong detection still unmatched is then given to a lost confirmed
+track whose predicted centre is within ``reach`` box diagonals of it (noisy boxes make a lost track's prediction
+overlap its object too little for IoU; without this it came back as a new track: an identity switch, and a second
+count at a line). Otherwise it starts a track, confirmed after ``min_hits`` frames; a track unmatched for
+``max_lost`` frames ends.
 """
 
 from __future__ import annotations
@@ -54,6 +57,25 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return result
 
 
+def _recover(tracks: Sequence[Track], dets: Sequence[Detection], reach: float) -> list[tuple[int, int]]:
+    """Lost tracks and new strong detections by centre distance (in predicted box diagonals, within ``reach``),
+    same class: a box that came back near where its track was heading is that object, even where noisy boxes
+    made the prediction overlap it too little for IoU."""
+    if not tracks or not dets:
+        return []
+    import lap
+
+    predicted = np.array([t.predict() for t in tracks])
+    boxes = np.array([d.box for d in dets], dtype=float)
+    centres = (predicted[:, None, :2] + predicted[:, None, 2:]) / 2 - (boxes[None, :, :2] + boxes[None, :, 2:]) / 2
+    diagonal = np.hypot(predicted[:, 2] - predicted[:, 0], predicted[:, 3] - predicted[:, 1])
+    cost = np.hypot(centres[..., 0], centres[..., 1]) / np.maximum(diagonal[:, None], 1e-9)
+    same = np.array([[t.class_id == d.class_id for d in dets] for t in tracks])
+    cost[~same] = reach + 1.0
+    _, rows, _ = lap.lapjv(cost, extend_cost=True, cost_limit=reach)
+    return [(i, int(j)) for i, j in enumerate(rows) if j >= 0 and cost[i, j] <= reach]
+
+
 def _assign(tracks: Sequence[Track], dets: Sequence[Detection], min_iou: float) -> list[tuple[int, int]]:
     """(track index, detection index) pairs of the best assignment with IoU >= ``min_iou``, same class only."""
     if not tracks or not dets:
@@ -71,9 +93,19 @@ def _assign(tracks: Sequence[Track], dets: Sequence[Detection], min_iou: float) 
 
 class Tracker:
     def __init__(
-        self, high: float = 0.5, low: float = 0.1, min_iou: float = 0.3, max_lost: int = 30, min_hits: int = 2
+        self,
+        high: float = 0.5,
+        low: float = 0.1,
+        min_iou: float = 0.3,
+        max_lost: int = 30,
+        min_hits: int = 2,
+        reach: float = 0.75,
+        first_iou: float = 0.2,
     ) -> None:
+        """``first_iou``: the strong boxes' overlap with a track's prediction (ByteTrack's first association, 0.2);
+        ``min_iou``: the weak boxes' (stricter: a weak box is more likely a false one)."""
         self.high, self.low, self.min_iou, self.max_lost, self.min_hits = high, low, min_iou, max_lost, min_hits
+        self.reach, self.first_iou = reach, first_iou
         self.tracks: list[Track] = []
         self.next_id = 1
 
@@ -83,14 +115,20 @@ class Tracker:
         strong = [d for d in dets if d.score >= self.high]
         weak = [d for d in dets if self.low <= d.score < self.high]
         out: list[Detection] = []
-        first = _assign(self.tracks, strong, self.min_iou)
+        first = _assign(self.tracks, strong, self.first_iou)
         for i, j in first:
             out.append(self._follow(self.tracks[i], strong[j]))
         matched, used = {i for i, _ in first}, {j for _, j in first}
-        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed and t.misses == 0]
+        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed]
         for k, j in _assign([self.tracks[i] for i in waiting], weak, self.min_iou):
             out.append(self._follow(self.tracks[waiting[k]], weak[j]))
             matched.add(waiting[k])
+        lost = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed and t.misses > 0]
+        unused = [j for j in range(len(strong)) if j not in used]
+        for k, m in _recover([self.tracks[i] for i in lost], [strong[j] for j in unused], self.reach):
+            out.append(self._follow(self.tracks[lost[k]], strong[unused[m]]))
+            matched.add(lost[k])
+            used.add(unused[m])
         for index, track in enumerate(self.tracks):
             if index not in matched:
                 track.misses += 1

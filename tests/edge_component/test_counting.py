@@ -65,6 +65,23 @@ def test_tracks_survive_occlusion_and_boxes_passing_each_other():
     assert ids[20]["blue box"] in blue
 
 
+def test_a_lost_track_takes_back_its_object_where_boxes_overlap_its_prediction_too_little():
+    """The object slowed down while unseen: its prediction ran ahead (IoU 0.2 with where it came back), but the
+    box is within reach of it and of its class: the same track, not a new one (an identity switch, and a second
+    count at a line). A box of another class there starts its own track."""
+    tracker = Tracker(high=0.5, low=0.1, max_lost=10)
+    seen = [tracker.update([_box(100 + 10 * step, track=None)]) for step in range(6)]
+    for _ in range(4):
+        tracker.update([])
+    back = tracker.update([_box(160, track=None)])  # 40 px behind the prediction
+    assert back[0].track_id == seen[-1][0].track_id
+    other = Tracker(high=0.5, low=0.1, max_lost=10)
+    first = [other.update([_box(100 + 10 * step, track=None)]) for step in range(6)][-1][0].track_id
+    for _ in range(4):
+        other.update([])
+    assert other.update([_box(160, "yellow box", track=None)])[0].track_id != first
+
+
 def test_totals_survive_a_restart_and_a_changed_line_starts_from_zero(tmp_path):
     path = str(tmp_path / "counts.json")
     first = Counter([DOOR, Line("aisle", (0.0, 0.5), (1.0, 0.5))], [], path)
