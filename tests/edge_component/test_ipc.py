@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def nucleus(monkeypatch):
     monkeypatch.setenv("SVCUID", "svcuid-123")
     yield server
     server.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_publish_to_iot_core_and_local_topic(nucleus):

@@ -110,3 +110,21 @@ def test_a_video_larger_than_the_ephemeral_storage_fails_naming_the_limit(bucket
         ingest.IngestError, match="huge.mp4 is 0 MiB but the ExtractVideo function has 0 MiB of ephemeral"
     ):
         ingest.ingest_video(request, workdir=str(tmp_path))
+
+
+def test_a_warm_function_keeps_no_video_in_its_tmp(videos, bucket, monkeypatch, tmp_path):
+    """Each download lives in a folder of its own, removed after the video, failed ones too: a warm Lambda's
+    /tmp (8 GB here) would otherwise fill with every video it processed."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the handler's workdir: tempfile.gettempdir()
+    s3 = boto3.client("s3")
+    for path in videos.values():
+        s3.upload_file(str(path), bucket, f"videos/{path.name}")
+    extract = load_handler_module("extract_video")
+    for item in _items(bucket, "videos/"):
+        try:
+            extract.handler(_event(bucket, item))
+        except Exception:  # noqa: S110 - the corrupt video fails; its download must still be gone
+            pass
+    assert list(tmp_path.iterdir()) == []

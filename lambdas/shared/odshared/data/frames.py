@@ -87,11 +87,27 @@ def extract_frames(
 ) -> ExtractSummary:
     """Decode ``video`` once and write the selected frames under ``out``. ``on_frame`` is called per decoded frame
     (a progress bar; a deadline that raises to stop); ``workdir`` is where an s3:// video is downloaded."""
-    import cv2
 
     storage.check_bucket(out)
-    path = local_video(video, workdir)
-    capture = open_capture(str(path))
+    with local_video(video, workdir) as path:
+        return _extract(video, str(path), out, every, fps, preview, quality, workers, preview_count, on_frame)
+
+
+def _extract(
+    video: str,
+    path: str,
+    out: str,
+    every: int | None,
+    fps: float | None,
+    preview: str | None,
+    quality: int,
+    workers: int,
+    preview_count: int,
+    on_frame: Callable[[], None] | None,
+) -> ExtractSummary:
+    import cv2
+
+    capture = open_capture(path)
     stem = Path(storage.basename(video)).stem
     video_fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
     keep = selector(every, fps, video_fps)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,12 @@ def open_capture(source: int | str) -> Any:
     return capture
 
 
-def local_video(uri: str, workdir: str | None = None) -> Path:
-    """A local path for a video given as a path or an s3:// URI."""
+@contextmanager
+def local_video(uri: str, workdir: str | None = None) -> Iterator[Path]:
+    """A local path for a video given as a path or an s3:// URI; a download lives in a folder of its own under
+    ``workdir`` and is removed afterwards (a warm Lambda's /tmp would otherwise fill with every video it saw)."""
     if not storage.is_s3(uri):
-        return Path(uri)
-    folder = Path(workdir or tempfile.mkdtemp(prefix="odctl-video-"))
-    return storage.download_file(uri, folder / storage.basename(uri))
+        yield Path(uri)
+        return
+    with tempfile.TemporaryDirectory(prefix="odctl-video-", dir=workdir) as folder:
+        yield storage.download_file(uri, Path(folder) / storage.basename(uri))
