@@ -63,6 +63,8 @@ def evaluate_tracking(
             Path(messages_out).write_text(out.read_text())
     truth = read_boxes(truth_file)
     report = {"video": video, "frames": len(truth), **_mot(messages, truth)}
+    health = [m["message"] for m in messages if m["topic"].endswith("/health")]
+    report["runtime"] = health[-1].get("runtime") if health else None  # the backend and precision measured
     report["counts"] = _counts(messages, truth_file, config.lines)
     pairs = [c for line in report["counts"].values() for way in line.values() for c in way.values()]
     errors = [abs(c["counted"] - c["true"]) for c in pairs]

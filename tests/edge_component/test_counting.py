@@ -283,6 +283,7 @@ def test_detect_and_evaluate_tracking_from_the_cli(scene, tmp_path, capsys):
     assert main(["evaluate-tracking", str(video), "--model", package, *line, "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["frames"] == 80 and report["mota"] <= 1 and 0 <= report["idf1"] <= 1
+    assert report["runtime"]["precision"] == "fp32" and "fallback" in report["runtime"]  # a package without INT8
     true = {way: {c: v["true"] for c, v in per.items()} for way, per in report["counts"]["middle"].items()}
     assert true["in"]["blue box"] >= 1  # the scenario's first box crosses left to right
     assert main(["evaluate-tracking", str(tmp_path / "other.mp4"), "--model", package, *line]) == 2
