@@ -284,7 +284,7 @@ class _Demo:
         prepared = storage.join(self.base, "prepared")
         manifests = [storage.join(prepared, "validation.manifest"), storage.join(prepared, "train.manifest")]
         converted = self.step(
-            "convert (FP32 and INT8, calibrated on the validation frames as the workflow does)",
+            "convert",  # FP32 and INT8, calibrated on the validation frames as the workflow does
             storage.join(package_uri, INT8_ONNX_FILE),  # a package from before INT8 is converted again
             lambda: convert(
                 model, package_uri, list(CLASSES), calibration=lambda size: build_calibration(manifests, size)

@@ -116,8 +116,10 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
     assert request["HyperParameters"]["num_classes"] == "2"
     # the INT8 model, calibrated on the run's validation frames, beside the FP32 one
     calibration = run.output["calibration"]["value"]
-    assert calibration["source"] == run.output["prepared"]["value"]["validation_manifest"]
-    assert calibration["images"] == min(64, _prepared_lines(run, "validation_manifest"))
+    # validation frames first, topped up from the training ones up to 64
+    assert calibration["source"].startswith(run.output["prepared"]["value"]["validation_manifest"])
+    total = _prepared_lines(run, "validation_manifest") + _prepared_lines(run, "train_manifest")
+    assert calibration["images"] == min(64, total) and calibration["available"] == total
     converted = run.output["converted"]["value"]
     assert {"model.onnx", "model.int8.onnx"} <= set(converted["files"])
     model_json = json.loads(storage.read_text(converted["files"]["model.json"]["uri"]))

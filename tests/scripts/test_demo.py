@@ -59,6 +59,10 @@ def test_every_step_runs_and_the_report_is_written(demo):
         assert (report / name).exists(), name
     saved = json.loads((report / "summary.json").read_text())
     assert saved["figures"]["loop_frames"] > 0 and 0.0 <= saved["figures"]["heldout_mAP@0.5"] <= 1.0
+    # FP32 and INT8 side by side: the package has both, the held-out video is scored with each
+    assert 0.0 <= saved["figures"]["heldout_mAP@0.5_int8"] <= 1.0
+    assert set(json.loads((report / "evaluation.json").read_text())["precisions"]) == {"fp32", "int8"}
+    assert "AP INT8" in (report / "report.html").read_text()
     counting = saved["figures"]["counting"]["counts"]["middle"]
     assert counting["in"]["blue box"]["true"] >= 1  # counts stand beside the truth in the report
     recipes = sorted(p.name for p in (root / "greengrass-components" / "recipes").iterdir())
