@@ -135,6 +135,15 @@ def argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# keys whose values are JSON: the recipe passes them as ODEDGE_<KEY> environment variables (Setenv), never through a
+# shell command line, where a quote in a line's name would end the word
+ENVIRONMENT_KEYS = ("lines", "zones")
+
+
 def from_args(argv: list[str] | None = None) -> EdgeConfig:
     args = argument_parser().parse_args(argv)
-    return EdgeConfig.from_mapping({k: v for k, v in vars(args).items() if v is not None})
+    values = {
+        key: os.environ[f"ODEDGE_{key.upper()}"] for key in ENVIRONMENT_KEYS if f"ODEDGE_{key.upper()}" in os.environ
+    }
+    values.update({k: v for k, v in vars(args).items() if v is not None})  # a flag wins
+    return EdgeConfig.from_mapping(values)

@@ -110,6 +110,8 @@ def test_install_and_run_steps_work_in_a_greengrass_like_folder(packaged, scene,
                 "Publisher": "jsonl",
                 "Jsonl": str(tmp_path / "out.jsonl"),
                 "HealthInterval": "3600",
+                # a quote in a name: the JSON reaches odedge through Setenv, not through the shell's words
+                "Lines": json.dumps([{"name": "Bob's door", "points": [[0.5, 0], [0.5, 1]], "in": "left-to-right"}]),
             }
         },
     )
@@ -130,6 +132,8 @@ def test_install_and_run_steps_work_in_a_greengrass_like_folder(packaged, scene,
     messages = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert messages and all(m["topic"].startswith("od/cam-7/") for m in messages)
     assert any(m["message"].get("detections") for m in messages)
+    health = [m["message"] for m in messages if m["topic"] == "od/cam-7/health"]
+    assert "Bob's door" in health[-1]["counts"]["lines"]
 
 
 def test_recipes_pass_the_greengrass_recipe_schema(packaged, synthesized_recipe):
