@@ -58,6 +58,16 @@ def _share_found(ours: np.ndarray, theirs: np.ndarray) -> tuple[int, int]:
     return len(confident), found
 
 
+def _assert_nine_in_ten_shared(scene, package, ours, theirs) -> None:
+    """Over twelve frames, nine in ten of ``ours``'s confident detections are ``theirs``'s too."""
+    total = found = 0
+    for frame in _frames(scene, 12):
+        blob, _ = preprocess(frame, package.input_size)
+        counted = _share_found(ours.predict(blob), theirs.predict(blob))
+        total, found = total + counted[0], found + counted[1]
+    assert total >= 5 and found / total >= 0.9, (found, total)
+
+
 def test_openvino_and_onnx_runtime_agree_on_each_precision(scene):
     """FP32: the same numbers (OpenVINO held to f32, not its bfloat16 default on BF16 CPUs); INT8: the same
     detections, their integer kernels round differently."""
@@ -68,12 +78,7 @@ def test_openvino_and_onnx_runtime_agree_on_each_precision(scene):
         for ours, theirs in _matched(onnx.predict(blob), openvino.predict(blob), 1e-4):
             assert abs(ours[1] - theirs[1]) < 1e-4 and iou(ours[2:], theirs[2:][np.newaxis])[0] > 0.999
     onnx, openvino = OnnxRuntime(package, precision="int8"), OpenVinoRuntime(package, precision="int8")
-    total = found = 0
-    for frame in _frames(scene, 12):
-        blob, _ = preprocess(frame, package.input_size)
-        counted = _share_found(onnx.predict(blob), openvino.predict(blob))
-        total, found = total + counted[0], found + counted[1]
-    assert total >= 5 and found / total >= 0.9, (found, total)
+    _assert_nine_in_ten_shared(scene, package, onnx, openvino)
 
 
 def test_the_int8_model_detects_what_the_fp32_model_detects(scene):
@@ -81,12 +86,7 @@ def test_the_int8_model_detects_what_the_fp32_model_detects(scene):
     boxes near the threshold, which INT8's rounding may move; the demo's model loses 0.1 point of mAP)."""
     package = ModelPackage.load(scene["package_int8"])
     fp32, int8 = OnnxRuntime(package, precision="fp32"), OnnxRuntime(package, precision="int8")
-    total = found = 0
-    for frame in _frames(scene, 12):
-        blob, _ = preprocess(frame, package.input_size)
-        counted = _share_found(fp32.predict(blob), int8.predict(blob))
-        total, found = total + counted[0], found + counted[1]
-    assert total >= 5 and found / total >= 0.9, (found, total)
+    _assert_nine_in_ten_shared(scene, package, fp32, int8)
 
 
 def test_auto_is_openvino_on_x86_64_and_int8_falls_back_where_there_is_none(scene):
