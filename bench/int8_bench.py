@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import io
 import json
 import os
 import tarfile
@@ -44,13 +43,9 @@ def _resized_artifact(source: Path, size: int) -> Path:
             if member.name == "hyperparams.json":
                 data = json.dumps({**json.loads(data), "image_shape": str(size)}).encode()
             members[member.name] = data
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    out.write_bytes(buffer.getvalue())
+    from odshared.model.convert import make_tarball
+
+    out.write_bytes(make_tarball(members))
     return out
 
 
