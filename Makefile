@@ -5,6 +5,7 @@
 #                MXNet reference, run as subprocesses through odctl.mxnet_env
 #   .venv-labelstudio  Label Studio (Django 5 and its pins) for `odctl label-studio serve` and the labeling tests
 #   .venv-lambda the Lambda bundles' own requirements on the Lambda runtime's Python 3.13 (make test-lambda-runtime)
+#   .venv-lambda-sdk  only what Lambda's python3.13 runtime provides (boto3, botocore): each bundle runs on it alone
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 VENV := .venv
@@ -17,10 +18,12 @@ LSVENV := .venv-labelstudio
 LSSTAMP := $(LSVENV)/.installed
 LAMBDAVENV := .venv-lambda
 LAMBDASTAMP := $(LAMBDAVENV)/.installed
+SDKVENV := .venv-lambda-sdk
+SDKSTAMP := $(SDKVENV)/.installed
 
 .PHONY: setup demo test test-fast test-mxnet test-lambda-runtime lint typecheck lock bench clean
 
-setup: $(STAMP) $(MXSTAMP) $(LSSTAMP)
+setup: $(STAMP) $(MXSTAMP) $(LSSTAMP) $(SDKSTAMP)
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +45,12 @@ $(LSSTAMP): $(STAMP) requirements/label-studio.lock
 	$(UV) pip install --quiet --python $(LSVENV)/bin/python -r requirements/label-studio.lock
 	touch $(LSSTAMP)
 
+# no project code here: the rehearsal puts each function's bundle on this interpreter's path, as Lambda does
+$(SDKSTAMP): $(STAMP) requirements/lambda-sdk.lock
+	$(UV) venv --quiet --allow-existing --python 3.13 $(SDKVENV)
+	$(UV) pip install --quiet --python $(SDKVENV)/bin/python -r requirements/lambda-sdk.lock
+	touch $(SDKSTAMP)
+
 $(LAMBDASTAMP): $(STAMP) requirements/lambda-runtime.lock pyproject.toml
 	$(UV) venv --quiet --allow-existing --python 3.13 $(LAMBDAVENV)
 	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python -r requirements/lambda-runtime.lock
@@ -52,6 +61,7 @@ lock: $(STAMP)
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 dev.in -o dev.lock
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 mxnet.in -o mxnet.lock
 	cd requirements && ../$(UV) pip compile --quiet --python-version 3.13 lambda-runtime.in -o lambda-runtime.lock
+	cd requirements && ../$(UV) pip compile --quiet --python-version 3.13 lambda-sdk.in -o lambda-sdk.lock
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 label-studio.in -o label-studio.lock
 
 demo: setup
@@ -84,4 +94,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(MXVENV) $(LSVENV) $(LAMBDAVENV) demo-work bench/out .pytest_cache
+	rm -rf $(VENV) $(MXVENV) $(LSVENV) $(LAMBDAVENV) $(SDKVENV) demo-work bench/out .pytest_cache

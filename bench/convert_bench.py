@@ -15,21 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import peak_rss_mb
-
-REPO = Path(__file__).resolve().parents[1]
-SEED = REPO.parent / "shared" / "fixtures" / "seed"
-OUT = Path(__file__).resolve().parent / "out"
-
-
-def build_artifact(path: Path) -> Path:
-    """SageMaker's layout: the seed's ResNet-50 512 graph with training heads and seeded random weights."""
-    if path.exists():
-        return path
-    from odctl import mxnet_env
-
-    mxnet_env.call("reference-model", {"kind": "resnet50-seed", "out": str(path), "seed_dir": str(SEED)})
-    return path
+from bench.inputs import OUT, build_artifact, camera_frames
+from bench.measure import REPO, peak_rss_mb
 
 
 def read_members(path: Path) -> int:
@@ -49,10 +36,9 @@ def bundle_sizes_mb(function: str) -> dict[str, float]:
 
 def calibration_file(folder: Path, frames: int = 64) -> Path:
     """64 generated 1920x1080 frames through the calibration step's own code, written as the workflow writes it."""
-    from bench.edge_bench import _frames
     from odshared.model.calibration import build_calibration, write_calibration
 
-    _frames(folder / "frames", frames)
+    camera_frames(folder / "frames", frames)
     write_calibration(str(folder / "calibration.npz"), build_calibration([str(folder / "frames")], 512, frames))
     return folder / "calibration.npz"
 

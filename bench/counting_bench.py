@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from bench.convert_bench import OUT, build_artifact
+from bench.inputs import OUT, build_artifact
 
 
 def _scene(frames: int, objects: int, seed: int = 0) -> list[list]:

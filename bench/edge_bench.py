@@ -19,23 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.convert_bench import OUT, SEED, build_artifact
-
-
-def _frames(folder: Path, count: int) -> list[Path]:
-    """The two real seed frames, then generated 1920x1080 frames, as JPEG files."""
-    from odctl.synth_video import SynthSpec, render
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    seeds = [cv2.imread(str(SEED / "blue_box_1_000133.jpg")), cv2.imread(str(SEED / "yellow_box_1_000086.jpg"))]
-    generated = render(SynthSpec("b", ("blue box", "yellow box"), frames=count, width=1920, height=1080, seed=3))
-    for index in range(count):
-        image = seeds[index] if index < 2 else next(generated)[0]
-        path = folder / f"frame_{index:04d}.jpg"
-        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        paths.append(path)
-    return paths
+from bench.inputs import OUT, build_artifact, camera_frames
 
 
 def seeds_way(package: Path, paths: list[Path], size: int) -> float:
@@ -82,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     convert(str(artifact), str(package_dir), ["blue box", "yellow box"])
     package = ModelPackage.load(package_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = _frames(Path(tmp) / "frames", args.frames)
+        paths = camera_frames(Path(tmp) / "frames", args.frames)
         blob, _ = preprocess(cv2.imread(str(paths[0])), package.input_size)
         onnx_bare = bare(OnnxRuntime(package), blob, args.frames)
         mxnet_bare = bare(MxnetRuntime(package), blob, args.frames)

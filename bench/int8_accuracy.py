@@ -15,7 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from bench.convert_bench import OUT, REPO
+from bench.inputs import OUT
+from bench.measure import REPO
 
 CLASSES = ["blue box", "yellow box"]
 RESNET_HYPERPARAMETERS = {

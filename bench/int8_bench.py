@@ -25,8 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.convert_bench import OUT, build_artifact
-from bench.edge_bench import _frames, seeds_way
+from bench.edge_bench import seeds_way
+from bench.inputs import OUT, build_artifact, camera_frames
 
 CLASSES = ["blue box", "yellow box"]
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         frames_dir = Path(tmp) / "frames"
-        paths = _frames(frames_dir, args.frames)
+        paths = camera_frames(frames_dir, args.frames)
         report = {
             "model": "ResNet-50 SSD (seed graph, seeded weights), batch 1, CPU",
             "cpu_count": len(os.sched_getaffinity(0)),

@@ -8,11 +8,10 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .errors import ConfigError
 from .runtimes import BACKEND_CHOICES, PRECISIONS
 
-
-class ConfigError(ValueError):
-    """A configuration value cannot be used."""
+__all__ = ["ConfigError", "EdgeConfig", "argument_parser", "from_args"]
 
 
 @dataclass(frozen=True)

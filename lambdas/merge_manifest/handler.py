@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from odshared.core.log import configure
-from odshared.data.ingest import merge_parts
+from odshared.data.ingest_runs import merge_parts
 
 configure()
 

@@ -27,3 +27,12 @@ def synth(tmp_path, **overrides):
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory):
     return synth(tmp_path_factory.mktemp("cdk"))
+
+
+@pytest.fixture(scope="session")
+def lambda_bundles(synthesized, tmp_path_factory):
+    """Every function's bundle, built once as `cdk synth` builds it (the synthesized fixture skips bundling)."""
+    from tests.rehearsal.lambda_runtime import build_bundles
+
+    stack, _ = synthesized
+    return build_bundles(stack, tmp_path_factory.mktemp("bundles"))

@@ -29,10 +29,34 @@ from tests.rehearsal.harness import TASK_STATES, Rehearsal
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PREPARATION = {"class_from": ["color=blue:blue box", "color=yellow:yellow box"]}
 SEED_JOBS = ("blue-box-large-job", "blue-box-small-job", "yellow-box-small-job")
+# the functions each path below runs, each from its own bundle on the Lambda runtime (test_lambda_bundles checks
+# that together they are every function of the stack)
+REHEARSED = {
+    "ingestion": ("ExtractVideo", "MergeManifest"),
+    "pipeline": (
+        "ValidateInput",
+        "PrepareTrainingData",
+        "PrepareCalibration",
+        "ConvertModel",
+        "PublishModelComponent",
+        "DeployToThingGroup",
+    ),
+}
+
+
+def _ran_from_bundles(rehearsal, path: str) -> None:
+    """Each function of the path was invoked from its bundle and started (no Runtime.* error: import, handler,
+    marshalling)."""
+    invoked = {call.function for call in rehearsal.invocations}
+    assert set(REHEARSED[path]) <= invoked, sorted(invoked)
+    runtime_errors = [
+        (c.function, c.error, c.message) for c in rehearsal.invocations if (c.error or "").startswith("Runtime.")
+    ]
+    assert runtime_errors == []
 
 
 @pytest.fixture
-def rehearsal(synthesized, aws, monkeypatch, tmp_path):
+def rehearsal(synthesized, lambda_bundles, aws, monkeypatch, tmp_path):
     monkeypatch.setenv("MOTO_PORT", aws.rsplit(":", 1)[1])  # the interpreter calls services on moto's own port
     config = {"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
     requests.post(f"{aws}/moto-api/config", timeout=10, json=config)
@@ -41,13 +65,14 @@ def rehearsal(synthesized, aws, monkeypatch, tmp_path):
     jobs = sagemaker_task.install(monkeypatch)
     asl_semantics.install(monkeypatch)
     stack, template = synthesized
-    stage = Rehearsal(stack, template, tmp_path)
+    stage = Rehearsal(stack, template, tmp_path, lambda_bundles)
     stage.route_lambda(monkeypatch)
     stage.deploy()
     stage.create_inference_component(greengrass)
     boto3.client("iot").create_thing_group(thingGroupName="cameras")
     stage.greengrass, stage.jobs = greengrass, jobs
     yield stage
+    stage.close()
     greengrass.close()
     requests.post(f"{aws}/moto-api/config", timeout=10, json={"stepfunctions": {"execute_state_machine": False}})
 
@@ -133,6 +158,7 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
     assert deployment["targetArn"].endswith(":thinggroup/cameras")
     assert set(deployment["components"]) == {"com.example.ObjectDetection", "com.example.ObjectDetection.Model"}
     assert rehearsal.notifications() == []
+    _ran_from_bundles(rehearsal, "pipeline")
 
 
 def test_labeling_job_then_training_without_deployment(rehearsal):
@@ -268,3 +294,4 @@ def test_ingestion_from_a_prefix_of_videos_to_one_labeling_manifest(rehearsal, g
 
     progress = status(run.described["executionArn"])["videos"]  # odctl pipeline status: the map's items
     assert progress["total"] == 3 and progress["failed"] == 1 and progress["succeeded"] == 2
+    _ran_from_bundles(rehearsal, "ingestion")

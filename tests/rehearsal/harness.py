@@ -1,20 +1,17 @@
 """The synthesized stack stood up in moto server and its workflow run by moto's Step Functions interpreter.
 
 Nothing between two steps is written here: the definition is the template's, resolved for one deployment (no state
-rewritten); each Lambda task runs the project's real handler (the function's bundle layout, its template
-environment) in process on the event the interpreter built; SageMaker tasks go through sagemaker_task; the
+rewritten); each Lambda task runs the project's real handler from the function's own bundle, as the CDK app builds
+it, on the Lambda runtime's Python with only the runtime's boto3 beside it (tests/rehearsal/lambda_runtime.py), with
+its template environment, on the event the interpreter built; SageMaker tasks go through sagemaker_task; the
 Greengrass control plane is the REST stand-in of tests/lambdas.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ import boto3
 from infra.functions import python_functions
 from tests.infra.template_values import Deployment
 from tests.rehearsal.asl_semantics import moto_number_literals
+from tests.rehearsal.lambda_runtime import RuntimeFunction
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 # the workflow's task states, each with a Catch into Notify (test_stack checks the definition has exactly these)
@@ -41,24 +39,12 @@ BUCKETS = {"StorageData": "od-data", "StorageArtifacts": "od-artifacts", "Storag
 
 
 @dataclass
-class Context:
-    """Lambda's context object: the parts the handlers read."""
-
-    invoked_function_arn: str
-    function_name: str
-    timeout_s: float = 900.0
-    started: float = field(default_factory=time.monotonic)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.timeout_s - (time.monotonic() - self.started)) * 1000)
-
-
-@dataclass
 class Invocation:
     function: str
     event: dict
     result: Any = None
     error: str | None = None
+    message: str | None = None
 
 
 @dataclass
@@ -74,8 +60,8 @@ class Run:
 
 
 class Rehearsal:
-    def __init__(self, stack: Any, template: dict, workdir: Path) -> None:
-        self.stack, self.template, self.workdir = stack, template, workdir
+    def __init__(self, stack: Any, template: dict, workdir: Path, bundles: dict[str, Path]) -> None:
+        self.stack, self.template, self.workdir, self.bundles = stack, template, workdir, bundles
         names = {
             logical: name
             for logical in template["Resources"]
@@ -94,52 +80,43 @@ class Rehearsal:
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
                 names[logical] = "od-ingestion" if logical.startswith("Ingestion") else "od-pipeline"
         self.deployment = Deployment(template, region=REGION, account=ACCOUNT, names=names)
-        self.handlers = {name: self._load_bundle(name) for name in self.functions}
+        self.runtimes: dict[str, RuntimeFunction] = {}  # started on first invocation, after deploy()
         self.invocations: list[Invocation] = []
         self.lock = threading.Lock()
 
-    # -- the Lambdas: their bundle layout and the real handler ------------------------------------------------
-    def _load_bundle(self, construct_id: str) -> Any:
-        """The function folder plus the extra files bundling copies in (odshared comes from the environment)."""
-        construct = self.stack.node.find_child(construct_id)
-        bundle = self.workdir / "bundles" / construct_id
-        shutil.copytree(construct.code_dir, bundle, ignore=shutil.ignore_patterns("__pycache__"))
-        for name, source in construct.extra_files.items():
-            shutil.copy2(source, bundle / name)
-        spec = importlib.util.spec_from_file_location(f"rehearsal_{construct_id}", bundle / "handler.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    @contextmanager
-    def _environment(self, variables: dict[str, str]):
-        saved = {k: os.environ.get(k) for k in variables}
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
+    # -- the Lambdas: each from its bundle on the runtime's Python ----------------------------------------------
     def invoke(self, backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict):
         """moto's Lambda invoke, answered by the function's real handler."""
         function = backend.get_function(function_name, qualifier)
         name = function.function_name
         call = Invocation(name, json.loads(body) if body else {})
         self.invocations.append(call)
-        variables = {**function.environment_vars, "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_REGION": REGION}
-        with self.lock, self._environment(variables):
-            try:
-                context = Context(function.function_arn, name, float(function.timeout))
-                call.result = self.handlers[name].handler(call.event, context)
-            except Exception as exc:  # Lambda's runtime reports an unhandled error like this
-                call.error = type(exc).__name__
-                response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps({"errorMessage": str(exc), "errorType": call.error, "stackTrace": []}).encode()
+        context = {
+            "function_name": name,
+            "invoked_function_arn": function.function_arn,
+            "timeout_s": float(function.timeout),
+            "memory_mb": int(function.memory_size),
+        }
+        with self.lock:
+            answer = self._runtime(name, function.environment_vars).invoke(call.event, context)
+        if "result" not in answer:  # Lambda's runtime reports an unhandled error like this
+            call.error, call.message = answer["errorType"], answer["errorMessage"]
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({k: answer[k] for k in ("errorMessage", "errorType", "stackTrace")}).encode()
+        call.result = answer["result"]
         return json.dumps(call.result).encode()
+
+    def _runtime(self, name: str, variables: dict[str, str]) -> RuntimeFunction:
+        if name not in self.runtimes:
+            log = self.workdir / "runtime-logs" / f"{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            environment = {**variables, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+            self.runtimes[name] = RuntimeFunction(name, self.bundles[name], environment, log)
+        return self.runtimes[name]
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.close()
 
     def route_lambda(self, monkeypatch) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend

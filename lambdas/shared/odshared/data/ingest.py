@@ -1,7 +1,8 @@
 """Ingestion at scale: one video of a bucket prefix becomes its frames, its part of the labeling manifest and its
 contact sheet (one Distributed Map item, the ExtractVideo Lambda); then the parts become one labeling manifest, in
 video and frame order, streamed (the MergeManifest Lambda). ``odctl extract-frames``/``make-manifest`` run the same
-frame, sampling and manifest-line code.
+frame, sampling and manifest-line code. The run's layout and the merge live in :mod:`odshared.data.ingest_runs`,
+which needs no numpy: the MergeManifest bundle carries no wheels.
 
 Layout under the run's prefix: ``parts/<video-stem>.manifest`` and ``parts/<video-stem>.json`` (written last: the
 video is complete, with these parameters), ``sheets/<video-stem>.png``, ``labeling.manifest``. Frames go to
@@ -16,22 +17,17 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from odshared.core import storage
-from odshared.core.errors import OdError
 from odshared.core.log import log_event
 from odshared.data.frames import extract_frames
+from odshared.data.ingest_runs import IngestError, video_stem
 from odshared.data.input_manifest import build_input_manifest
 
 logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
 FLUSH_MARGIN_S = 20.0  # left for the uploads in flight and the manifest part when time runs out
-
-
-class IngestError(OdError):
-    """This video cannot be ingested within the function's limits, or at all."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +62,6 @@ class IngestVideo:
         return {"every": self.every, "fps": self.fps, "metadata_from_name": self.metadata_from_name}
 
 
-def _stem(uri: str) -> str:
-    return PurePosixPath(storage.basename(uri)).stem
-
-
 def ingest_video(
     request: IngestVideo, remaining_s: Callable[[], float] | None = None, workdir: str | None = None
 ) -> dict[str, Any]:
@@ -77,7 +69,7 @@ def ingest_video(
     not redone. ``remaining_s`` is the function's time left: the video fails, naming the limit, before it runs out.
     A failure is recorded under ``failed/<video-stem>.json`` (the merge lists them) and raised, so the map counts it
     against its tolerated share."""
-    failed = storage.join(request.output_prefix, "failed", f"{_stem(request.video)}.json")
+    failed = storage.join(request.output_prefix, "failed", f"{video_stem(request.video)}.json")
     try:
         result = _ingest(request, remaining_s, workdir)
     except Exception as exc:
@@ -90,7 +82,7 @@ def ingest_video(
 
 
 def _ingest(request: IngestVideo, remaining_s: Callable[[], float] | None, workdir: str | None) -> dict[str, Any]:
-    stem, video = _stem(request.video), request.video
+    stem, video = video_stem(request.video), request.video
     if not video.lower().endswith(VIDEO_SUFFIXES):
         return {"video": video, "status": "skipped", "reason": f"not a video ({', '.join(VIDEO_SUFFIXES)})"}
     part = storage.join(request.output_prefix, "parts", f"{stem}.manifest")
@@ -153,29 +145,3 @@ def _check_space(video: str, workdir: str) -> None:
             f"{video} is {size / 2**20:.0f} MiB but the ExtractVideo function has {free / 2**20:.0f} MiB of "
             "ephemeral storage free: raise its ephemeral storage (up to 10240 MiB) or split the video"
         )
-
-
-def merge_parts(output_prefix: str) -> dict[str, Any]:
-    """One labeling manifest from the parts, in video-stem then frame order, streamed line by line (flat memory
-    at a million lines), and the videos that failed with their reasons."""
-    out = storage.join(output_prefix, "labeling.manifest")
-    videos = lines = 0
-    with storage.open_writer(out) as handle:
-        for part in sorted(storage.list_files(storage.join(output_prefix, "parts"), (".manifest",)), key=_stem):
-            videos += 1
-            for line in storage.iter_lines(part):
-                if line.strip():
-                    handle.write(line.rstrip("\n") + "\n")
-                    lines += 1
-    if lines == 0:
-        raise IngestError(f"no video under the run produced frames ({output_prefix}/parts is empty)")
-    failed = failures(output_prefix)
-    summary = {"manifest": out, "videos": videos, "lines": lines, "failed": failed}
-    log_event(logger, "ingest.merged", manifest=out, videos=videos, lines=lines, failed=len(failed))
-    return summary
-
-
-def failures(output_prefix: str) -> list[dict[str, Any]]:
-    """The videos of the run that failed, each with its reason, in video order."""
-    prefix = storage.join(output_prefix, "failed")
-    return [json.loads(storage.read_text(uri)) for uri in sorted(storage.list_files(prefix, (".json",)))]
