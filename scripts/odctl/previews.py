@@ -22,33 +22,52 @@ logger = logging.getLogger(__name__)
 
 
 class ImageLoader:
-    """Loads the images a manifest names (from ``--images`` when given); an unreadable one is skipped, the first
-    few are logged and the rest counted, and a command whose every image failed says so in one line."""
+    """Loads the images a manifest names (from ``--images`` when given). An image that cannot be read or decoded is
+    skipped, not fatal (a preview shows what it can), but never silently: the first few are named in a warning each
+    and the rest counted, and a command whose every image failed says so in one line."""
 
-    LOGGED = 3
+    LOGGED = 5
 
     def __init__(self, manifest: str, images: str | None = None) -> None:
         self.manifest, self.images = manifest, images
-        self.failed, self.first_error = 0, ""
+        self.failed, self.unreadable, self.first_error = 0, 0, ""
 
     def __call__(self, ref: str) -> np.ndarray | None:
         uri = storage.relocated(ref, self.images)
         try:
-            return decode(storage.read_bytes(uri))
+            data = storage.read_bytes(uri)
         except Exception as exc:  # a missing image should not stop a preview of the others
-            self.failed += 1
-            self.first_error = self.first_error or f"{uri}: {exc}"
-            if self.failed <= self.LOGGED:
-                log_event(logger, "preview.image_unreadable", level=logging.WARNING, uri=uri, error=str(exc))
+            self.unreadable += 1
+            self._skip(uri, str(exc))
             return None
+        try:
+            image = decode(data)
+        except Exception:  # OpenCV raises on an empty buffer rather than returning None
+            image = None
+        if image is None:
+            self._skip(uri, f"not a decodable image ({len(data)} bytes)")
+        return image
+
+    def _skip(self, uri: str, reason: str) -> None:
+        self.failed += 1
+        self.first_error = self.first_error or f"{uri}: {reason}"
+        if self.failed <= self.LOGGED:
+            log_event(logger, "preview.image_unreadable", level=logging.WARNING, uri=uri, error=reason)
 
     def check_any(self, loaded: int) -> None:
+        """Warn with the count of skipped images not named; none shown at all is an error."""
         if self.failed > self.LOGGED:
-            log_event(logger, "preview.images_unreadable", level=logging.WARNING, count=self.failed)
+            more = self.failed - self.LOGGED
+            log_event(
+                logger, "preview.images_unreadable", level=logging.WARNING, count=self.failed, more=f"and {more} more"
+            )
         if loaded == 0 and self.failed:
+            if self.unreadable:
+                verb, fix = "read", "pass --images DIR|s3://… where the image files are"
+            else:
+                verb, fix = "decoded", "they are not image files (JPEG, PNG): fix the files or the manifest's lines"
             raise InputDataError(
-                f"{self.manifest}: none of its {self.failed} images could be read (first: {self.first_error}); "
-                "pass --images DIR|s3://… where the image files are"
+                f"{self.manifest}: none of its {self.failed} images could be {verb} (first: {self.first_error}); {fix}"
             )
 
 

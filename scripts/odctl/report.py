@@ -103,12 +103,25 @@ def _ap(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def figure_cell(value: Any) -> str:
+    """One figure as HTML, escaped: a mapping (per class, per stage, per counting line) becomes a nested key | value
+    table, so a reader never has to parse JSON out of a cell; numbers and flags read as JSON writes them."""
+    if isinstance(value, dict):
+        if not value:
+            return "<em>none</em>"
+        rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{figure_cell(v)}</td></tr>" for k, v in value.items())
+        return f'<table class="nested">{rows}</table>'
+    if isinstance(value, list | tuple):
+        return ", ".join(figure_cell(v) for v in value) if value else "<em>none</em>"
+    if value is None:
+        return "n/a"
+    return html.escape(value if isinstance(value, str) else json.dumps(value))
+
+
 def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str, str]]) -> Path:
     """report.html: figures first, then every picture with its caption (relative links, works offline)."""
     figures = summary.get("figures", {})
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in figures.items()
-    )
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{figure_cell(v)}</td></tr>" for k, v in figures.items())
     per_class = summary.get("evaluation", {}).get("per_class", {})
     int8 = summary.get("evaluation", {}).get("precisions", {}).get("int8", {}).get("per_class", {})
     class_rows = "".join(
@@ -125,7 +138,8 @@ def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str
 <html lang="en"><head><meta charset="utf-8"><title>Edge object detector: offline demo report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}figure{{margin:1.5em 0}}
-img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#444}}</style></head>
+img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#444}}
+table.nested{{margin:0}}table.nested td,table.nested th{{padding:2px 8px;font-weight:normal}}</style></head>
 <body><h1>Edge object detector: offline demo report</h1>
 <p>Video &rarr; frames &rarr; labeling manifest &rarr; labels &rarr; training data &rarr; trained SSD
 &rarr; converted models &rarr; Greengrass components &rarr; the inference loop on a video it never saw.</p>

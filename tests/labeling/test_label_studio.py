@@ -230,6 +230,79 @@ def test_bad_input_is_one_line_naming_what_to_fix(label_studio, client, frames, 
     assert len([line for line in err.splitlines() if line.startswith("odctl ")]) == 1
 
 
+def test_frames_outside_the_files_root_are_one_line_before_anything_is_created(label_studio, client, frames, capsys):
+    """Frames in a folder the server does not serve: the root comes from what serve recorded in --data-dir, every
+    frame is checked before the project is made, and the line names the folder, the root and the serve command
+    that serves both. Told a wrong root (--files-root /), the server's refusal gives the same line, and the
+    project made for the push is removed again."""
+    import shutil
+    import tempfile
+
+    root = Path(label_studio.credentials.files_root)
+    outside = Path(tempfile.mkdtemp(prefix="odctl-outside-", dir=root.parent)).resolve()
+    try:
+        shutil.copytree(frames / "frames", outside / "frames")
+        manifest = outside / "in.manifest"
+        build_input_manifest([str(outside / "frames")], str(manifest))
+        data_dir = label_studio.log.parent
+        push = ["label-studio", "push", str(manifest), "--project", "outside", "--classes", ",".join(CLASSES)]
+        push += ["--data-dir", str(data_dir)]
+        expected = (
+            f"odctl label-studio: error: {manifest}: frames folder {outside / 'frames'} is outside Label Studio's "
+            f"local files root {root}: restart Label Studio with `odctl label-studio serve --data-dir {data_dir} "
+            f"--files-root {outside}`, or push frames from s3://"
+        )
+        for extra in ([], ["--files-root", "/"]):
+            capsys.readouterr()
+            assert main([*push, *extra]) == 2
+            err = capsys.readouterr().err
+            assert [line for line in err.splitlines() if line.startswith("odctl ")] == [expected], extra
+            assert "Traceback" not in err and "400" not in err
+            assert client.project("outside") is None  # no project, so no task
+    finally:
+        shutil.rmtree(outside)
+
+
+def test_the_files_root_itself_and_several_folders_outside_it(tmp_path):
+    """Label Studio serves folders below its root, not the root: frames right in it are refused as well; with
+    several folders outside, the first is named, the others counted, and the root offered covers them all."""
+    from odctl.labelstudio.projects import check_frames_under_root
+    from odctl.labelstudio.server import LabelStudioError
+
+    served = tmp_path / "served"
+    with pytest.raises(LabelStudioError) as raised:
+        check_frames_under_root("m.manifest", [str(served / "a_000001.jpg"), "s3://b/k.jpg"], str(served))
+    assert str(raised.value) == (
+        f"m.manifest: frames folder {served} is Label Studio's local files root itself, which it does not serve "
+        f"(only folders below it): restart Label Studio with `odctl label-studio serve --files-root {tmp_path}`, or "
+        "push frames from s3://"
+    )
+    refs = [str(tmp_path / folder / "f_000001.jpg") for folder in ("served/in", "x/one", "y/two")]
+    with pytest.raises(LabelStudioError) as raised:
+        check_frames_under_root("m.manifest", refs, str(served))
+    message = str(raised.value)
+    assert f"frames folder {tmp_path / 'x' / 'one'} (and 1 more) is outside" in message
+    assert f"--files-root {tmp_path}`" in message
+    check_frames_under_root("m.manifest", refs[:1], str(served))  # below the root: nothing to say
+
+
+def test_a_restart_with_another_files_root_serves_that_one(tmp_path, monkeypatch):
+    """The fix the push error offers works: serve --files-root on a data folder that served another root records
+    the new one (the user and token stay); serve without it keeps the saved root."""
+    from odctl.labelstudio.server import credentials
+
+    monkeypatch.chdir(tmp_path)
+    first = credentials(tmp_path / "data")
+    assert first.files_root == str(tmp_path.resolve())  # a first start without --files-root: the current folder
+    assert credentials(tmp_path / "data", tmp_path / "frames").files_root == str(tmp_path / "frames")
+    again = credentials(tmp_path / "data")
+    assert again.files_root == str(tmp_path / "frames") and (again.token, again.password) == (
+        first.token,
+        first.password,
+    )
+    assert oct((tmp_path / "data" / "odctl-credentials.json").stat().st_mode & 0o777) == "0o600"
+
+
 def test_annotations_that_are_not_ground_truth_boxes_are_kept_out(label_studio, client, frames, tmp_path, capsys):
     args = _push(label_studio, frames / "in.manifest", "odd-labels", "--classes", ",".join(CLASSES))
     assert main([*args, "--files-root", label_studio.credentials.files_root]) == 0

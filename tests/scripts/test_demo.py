@@ -62,7 +62,9 @@ def test_every_step_runs_and_the_report_is_written(demo):
     # FP32 and INT8 side by side: the package has both, the held-out video is scored with each
     assert 0.0 <= saved["figures"]["heldout_mAP@0.5_int8"] <= 1.0
     assert set(json.loads((report / "evaluation.json").read_text())["precisions"]) == {"fp32", "int8"}
-    assert "AP INT8" in (report / "report.html").read_text()
+    page = (report / "report.html").read_text()
+    assert "AP INT8" in page
+    assert '<th>heldout_AP_per_class</th><td><table class="nested">' in page and "{&quot;" not in page  # no JSON cells
     counting = saved["figures"]["counting"]["counts"]["middle"]
     assert counting["in"]["blue box"]["true"] >= 1  # counts stand beside the truth in the report
     recipes = sorted(p.name for p in (root / "greengrass-components" / "recipes").iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import cv2
 import numpy as np
@@ -90,10 +91,53 @@ def test_no_readable_image_is_an_error_that_says_where_to_look(seed_dir, tmp_pat
     assert main(["show-labels", str(manifest), "--out", str(tmp_path / "labels")]) == 2
     err = capsys.readouterr().err
     assert "none of its 624 images could be read" in err and "--images" in err
-    assert len([line for line in err.splitlines() if "preview.image_unreadable" in line]) == 3
+    assert len([line for line in err.splitlines() if "preview.image_unreadable" in line]) == 5
+    assert '"count": 624, "more": "and 619 more"' in err
     assert not (tmp_path / "labels" / "grid.png").exists()
     assert main(["preview-manifest", str(manifest), "--out", str(tmp_path / "p.png")]) == 2
     assert not (tmp_path / "p.png").exists()
     capsys.readouterr()
     assert main(["show-labels", str(manifest), "--out", str(tmp_path / "labels"), "--images", str(seed_dir)]) == 0
     assert json.loads(capsys.readouterr().out)["written"] == 1  # the one seed frame of that job shipped here
+
+
+def _undecodable(folder, count: int) -> list:
+    """Files named like frames that are not images: text, an empty file, a JPEG cut after its header."""
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"broken_{i:06d}.jpg"
+        path.write_bytes([b"not a picture", b"", b"\xff\xd8\xff\xe0\x00\x10JFIF"][i % 3])
+        paths.append(path)
+    return paths
+
+
+def test_undecodable_images_are_named_in_warnings_then_counted(seed_dir, tmp_path, caplog):
+    broken = _undecodable(tmp_path / "broken", 7)
+    good = [seed_dir / "blue_box_1_000133.jpg", seed_dir / "yellow_box_1_000086.jpg"]
+    manifest = tmp_path / "in.manifest"
+    manifest.write_text("".join(json.dumps({"source-ref": str(p)}) + "\n" for p in [good[0], *broken, good[1]]))
+    with caplog.at_level(logging.WARNING, logger="odctl.previews"):
+        summary = preview_manifest(str(manifest), str(tmp_path / "grid.png"))
+    assert summary["shown"] == 2 and summary["lines"] == 9
+    named = [r.__dict__["fields"] for r in caplog.records if r.getMessage() == "preview.image_unreadable"]
+    assert [f["uri"] for f in named] == [str(p) for p in broken[:5]]  # each of the first five, by name
+    assert all(f["error"].startswith("not a decodable image") for f in named)
+    [rest] = [r.__dict__["fields"] for r in caplog.records if r.getMessage() == "preview.images_unreadable"]
+    assert rest == {"count": 7, "more": "and 2 more"}
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.getMessage().startswith("preview.image"))
+
+
+def test_no_decodable_image_is_one_line_and_exit_2(tmp_path, capsys):
+    from odctl.cli import main
+
+    broken = _undecodable(tmp_path / "broken", 3)
+    manifest = tmp_path / "in.manifest"
+    manifest.write_text("".join(json.dumps({"source-ref": str(p)}) + "\n" for p in broken))
+    assert main(["preview-manifest", str(manifest), "--out", str(tmp_path / "grid.png")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("odctl ")]
+    assert errors == [
+        f"odctl preview-manifest: error: {manifest}: none of its 3 images could be decoded (first: {broken[0]}: not a "
+        "decodable image (13 bytes)); they are not image files (JPEG, PNG): fix the files or the manifest's lines"
+    ]
+    assert not (tmp_path / "grid.png").exists()

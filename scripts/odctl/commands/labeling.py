@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import time
@@ -35,7 +36,7 @@ def _cmd_label_local(args: argparse.Namespace) -> Any:
 def _cmd_serve(args: argparse.Namespace) -> Any:
     from odctl.labelstudio.server import start
 
-    server = start(Path(args.data_dir), args.port, Path(args.files_root))
+    server = start(Path(args.data_dir), args.port, Path(args.files_root) if args.files_root else None)
     found = server.credentials
     sys.stderr.write(
         f"Label Studio: {server.url} (user {found.username}, password {found.password})\n"
@@ -65,18 +66,20 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _cmd_push(args: argparse.Namespace) -> Any:
-    from odctl.labelstudio.projects import push
-    from odctl.labelstudio.server import serving
+    from odctl.labelstudio.projects import SERVE, push
+    from odctl.labelstudio.server import DEFAULT_DATA_DIR, serving
     from odctl.synth_video import parse_classes
 
+    # the server's root: as given, as Label Studio's variable says, as serve recorded it in --data-dir, or its default
     files_root = (
         args.files_root
         or os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
         or serving(Path(args.data_dir)).get("files_root")
         or "/"
     )
+    serve = SERVE if Path(args.data_dir) == DEFAULT_DATA_DIR else f"{SERVE} --data-dir {shlex.quote(args.data_dir)}"
     classes = list(parse_classes(args.classes)) if args.classes else []
-    return push(_client(args), args.manifest, args.project, classes, files_root, args.pre_label, args.min_score)
+    return push(_client(args), args.manifest, args.project, classes, files_root, args.pre_label, args.min_score, serve)
 
 
 def _cmd_pull(args: argparse.Namespace) -> Any:
@@ -110,7 +113,11 @@ def _add_label_studio(sub: Any) -> None:
         _cmd_serve,
     )
     p.add_argument("--port", type=PORT, default=8080)
-    p.add_argument("--files-root", default=os.getcwd(), help="local frames must lie under this folder")
+    p.add_argument(
+        "--files-root",
+        help="local frames must lie in folders below this one (default: the one this --data-dir served last, else "
+        "the current folder)",
+    )
     for name, summary, example, handler in (
         (
             "push",

@@ -14,6 +14,37 @@ from .server import LabelStudioError
 URL_SETTING, TOKEN_SETTING = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"  # Label Studio's own names
 
 
+class LabelStudioRefused(LabelStudioError):
+    """Label Studio answered a request with an error status; ``reasons`` is its explanation as plain text (the
+    strings of its JSON body), for callers that turn a refusal they understand into what to do."""
+
+    def __init__(self, message: str, status: int, reasons: str) -> None:
+        super().__init__(message)
+        self.status, self.reasons = status, reasons
+
+
+def _reasons(body: str) -> str:
+    """The strings of an error body ({"path": ["..."]} and the like), or the body itself when it is not JSON."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            found.append(value)
+
+    walk(parsed)
+    return " ".join(found) or body
+
+
 class LabelStudio:
     def __init__(self, url: str | None, token: str | None) -> None:
         self.url = (url or os.environ.get(URL_SETTING) or "").rstrip("/")
@@ -34,13 +65,14 @@ class LabelStudio:
             with urllib.request.urlopen(request, timeout=120) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:400]
+            body = exc.read().decode(errors="replace")
             if exc.code == 401:
                 raise LabelStudioError(
                     f"Label Studio at {self.url} refused the token: pass the token "
                     f"`odctl label-studio serve` printed (--token or {TOKEN_SETTING})"
                 ) from None
-            raise LabelStudioError(f"Label Studio {method} {path}: {exc.code} {detail}") from None
+            message = f"Label Studio {method} {path}: {exc.code} {body[:400]}"
+            raise LabelStudioRefused(message, exc.code, _reasons(body)) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise LabelStudioError(
@@ -56,6 +88,9 @@ class LabelStudio:
     def create_project(self, title: str, label_config: str) -> dict[str, Any]:
         result: dict[str, Any] = self.call("POST", "/api/projects", {"title": title, "label_config": label_config})
         return result
+
+    def delete_project(self, project_id: int) -> None:
+        self.call("DELETE", f"/api/projects/{project_id}/")
 
     def update_project(self, project_id: int, settings: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.call("PATCH", f"/api/projects/{project_id}", settings)

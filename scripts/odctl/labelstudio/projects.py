@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shlex
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,12 +19,13 @@ from odshared.core.log import log_event
 from odshared.data.contact_sheet import decode
 from odshared.data.groundtruth import DEFAULT_LABEL_ATTRIBUTE, LabeledImage, to_output_line
 
-from .client import LabelStudio
+from .client import LabelStudio, LabelStudioRefused
 from .formats import SOURCE_KEY, Rejected, config_classes, label_config, labeled_image, latest_annotation, task
 from .server import LabelStudioError
 
 logger = logging.getLogger(__name__)
 IMPORT_BATCH = 500
+SERVE = "odctl label-studio serve"
 
 
 def read_manifest(manifest: str) -> list[dict[str, Any]]:
@@ -40,20 +43,50 @@ def read_manifest(manifest: str) -> list[dict[str, Any]]:
     return records
 
 
-def open_project(client: LabelStudio, title: str, classes: Sequence[str] | None) -> tuple[dict[str, Any], list[str]]:
-    """The project titled ``title``, created when missing; its classes must be the ones asked for."""
+def open_project(
+    client: LabelStudio, title: str, classes: Sequence[str] | None
+) -> tuple[dict[str, Any], list[str], bool]:
+    """The project titled ``title``, created when missing (the flag says so, for undoing a failed push); its
+    classes must be the ones asked for."""
     project = client.project(title)
     if project is None:
         if not classes:
             raise LabelStudioError(f"no project {title!r} in Label Studio at {client.url}: push it with --classes")
-        return client.create_project(title, label_config(classes)), list(classes)
+        return client.create_project(title, label_config(classes)), list(classes), True
     existing = config_classes(project.get("label_config", ""))
     if classes and list(classes) != existing:
         raise LabelStudioError(
             f"project {title!r} labels {existing}, not {list(classes)}: pass the same --classes in the same order, "
             "or push to a new --project"
         )
-    return project, existing
+    return project, existing, False
+
+
+def check_frames_under_root(manifest: str, refs: Sequence[str], files_root: str, serve: str = SERVE) -> None:
+    """Every local frame's folder must lie strictly below Label Studio's local files root: it refuses any other
+    folder, the root itself included, when push connects it. All frames are checked before anything is created,
+    and the one line says which folder, which root, and the ``serve`` command that serves them."""
+    root = Path(files_root).resolve()
+    folders = sorted({Path(ref).resolve().parent for ref in refs if not storage.is_s3(ref)})
+    outside = [folder for folder in folders if root not in folder.parents]
+    if not outside:
+        return
+    above = shlex.quote(os.path.commonpath([folder.parent for folder in folders]))
+    first, more = outside[0], f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+    if first == root:
+        where = "is Label Studio's local files root itself, which it does not serve (only folders below it)"
+    else:
+        where = f"is outside Label Studio's local files root {root}"
+    raise LabelStudioError(
+        f"{manifest}: frames folder {first}{more} {where}: restart Label Studio with "
+        f"`{serve} --files-root {above}`, or push frames from s3://"
+    )
+
+
+def _refused_root(reasons: str) -> str | None:
+    """The files root Label Studio names when it refuses a local-files storage (its setting, in its message)."""
+    found = re.search(r'LOCAL_FILES_DOCUMENT_ROOT="([^"]*)"', reasons)
+    return found.group(1) if found else None
 
 
 def push(
@@ -64,13 +97,25 @@ def push(
     files_root: str,
     pre_label: str | None = None,
     min_score: float = 0.5,
+    serve: str = SERVE,
 ) -> dict[str, Any]:
-    """Import the manifest's images not yet in the project; with ``pre_label``, the model's boxes as predictions."""
+    """Import the manifest's images not yet in the project; with ``pre_label``, the model's boxes as predictions.
+    ``files_root`` is the server's local files root as odctl knows it; ``serve``, the command that restarts it."""
     records = read_manifest(manifest)
-    project, _ = open_project(client, title, classes)
+    refs = [record[SOURCE_KEY] for record in records]
+    check_frames_under_root(manifest, refs, files_root, serve)
+    project, _, created = open_project(client, title, classes)
     present = {t["data"].get(SOURCE_KEY) for t in client.tasks(project["id"])}
     new = [record for record in records if record[SOURCE_KEY] not in present]
-    _connect_storages(client, project["id"], [r[SOURCE_KEY] for r in new], files_root)
+    try:
+        _connect_storages(client, project["id"], [r[SOURCE_KEY] for r in new])
+    except LabelStudioRefused as exc:  # no task sent yet: a root other than odctl was told shows in its reasons
+        if created:
+            client.delete_project(project["id"])
+        server_root = _refused_root(exc.reasons)
+        if server_root is not None:
+            check_frames_under_root(manifest, refs, server_root, serve)
+        raise
     tasks = [task(record, image_url(record[SOURCE_KEY], files_root)) for record in new]
     if pre_label and tasks:
         from .prelabel import add_predictions
@@ -110,12 +155,11 @@ def _under_root(path: str, files_root: str) -> str:
         ) from None
 
 
-def _connect_storages(client: LabelStudio, project_id: int, refs: Sequence[str], files_root: str) -> None:
+def _connect_storages(client: LabelStudio, project_id: int, refs: Sequence[str]) -> None:
     """A local-files storage per frames folder and an S3 storage per bucket, so Label Studio serves the images."""
     local = {str(Path(ref).resolve().parent) for ref in refs if not storage.is_s3(ref)}
     have_local = {s.get("path") for s in client.storages(project_id, "localfiles")}
     for folder in sorted(local - have_local):
-        _under_root(folder, files_root)
         client.add_storage(
             "localfiles", {"project": project_id, "path": folder, "title": folder, "use_blob_urls": False}
         )
@@ -141,7 +185,7 @@ def pull(
     skip_invalid: bool = False,
 ) -> dict[str, Any]:
     """Write the labeled tasks as a Ground Truth output manifest; unlabeled tasks are counted, not written."""
-    project, classes = open_project(client, title, None)
+    project, classes, _ = open_project(client, title, None)
     images: list[LabeledImage] = []
     rejected: list[Rejected] = []
     unlabeled = 0

@@ -4,7 +4,9 @@ operator's), one data folder holding the database and the credentials, and a ser
 The environment is built on first use from ``requirements/label-studio.lock`` (``make setup`` builds it too), with
 uv where the operator's environment has it. The first start creates the first user with a generated password and
 a legacy API token (``--enable-legacy-api-token``), kept in ``odctl-credentials.json`` (mode 600) beside the
-database so later starts reuse them.
+database so later starts reuse them, with the local files root until a start names another. Each start records its
+URL, token and files root in ``odctl-serving.json``: push and pull find the server there, and push checks the frames
+against that root before it creates anything.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from odshared.core.errors import OdError
@@ -78,14 +80,24 @@ def ensure_environment(env: Path) -> Path:
     return executable
 
 
-def credentials(data_dir: Path, files_root: Path) -> Credentials:
-    """The saved credentials of this data folder, or new ones (a first start creates the user with them)."""
+def credentials(data_dir: Path, files_root: Path | None = None) -> Credentials:
+    """The saved credentials of this data folder, or new ones (a first start creates the user with them). A
+    ``files_root`` given replaces the saved one, so a restart with another --files-root serves that folder; none
+    keeps the saved one (the current folder for a first start). Kept absolute and resolved: Label Studio compares
+    it with the resolved folders push sends, from its own working folder."""
     path = data_dir / CREDENTIALS
+    root = str(files_root.resolve()) if files_root is not None else None
     if path.exists():
+        found = Credentials(**json.loads(path.read_text()))
+        if root is not None and root != found.files_root:
+            found = replace(found, files_root=root)
+            path.write_text(json.dumps(asdict(found), indent=2))
         path.chmod(0o600)  # the password and token stay the operator's alone
-        return Credentials(**json.loads(path.read_text()))
+        return found
     data_dir.mkdir(parents=True, exist_ok=True)
-    made = Credentials("operator@localhost.local", secrets.token_urlsafe(16), secrets.token_hex(20), str(files_root))
+    made = Credentials(
+        "operator@localhost.local", secrets.token_urlsafe(16), secrets.token_hex(20), root or str(Path.cwd().resolve())
+    )
     path.write_text(json.dumps(asdict(made), indent=2))
     path.chmod(0o600)
     return made
@@ -108,9 +120,14 @@ class Server:
 
 
 def start(
-    data_dir: Path, port: int, files_root: Path, env: Path | None = None, extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    files_root: Path | None = None,
+    env: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
-    """Start Label Studio on 127.0.0.1:``port`` and wait until it answers; its output goes to ``label-studio.log``."""
+    """Start Label Studio on 127.0.0.1:``port`` and wait until it answers; its output goes to ``label-studio.log``.
+    The files root it serves is recorded beside the URL, so push checks the frames against it before sending any."""
     executable = ensure_environment(env or environment())
     found = credentials(data_dir, files_root)
     settings = {
