@@ -21,7 +21,7 @@ LAMBDASTAMP := $(LAMBDAVENV)/.installed
 SDKVENV := .venv-lambda-sdk
 SDKSTAMP := $(SDKVENV)/.installed
 
-.PHONY: setup demo test test-fast test-mxnet test-lambda-runtime lint typecheck lock bench clean
+.PHONY: setup demo test test-fast test-unit test-mxnet test-lambda-runtime lint typecheck lock bench clean synth deploy
 
 setup: $(STAMP) $(MXSTAMP) $(LSSTAMP) $(SDKSTAMP)
 
@@ -76,12 +76,25 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
 
+# what needs no stand-in started (no moto server, MXNet, broker or Label Studio): CI's second Python runs it
+test-unit: setup
+	$(BIN)/pytest -q -m "not slow and not integration"
+
 test-mxnet: setup
 	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env
 
 # the Lambda functions' tests on the Lambda runtime's Python and the bundles' own requirements
 test-lambda-runtime: setup $(LAMBDASTAMP)
 	$(LAMBDAVENV)/bin/pytest -q -p no:cacheprovider tests/lambdas
+
+# the CDK CLI that `make setup` installs in .tools/ (not on PATH), run from the root where cdk.json is;
+# CDK_ARGS passes options through: make deploy CDK_ARGS="--require-approval never"
+CDK := .tools/node_modules/.bin/cdk
+synth: $(STAMP)
+	$(CDK) synth $(CDK_ARGS)
+
+deploy: $(STAMP)
+	$(CDK) deploy $(CDK_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

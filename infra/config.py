@@ -10,9 +10,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import constructs
+if TYPE_CHECKING:  # the Lambda runtime's tests read cdk.json through this module without the CDK installed
+    import constructs
 
 PREFIX = "edge-od:"
 INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
@@ -55,6 +56,11 @@ class AppConfig:
     rollout_failure_threshold_percent: float
     ingest_max_concurrency: int
     ingest_tolerated_failure_percent: float
+    spooler: dict[str, Any]
+    fleet_retention_days: int
+    fleet_alarms: dict[str, Any]
+    logs: dict[str, Any]
+    promotion: dict[str, Any]
 
     @property
     def private_workteam(self) -> str | None:
@@ -82,6 +88,11 @@ KEYS = (
     "rolloutFailureThresholdPercent",
     "ingestMaxConcurrency",
     "ingestToleratedFailurePercent",
+    "spooler",
+    "fleetRetentionDays",
+    "fleetAlarms",
+    "logs",
+    "promotion",
 )
 
 
@@ -94,6 +105,83 @@ def _number_in(low: float, high: float, low_open: bool = True) -> Callable[[Any]
 
 def _integer_at_least(low: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, int) and value >= low
+
+
+def _spooler(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"storageType", "maxSizeInBytes", "nucleusVersion", "diskSpoolerVersion"}
+        and value["storageType"] in ("Disk", "Memory")
+        and isinstance(value["maxSizeInBytes"], int)
+        and value["maxSizeInBytes"] >= 262144
+        and all(isinstance(value[k], str) and SEMVER.match(value[k]) for k in ("nucleusVersion", "diskSpoolerVersion"))
+    )
+
+
+def _fleet_alarms(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"silenceMinutes", "fpsFloor", "devices"}
+        and isinstance(value["silenceMinutes"], int)
+        and 1 <= value["silenceMinutes"] <= 1440
+        and isinstance(value["fpsFloor"], int | float)
+        and value["fpsFloor"] > 0
+        and isinstance(value["devices"], list)
+        and all(isinstance(d, str) and re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", d) for d in value["devices"])
+    )
+
+
+def _logs(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"level", "intervalSeconds", "diskLimitMb", "logManagerVersion"}
+        and value["level"] in ("DEBUG", "INFO", "WARN", "ERROR")
+        and isinstance(value["intervalSeconds"], int)
+        and value["intervalSeconds"] >= 60
+        and isinstance(value["diskLimitMb"], int)
+        and value["diskLimitMb"] >= 1
+        and isinstance(value["logManagerVersion"], str)
+        and bool(SEMVER.match(value["logManagerVersion"]))
+    )
+
+
+PROMOTION_KEYS = {
+    "approvalMode",
+    "mapFloor",
+    "maxMapDrop",
+    "int8MaxMapDrop",
+    "evaluationImages",
+    "canaryThingGroup",
+    "soakMinutes",
+    "canary",
+}
+CANARY_KEYS = {"minFpsRatio", "maxPublishErrors", "minSourceConnected", "minDetectionsRatio", "maxDetectionsRatio"}
+
+
+def _fraction(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _promotion(value: Any) -> bool:
+    if not (isinstance(value, dict) and set(value) == PROMOTION_KEYS):
+        return False
+    canary = value["canary"]
+    return (
+        value["approvalMode"] in ("auto", "manual")
+        and all(_fraction(value[k]) for k in ("mapFloor", "maxMapDrop", "int8MaxMapDrop"))
+        and isinstance(value["evaluationImages"], int)
+        and 1 <= value["evaluationImages"] <= 2000
+        and isinstance(value["canaryThingGroup"], str)
+        and re.fullmatch(r"[a-zA-Z0-9:_-]{0,128}", value["canaryThingGroup"]) is not None
+        and isinstance(value["soakMinutes"], int | float)
+        and 0 < value["soakMinutes"] <= 24 * 60
+        and isinstance(canary, dict)
+        and set(canary) == CANARY_KEYS
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in canary.values())
+        and _fraction(canary["minFpsRatio"])
+        and _fraction(canary["minSourceConnected"])
+        and canary["minDetectionsRatio"] <= 1 <= canary["maxDetectionsRatio"]
+    )
 
 
 def _classes(value: Any) -> bool:
@@ -131,6 +219,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("trainingInstanceCount", _integer_at_least(1), "an integer >= 1"),
     ("trainingVolumeGb", _integer_at_least(1), "an integer >= 1"),
     ("rolloutMaxPerMinute", _integer_at_least(1), "an integer >= 1"),
+    ("fleetRetentionDays", _integer_at_least(1), "days the raw counts and health stay in the data bucket, >= 1"),
     ("trainingMaxHours", _number_in(0, 24 * 28), "hours in (0, 672]"),
     ("labelingMaxHours", _number_in(0, 24 * 28), "hours in (0, 672]"),
     ("rolloutFailureThresholdPercent", _number_in(0, 100), "in (0, 100]"),
@@ -148,6 +237,31 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("removalPolicy", lambda v: v in ("retain", "destroy"), "'retain' or 'destroy'"),
     ("componentVersion", lambda v: isinstance(v, str) and bool(SEMVER.match(v)), "major.minor.patch"),
     ("notificationEmail", lambda v: v == "" or (isinstance(v, str) and "@" in v), "an email address or ''"),
+    (
+        "logs",
+        _logs,
+        "{level: DEBUG|INFO|WARN|ERROR, intervalSeconds: >= 60, diskLimitMb: >= 1, logManagerVersion: "
+        "major.minor.patch} (the LogManager's upload of the inference component's log)",
+    ),
+    (
+        "fleetAlarms",
+        _fleet_alarms,
+        "{silenceMinutes: 1-1440, fpsFloor: > 0, devices: [thing names]} (the fleet's alarms)",
+    ),
+    (
+        "promotion",
+        _promotion,
+        "{approvalMode: auto|manual, mapFloor, maxMapDrop, int8MaxMapDrop: 0-1, evaluationImages: 1-2000, "
+        "canaryThingGroup: a thing group name or '', soakMinutes: (0, 1440], canary: {minFpsRatio: 0-1, "
+        "maxPublishErrors: >= 0, minSourceConnected: 0-1, minDetectionsRatio: <= 1, maxDetectionsRatio: >= 1}} "
+        "(the promotion gate and canary)",
+    ),
+    (
+        "spooler",
+        _spooler,
+        "{storageType: Disk|Memory, maxSizeInBytes: an integer >= 262144, nucleusVersion and diskSpoolerVersion: "
+        "major.minor.patch} (the nucleus's MQTT spooler the deployments set)",
+    ),
 )
 
 
@@ -200,4 +314,9 @@ def load_config(scope: constructs.Construct) -> AppConfig:
         rollout_failure_threshold_percent=float(raw["rolloutFailureThresholdPercent"]),
         ingest_max_concurrency=raw["ingestMaxConcurrency"],
         ingest_tolerated_failure_percent=float(raw["ingestToleratedFailurePercent"]),
+        spooler=dict(raw["spooler"]),
+        fleet_retention_days=raw["fleetRetentionDays"],
+        fleet_alarms=dict(raw["fleetAlarms"]),
+        logs=dict(raw["logs"]),
+        promotion=dict(raw["promotion"]),
     )

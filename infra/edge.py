@@ -121,8 +121,18 @@ class EdgeComponents(Construct):
                     actions=["s3:PutObject"],
                     resources=[data.arn_for_objects(f"capture/{THING_NAME_IN_CREDENTIALS}/*")],
                 ),
+                # aws.greengrass.LogManager uploads into /aws/greengrass/{GreengrassSystemComponent|UserComponent}/...
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                    resources=[_greengrass_logs(cdk.Stack.of(self), "*")],
+                ),
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[_greengrass_logs(cdk.Stack.of(self), "*:log-stream:*")],
+                ),
             ],
-            description="Attach to the Greengrass token exchange role: component downloads and capture uploads.",
+            description="Attach to the Greengrass token exchange role: component downloads, capture uploads and "
+            "the LogManager's log uploads.",
         )
         if config.device_role_name:
             self.device_policy.attach_to_role(iam.Role.from_role_name(self, "DeviceRole", config.device_role_name))
@@ -154,3 +164,12 @@ def topics_policy_document(stack: cdk.Stack) -> dict:
             {"Effect": "Allow", "Action": "iot:Receive", "Resource": arn("topic", f"{own}/requests")},
         ],
     }
+
+
+def _greengrass_logs(stack: cdk.Stack, rest: str) -> str:
+    return stack.format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"/aws/greengrass/{rest}",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )

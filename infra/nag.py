@@ -54,7 +54,8 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         "IAM5[Resource::*]",
         "X-Ray (PutTraceSegments/PutTelemetryRecords), CloudWatch Logs delivery, SageMaker ListTags, "
         "cloudwatch:PutMetricData, ecr:GetAuthorizationToken, greengrass:CreateDeployment and "
-        "greengrass:ListDeployments have no resource-level permissions (Service Authorization Reference).",
+        "greengrass:ListDeployments and cloudwatch:GetMetricData have no resource-level permissions (Service "
+        "Authorization Reference).",
     )
     for action in BUCKET_GRANT_ACTIONS:
         acknowledge(
@@ -71,6 +72,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("capture/<credentials-iot:ThingName>/*", "each device uploads captures under its own thing name only"),
         ("ingest/*", "ingestion writes each run's manifest parts, contact sheets and merged manifest there"),
         ("ingest/*/failed/*", "a video that succeeds on a re-run clears its own failure record"),
+        ("fleet/*", "Firehose writes the fleet's messages under fleet/<table>/YYYY/MM/DD/HH/ with names it chooses"),
     ):
         acknowledge(stack, f"IAM5[Resource::{data_arn}/{prefix}]", f"Data bucket prefix: {why}.")
     for prefix, why in (
@@ -78,8 +80,24 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("training/*", "SageMaker writes <job>/output/model.tar.gz under training/"),
         ("models/*", "converted packages are written and read under models/<job>/"),
         ("components/*", "component artifacts live under components/<name>/<version>/"),
+        ("promotion/groups/*", "each thing group's deployment record is promotion/groups/<group>.json"),
+        ("promotion/claims/*", "each promoted version's claim is promotion/claims/<version>.json"),
     ):
         acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
+    for rest, why in (("*", "its log groups"), ("*:log-stream:*", "their log streams")):
+        acknowledge(
+            stack,
+            f"IAM5[Resource::{partition}:logs:{scoped}:log-group:/aws/greengrass/{rest}]",
+            f"The device's aws.greengrass.LogManager names {why} under /aws/greengrass/ per component (its docs).",
+        )
+    for path in (("Fleet", "RuleErrors"), ("FleetMonitoring", "Metrics")):
+        group = stack.node.find_child(path[0]).node.find_child(path[1])
+        logical = stack.get_logical_id(group.node.default_child)
+        acknowledge(
+            stack,
+            f"IAM5[Resource::{partition}:logs:{scoped}:log-group:<{logical}>:log-stream:*]",
+            "An IoT rule's cloudwatchLogs action names its own log streams in the rule's one log group.",
+        )
     for construct in python_functions(stack):
         function = construct.node.find_child("Function")
         acknowledge(
@@ -97,6 +115,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*", "SageMaker names each job's log group"),
         (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*:log-stream:*", "and each job's log streams"),
         (f"{partition}:greengrass:{scoped}:deployments:*", "deployment ids are created by the service"),
+        (
+            f"{partition}:sagemaker:{scoped}:model-package/{stack.node.find_child('ModelRegistry').model_package_group_name}/*",
+            "the stack's model package group numbers its versions as they are registered",
+        ),
         (f"{partition}:iot:{scoped}:job/*", "Greengrass deployments run as IoT jobs with service-made ids"),
         (f"{partition}:iot:{scoped}:thinggroup/*", "the thing group is chosen per run in the execution input"),
         (

@@ -37,7 +37,12 @@ SPECS = {
         "PrepareTrainingData", "prepare_training", "Ground Truth output -> training manifests", 15, 2048, 2048
     ),
     "calibrate": FunctionSpec(
-        "PrepareCalibration", "prepare_calibration", "Validation frames -> INT8 calibration frames", 5, 2048, 1024
+        "PrepareCalibration",
+        "prepare_calibration",
+        "Validation frames -> INT8 calibration frames and the frames the model is scored on",
+        10,
+        2048,
+        2048,
     ),
     "convert": FunctionSpec(
         "ConvertModel", "convert_model", "SageMaker artifact -> MXNet deploy graph, ONNX FP32 and INT8", 15, 3008, 4096
@@ -64,14 +69,45 @@ SPECS = {
     "deploy": FunctionSpec(
         "DeployToThingGroup", "deploy_model", "Merges the model into the thing group's deployment", 2, 256
     ),
+    # ~1.7 vCPUs: the ResNet-50 SSD at 512, FP32 and INT8, scored 62 frames in 55 s on 2 cores (the rehearsal's
+    # ScoreModel log), so the default 200 frames take about 3 minutes of the 15
+    "score": FunctionSpec(
+        "ScoreModel", "score_model", "Converted model -> FP32 and INT8 mAP on the validation frames", 15, 3008, 2048
+    ),
+    "register": FunctionSpec(
+        "RegisterModel", "register_model", "The promotion gate: scores -> a Model Registry version", 1, 256
+    ),
+    "plan": FunctionSpec("PlanPromotion", "plan_promotion", "An approved version -> what to deploy where", 1, 256),
+    "check": FunctionSpec("CheckCanary", "check_canary", "The canary devices' metrics after the soak", 2, 256),
+    "record": FunctionSpec(
+        "RecordPromotion", "record_promotion", "Deployment records, or the version rejected after a rollback", 1, 256
+    ),
 }
 
 
 def pipeline_functions(
-    stack: cdk.Stack, config: AppConfig, storage: Storage, edge: EdgeComponents, defaults: dict[str, Any]
+    stack: cdk.Stack,
+    config: AppConfig,
+    storage: Storage,
+    edge: EdgeComponents,
+    defaults: dict[str, Any],
+    registry: Registry,
 ) -> dict[str, lambda_.IFunction]:
-    """Every function of both workflows, with its grants; ``defaults`` fill the execution input's gaps."""
+    """Every function of the workflows, with its grants; ``defaults`` fill the execution input's gaps."""
+    promotion = json.dumps(config.promotion)
+    artifacts = storage.artifacts.bucket_name
     environments = {
+        "score": {"INT8_MAX_MAP_DROP": str(config.promotion["int8MaxMapDrop"])},
+        "register": {
+            "MODEL_PACKAGE_GROUP": registry.group_name,
+            "ALGORITHM_IMAGE": registry.algorithm_image,
+            "ARTIFACTS_BUCKET": artifacts,
+            "PROMOTION": promotion,
+            "FLEET_THING_GROUP": config.thing_group,
+        },
+        "plan": {"PROMOTION": promotion, "ARTIFACTS_BUCKET": artifacts, "FLEET_THING_GROUP": config.thing_group},
+        "check": {"PROMOTION": promotion},
+        "record": {"ARTIFACTS_BUCKET": artifacts},
         "validate": {"PIPELINE_DEFAULTS": stack.to_json_string(defaults)},
         "publish": {"ARTIFACTS_BUCKET": storage.artifacts.bucket_name, "NAME_PREFIX": config.name_prefix},
         "deploy": {
@@ -81,6 +117,8 @@ def pipeline_functions(
             "SYSTEM_RESOURCE_LIMITS": json.dumps(recipe_resource_limits()),
             "ROLLOUT_MAX_PER_MINUTE": str(config.rollout_max_per_minute),
             "ROLLOUT_FAILURE_PERCENT": str(config.rollout_failure_threshold_percent),
+            "SPOOLER": json.dumps(config.spooler),
+            "LOGS": json.dumps(config.logs),
         },
     }
     extra_files = {"publish": {"model.yaml": REPO / "edge_component/recipes/model.yaml"}}
@@ -100,8 +138,53 @@ def pipeline_functions(
     }
     _grant_data(storage, functions)
     _grant_models(stack, storage, edge, functions)
+    _grant_promotion(stack, storage, registry, functions)
     grant_thing_group_deployments(stack, functions["deploy"])
     return functions
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The stack's model package group and the image its versions name (the built-in algorithm's)."""
+
+    group_name: str
+    algorithm_image: str
+
+
+def _grant_promotion(
+    stack: cdk.Stack, storage: Storage, registry: Registry, functions: dict[str, lambda_.IFunction]
+) -> None:
+    artifacts = storage.artifacts
+    versions = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{registry.group_name}/*")
+    group = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=registry.group_name)
+    functions["register"].add_to_role_policy(
+        iam.PolicyStatement(actions=["sagemaker:CreateModelPackage"], resources=[group, versions])
+    )
+    for key, actions in (
+        ("register", ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"]),
+        ("plan", ["sagemaker:DescribeModelPackage"]),
+        ("record", ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"]),
+    ):
+        functions[key].add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[versions]))
+    grant_objects(artifacts, functions["register"], "promotion/groups/*", read=True)
+    grant_objects(artifacts, functions["plan"], "promotion/claims/*", read=True, write=True)
+    grant_objects(artifacts, functions["record"], "promotion/groups/*", read=True, write=True)
+    grant_objects(storage.data, functions["score"], "prepared/*", read=True)  # the evaluation frames
+    grant_objects(artifacts, functions["score"], "models/*", read=True, write=True)  # model.json, scores.json
+    functions["score"].add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeTrainingJob"],
+            resources=[stack.format_arn(service="sagemaker", resource="training-job", resource_name="*")],
+        )
+    )
+    functions["check"].add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["iot:ListThingsInThingGroup"],
+            resources=[stack.format_arn(service="iot", resource="thinggroup", resource_name="*")],
+        )
+    )
+    # GetMetricData takes no resource (Service Authorization Reference, CloudWatch)
+    functions["check"].add_to_role_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
 
 
 def _grant_data(storage: Storage, functions: dict[str, lambda_.IFunction]) -> None:

@@ -10,8 +10,11 @@ from constructs import Construct
 
 from .config import AppConfig
 from .edge import EdgeComponents
+from .fleet_data import FleetData
+from .fleet_monitoring import FleetMonitoring
 from .ingestion import Ingestion
-from .pipeline_functions import pipeline_functions
+from .pipeline_functions import Registry, pipeline_functions
+from .promotion import Promotion, model_package_group
 from .regions import PUBLIC_WORKTEAM_ACCOUNT, check_region
 from .state_machines import notify_unhandled_failures
 from .storage import Storage
@@ -32,7 +35,20 @@ class ObjectDetectionStack(cdk.Stack):
         if config.notification_email:
             topic.add_subscription(subscriptions.EmailSubscription(config.notification_email))
         edge = EdgeComponents(self, "Edge", config=config, artifacts=storage.artifacts, data=storage.data)
-        functions = pipeline_functions(self, config, storage, edge, self._execution_defaults(config, storage, regions))
+        fleet = FleetData(self, "Fleet", data=storage.data, retention_days=config.fleet_retention_days)
+        monitoring = FleetMonitoring(
+            self, "FleetMonitoring", alarms=config.fleet_alarms, topic=topic, errors=fleet.errors
+        )
+        registry = model_package_group(self, config.stack_name)
+        group_name = str(registry.model_package_group_name)
+        functions = pipeline_functions(
+            self,
+            config,
+            storage,
+            edge,
+            self._execution_defaults(config, storage, regions),
+            Registry(group_name, algorithm_image(regions)),
+        )
         ingestion = Ingestion(
             self,
             "Ingestion",
@@ -55,11 +71,17 @@ class ObjectDetectionStack(cdk.Stack):
             topic=topic,
         )
         self.state_machine = workflow.state_machine
-        notify_unhandled_failures(self, [workflow.state_machine, ingestion.state_machine], topic)
+        promotion = Promotion(self, "Promotion", functions=functions, group_name=group_name, topic=topic)
+        notify_unhandled_failures(
+            self, [workflow.state_machine, ingestion.state_machine, promotion.state_machine], topic
+        )
         for name, value, description in (
             ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
             ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
             ("StateMachineArn", workflow.state_machine.state_machine_arn, "start runs with odctl pipeline start"),
+            ("PromotionStateMachineArn", promotion.state_machine.state_machine_arn, "approved model -> devices"),
+            ("ModelPackageGroupName", group_name, "the Model Registry group (odctl model list)"),
+            ("DeployFunctionName", functions["deploy"].function_name, "odctl model rollback deploys through it"),
             ("IngestionStateMachineArn", ingestion.state_machine.state_machine_arn, "odctl pipeline ingest"),
             ("InferenceComponentName", edge.component_name, "the Greengrass inference component"),
             ("InferenceComponentVersion", config.component_version, "its version"),
@@ -67,6 +89,9 @@ class ObjectDetectionStack(cdk.Stack):
             ("DevicePolicyArn", edge.device_policy.managed_policy_arn, "attach to the token exchange role"),
             ("DeviceTopicsPolicyName", edge.topics_policy.ref, "AWS IoT policy: attach to the thing group"),
             ("NotificationTopicArn", topic.topic_arn, "pipeline failures"),
+            ("FleetWorkGroup", fleet.workgroup.ref, "Athena workgroup of the counts ledger (odctl counts)"),
+            ("FleetDatabase", fleet.database_name, "Glue database of the counts ledger"),
+            ("FleetDashboard", monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the fleet"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)
 
@@ -80,6 +105,7 @@ class ObjectDetectionStack(cdk.Stack):
             "classes": list(config.classes),
             "hyperparameters": config.hyperparameters,
             "thingGroup": config.thing_group,
+            "evaluationImages": config.promotion["evaluationImages"],
             "dataBucket": storage.data.bucket_name,
             "workteamArn": workteam,
             "labelingAvailable": regions.find_in_map(cdk.Aws.REGION, "labelingAvailable"),

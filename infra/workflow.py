@@ -1,5 +1,6 @@
 """The Step Functions workflow (JSONPath): validate -> optional Ground Truth labeling -> prepare data ->
-built-in Object Detection training -> convert -> publish the model component -> optional deployment.
+built-in Object Detection training -> convert -> score -> publish the model component -> the promotion gate
+registers it (an approved version is deployed by infra/promotion.py).
 
 Every task retries throttling and transient errors with backoff, and catches everything else into
 Notify (SNS) -> Fail with the cause. The SageMaker tasks are CustomStates with ``.sync`` and hand-written IAM:
@@ -79,15 +80,18 @@ class Workflow(Construct):
                 "validation_manifest.$": "$.prepared.value.validation_manifest",
                 "train_manifest.$": "$.prepared.value.train_manifest",
                 "hyperparameters.$": "$.prepared.value.hyperparameters",
+                # the validation frames the converted model is scored on, preprocessed here (OpenCV is here)
+                "label_attribute": config.label_attribute,
+                "evaluation_images.$": "$.config.value.evaluationImages",
             },
             "$.calibration",
-            minutes=5,
+            minutes=10,
         )
         training = self._training(config, sagemaker_role, algorithm_image, artifacts_bucket_name)
         labeling.next(labeled_manifests)
         labeled_manifests.next(prepare)
         given_manifests.next(prepare)
-        prepare.next(calibration).next(training).next(self._model_to_device(artifacts_bucket_name))
+        prepare.next(calibration).next(training).next(self._model_to_registry(artifacts_bucket_name, topic))
         definition = validate.next(
             sfn.Choice(self, "LabelingRequested?")
             .when(sfn.Condition.boolean_equals("$.config.value.labelingRequested", True), labeling)
@@ -232,8 +236,9 @@ class Workflow(Construct):
         guard(training, SAGEMAKER_TRANSIENT, self.notify)
         return training
 
-    def _model_to_device(self, artifacts_bucket_name: str) -> sfn.IChainable:
-        """Convert -> publish the model component -> deploy when asked."""
+    def _model_to_registry(self, artifacts_bucket_name: str, topic: sns.ITopic) -> sfn.IChainable:
+        """Convert -> score -> publish the model component -> the gate registers it; an approved version is
+        promoted by its approval's event (infra/promotion.py), so this run ends here."""
         convert = self._invoke(
             "ConvertModel",
             "convert",
@@ -247,6 +252,16 @@ class Workflow(Construct):
             },
             "$.converted",
         )
+        score = self._invoke(
+            "ScoreModel",
+            "score",
+            {
+                "package.$": "$.converted.value.package",
+                "evaluation.$": "$.calibration.value.evaluation.uri",
+                "training_job_name.$": "$.training.trainingJobName",
+            },
+            "$.scored",
+        )
         publish = self._invoke(
             "PublishModelComponent",
             "publish",
@@ -257,16 +272,57 @@ class Workflow(Construct):
             },
             "$.component",
         )
-        deploy = self._invoke(
-            "DeployToThingGroup",
-            "deploy",
-            {"thing_group.$": "$.config.value.thingGroup", "component.$": "$.component.value"},
-            "$.deployment",
+        register = self._invoke(
+            "RegisterModel",
+            "register",
+            {
+                "scores.$": "$.scored.value",
+                "component.$": "$.component.value",
+                "model_artifact.$": "$.training.modelArtifact",
+                "training_job_name.$": "$.training.trainingJobName",
+                "execution.$": "$$.Execution.Id",
+                "manifests.$": "States.Array($.prepared.value.train_manifest, $.prepared.value.validation_manifest)",
+                "classes.$": "$.config.value.classes",
+                "thing_group.$": "$.config.value.thingGroup",
+                "deploy_requested.$": "$.config.value.deployRequested",
+            },
+            "$.registered",
         )
+        outcome = {
+            "outcome.$": "$.registered.value.outcome",
+            "reason.$": "$.registered.value.reason",
+            "mAP.$": "$.registered.value.mAP",
+            "deployedMap.$": "$.registered.value.deployedMap",
+            "version.$": "$.registered.value.version",
+            "modelPackageArn.$": "$.registered.value.modelPackageArn",
+            "thingGroup.$": "$.registered.value.thingGroup",
+            "execution.$": "$$.Execution.Id",
+        }
         done = sfn.Succeed(self, "Done")
-        convert.next(publish).next(
-            sfn.Choice(self, "DeployRequested?")
-            .when(sfn.Condition.boolean_equals("$.config.value.deployRequested", True), deploy.next(done))
+        rejected = tasks.SnsPublish(
+            self,
+            "NotifyRejected",
+            topic=topic,
+            subject="Model rejected by the promotion gate",
+            message=sfn.TaskInput.from_object(outcome),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
+        )
+        pending = tasks.SnsPublish(
+            self,
+            "NotifyAwaitingApproval",
+            topic=topic,
+            subject="Model registered: awaiting approval",
+            message=sfn.TaskInput.from_object(outcome),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
+        )
+        for notice in (rejected, pending):
+            guard(notice, ["SNS.ThrottledException", "SNS.InternalErrorException"], self.notify)
+        convert.next(score).next(publish).next(register).next(
+            sfn.Choice(self, "GatePassed?")
+            .when(sfn.Condition.string_equals("$.registered.value.outcome", "rejected"), rejected.next(done))
+            .when(sfn.Condition.string_equals("$.registered.value.outcome", "pending"), pending.next(done))
             .otherwise(done)
         )
         return convert

@@ -12,7 +12,8 @@ from .config import EdgeConfig
 from .counting import Counter, parse_lines, parse_zones
 from .loop import InferenceLoop, LoopResult
 from .model import ModelError, ModelPackage
-from .publishers import BufferedPublisher, JsonlTransport, create_transport
+from .outbox import CountsJournal, Outbox
+from .publishers import BufferedPublisher, JsonlTransport, OutboxSender, create_transport
 from .runtimes import create_runtime
 from .sources import open_source
 from .stages import ActiveLearning, FrameStage, Snapshots
@@ -52,14 +53,24 @@ def build_stages(config: EdgeConfig, counters: Counters) -> list[FrameStage]:
     return stages
 
 
-def build_counting(config: EdgeConfig) -> tuple[Tracker | None, Counter | None]:
-    """The tracker when tracking is on, and the counter when lines or zones are configured."""
+def build_counting(
+    config: EdgeConfig, counters: Counters, sinks: list[BufferedPublisher]
+) -> tuple[Tracker | None, Counter | None, Outbox | None]:
+    """The tracker when tracking is on; the counter when lines or zones are configured; with lines, the outbox its
+    crossings go through (the sinks after the first get a best-effort copy: the JSON Lines record)."""
     if not config.tracking:
-        return None, None
+        return None, None, None
     tracker = Tracker(high=config.score_threshold, low=config.track_low, max_lost=config.track_max_lost)
     lines, zones = parse_lines(config.lines), parse_zones(config.zones)
-    counter = Counter(lines, zones, config.counts_file) if lines or zones else None
-    return tracker, counter
+    if not lines and not zones:
+        return tracker, None, None
+    outbox = Outbox(config.outbox_folder, config.outbox_max, counters) if lines else None
+    journal = (
+        CountsJournal(outbox, config.thing_name, config.topic(config.counts_topic), sinks[1:])
+        if outbox is not None
+        else None
+    )
+    return tracker, Counter(lines, zones, config.counts_file, journal=journal), outbox
 
 
 def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals: bool = True) -> LoopResult:
@@ -77,6 +88,8 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
     sinks = build_sinks(config, counters)
     source.listen(sinks[0].transport.subscribe, config.topic(config.request_topic))
     stages = build_stages(config, counters)
+    tracker, counter, outbox = build_counting(config, counters, sinks)
+    sender = OutboxSender(outbox, sinks[0].transport, counters) if outbox is not None else None
     if install_signals and threading.current_thread() is threading.main_thread():
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -95,7 +108,6 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         classes=list(package.classes),
         input_size=package.input_size,
     )
-    tracker, counter = build_counting(config)
     loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages, tracker, counter)
     try:
         result = loop.run()
@@ -103,6 +115,8 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         source.close()
         for stage in stages:
             stage.close()
+        if sender is not None:  # before the sinks: they close the transport it sends through
+            sender.close(timeout=2.0)
         for sink in sinks:
             sink.close(timeout=1.5)
     # the counters after the sinks flushed: "published" then counts the final health message too

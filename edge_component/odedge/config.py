@@ -56,10 +56,20 @@ class EdgeConfig:
     track: bool = False  # give detections track ids (on by itself when lines or zones are set)
     track_low: float = 0.1  # the tracker's second stage: weaker boxes that keep a track alive
     track_max_lost: int = 30  # frames a track survives unseen (occlusion, a step out of view)
+    weak_model_map: float = 0.6  # under this recorded validation mAP the model is named too weak to count
+    flood_new_tracks: float = 0.2  # more new tracks a frame than this (150 frames) names the model too weak
     lines: str = ""  # JSON: [{"name": ..., "points": [[x, y], [x, y]], "in": "left-to-right"}], fractions of the frame
     zones: str = ""  # JSON: [{"name": ..., "points": [[x, y], ...]}]
     counts_topic: str = "od/{thing}/counts"
-    counts_file: str = ""  # totals survive restarts here (the component's work folder)
+    counts_file: str = ""  # totals and the sequence survive restarts here (the component's work folder)
+    outbox_dir: str = ""  # crossings not yet delivered; default: "outbox" beside counts_file (in memory without one)
+    outbox_max: int = 10000  # crossings the outbox keeps; past it a crossing's event is lost, loudly
+
+    @property
+    def outbox_folder(self) -> str:
+        if self.outbox_dir or not self.counts_file:
+            return self.outbox_dir
+        return os.path.join(os.path.dirname(self.counts_file) or ".", "outbox")
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,6 +80,7 @@ class EdgeConfig:
             (self.publisher in ("auto", "ipc", "mqtt", "jsonl"), "publisher", "must be auto, ipc, mqtt or jsonl"),
             (self.queue_size >= 1, "queue_size", "must be at least 1"),
             (self.buffer_size >= 1, "buffer_size", "must be at least 1"),
+            (self.outbox_max >= 1, "outbox_max", "must be at least 1"),
             (self.threads >= 0, "threads", "must be 0 (the runtime's default) or more"),
             (
                 0.0 <= self.uncertain_low <= self.uncertain_high <= 1.0,
@@ -77,6 +88,8 @@ class EdgeConfig:
                 "must satisfy 0 <= low <= high <= 1",
             ),
             (1 <= self.mqtt_port <= 65535, "mqtt_port", "must be a TCP port"),
+            (0.0 <= self.weak_model_map <= 1.0, "weak_model_map", "must be in [0, 1]"),
+            (self.flood_new_tracks > 0, "flood_new_tracks", "must be more than 0"),
         ]
         for ok, key, why in checks:
             if not ok:

@@ -6,18 +6,25 @@ line is seen with its first point at the top (a line from [0.5, 0] down to [0.5,
 to the right of the image; a line from [0, 0.5] across to [1, 0.5]: ``left-to-right`` is a move up). Each line
 names which direction is ``in``.
 
-One object is counted once (the rule):
+Every crossing counts (the rule), so that ``in - out`` is what is on the in-side of the line (a box carried in,
+out and in again by one person is in 2, out 1: it is in the room). What is not a crossing:
 - a track's side of a line changes only when its centre is farther than ``band`` (4% of the frame) from the
-  line: jitter on the line is no crossing (2% let a box that stopped on the line be counted out and in again by
-  its detections' jitter alone);
-- a crossing counts only where the centre passes between the line's two end points;
-- a track is counted at most once per line and direction; the tracker keeps a track through ``max_lost`` frames
-  of occlusion or absence, so an object hidden behind the pole, or stepping out and back within that window,
-  keeps its track and is not counted again.
+  line: jitter on the line, or a box that stops on it and goes back, is no crossing (2% let a box that stopped on
+  the line be counted out and in again by its detections' jitter alone); a box that goes past the band and comes
+  back the way it came is in 1 then out 1, which nets to nothing, as it should;
+- a crossing counts only where the centre passes between the line's two end points (walking past an end is none);
+- the tracker keeps a track through ``max_lost`` frames of occlusion or absence, so an object hidden behind the
+  pole keeps its side and is not counted again when it reappears on the same side.
+An earlier rule counted a track at most once per line and direction; it only ever lost real crossings (a round
+trip left the room looking empty with the box inside), since the band already stops jitter from counting.
 
-Totals per line and class are kept in a JSON file (the component's work folder) written after every crossing, and
-read at start: they survive a restart, a redeployment and a new model. A line whose definition changed starts
-from zero (logged, and listed in the health message's ``counts.reset``); the other lines keep their totals.
+Each crossing gets the next ``seq`` of the device (one more than the last, no gaps) and an ``event_id`` unique for
+ever (``<stream>-<seq>``; ``stream`` is drawn when the state is first written, so a device whose state was wiped
+never reuses an id). Its event goes to the journal (the outbox, ``odedge.outbox``) before the totals' file (the
+component's work folder) is written, both power-cut safe (``odedge.durable``), and both are read at start: totals
+and the sequence survive a restart, a redeployment and a new model. A line whose definition changed starts from
+zero (logged, and listed in the health message's ``counts.reset``); the other lines keep their totals. Per-track
+state is forgotten when the tracker ends a track (``forget``).
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from .durable import write_atomic
 from .errors import ConfigError
 from .postprocess import Detection
 from .telemetry import log_event
@@ -147,31 +155,65 @@ def _self_crossing(polygon: Sequence[Point]) -> bool:
     return False
 
 
+class Journal(Protocol):
+    """Where a crossing's event is kept before the totals that include it are written (odedge.outbox)."""
+
+    @property
+    def recovered_state(self) -> dict[str, Any] | None: ...
+
+    def record(self, event: dict[str, Any], state: dict[str, Any]) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class _LineTotals:
     digest: str
     inward: dict[str, int] = field(default_factory=dict)
     outward: dict[str, int] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"in": dict(self.inward), "out": dict(self.outward)}
+
 
 class Counter:
-    def __init__(self, lines: Sequence[Line], zones: Sequence[Zone], path: str = "", band: float = 0.04) -> None:
-        self.lines, self.zones, self.path, self.band = tuple(lines), tuple(zones), path, band
+    def __init__(
+        self,
+        lines: Sequence[Line],
+        zones: Sequence[Zone],
+        path: str = "",
+        band: float = 0.04,
+        journal: Journal | None = None,
+    ) -> None:
+        self.lines, self.zones, self.path, self.band, self.journal = tuple(lines), tuple(zones), path, band, journal
         self.sides: dict[tuple[str, int], int] = {}
-        self.counted: set[tuple[str, int, str]] = set()
         self.entered: dict[tuple[str, int], float] = {}
         self.occupancy: dict[str, dict[str, int]] = {z.name: {} for z in self.zones}
         self.now = 0.0  # the last frame's time: a zone's dwell is now - entered
         self.reset: list[str] = []
-        self.totals = self._restore()
+        saved, from_outbox = self._saved()
+        self.stream: str = saved.get("stream") or uuid.uuid4().hex
+        self.seq: int = int(saved.get("seq", 0))
+        self.totals = self._restore(saved.get("lines", {}))
+        if from_outbox:  # the file catches up now: the outbox's event may be delivered and gone before the next
+            self._save(self.state())
 
-    def _restore(self) -> dict[str, _LineTotals]:
+    def _saved(self) -> tuple[dict[str, Any], bool]:
+        """The newest state kept: the totals' file, or the outbox's last event when a cut came between them."""
         saved: dict[str, Any] = {}
         if self.path and Path(self.path).exists():
             try:
-                saved = json.loads(Path(self.path).read_text()).get("lines", {})
+                saved = json.loads(Path(self.path).read_text())
             except (OSError, ValueError):
-                log_event(logger, "counts.unreadable", level=logging.WARNING, path=self.path)
+                log_event(logger, "counts.unreadable", level=logging.ERROR, path=self.path)
+        recovered = self.journal.recovered_state if self.journal is not None else None
+        if recovered and recovered.get("stream") == saved.get("stream", recovered.get("stream")):
+            if int(recovered.get("seq", 0)) > int(saved.get("seq", 0)):
+                log_event(logger, "counts.recovered_from_outbox", seq=recovered["seq"], file_seq=saved.get("seq", 0))
+                return recovered, True
+        return saved, False
+
+    def _restore(self, saved: dict[str, Any]) -> dict[str, _LineTotals]:
         totals = {}
         for line in self.lines:
             kept = saved.get(line.name)
@@ -185,7 +227,8 @@ class Counter:
         return totals
 
     def observe(self, tracked: Sequence[Detection], size: tuple[int, int], now: float) -> list[dict[str, Any]]:
-        """Update with this frame's tracked detections; returns the crossings it saw, as events."""
+        """Update with this frame's tracked detections; returns the crossings it saw, as events, once the journal
+        and the totals' file hold them."""
         width, height = size
         self.now = now
         events = []
@@ -198,14 +241,23 @@ class Counter:
                 event = self._cross(line, det, centre, now)
                 if event:
                     events.append(event)
+                    if self.journal is not None:  # the event first, with the state after it: a cut loses neither
+                        self.journal.record(event, self.state())
             for zone in self.zones:
                 if zone.contains(centre):
                     present.add((zone.name, det.track_id))
                     self.entered.setdefault((zone.name, det.track_id), now)
         self._zones(tracked, present)
         if events:
-            self._save()
+            self._save(self.state())
         return events
+
+    def forget(self, track_ids: Sequence[int]) -> None:
+        """The tracker ended these tracks: their state goes, so memory stays flat over months of tracks."""
+        ended = set(track_ids)
+        if ended:
+            for key in [k for k in self.sides if k[1] in ended]:
+                del self.sides[key]
 
     def _cross(self, line: Line, det: Detection, centre: Point, now: float) -> dict[str, Any] | None:
         assert det.track_id is not None
@@ -219,13 +271,29 @@ class Counter:
             return None
         direction = "left-to-right" if side > 0 else "right-to-left"
         way = "in" if direction == line.inward else "out"
-        if (line.name, det.track_id, way) in self.counted:
-            return None
-        self.counted.add((line.name, det.track_id, way))
-        bucket = self.totals[line.name].inward if way == "in" else self.totals[line.name].outward
+        totals = self.totals[line.name]
+        bucket = totals.inward if way == "in" else totals.outward
         bucket[det.label] = bucket.get(det.label, 0) + 1
-        log_event(logger, "counts.crossing", line=line.name, label=det.label, direction=way, track_id=det.track_id)
-        return {"line": line.name, "class": det.label, "direction": way, "track_id": det.track_id, "time": now}
+        self.seq += 1
+        log_event(
+            logger,
+            "counts.crossing",
+            line=line.name,
+            label=det.label,
+            direction=way,
+            track_id=det.track_id,
+            seq=self.seq,
+        )
+        return {
+            "line": line.name,
+            "class": det.label,
+            "direction": way,
+            "track_id": det.track_id,
+            "time": now,
+            "seq": self.seq,
+            "event_id": f"{self.stream}-{self.seq}",
+            "totals": totals.as_dict(),
+        }
 
     def _zones(self, tracked: Sequence[Detection], present: set[tuple[str, int]]) -> None:
         labels = {d.track_id: d.label for d in tracked if d.track_id is not None}
@@ -239,9 +307,10 @@ class Counter:
             self.occupancy[zone.name] = counts
 
     def summary(self) -> dict[str, Any]:
-        """What the health message carries: totals per line and class, zone occupancy and dwell."""
+        """What the health message carries: totals per line and class, zone occupancy and dwell, the last
+        crossing's ``seq`` (a consumer tells a gap from silence) and the outbox's state."""
         return {
-            "lines": {name: {"in": t.inward, "out": t.outward} for name, t in self.totals.items()},
+            "lines": {name: t.as_dict() for name, t in self.totals.items()},
             "zones": {
                 zone.name: {
                     "occupancy": self.occupancy[zone.name],
@@ -252,15 +321,17 @@ class Counter:
                 }
                 for zone in self.zones
             },
+            "seq": self.seq,
+            "stream": self.stream,
+            **({"outbox": self.journal.status()} if self.journal is not None else {}),
             **({"reset": self.reset} if self.reset else {}),
         }
 
-    def _save(self) -> None:
-        if not self.path:
-            return
-        state = {"lines": {n: {"digest": t.digest, "in": t.inward, "out": t.outward} for n, t in self.totals.items()}}
-        target = Path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_text(json.dumps(state))
-        os.replace(partial, target)  # a crash never leaves half a file
+    def state(self) -> dict[str, Any]:
+        """What survives a restart: the sequence and every line's totals (with the line's digest)."""
+        lines = {n: {"digest": t.digest, "in": dict(t.inward), "out": dict(t.outward)} for n, t in self.totals.items()}
+        return {"stream": self.stream, "seq": self.seq, "lines": lines}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        if self.path:
+            write_atomic(Path(self.path), json.dumps(state).encode())

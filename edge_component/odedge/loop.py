@@ -17,10 +17,11 @@ from typing import Any
 
 from .config import EdgeConfig
 from .counting import Counter
-from .messages import counts_message, detection_message, health_message
+from .messages import detection_message, health_message
 from .model import ModelPackage
 from .postprocess import detections
 from .preprocess import preprocess
+from .quality import ModelQuality
 from .runtimes import Runtime
 from .sources import EndOfStream, Frame, FrameSource, SourceError
 from .stages import FrameResult, FrameStage
@@ -80,6 +81,8 @@ class LoopResult:
     stopped_by: str
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] | None = None  # the counter's summary at the end (lines' totals), when counting
+    warnings: tuple[str, ...] = ()  # the model named too weak to count (odedge.quality)
 
 
 class InferenceLoop:
@@ -106,6 +109,8 @@ class InferenceLoop:
         self.latency = LatencyWindow()
         self.stages = stages or []
         self.tracker, self.counter = tracker, counter
+        self.quality = ModelQuality(config.weak_model_map, config.flood_new_tracks)
+        self.quality.check_recorded(package.validation_map)
         self.wanted = frozenset(config.classes) if config.classes else None
         unknown = set(config.classes) - set(package.classes)
         if unknown:
@@ -118,8 +123,8 @@ class InferenceLoop:
         self.topic = config.topic(config.publish_topic)
         self.health_topic = config.topic(config.health_topic)
         self.result_topic = config.topic(config.result_topic)
-        self.counts_topic = config.topic(config.counts_topic)
         self._last_publish = float("-inf")
+        self._health_mark = (0.0, 0.0)  # frames processed, detections at the last health message
         self.source_error: SourceError | None = None
 
     # capture thread ------------------------------------------------------------------------------------
@@ -175,6 +180,7 @@ class InferenceLoop:
         }
         self.latency.record(stages)
         self.counters.add("frames_processed")
+        self.counters.add("detections", len(found))
         # a request always gets its answer, on the result topic (or the reply topic it named)
         topic = self.result_topic if self.source.replies else self.topic
         if found or self.config.publish_empty or self.source.replies:
@@ -204,11 +210,10 @@ class InferenceLoop:
         if self.tracker is None:
             return detections(rows, meta, classes, threshold, self.wanted)
         tracked = self.tracker.update(detections(rows, meta, classes, self.tracker.low, self.wanted))
-        if self.counter is not None:
-            size = (frame.image.shape[1], frame.image.shape[0])
-            for event in self.counter.observe(tracked, size, frame.timestamp):
-                totals = self.counter.summary()["lines"][event["line"]]
-                self._publish(self.counts_topic, counts_message(self.config.thing_name, event, totals))
+        self.quality.observe(self.tracker.confirmed_now)
+        if self.counter is not None:  # its journal sends the crossings (odedge.outbox), not the loop's sinks
+            self.counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
+            self.counter.forget(self.tracker.ended)
         # a box that continues a confirmed track is the object still there, published down to TrackLow (as
         # ByteTrack reports its tracks): dropping it where the score dips would report the object as gone
         kept = (d for d in tracked if d.score >= threshold or d.track_id is not None)
@@ -230,6 +235,13 @@ class InferenceLoop:
             return True
         return False
 
+    def _detections_per_frame(self) -> float:
+        """Boxes per processed frame since the last health message: what a canary compares with the model before."""
+        frames, found = self.counters.get("frames_processed"), self.counters.get("detections")
+        last_frames, last_found = self._health_mark
+        self._health_mark = (frames, found)
+        return round((found - last_found) / (frames - last_frames), 4) if frames > last_frames else 0.0
+
     def health(self, started: float) -> bytes:
         return health_message(
             self.config.thing_name,
@@ -240,6 +252,8 @@ class InferenceLoop:
             time.monotonic() - started,
             self.counter.summary() if self.counter is not None else None,
             self.runtime.choice.describe(),
+            self._detections_per_frame(),
+            self.quality.warning,
         )
 
     def run(self) -> LoopResult:
@@ -277,6 +291,8 @@ class InferenceLoop:
             self.latency.percentiles(),
             stopped_by,
             round(time.monotonic() - started, 2),
+            counts=self.counter.summary() if self.counter is not None else None,
+            warnings=tuple(self.quality.warnings),
         )
         log_event(
             logger,

@@ -60,18 +60,21 @@ def detection_message(
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def counts_message(thing: str, event: dict[str, Any], totals: dict[str, Any]) -> bytes:
-    """edge_component/schemas/counts.schema.json: one line crossing, as it happens, with the line's totals."""
+def counts_message(thing: str, event: dict[str, Any]) -> bytes:
+    """edge_component/schemas/counts.schema.json: one line crossing, as it happens, with its ``event_id`` (the same
+    on every delivery of it), the device's ``seq`` and the line's totals after it."""
     return json.dumps(
         {
             "thing": thing,
             "type": "crossing",
+            "event_id": event["event_id"],
+            "seq": event["seq"],
             "timestamp": iso(event["time"]),
             "line": event["line"],
             "class": event["class"],
             "direction": event["direction"],
             "track_id": event["track_id"],
-            "totals": totals,
+            "totals": event["totals"],
         },
         separators=(",", ":"),
     ).encode()
@@ -86,18 +89,23 @@ def health_message(
     uptime: float,
     counts: dict[str, Any] | None = None,
     runtime: dict[str, str] | None = None,
+    detections_per_frame: float = 0.0,
+    model_warning: str = "",
 ) -> bytes:
     """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
-    zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked."""
+    zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked;
+    ``model_warning`` when the model is too weak to count (odedge.quality)."""
     return json.dumps(
         {
             **({"counts": counts} if counts is not None else {}),
             **({"runtime": runtime} if runtime is not None else {}),
+            **({"model_warning": model_warning} if model_warning else {}),
             "thing": thing,
             "type": "health",
             "timestamp": iso(time.time()),
             "model": model,
             "fps": fps,
+            "detections_per_frame": detections_per_frame,
             "uptime_s": round(uptime, 1),
             "latency_ms": latency,
             **{k: int(v) if float(v).is_integer() else v for k, v in sorted(counters.items())},

@@ -29,6 +29,8 @@ class ModelPackage:
     detection: dict[str, Any]
     files: dict[str, str]
     version: str
+    int8_withheld: str = ""  # why the promotion gate kept INT8 from being the default (it lost too much mAP)
+    validation_map: float | None = None  # recorded by the conversion or the workflow's scoring (odedge.quality)
 
     @classmethod
     def load(cls, root: str | Path, verify: bool = True) -> ModelPackage:
@@ -61,7 +63,11 @@ class ModelPackage:
                 if path.exists() and _sha256(path) != expected:
                     raise ModelError(f"{path}: checksum mismatch (corrupt or partial download)")
         version = manifest.get("version") or sums.get(files.get("onnx", ""), "")[:12] or "unknown"
-        return cls(base, classes, size, anchors, dict(manifest.get("detection", {})), files, version)
+        withheld = str((manifest.get("int8") or {}).get("withheld") or "")
+        recorded = (manifest.get("validation") or {}).get("mAP")
+        validation = float(recorded) if isinstance(recorded, int | float) else None
+        detection = dict(manifest.get("detection", {}))
+        return cls(base, classes, size, anchors, detection, files, version, withheld, validation)
 
     def path(self, key: str) -> Path:
         if key not in self.files:

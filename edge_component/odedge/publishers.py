@@ -1,7 +1,12 @@
 """Where messages go: Greengrass IPC (IoT Core and local pub/sub), an MQTT broker, or JSON Lines.
 
-Every transport sits behind a bounded buffer drained by its own thread: when the broker or the nucleus is
-unreachable, messages wait; when the buffer is full the oldest are dropped and counted; the loop never blocks.
+Two ways through a transport, each drained by its own thread so the loop never blocks:
+- detections and health: a bounded buffer in memory (``BufferedPublisher``); when the broker or the nucleus is
+  unreachable they wait, and when the buffer is full the oldest are dropped and counted (best effort: under
+  Greengrass they go at QoS 0, which the nucleus's spooler does not keep while offline);
+- crossings: the on-disk outbox (``OutboxSender``), oldest first, each removed only once the transport confirmed
+  it (``deliver``: the nucleus accepted the QoS 1 publish into its spooler; the broker's PUBACK), never dropped for
+  detection traffic.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .outbox import Outbox
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
+CONFIRM_TIMEOUT_S = 10.0  # a PUBACK later than this: the event is sent again (the consumer drops the duplicate)
 
 
 class Transport:
@@ -26,6 +33,10 @@ class Transport:
 
     def send(self, topic: str, payload: bytes) -> None:
         raise NotImplementedError
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        """Send and return only once the other side has it (QoS 1 confirmed); raises otherwise."""
+        self.send(topic, payload)
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot subscribe")
@@ -78,7 +89,7 @@ class MqttTransport(Transport):
             except Exception:  # a callback must never break the network thread
                 logger.exception("mqtt.callback_failed")
 
-    def send(self, topic: str, payload: bytes) -> None:
+    def send(self, topic: str, payload: bytes) -> Any:
         import paho.mqtt.client as mqtt
 
         if not self.client.is_connected():
@@ -86,6 +97,13 @@ class MqttTransport(Transport):
         info = self.client.publish(topic, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ConnectionError(f"publish failed (rc={info.rc})")
+        return info
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        info = self.send(topic, payload)
+        info.wait_for_publish(CONFIRM_TIMEOUT_S)
+        if not info.is_published():  # paho may still send it after a reconnect: a duplicate, same event_id
+            raise ConnectionError(f"no PUBACK within {CONFIRM_TIMEOUT_S:g} s")
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         self.subscriptions[topic] = callback
@@ -111,9 +129,22 @@ class IpcTransport(Transport):
         return GreengrassCoreIPCClientV2()
 
     def send(self, topic: str, payload: bytes) -> None:
-        from awsiot.greengrasscoreipc.model import QOS, BinaryMessage, PublishMessage
+        """Best effort: QoS 0, which the nucleus's spooler drops while offline (keepQos0WhenOffline false) instead
+        of filling the room the crossings need."""
+        from awsiot.greengrasscoreipc.model import QOS
 
-        self.client.publish_to_iot_core(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=payload)
+        self._publish(topic, payload, QOS.AT_MOST_ONCE)
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        """QoS 1: the call returns once the nucleus accepted the message into its spooler."""
+        from awsiot.greengrasscoreipc.model import QOS
+
+        self._publish(topic, payload, QOS.AT_LEAST_ONCE)
+
+    def _publish(self, topic: str, payload: bytes, qos: Any) -> None:
+        from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
+
+        self.client.publish_to_iot_core(topic_name=topic, qos=qos, payload=payload)
         if self.local_topic:
             self.client.publish_to_topic(
                 topic=self.local_topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=payload))
@@ -198,6 +229,59 @@ class BufferedPublisher:
             self.cond.notify_all()
         self.thread.join(timeout)
         self.transport.close()
+
+
+class OutboxSender:
+    """Sends the outbox's events oldest first, one at a time, each removed once the transport confirmed it; a
+    failure keeps the event and retries it with backoff, so the order holds across an outage and a restart."""
+
+    def __init__(self, outbox: Outbox, transport: Transport, counters: Counters) -> None:
+        self.outbox, self.transport, self.counters = outbox, transport, counters
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._drain, name="outbox", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        backoff = 0.2
+        while not self.closing.is_set():
+            entry = self.outbox.oldest(0.5)
+            if entry is None:
+                continue
+            try:
+                self.transport.deliver(entry.topic, entry.payload)
+            except Exception as exc:  # down: the event stays first in line
+                self.counters.add("publish_errors")
+                log_event(
+                    logger,
+                    "outbox.send_failed",
+                    level=logging.WARNING,
+                    seq=entry.seq,
+                    error=str(exc),
+                    pending=len(self.outbox),
+                    retry_in_s=backoff,
+                )
+                self.closing.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            self.outbox.remove(entry.seq)
+            self.counters.add("counts_delivered")
+
+    def flush(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while len(self.outbox) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not len(self.outbox)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Deliver what can be in ``timeout``; what is left stays in the outbox (on disk: for the next start)."""
+        delivered = self.flush(timeout)
+        self.closing.set()
+        self.thread.join(timeout)
+        if not delivered:
+            kept = self.outbox.folder is not None  # in memory (no counts file): these crossings are lost now
+            level = logging.WARNING if kept else logging.ERROR
+            log_event(logger, "outbox.pending_at_stop", level=level, pending=len(self.outbox), kept=kept)
 
 
 def create_transport(kind: str, config: Any) -> Transport:

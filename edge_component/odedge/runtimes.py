@@ -34,8 +34,9 @@ class RuntimeChoice:
         return {**described, "fallback": self.fallback} if self.fallback else described
 
 
-def choose(backend: str, precision: str, package: ModelPackage) -> RuntimeChoice:
-    """Resolve ``auto`` and fall back to FP32 where the package or the backend has no INT8 model."""
+def choose(backend: str, precision: str, package: ModelPackage, withheld_ok: bool = False) -> RuntimeChoice:
+    """Resolve ``auto`` and fall back to FP32 where the package or the backend has no INT8 model, or where the
+    promotion gate withheld INT8 (``withheld_ok``: run it anyway, as scoring does)."""
     if backend not in BACKEND_CHOICES:
         raise ModelError(f"unknown model backend {backend!r} (expected one of {list(BACKEND_CHOICES)})")
     if precision not in PRECISIONS:
@@ -47,6 +48,8 @@ def choose(backend: str, precision: str, package: ModelPackage) -> RuntimeChoice
         return RuntimeChoice(backend, "fp32", "the mxnet backend runs the FP32 deploy graph only")
     if precision == "int8" and MODEL_KEYS["int8"] not in package.files:
         return RuntimeChoice(backend, "fp32", "the model package has no INT8 model (convert with --int8)")
+    if precision == "int8" and package.int8_withheld and not withheld_ok:
+        return RuntimeChoice(backend, "fp32", f"the promotion gate withheld INT8: {package.int8_withheld}")
     return RuntimeChoice(backend, precision)
 
 
@@ -148,9 +151,11 @@ class MxnetRuntime(Runtime):
         return rows
 
 
-def create_runtime(backend: str, package: ModelPackage, threads: int | None = None, precision: str = "fp32") -> Runtime:
+def create_runtime(
+    backend: str, package: ModelPackage, threads: int | None = None, precision: str = "fp32", withheld_ok: bool = False
+) -> Runtime:
     """The runtime for a resolved choice (:func:`choose`); ``threads``: intra-op threads, None for the default."""
-    choice = choose(backend, precision, package)
+    choice = choose(backend, precision, package, withheld_ok)
     runtime: Runtime
     if choice.backend == "mxnet":
         runtime = MxnetRuntime(package)

@@ -136,6 +136,7 @@ class VideoSource(FrameSource):
             raise EndOfStream(self.name)
         frame = Frame(image, self.index, time.monotonic(), time.time(), self.name)
         self.index += 1
+        self.counters.set("source_connected", 1)  # frames flow (health's SourceConnected; 0 from an outage on)
         return frame
 
     def _schedule_retry(self, why: str) -> None:

@@ -1,8 +1,10 @@
 """Tracking: each detection gets a stable ``track_id`` across frames (ByteTrack's two-stage association).
 
 Per frame: every track moves by its velocity; detections at or above ``high`` are matched to all tracks (lost ones
-included) by IoU, then detections between ``low`` and ``high`` to the confirmed tracks still unmatched (lost ones
-included), so a box whose score dips behind the pole keeps its track. Matching is a linear assignment (lapx's
+included) by IoU, then detections between ``low`` and ``high`` to the well-established tracks still unmatched
+(``established`` frames matched by strong boxes, lost ones included), so a box whose score dips behind the pole
+keeps its track, while a weak model's false track, seen strongly for a frame or two, is not carried along by the
+low boxes around it (it would drift across a line and count). Matching is a linear assignment (lapx's
 Jonker-Volgenant) on 1 - IoU, same class only. A strong detection still unmatched is then given to a lost confirmed
 track whose predicted centre is within ``reach`` box diagonals of it (noisy boxes make a lost track's prediction
 overlap its object too little for IoU; without this it came back as a new track: an identity switch, and a second
@@ -27,6 +29,7 @@ class Track:
     box: np.ndarray  # x1, y1, x2, y2 in pixels (float)
     velocity: np.ndarray  # per frame, smoothed
     hits: int = 1
+    strong_hits: int = 1  # frames matched by a box at or above ``high``: how established the track is
     misses: int = 0
     confirmed: bool = False
 
@@ -34,10 +37,11 @@ class Track:
         ahead: np.ndarray = self.box + self.velocity * (self.misses + 1)
         return ahead
 
-    def update(self, box: np.ndarray, min_hits: int) -> None:
+    def update(self, box: np.ndarray, min_hits: int, strong: bool) -> None:
         step = (box - self.box) / (self.misses + 1)
         self.velocity = 0.6 * self.velocity + 0.4 * step
         self.box, self.misses, self.hits = box, 0, self.hits + 1
+        self.strong_hits += int(strong)
         self.confirmed = self.confirmed or self.hits >= min_hits
 
 
@@ -101,38 +105,45 @@ class Tracker:
         min_hits: int = 2,
         reach: float = 0.75,
         first_iou: float = 0.2,
+        established: int = 5,
     ) -> None:
         """``first_iou``: the strong boxes' overlap with a track's prediction (ByteTrack's first association, 0.2);
         ``min_iou``: the weak boxes' (stricter: a weak box is more likely a false one)."""
         self.high, self.low, self.min_iou, self.max_lost, self.min_hits = high, low, min_iou, max_lost, min_hits
-        self.reach, self.first_iou = reach, first_iou
+        self.reach, self.first_iou, self.established = reach, first_iou, established
         self.tracks: list[Track] = []
         self.next_id = 1
+        self.ended: list[int] = []  # the tracks the last update ended (the counter forgets them)
+        self.confirmed_now = 0  # the tracks the last update confirmed (odedge.quality watches their rate)
 
     def update(self, dets: Sequence[Detection]) -> list[Detection]:
         """This frame's detections (scores >= ``low``); returns those matched to confirmed tracks or starting
         one, with ``track_id`` set on the confirmed ones."""
+        self.confirmed_now = 0
         strong = [d for d in dets if d.score >= self.high]
         weak = [d for d in dets if self.low <= d.score < self.high]
         out: list[Detection] = []
         first = _assign(self.tracks, strong, self.first_iou)
         for i, j in first:
-            out.append(self._follow(self.tracks[i], strong[j]))
+            out.append(self._follow(self.tracks[i], strong[j], True))
         matched, used = {i for i, _ in first}, {j for _, j in first}
-        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed]
+        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.strong_hits >= self.established]
         for k, j in _assign([self.tracks[i] for i in waiting], weak, self.min_iou):
-            out.append(self._follow(self.tracks[waiting[k]], weak[j]))
+            out.append(self._follow(self.tracks[waiting[k]], weak[j], False))
             matched.add(waiting[k])
         lost = [i for i, t in enumerate(self.tracks) if i not in matched and t.confirmed and t.misses > 0]
         unused = [j for j in range(len(strong)) if j not in used]
         for k, m in _recover([self.tracks[i] for i in lost], [strong[j] for j in unused], self.reach):
-            out.append(self._follow(self.tracks[lost[k]], strong[unused[m]]))
+            out.append(self._follow(self.tracks[lost[k]], strong[unused[m]], True))
             matched.add(lost[k])
             used.add(unused[m])
         for index, track in enumerate(self.tracks):
             if index not in matched:
                 track.misses += 1
-        self.tracks = [t for t in self.tracks if t.misses <= self.max_lost and (t.confirmed or t.misses == 0)]
+        # a confirmed track lives through max_lost frames unseen; a tentative one ends at its first miss
+        alive = {id(t) for t in self.tracks if t.misses <= self.max_lost and (t.confirmed or t.misses == 0)}
+        self.ended = [t.track_id for t in self.tracks if id(t) not in alive]
+        self.tracks = [t for t in self.tracks if id(t) in alive]
         for j, det in enumerate(strong):
             if j not in used:
                 self.tracks.append(Track(self.next_id, det.class_id, np.array(det.box, float), np.zeros(4)))
@@ -140,6 +151,8 @@ class Tracker:
                 out.append(det)
         return out
 
-    def _follow(self, track: Track, det: Detection) -> Detection:
-        track.update(np.array(det.box, float), self.min_hits)
+    def _follow(self, track: Track, det: Detection, strong: bool) -> Detection:
+        was = track.confirmed
+        track.update(np.array(det.box, float), self.min_hits, strong)
+        self.confirmed_now += int(track.confirmed and not was)
         return replace(det, track_id=track.track_id) if track.confirmed else det

@@ -15,4 +15,7 @@ logger = logging.getLogger(__name__)
 def handler(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     manifests = [event[key] for key in ("validation_manifest", "train_manifest") if event.get(key)]
     count = int(event.get("images") or DEFAULT_CALIBRATION_IMAGES)
-    return prepare_calibration(manifests, event.get("hyperparameters") or {}, count)
+    evaluation_images = int(event.get("evaluation_images") or 0)  # the validation frames the model is scored on
+    return prepare_calibration(
+        manifests, event.get("hyperparameters") or {}, count, event.get("label_attribute"), evaluation_images
+    )

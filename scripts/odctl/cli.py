@@ -64,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_event(logger, "command.failed", level=logging.ERROR, command=args.command, error=str(exc))
         sys.stderr.write(f"odctl {args.command}: error: {exc}\n")
         return 2
+    except KeyboardInterrupt:  # what was written completely is kept: the commands resume where they stopped
+        log_event(logger, "command.interrupted", level=logging.WARNING, command=args.command)
+        sys.stderr.write(f"odctl {args.command}: interrupted; run it again to go on from where it stopped\n")
+        return 130
     if result is not None:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     return 0

@@ -81,5 +81,15 @@ def shape_option(text: str, option: str) -> dict[str, Any]:
         raise ValueError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... with numbers in [0, 1]") from None
     if not name or len(values) % 2:
         raise ValueError(f"{option} {text!r}: expected NAME:x1,y1,x2,y2,... (pairs of numbers)")
+    outside = [v for v in values if not 0.0 <= v <= 1.0]
+    if outside:
+        raise ValueError(
+            f"{option} {text!r}: points are fractions of the frame (0 to 1; 0.5 is the middle), not pixels: "
+            f"{', '.join(f'{v:g}' for v in outside)}"
+        )
+    if option == "--line" and len(values) != 4:
+        raise ValueError(
+            f"{option} {text!r}: a line has two points, NAME:x1,y1,x2,y2 (a zone, --zone, takes three or more)"
+        )
     shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
     return {**shape, "in": direction} if direction else shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,17 @@ import numpy as np
 
 from odedge.model import ModelPackage
 from odedge.preprocess import preprocess
-from odedge.runtimes import PRECISIONS, create_runtime
 from odshared.core import storage
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
 from odshared.model.convert import convert
+from odshared.model.evaluation import normalized_boxes
 from odshared.model.package import download_package
+from odshared.model.scoring import LabeledFrame, score_frames
 
-from .evaluation import ImageResult, mean_average_precision, render_pr_png
+from .pr_curves import render_pr_png
 from .progress import bar
-from .training_data import normalized_boxes, read_training_images
+from .training_data import read_training_images
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +71,6 @@ def class_ids_by_name(
     return {name: ids[mapping.get(name, name)] for name in names}
 
 
-def _result(item: Any, rows: np.ndarray, to_model: dict[str, int]) -> ImageResult:
-    rows = rows[rows[:, 0] >= 0]
-    return ImageResult(
-        normalized_boxes(item),
-        np.array([to_model[str(b.class_name)] for b in item.boxes], int),
-        rows[:, 2:6],
-        rows[:, 0].astype(int),
-        rows[:, 1],
-    )
-
-
 def evaluate(
     model: str,
     manifest: str,
@@ -101,20 +92,18 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         package = open_package(model, tmp, classes)
         to_model = class_ids_by_name(labeled, list(package.classes), manifest, class_map)
-        runtimes = {precision: create_runtime(backend, package, precision=precision) for precision in PRECISIONS}
-        runtimes = {p: r for p, r in runtimes.items() if r.choice.precision == p}  # no INT8 model: FP32 alone
-        results: dict[str, list[ImageResult]] = {precision: [] for precision in runtimes}
-        with bar(len(labeled), "evaluate", "image") as pb:
+
+        def frames() -> Iterator[LabeledFrame]:
             for item in labeled:
                 uri = storage.relocated(item.source_ref, images)
                 frame = cv2.imdecode(np.frombuffer(storage.read_bytes(uri), np.uint8), cv2.IMREAD_COLOR)
                 if frame is None:
                     raise EvaluateError(f"{uri}: not a decodable image (listed in {manifest})")
-                blob, _ = preprocess(frame, package.input_size)
-                for precision, runtime in runtimes.items():
-                    results[precision].append(_result(item, runtime.predict(blob), to_model))
-                pb.update()
-        reports = {p: mean_average_precision(r, list(package.classes), iou) for p, r in results.items()}
+                labels = tuple(str(b.class_name) for b in item.boxes)
+                yield LabeledFrame(preprocess(frame, package.input_size)[0], normalized_boxes(item), labels)
+
+        with bar(len(labeled), "evaluate", "image") as pb:
+            reports = score_frames(package, frames(), to_model, iou, progress=pb.update, backend=backend)
     report = dict(reports["fp32"])
     report.update({"model": model, "manifest": manifest, "images": len(labeled), "backend": backend})
     report["precisions"] = {p: {"mAP": r["mAP"], "per_class": r["per_class"]} for p, r in reports.items()}

@@ -48,6 +48,7 @@ def call(command: str, request: dict[str, Any]) -> Any:
         request_path.write_text(json.dumps(request))
         # the child logs at this process's level (odctl --log-level)
         env = {**os.environ, "LOG_LEVEL": logging.getLevelName(logging.getLogger().getEffectiveLevel())}
+        env.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")  # MXNet's "Subgraph backend MKLDNN is activated" on stderr
         completed = subprocess.run(
             [str(python), "-m", "odmxnet", command, str(request_path), str(result_path)], check=False, env=env
         )

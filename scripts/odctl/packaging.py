@@ -77,8 +77,9 @@ def package_components(
         "artifacts": {code_name: str(code_artifact), model_name: str(model_artifact)},
         "components": {code_name: version, model_name: model_version},
         "deploy_command": (
-            f"sudo /greengrass/v2/bin/greengrass-cli deployment create --recipeDir {root / 'recipes'} "
-            f'--artifactDir {root / "artifacts"} --merge "{code_name}={version}" '
+            # absolute, as the README writes it: the command works from any folder
+            f"sudo /greengrass/v2/bin/greengrass-cli deployment create --recipeDir {root.resolve() / 'recipes'} "
+            f'--artifactDir {root.resolve() / "artifacts"} --merge "{code_name}={version}" '
             f'--merge "{model_name}={model_version}"'
         ),
     }

@@ -53,6 +53,7 @@ def execution_input(
     deploy: bool | str = False,
     run_name: str | None = None,
     preparation: dict[str, Any] | None = None,
+    evaluation_images: int | None = None,
 ) -> dict[str, Any]:
     """The workflow's execution input, as ValidateInput reads it (odshared.data.pipeline.normalise)."""
     run = _run_name(run_name, "od")
@@ -68,6 +69,7 @@ def execution_input(
         "hyperparameters": hyperparameters,
         "preparation": preparation,
         "deploy": deploy,
+        "evaluationImages": evaluation_images,
     }
     return {"runName": run, **{key: value for key, value in given.items() if value}}
 

@@ -15,6 +15,34 @@ from odshared.data.contact_sheet import encode_png
 from .synth_video import class_colour
 
 
+def crossings_chart_png(rows: Sequence[dict[str, Any]], width: int = 560, height: int = 320) -> bytes:
+    """Crossings per minute (the ledger's ``crossings_by_minute`` rows): one bar per minute, in over out."""
+    import cv2
+
+    image = np.full((height, width, 3), 255, np.uint8)
+    x0, y0, x1, y1 = 50, 45, width - 20, height - 50
+    cv2.rectangle(image, (x0, y0), (x1, y1), (0, 0, 0), 1)
+    title = "crossings per minute: in (green) over out (red)"
+    cv2.putText(image, title, (x0, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    minutes: dict[str, dict[str, int]] = {}
+    for row in rows:
+        slot = minutes.setdefault(str(row["period"])[11:16], {"in": 0, "out": 0})
+        slot[row["direction"]] += int(row["crossings"])
+    peak = max((v["in"] + v["out"] for v in minutes.values()), default=1) or 1
+    step = (x1 - x0) / max(1, len(minutes))
+    for index, (label, ways) in enumerate(sorted(minutes.items())):
+        left, right = int(x0 + index * step + 4), int(x0 + (index + 1) * step - 4)
+        bottom = y1
+        for way, colour in (("out", (60, 60, 220)), ("in", (60, 170, 60))):
+            top = int(bottom - (y1 - y0) * ways[way] / peak)
+            cv2.rectangle(image, (left, top), (right, bottom), colour, -1)
+            bottom = top
+        cv2.putText(image, label, (left, y1 + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        total = f"{ways['in']}/{ways['out']}"
+        cv2.putText(image, total, (left, bottom - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+    return encode_png(image)
+
+
 def training_curve_png(history: Sequence[dict[str, float]], width: int = 560, height: int = 320) -> bytes:
     import cv2
 
@@ -118,9 +146,39 @@ def figure_cell(value: Any) -> str:
     return html.escape(value if isinstance(value, str) else json.dumps(value))
 
 
+def counts_table(counts: dict[str, Any]) -> str:
+    """Counted against the truth (and the ledger), one row per line, direction and class; a row where the device's
+    count is not the truth, or the ledger not the device, is marked."""
+    rows = []
+    for line, ways in counts.items():
+        for way, classes in ways.items():
+            for name, pair in classes.items():
+                counted, true, ledger = pair.get("counted"), pair.get("true"), pair.get("ledger")
+                wrong = [f"off by {counted - true:+d}"] if counted != true else []
+                wrong += ["ledger differs"] if ledger is not None and ledger != counted else []
+                mark = f'<td class="bad">&#10007; {", ".join(wrong)}</td>' if wrong else '<td class="ok">&#10003;</td>'
+                cells = "".join(f"<td>{figure_cell(v)}</td>" for v in (line, way, name, counted, true, ledger))
+                row_class = ' class="mismatch"' if wrong else ""
+                rows.append(f"<tr{row_class}>{cells}{mark}</tr>")
+    columns = ("line", "direction", "class", "counted", "true", "ledger", "")
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+    return f'<table class="counts">{head}{"".join(rows)}</table>' if rows else "<p><em>no line was counted</em></p>"
+
+
+def latency_table(p50: dict[str, float], p95: dict[str, float]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(stage)}</td><td>{figure_cell(p50[stage])}</td><td>{figure_cell(p95.get(stage))}</td></tr>"
+        for stage in p50
+    )
+    return f"<table><tr><th>stage</th><th>p50 ms</th><th>p95 ms</th></tr>{rows}</table>"
+
+
 def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str, str]]) -> Path:
-    """report.html: figures first, then every picture with its caption (relative links, works offline)."""
+    """report.html: the counts against the truth first (what the product is for), the per-class and latency
+    tables, every figure, then every picture with its caption (relative links, works offline)."""
     figures = summary.get("figures", {})
+    counting = counts_table(figures.get("counting", {}).get("counts", {}))
+    latency = latency_table(figures.get("loop_latency_ms_p50", {}), figures.get("loop_latency_ms_p95", {}))
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{figure_cell(v)}</td></tr>" for k, v in figures.items())
     per_class = summary.get("evaluation", {}).get("per_class", {})
     int8 = summary.get("evaluation", {}).get("precisions", {}).get("int8", {}).get("per_class", {})
@@ -139,13 +197,16 @@ def write_html(folder: Path, summary: dict[str, Any], images: Sequence[tuple[str
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}figure{{margin:1.5em 0}}
 img{{max-width:100%;border:1px solid #ddd}}figcaption{{color:#444}}
-table.nested{{margin:0}}table.nested td,table.nested th{{padding:2px 8px;font-weight:normal}}</style></head>
+table.nested{{margin:0}}table.nested td,table.nested th{{padding:2px 8px;font-weight:normal}}
+tr.mismatch td{{background:#fde8e8}}td.bad{{color:#b00020;font-weight:bold}}td.ok{{color:#1b7f3b}}</style></head>
 <body><h1>Edge object detector: offline demo report</h1>
 <p>Video &rarr; frames &rarr; labeling manifest &rarr; labels &rarr; training data &rarr; trained SSD
 &rarr; converted models &rarr; Greengrass components &rarr; the inference loop on a video it never saw.</p>
-<h2>Figures</h2><table>{rows}</table>
+<h2>Counted against the truth on the crossings video</h2>{counting}
 <h2>mAP@0.5 per class on the held-out video</h2>
 <table><tr><th>class</th><th>AP FP32</th><th>AP INT8</th><th>boxes</th></tr>{class_rows}</table>
+<h2>Latency of the inference loop</h2>{latency}
+<h2>Figures</h2><table>{rows}</table>
 <h2>Pictures</h2>{pictures}
 </body></html>
 """

@@ -116,7 +116,26 @@ def train_local(
         max_batches,
         time_budget_s,
     )
-    return TrainResult(**mxnet_env.call("train", asdict(request)))
+    result = TrainResult(**mxnet_env.call("train", asdict(request)))
+    _warn_if_weak(result, bool(val_items))
+    return result
+
+
+def _warn_if_weak(result: TrainResult, validated: bool) -> None:
+    """A model under the device's floor counts false tracks (odedge.quality): said here, before it is converted."""
+    from odedge.config import EdgeConfig
+
+    floor = EdgeConfig.weak_model_map
+    if validated and result.best_map < floor:
+        log_event(
+            logger,
+            "train.weak_model",
+            level=logging.WARNING,
+            best_map=round(result.best_map, 4),
+            floor=floor,
+            detail=f"best validation mAP {result.best_map:.3f} after {result.epochs_run} epochs is under {floor}: "
+            "the device will name it too weak to count; train more epochs (--epochs) or label more frames",
+        )
 
 
 def load_hyperparameters(uri: str | None) -> dict[str, Any]:

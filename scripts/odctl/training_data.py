@@ -16,6 +16,7 @@ from odshared.core import storage
 from odshared.core.errors import InputDataError
 from odshared.core.jsonl import check_invalid, parse_manifest
 from odshared.data.groundtruth import LabeledImage, parse_output_line
+from odshared.model.evaluation import normalized_boxes
 
 from .progress import bar
 
@@ -36,22 +37,6 @@ def read_training_images(manifest: str, label_attribute: str, skip_invalid: bool
     valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
     check_invalid(invalid, skip_invalid)
     return [image for _, _, _, image in valid]
-
-
-def normalized_boxes(item: LabeledImage) -> np.ndarray:
-    """(K, 4) xmin, ymin, xmax, ymax as fractions of the image: what SSD labels and detections use."""
-    return np.array(
-        [
-            [
-                b.left / item.width,
-                b.top / item.height,
-                (b.left + b.width) / item.width,
-                (b.top + b.height) / item.height,
-            ]
-            for b in item.boxes
-        ],
-        np.float32,
-    ).reshape(-1, 4)
 
 
 def load_samples(

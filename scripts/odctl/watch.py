@@ -21,7 +21,7 @@ from odshared.core.errors import OdError
 from odshared.core.log import log_event
 
 logger = logging.getLogger(__name__)
-DEFAULT_TOPICS = ("od/+/detections", "od/+/health")
+DEFAULT_TOPICS = ("od/+/detections", "od/+/health", "od/+/counts")
 
 
 class WatchError(OdError):

@@ -15,14 +15,14 @@ from typing import Any
 import mxnet as mx
 import numpy as np
 
-from odctl.evaluation import ImageResult, mean_average_precision
 from odctl.progress import bar
 from odctl.train_local import INTERNAL_KEYS, METRIC_LINE, TrainRequest
 from odctl.training_data import batches, load_samples, read_training_images
 from odshared.core import storage
 from odshared.core.log import log_event
 from odshared.data.hyperparameters import parsed
-from odshared.model.convert import make_tarball
+from odshared.model.convert import CLASSES_MEMBER, VALIDATION_MEMBER, make_tarball
+from odshared.model.evaluation import ImageResult, mean_average_precision
 
 from .ssd_model import build_training_symbol, save_checkpoint_bytes
 
@@ -35,9 +35,10 @@ def _optimizer(hp: dict[str, Any], batches_per_epoch: int) -> tuple[str, dict[st
         params["momentum"] = hp["momentum"]
     if hp["lr_scheduler_step"]:
         steps = [max(1, int(epoch * batches_per_epoch)) for epoch in hp["lr_scheduler_step"]]
-        # the scheduler carries the base rate; passing learning_rate as well makes MXNet print a warning on stdout
+        # the optimizer is given the scheduler's base rate too: Adam's own default (0.001) would otherwise replace
+        # the scheduler's rate, and MXNet says so on stdout
         params["lr_scheduler"] = mx.lr_scheduler.MultiFactorScheduler(
-            step=steps, factor=hp["lr_scheduler_factor"], base_lr=params.pop("learning_rate")
+            step=steps, factor=hp["lr_scheduler_factor"], base_lr=params["learning_rate"]
         )
     return hp["optimizer"], params
 
@@ -82,7 +83,14 @@ def train(request: TrainRequest) -> dict[str, Any]:
     module.init_optimizer(optimizer=optimizer, optimizer_params=params)
     fit = _Fit(module, hp, request, rng, names, started)
     history, (best_map, best_epoch, best_params) = fit.run(train_samples, val_samples, per_epoch)
-    _write_artifact(request.out, symbol, best_params, {**request.hyperparameters, **INTERNAL_KEYS})
+    _write_artifact(
+        request.out,
+        symbol,
+        best_params,
+        {**request.hyperparameters, **INTERNAL_KEYS},
+        names,
+        (best_map, best_epoch) if val_samples else None,
+    )
     seconds = round(time.monotonic() - started, 1)
     log_event(
         logger,
@@ -150,8 +158,10 @@ class _Fit:
             history.append({"epoch": epoch, "cross_entropy": round(ce, 5), "smooth_l1": round(l1, 5), "mAP": score})
             log_event(
                 logger,
-                "train.epoch",
+                "train.epoch",  # the progress line: epoch N of M, the time so far
                 epoch=epoch,
+                of=hp["epochs"],
+                elapsed_s=round(time.monotonic() - self.started, 1),
                 cross_entropy=round(ce, 5),
                 smooth_l1=round(l1, 5),
                 metric=METRIC_LINE.format(epoch=epoch, value=f"{score:.6f}"),
@@ -197,7 +207,17 @@ class _Fit:
         return False
 
 
-def _write_artifact(out: str, symbol: Any, params: tuple, hyperparameters: dict[str, str]) -> None:
+def _write_artifact(
+    out: str,
+    symbol: Any,
+    params: tuple,
+    hyperparameters: dict[str, str],
+    classes: list[str],
+    best: tuple[float, int] | None,
+) -> None:
+    """SageMaker's layout, plus the class names in id order (CLASSES_MEMBER): the model knows what it detects; and
+    the best epoch's validation mAP (VALIDATION_MEMBER, when there was a validation set): the device says when the
+    model is too weak to count."""
     args, aux = params
     params_bytes = save_checkpoint_bytes(
         {k: v.asnumpy() for k, v in args.items()}, {k: v.asnumpy() for k, v in aux.items()}
@@ -209,6 +229,8 @@ def _write_artifact(out: str, symbol: Any, params: tuple, hyperparameters: dict[
                 "model_algo_1-symbol.json": symbol.tojson().encode(),
                 "model_algo_1-0000.params": params_bytes,
                 "hyperparams.json": json.dumps(hyperparameters).encode(),
+                CLASSES_MEMBER: json.dumps({"classes": list(classes)}).encode(),
+                **({VALIDATION_MEMBER: json.dumps({"mAP": best[0], "epoch": best[1]}).encode()} if best else {}),
             }
         ),
         "application/gzip",

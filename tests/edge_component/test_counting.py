@@ -33,20 +33,56 @@ def _walk(counter: Counter, xs, **kw) -> list[dict]:
     return events
 
 
-def test_one_object_is_counted_once():
+def test_every_crossing_counts_so_in_minus_out_is_what_is_inside():
     counter = Counter([DOOR], [])
     # jitter on the line (within the band) is no crossing
     assert _walk(counter, [300, 318, 322, 318, 322, 318]) == []
     # left to right: one "in", however long it lingers and however often it touches the band again
     events = _walk(counter, [280, 310, 330, 360, 322, 340, 380])
     assert [(e["direction"], e["track_id"]) for e in events] == [("in", 1)]
-    # back out: one "out"; in again with the same track: not counted a second time
+    # a round trip by the same track: out, then in again; each crossing counts
     assert [e["direction"] for e in _walk(counter, [330, 300, 260])] == ["out"]
-    assert _walk(counter, [300, 340, 380]) == []
+    assert [e["direction"] for e in _walk(counter, [300, 340, 380])] == ["in"]
+    lines = counter.summary()["lines"]["door"]
+    assert lines == {"in": {"blue box": 2}, "out": {"blue box": 1}}  # in - out = 1: the box is inside
     # passing beside the line's end points is no crossing
     short = Counter([Line("half", (0.5, 0.0), (0.5, 0.4))], [])
     assert _walk(short, [280, 360], y=300) == []
-    assert counter.summary()["lines"]["door"] == {"in": {"blue box": 1}, "out": {"blue box": 1}}
+
+
+def test_a_box_that_stops_on_the_line_or_hovers_past_it_and_goes_back_nets_nothing():
+    on_line = Counter([DOOR], [])
+    assert _walk(on_line, [260, 300, 315, 325, 318, 300, 260]) == []  # never left the band on the far side
+    past = Counter([DOOR], [])
+    events = _walk(past, [260, 300, 350, 352, 349, 300, 260])  # past the band, then back the way it came
+    assert [e["direction"] for e in events] == ["in", "out"]
+    assert past.summary()["lines"]["door"] == {"in": {"blue box": 1}, "out": {"blue box": 1}}
+
+
+def test_each_crossing_has_the_next_seq_and_an_id_of_its_own_across_restarts(tmp_path):
+    path = str(tmp_path / "counts.json")
+    first = Counter([DOOR], [], path)
+    events = _walk(first, [280, 380, 280, 380])
+    again = Counter([DOOR], [], path)  # a restart: track ids start over, the sequence does not
+    events += _walk(again, [280, 380, 280], track=1)
+    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+    assert len({e["event_id"] for e in events}) == 5
+    assert again.summary()["seq"] == 5 and again.summary()["stream"] == first.stream
+    wiped = Counter([DOOR], [], str(tmp_path / "elsewhere.json"))  # state lost: a new stream, never an old id
+    assert {e["event_id"] for e in _walk(wiped, [280, 380])}.isdisjoint({e["event_id"] for e in events})
+
+
+def test_an_ended_track_leaves_no_state_behind():
+    tracker, counter = Tracker(high=0.5, low=0.1, max_lost=3), Counter([DOOR], [])
+    for step in range(12):
+        tracked = tracker.update([_box(280 + 10 * step, track=None)])
+        counter.observe(tracked, SIZE, float(step))
+        counter.forget(tracker.ended)
+    assert counter.sides
+    for step in range(5):  # the box is gone: its track ends after max_lost frames
+        counter.observe(tracker.update([]), SIZE, 12.0 + step)
+        counter.forget(tracker.ended)
+    assert tracker.tracks == [] and counter.sides == {}
 
 
 def test_tracks_survive_occlusion_and_boxes_passing_each_other():
@@ -277,7 +313,8 @@ def test_detect_and_evaluate_tracking_from_the_cli(scene, tmp_path, capsys):
     assert main(["detect", str(video), "--model", package, "--line", "door:0.5,x"]) == 2
     assert "--line 'door:0.5,x': expected NAME:x1,y1,x2,y2" in capsys.readouterr().err
     assert main(["detect", str(video), "--model", package, "--line", "door:0.5,0,1.5,1"]) == 2
-    assert "configuration lines[0].points[1]: [1.5, 1.0] is not [x, y] with both in [0, 1]" in capsys.readouterr().err
+    said = "--line 'door:0.5,0,1.5,1': points are fractions of the frame (0 to 1; 0.5 is the middle), not pixels: 1.5"
+    assert said in capsys.readouterr().err
     out = tmp_path / "report.json"
     line = ["--line", "middle:0.5,0,0.5,1"]
     assert main(["evaluate-tracking", str(video), "--model", package, *line, "--out", str(out)]) == 0

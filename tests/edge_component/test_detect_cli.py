@@ -107,6 +107,6 @@ def test_watch_prints_what_detect_publishes_on_a_broker(scene, broker, tmp_path)
 
 def test_watch_with_nothing_published_says_so(broker):
     code, _, err, _ = _odctl("watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port), "--seconds", "1")
-    assert code == 2 and "nothing was published on ['od/+/detections', 'od/+/health'] within 1 s" in err
+    assert code == 2 and "nothing was published on ['od/+/detections', 'od/+/health', 'od/+/counts'] within 1 s" in err
     code, _, err, _ = _odctl("watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(free_port()), "--seconds", "1")
     assert code == 2 and "MQTT broker 127.0.0.1:" in err and "Traceback" not in err

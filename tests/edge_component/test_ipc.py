@@ -38,9 +38,25 @@ def test_publish_to_iot_core_and_local_topic(nucleus):
     operations = [op for op, _ in nucleus.requests]
     assert operations == ["aws.greengrass#PublishToIoTCore", "aws.greengrass#PublishToTopic"]
     publish = nucleus.requests[0][1]
-    assert publish["qos"] == "1"  # AT_LEAST_ONCE
+    assert publish["qos"] == "0"  # AT_MOST_ONCE: best effort, the spooler keeps no detection while offline
     local = nucleus.requests[1][1]
     assert local["topic"] == "od/local/detections" and "binaryMessage" in local["publishMessage"]
+
+
+def test_crossings_go_at_least_once_and_leave_the_outbox_once_the_nucleus_accepted(nucleus, tmp_path):
+    from odedge.outbox import Entry, Outbox
+    from odedge.publishers import OutboxSender
+
+    counters = Counters()
+    outbox = Outbox(str(tmp_path / "outbox"), 100, counters)
+    for seq in (1, 2, 3):
+        outbox.put(Entry(seq, "od/t/counts", json.dumps({"seq": seq}).encode()), {"seq": seq})
+    sender = OutboxSender(outbox, IpcTransport(), counters)
+    assert sender.flush(10)
+    sender.close()
+    assert [json.loads(p)["seq"] for _, p in nucleus.published()] == [1, 2, 3]
+    assert {request["qos"] for _, request in nucleus.requests} == {"1"}  # AT_LEAST_ONCE: spooled
+    assert not list((tmp_path / "outbox").iterdir()) and counters.get("counts_delivered") == 3
 
 
 def test_auto_chooses_ipc_under_greengrass_and_buffers(nucleus):

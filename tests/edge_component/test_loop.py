@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pytest
 
-from odctl.evaluation import iou
 from odctl.synth_video import read_boxes
 from odedge.app import run
 from odedge.config import ConfigError, EdgeConfig
@@ -27,6 +26,7 @@ from odedge.preprocess import preprocess
 from odedge.runtimes import OnnxRuntime, create_runtime
 from odedge.sources import VideoSource
 from odedge.telemetry import Counters
+from odshared.model.evaluation import iou
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

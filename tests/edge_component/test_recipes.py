@@ -59,6 +59,7 @@ def test_layout_matches_greengrass_cli(packaged):
     assert {"odedge/__main__.py", "odedge/loop.py", "requirements.txt", "requirements-mxnet.txt"} <= names
     assert {"model/model.onnx", "model/model.json", "model/SHA256SUMS"} <= set(zipfile.ZipFile(model).namelist())
     assert '--merge "com.acme.cam.ObjectDetection=1.2.3"' in result["deploy_command"]
+    assert f"--recipeDir {out.resolve() / 'recipes'} " in result["deploy_command"]  # works from any folder
 
 
 def test_recipes_have_the_required_keys(packaged):

@@ -10,12 +10,12 @@ import jsonschema
 import numpy as np
 import pytest
 
-from odctl.evaluation import iou
 from odedge.app import run
 from odedge.config import ConfigError, EdgeConfig
 from odedge.model import ModelPackage
 from odedge.preprocess import preprocess
 from odedge.runtimes import OnnxRuntime, OpenVinoRuntime, choose, create_runtime
+from odshared.model.evaluation import iou
 from tests.conftest import REPO
 
 

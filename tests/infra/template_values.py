@@ -53,6 +53,7 @@ class Deployment:
             "AWS::StepFunctions::StateMachine": f"arn:{PARTITION}:states:{scope}:stateMachine:{name}",
             "AWS::Events::Rule": f"arn:{PARTITION}:events:{scope}:rule/{name}",
             "AWS::GreengrassV2::ComponentVersion": f"arn:{PARTITION}:greengrass:{scope}:components:{name}",
+            "AWS::KinesisFirehose::DeliveryStream": f"arn:{PARTITION}:firehose:{scope}:deliverystream/{name}",
         }[kind]
 
     def resolve(self, value: Any) -> Any:

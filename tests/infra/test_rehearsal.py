@@ -18,12 +18,17 @@ import pytest
 import requests
 from moto.events.models import EventPattern
 
+from infra.config import cdk_json_context
 from odctl.pipeline_cli import execution_input
 from odshared.core import storage
 from odshared.data.input_manifest import build_input_manifest
+from odshared.fleet.metrics import HEALTH_METRICS, emf_record
+from odshared.model.registry import read_deployed
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
 from tests.rehearsal import asl_semantics, sagemaker_task
+from tests.rehearsal.device_health import health_messages
+from tests.rehearsal.emf_extraction import put_records
 from tests.rehearsal.harness import TASK_STATES, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,10 +43,15 @@ REHEARSED = {
         "PrepareTrainingData",
         "PrepareCalibration",
         "ConvertModel",
+        "ScoreModel",
         "PublishModelComponent",
-        "DeployToThingGroup",
+        "RegisterModel",
     ),
+    "promotion": ("PlanPromotion", "DeployToThingGroup", "CheckCanary", "RecordPromotion"),
 }
+GATE_PASSED = {"mapFloor": 0.0}  # the stand-in training's seeded weights score about 0 mAP: a floor they pass
+CANARY = {"canaryThingGroup": "canaries", "soakMinutes": 0.5}
+EVALUATION = 8  # validation frames the ResNet-50 is scored on (the stack's default, 200, takes minutes here)
 
 
 def _ran_from_bundles(rehearsal, path: str) -> None:
@@ -69,12 +79,31 @@ def rehearsal(synthesized, lambda_bundles, aws, monkeypatch, tmp_path):
     stage.route_lambda(monkeypatch)
     stage.deploy()
     stage.create_inference_component(greengrass)
-    boto3.client("iot").create_thing_group(thingGroupName="cameras")
+    iot = boto3.client("iot")
+    for group in ("cameras", "canaries"):
+        iot.create_thing_group(thingGroupName=group)
+    iot.create_thing(thingName="camera-07")  # the thing the canary's health messages come from
+    iot.add_thing_to_thing_group(thingGroupName="canaries", thingName="camera-07")
     stage.greengrass, stage.jobs = greengrass, jobs
     yield stage
     stage.close()
     greengrass.close()
     requests.post(f"{aws}/moto-api/config", timeout=10, json={"stepfunctions": {"execute_state_machine": False}})
+
+
+@pytest.fixture(scope="module")
+def canary_health(scene, tmp_path_factory):
+    """(before, during the soak) health messages of the canary camera: the trained model both times ("good"), or
+    the trained model before and a worse one during the soak ("worse": the same training converted for real with
+    a 0.99 score floor)."""
+    from odshared.model.convert import convert
+
+    root = tmp_path_factory.mktemp("canary")
+    convert(str(scene["root"] / "model.tar.gz"), str(root / "worse"), ["blue box", "yellow box"], threshold=0.99)
+    good = health_messages(scene["package"], scene["video"], root / "good.jsonl")
+    worse = health_messages(root / "worse", scene["video"], root / "worse.jsonl")
+    assert len(good) >= 3 and len(worse) >= 3
+    return {"good": (good, good), "worse": (good, worse)}
 
 
 @cache
@@ -119,8 +148,24 @@ def _prepared_lines(run, name: str) -> int:
     return len(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().splitlines())
 
 
-def test_labeled_manifests_to_a_deployed_model(rehearsal):
-    run = rehearsal.run(execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras"))
+def _promotion_settings(rehearsal, **changes) -> None:
+    """cdk.json edge-od:promotion changed and the stack redeployed: each function that reads it."""
+    promotion = {**cdk_json_context()["edge-od:promotion"], **changes}
+    for function in ("RegisterModel", "PlanPromotion", "CheckCanary"):
+        rehearsal.configure(function, PROMOTION=json.dumps(promotion))
+
+
+def _deployment_of(rehearsal, run, result: str) -> dict:
+    return rehearsal.greengrass.deployments[run.output[result]["value"]["deploymentId"]]
+
+
+def test_labeled_manifests_to_a_scored_registered_and_promoted_model(rehearsal):
+    """Gate passed, auto mode: the version is registered Approved with its scores, and its approval event starts
+    the promotion, which deploys it to the run's group and records it there."""
+    _promotion_settings(rehearsal, **GATE_PASSED)
+    run = rehearsal.run(
+        execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras", evaluation_images=EVALUATION)
+    )
     assert run.status == "SUCCEEDED", run.failed_state_event()
     assert run.entered == [
         "ValidateInput",
@@ -130,9 +175,10 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
         "PrepareCalibration",
         "CreateTrainingJob",
         "ConvertModel",
+        "ScoreModel",
         "PublishModelComponent",
-        "DeployRequested?",
-        "DeployToThingGroup",
+        "RegisterModel",
+        "GatePassed?",
         "Done",
     ]
     ((operation, request),) = rehearsal.jobs.requests
@@ -145,25 +191,82 @@ def test_labeled_manifests_to_a_deployed_model(rehearsal):
     assert calibration["source"].startswith(run.output["prepared"]["value"]["validation_manifest"])
     total = _prepared_lines(run, "validation_manifest") + _prepared_lines(run, "train_manifest")
     assert calibration["images"] == min(64, total) and calibration["available"] == total
+    # the frames it is scored on: the run's evaluationImages of the validation frames, spread evenly
+    assert calibration["evaluation"]["images"] == min(EVALUATION, _prepared_lines(run, "validation_manifest"))
     converted = run.output["converted"]["value"]
     assert {"model.onnx", "model.int8.onnx"} <= set(converted["files"])
     model_json = json.loads(storage.read_text(converted["files"]["model.json"]["uri"]))
     assert model_json["files"]["onnx_int8"] == "model.int8.onnx"
     assert model_json["int8"]["calibration"] == {k: calibration[k] for k in ("source", "images", "available")}
+    scored = run.output["scored"]["value"]
+    assert scored["images"] == calibration["evaluation"]["images"] and scored["fp32Map"] is not None
+    assert scored["int8Map"] is not None and scored["mAP"] == (
+        scored["int8Map"] if scored["precision"] == "int8" else scored["fp32Map"]
+    )
+    assert json.loads(storage.read_text(scored["scoresUri"]))["mAP"] == scored["mAP"]
+    # the score the devices' precision made, in the package: a device names a model under its floor too weak
+    assert model_json["validation"] == {"mAP": round(scored["mAP"], 4), "source": "scoring"}
     published = run.output["component"]["value"]
     with zipfile.ZipFile(io.BytesIO(storage.read_bytes(published["artifact"]))) as archive:
         assert "model/model.int8.onnx" in archive.namelist()  # the model component ships both precisions
+        assert json.loads(archive.read("model/model.json"))["validation"] == model_json["validation"]
     assert (published["componentName"], published["componentVersion"]) in rehearsal.greengrass.recipes
-    deployment = rehearsal.greengrass.deployments[run.output["deployment"]["value"]["deploymentId"]]
+    registered = run.output["registered"]["value"]
+    assert registered["outcome"] == "approved" and registered["version"] == 1
+    sagemaker = boto3.client("sagemaker")
+    described = sagemaker.describe_model_package(ModelPackageName=registered["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Approved"
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata["componentVersion"] == published["componentVersion"] and metadata["thingGroup"] == "cameras"
+    assert float(metadata["mAP"]) == pytest.approx(scored["mAP"], abs=1e-6)
+    assert metadata["classes"] == "blue box / yellow box" and metadata["manifest1"].endswith("validation.manifest")
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == run.output["training"]["modelArtifact"]
+    assert container["Image"] == request["AlgorithmSpecification"]["TrainingImage"]
+    assert rehearsal.greengrass.deployments == {} and rehearsal.notifications() == []  # nothing deployed yet
+
+    event = rehearsal.approval_event(registered["modelPackageArn"])
+    promotion = rehearsal.run(event, machine="Promotion")
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered == [
+        "PlanPromotion",
+        "Proceed?",
+        "DeployToFleet",
+        "RecordPromotion",
+        "NotifyPromoted",
+        "Promoted",
+    ]
+    deployment = _deployment_of(rehearsal, promotion, "fleet")
     assert deployment["targetArn"].endswith(":thinggroup/cameras")
-    assert set(deployment["components"]) == {"com.example.ObjectDetection", "com.example.ObjectDetection.Model"}
-    assert rehearsal.notifications() == []
+    components = deployment["components"]
+    assert set(components) == {
+        "com.example.ObjectDetection",
+        "com.example.ObjectDetection.Model",
+        "aws.greengrass.Nucleus",  # the disk spooler, from the stack's edge-od:spooler (a group with no nucleus yet)
+        "aws.greengrass.DiskSpooler",
+        "aws.greengrass.LogManager",  # the inference component's log to CloudWatch Logs (edge-od:logs)
+    }
+    assert components["com.example.ObjectDetection.Model"]["componentVersion"] == published["componentVersion"]
+    spooler = json.loads(components["aws.greengrass.Nucleus"]["configurationUpdate"]["merge"])["mqtt"]["spooler"]
+    assert spooler["storageType"] == "Disk" and spooler["pluginName"] == "aws.greengrass.DiskSpooler"
+    record = read_deployed("od-artifacts", "cameras")
+    assert record["version"] == 1 and record["scores"]["mAP"] == pytest.approx(scored["mAP"], abs=1e-6)
+    (notice,) = rehearsal.notifications()
+    assert notice["version"] == 1 and "cameras" in notice["reason"]
+    # SageMaker may send a state change twice: the second execution finds the version claimed and does nothing
+    again = rehearsal.run(event, machine="Promotion")
+    assert again.status == "SUCCEEDED" and again.entered == ["PlanPromotion", "Proceed?", "NothingToDo"]
+    assert len(rehearsal.greengrass.deployments) == 1
     _ran_from_bundles(rehearsal, "pipeline")
 
 
-def test_labeling_job_then_training_without_deployment(rehearsal):
+def test_labeling_job_then_a_model_the_gate_rejects(rehearsal):
+    """The stand-in training's seeded weights, converted and scored for real, fall below the stack's mAP floor:
+    registered Rejected with its scores, the topic says why, nothing is deployed."""
     manifest = _labeling_manifest()
-    run = rehearsal.run(execution_input(labeling_manifest=manifest, preparation=PREPARATION))
+    run = rehearsal.run(
+        execution_input(labeling_manifest=manifest, preparation=PREPARATION, evaluation_images=EVALUATION)
+    )
     assert run.status == "SUCCEEDED", run.failed_state_event()
     assert run.entered[:5] == [
         "ValidateInput",
@@ -172,17 +275,139 @@ def test_labeling_job_then_training_without_deployment(rehearsal):
         "UseLabelingOutput",
         "PrepareTrainingData",
     ]
-    assert run.entered[-2:] == ["DeployRequested?", "Done"]
+    assert run.entered[-4:] == ["RegisterModel", "GatePassed?", "NotifyRejected", "Done"]
     assert [op for op, _ in rehearsal.jobs.requests] == ["CreateLabelingJob", "CreateTrainingJob"]
     assert run.output["labeled"]["manifests"] == [
         "s3://od-data/labels/" + run.output["config"]["value"]["labelingJobName"] + "/manifests/output/output.manifest"
     ]
+    registered = run.output["registered"]["value"]
+    floor = cdk_json_context()["edge-od:promotion"]["mapFloor"]
+    assert registered["outcome"] == "rejected" and registered["mAP"] < floor
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Rejected"
+    (notice,) = rehearsal.notifications()
+    assert (
+        notice["outcome"] == "rejected"
+        and f"mAP {registered['mAP']:.3f} is below the floor {floor:g}" in notice["reason"]
+    )
     assert rehearsal.greengrass.deployments == {}
+
+
+def _soak_with(rehearsal, promotion_input: dict, before: list, after: list):
+    """Run the promotion while the canary device reports: ``before`` (the previous model) just ahead of the canary
+    deployment, ``after`` (the new one) during the soak, as CloudWatch Logs extracts them from the IoT rule's EMF."""
+    import threading
+    import time
+
+    def report(messages: list) -> None:
+        now_ms = int(time.time() * 1000)
+        records = [emf_record(HEALTH_METRICS, m, now_ms - 20 * (len(messages) - i)) for i, m in enumerate(messages)]
+        put_records(records)
+
+    report(before)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(run=rehearsal.run(promotion_input, machine="Promotion")))
+    thread.start()
+    client, deadline = boto3.client("stepfunctions"), time.monotonic() + 120
+    while time.monotonic() < deadline:
+        executions = client.list_executions(stateMachineArn=rehearsal.machines["Promotion"])["executions"]
+        history = [
+            e
+            for x in executions
+            if x["status"] == "RUNNING"
+            for e in client.get_execution_history(executionArn=x["executionArn"])["events"]
+        ]
+        if any(e["type"] == "WaitStateEntered" for e in history):
+            time.sleep(2)  # metrics a little after the deployment time (whole seconds)
+            report(after)
+            break
+        time.sleep(0.2)
+    thread.join()
+    return result["run"]
+
+
+def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_health):
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY, approvalMode="manual")
+    run = rehearsal.run(
+        execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras", evaluation_images=EVALUATION)
+    )
+    assert run.status == "SUCCEEDED", run.failed_state_event()
+    assert run.entered[-3:] == ["GatePassed?", "NotifyAwaitingApproval", "Done"]
+    registered = run.output["registered"]["value"]
+    assert registered["outcome"] == "pending"
+    (notice,) = rehearsal.notifications()
+    assert notice["outcome"] == "pending" and notice["version"] == registered["version"]
+    from odctl.registry_cli import approve
+
+    sagemaker = boto3.client("sagemaker")
+    group = rehearsal.model_package_group
+    approve(group, registered["version"], sagemaker)  # odctl model approve VERSION
+    promotion = _soak_with(rehearsal, rehearsal.approval_event(registered["modelPackageArn"]), *canary_health["good"])
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered[:6] == [
+        "PlanPromotion",
+        "Proceed?",
+        "DeployToCanary",
+        "Soak",
+        "CheckCanary",
+        "CanaryHealthy?",
+    ]
+    assert promotion.entered[-4:] == ["DeployToFleet", "RecordPromotion", "NotifyPromoted", "Promoted"]
+    check = promotion.output["check"]["value"]
+    assert check["healthy"], check
+    assert check["devices"]["camera-07"]["soak"]["HealthReports"] == len(canary_health["good"][1])
+    assert _deployment_of(rehearsal, promotion, "canary")["targetArn"].endswith(":thinggroup/canaries")
+    assert _deployment_of(rehearsal, promotion, "fleet")["targetArn"].endswith(":thinggroup/cameras")
+    assert read_deployed("od-artifacts", "canaries")["version"] == registered["version"]
+    from odctl.registry_cli import list_models
+
+    (row,) = list_models(group, "od-artifacts", sagemaker)  # odctl model list
+    assert row["status"] == "Approved" and row["deployedTo"] == ["cameras", "canaries"]
+    _ran_from_bundles(rehearsal, "promotion")
+
+
+def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, canary_health):
+    """During the soak the canary camera runs a worse model (the same training converted with a 0.99 score
+    floor): it sees far fewer boxes than before; the canary group gets its previous components back."""
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    before = rehearsal.greengrass.client().create_deployment(
+        targetArn="arn:aws:iot:us-east-1:123456789012:thinggroup/canaries",
+        deploymentName="what the canaries ran",
+        components={
+            "com.example.ObjectDetection": {"componentVersion": cdk_json_context()["edge-od:componentVersion"]}
+        },
+    )
+    run = rehearsal.run(
+        execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras", evaluation_images=EVALUATION)
+    )
+    assert run.status == "SUCCEEDED", run.failed_state_event()
+    registered = run.output["registered"]["value"]
+    good, worse = canary_health["good"], canary_health["worse"]
+    promotion = _soak_with(rehearsal, rehearsal.approval_event(registered["modelPackageArn"]), good[0], worse[1])
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered[-5:] == [
+        "CanaryHealthy?",
+        "RollBackCanary",
+        "RejectVersion",
+        "NotifyRolledBack",
+        "RolledBack",
+    ]
+    check = promotion.output["check"]["value"]
+    assert not check["healthy"] and "DetectionsPerFrame" in check["reason"] and "camera-07" in check["reason"]
+    restored = _deployment_of(rehearsal, promotion, "rollback")
+    assert restored["components"] == rehearsal.greengrass.deployments[before["deploymentId"]]["components"]
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Rejected" and "DetectionsPerFrame" in described["ApprovalDescription"]
+    assert described["CustomerMetadataProperties"]["componentVersion"]  # the update kept the metadata
+    assert read_deployed("od-artifacts", "cameras") is None  # the fleet never got it
+    notices = rehearsal.notifications()
+    assert notices[-1]["reason"] == check["reason"]
 
 
 def _break(rehearsal, step: str) -> dict:
     """Make one step fail the way it fails on AWS; returns the execution input."""
     given = {"manifests": _labeled_manifests(), "preparation": PREPARATION, "deploy": "cameras"}
+    given["evaluation_images"] = EVALUATION
     if step == "ValidateInput":  # a hyperparameter SageMaker would refuse: caught before any job is paid for
         return execution_input(**given, hyperparameters={"learning_rate": "2"})
     if step == "CreateLabelingJob":
@@ -200,8 +425,10 @@ def _break(rehearsal, step: str) -> dict:
     if step == "PublishModelComponent":  # an artifact already published with other bytes is never overwritten
         key = "components/com.example.ObjectDetection.Model/1.0.0/model.zip"
         boto3.client("s3").put_object(Bucket="od-artifacts", Key=key, Body=b"other bytes")
-    if step == "DeployToThingGroup":
-        return execution_input(**{**given, "deploy": "no-such-group"})
+    if step == "ScoreModel":  # a setting the stack lost: the function says which, and the run fails there
+        rehearsal.configure("ScoreModel", INT8_MAX_MAP_DROP="")
+    if step == "RegisterModel":  # the model package group it names is not there (deleted by hand): SageMaker refuses
+        rehearsal.configure("RegisterModel", MODEL_PACKAGE_GROUP="deleted-by-hand")
     return execution_input(**given)
 
 
@@ -235,7 +462,7 @@ def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthe
         "detail": {k: run.described[k] for k in ("executionArn", "stateMachineArn", "status", "error", "cause")},
         "ingestion-time": 0.0,  # EventBridge stamps it on arrival (moto's put_events does the same)
     }
-    (rule,) = rehearsal.deployment.resources("AWS::Events::Rule").values()
+    (rule,) = [r for r in rehearsal.deployment.resources("AWS::Events::Rule").values() if "aws.states" in str(r)]
     pattern = rehearsal.deployment.resolve(rule["Properties"]["EventPattern"])
     assert EventPattern.load(json.dumps(pattern)).matches_event(event), (pattern, event)  # EventBridge's matcher (moto)
     (target,) = rehearsal.deployment.resolve(rule["Properties"]["Targets"])

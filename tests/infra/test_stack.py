@@ -16,7 +16,7 @@ from infra.config import ConfigError
 from infra.pipeline_functions import SPECS
 from tests.infra.conftest import synth
 from tests.infra.template_values import Deployment
-from tests.rehearsal.harness import TASK_STATES
+from tests.rehearsal.harness import NOTICES, PROMOTION_TASKS, TASK_STATES
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +99,7 @@ def test_state_machine_shape(synthesized):
     assert channel["DataSource"]["S3DataSource"]["AttributeNames"] == ["source-ref", "bb"]
     assert training["AlgorithmSpecification"]["TrainingImage"].endswith("/object-detection:1")
     tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
-    assert set(tasks) == {*TASK_STATES, "Notify"}
+    assert set(tasks) == {*TASK_STATES, *NOTICES, "Notify"}
     for name, state in tasks.items():
         if name == "Notify":
             continue
@@ -109,6 +109,33 @@ def test_state_machine_shape(synthesized):
     assert states["Notify"]["Next"] == "Failed" and states["Failed"]["Type"] == "Fail"
     assert states["Failed"]["Error"] == "PipelineFailed"
     assert states["Failed"]["CausePath"] == "States.Format('{}: {}', $.error.Error, $.error.Cause)"
+
+
+def test_promotion_machine_shape_and_its_trigger(synthesized):
+    """Every promotion task retries, times out and is caught into the promotion's own failure notice; the rule
+    that starts it matches the stack's group's approvals only."""
+    _, template = synthesized
+    deployment = Deployment(template)
+    states = deployment.state_machine_definition("Promotion")["States"]
+    tasks = {name: s for name, s in states.items() if s["Type"] == "Task"}
+    assert set(tasks) == {*PROMOTION_TASKS, "Notify"}
+    for name, state in tasks.items():
+        if name != "Notify":
+            assert state.get("TimeoutSeconds") and state.get("Retry"), name
+            assert any("States.ALL" in c["ErrorEquals"] and c["Next"] == "Notify" for c in state["Catch"]), name
+    assert states["Failed"]["Error"] == "PromotionFailed"
+    assert states["Soak"]["SecondsPath"] == "$.plan.value.soakSeconds"
+    (group,) = deployment.resources("AWS::SageMaker::ModelPackageGroup").values()
+    rules = [r for r in deployment.resources("AWS::Events::Rule").values() if "aws.sagemaker" in json.dumps(r)]
+    (rule,) = rules
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {
+            "ModelPackageGroupName": [group["Properties"]["ModelPackageGroupName"]],
+            "ModelApprovalStatus": ["Approved"],
+        },
+    }
 
 
 def test_greengrass_component_and_outputs(synthesized):
@@ -124,6 +151,9 @@ def test_greengrass_component_and_outputs(synthesized):
         "DataBucketName",
         "ArtifactsBucketName",
         "StateMachineArn",
+        "PromotionStateMachineArn",
+        "ModelPackageGroupName",
+        "DeployFunctionName",
         "InferenceComponentName",
         "ModelComponentName",
         "DevicePolicyArn",
@@ -136,6 +166,16 @@ def test_bad_context_is_named(tmp_path):
         synth(tmp_path, **{"edge-od:trainingInstanceType": "p3.2xlarge"})
     with pytest.raises(ConfigError, match="learning_rate='2'"):
         synth(tmp_path, **{"edge-od:hyperparameters": {"learning_rate": "2"}})
+    from infra.config import cdk_json_context
+
+    promotion = cdk_json_context()["edge-od:promotion"]
+    for bad in (
+        {"approvalMode": "sometimes"},
+        {"mapFloor": 1.5},
+        {"canary": {**promotion["canary"], "maxDetectionsRatio": 0.5}},
+    ):
+        with pytest.raises(ConfigError, match="edge-od:promotion: .*approvalMode: auto\\|manual"):
+            synth(tmp_path, **{"edge-od:promotion": {**promotion, **bad}})
 
 
 def test_cfn_lint_reports_nothing(synthesized, tmp_path):
@@ -238,3 +278,49 @@ def test_the_iot_policy_lets_a_device_publish_every_topic_the_component_uses(syn
     for name, topic in defaults.items():
         leaf = topic.rsplit("/", 1)[1]
         assert f"od/${{iot:Connection.Thing.ThingName}}/{leaf}" in text, name
+
+
+def test_the_approval_rule_matches_sagemakers_documented_event_and_nothing_else(synthesized):
+    """An event of the shape the SageMaker developer guide documents for "SageMaker Model Package State Change"
+    (its envelope and detail keys), matched by EventBridge's own matcher as moto implements it."""
+    from moto.events.models import EventPattern
+
+    _, template = synthesized
+    deployment = Deployment(template)
+    (group,) = deployment.resources("AWS::SageMaker::ModelPackageGroup").values()
+    name = group["Properties"]["ModelPackageGroupName"]
+    (rule,) = [r for r in deployment.resources("AWS::Events::Rule").values() if "aws.sagemaker" in json.dumps(r)]
+    pattern = EventPattern.load(json.dumps(deployment.resolve(rule["Properties"]["EventPattern"])))
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{name}/3"
+    event = {
+        "version": "0",
+        "id": "a1b2c3d4-0000-0000-0000-000000000000",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2026-12-03T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": name,
+            "ModelPackageVersion": 3,
+            "ModelPackageArn": arn,
+            "CreationTime": "2026-12-03T09:58:00Z",
+            "InferenceSpecification": {
+                "Containers": [{"Image": "x", "ImageDigest": "sha256:0", "ModelDataUrl": "s3://b/m.tar.gz"}],
+                "SupportedContentTypes": ["image/jpeg"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+            "CertifyForMarketplace": False,
+            "ModelApprovalStatus": "Approved",
+            "MetadataProperties": {"GeneratedBy": "arn:aws:states:us-east-1:123456789012:execution:p:r"},
+            "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/s"}}},
+            "LastModifiedTime": "2026-12-03T10:00:00Z",
+        },
+    }
+    assert pattern.matches_event(event)
+    for change in ({"ModelApprovalStatus": "PendingManualApproval"}, {"ModelApprovalStatus": "Rejected"}):
+        assert not pattern.matches_event({**event, "detail": {**event["detail"], **change}})
+    assert not pattern.matches_event({**event, "detail": {**event["detail"], "ModelPackageGroupName": "other"}})

@@ -90,6 +90,13 @@ def test_unlabeled_tasks_are_counted_not_written(label_studio, client, frames, t
     args = _push(label_studio, frames / "in.manifest", "half-done", "--classes", ",".join(CLASSES))
     assert main([*args, "--files-root", label_studio.credentials.files_root]) == 0
     tasks = client.tasks(client.project("half-done")["id"])
+    out = tmp_path / "output.manifest"
+    pull = ["label-studio", "pull", "--project", "half-done", "--out", str(out), *_connection(label_studio)]
+    capsys.readouterr()
+    assert main(pull) == 2  # red before: an empty manifest with exit 0
+    err = capsys.readouterr().err.strip()
+    assert "nothing labeled yet (6 task(s) unlabeled)" in err and "--allow-empty" in err and not out.exists()
+    assert main([*pull, "--allow-empty"]) == 0 and out.read_text() == ""
     known = read_boxes(frames / f"{VIDEO}.boxes.jsonl")
     first = known[int(Path(tasks[0]["data"]["source-ref"]).stem.rsplit("_", 1)[1])]
     size = (first["width"], first["height"])
@@ -99,8 +106,7 @@ def test_unlabeled_tasks_are_counted_not_written(label_studio, client, frames, t
     )
     client.annotate(tasks[1]["id"], [])  # submitted with no boxes: an empty image, its size read from the image
     capsys.readouterr()
-    out = tmp_path / "output.manifest"
-    assert main(["label-studio", "pull", "--project", "half-done", "--out", str(out), *_connection(label_studio)]) == 0
+    assert main(pull) == 0
     assert json.loads(capsys.readouterr().out)["unlabeled"] == 4
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 2 and lines[1]["bb"]["annotations"] == []
@@ -228,6 +234,15 @@ def test_bad_input_is_one_line_naming_what_to_fix(label_studio, client, frames, 
     err = capsys.readouterr().err
     assert "refused the token" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("odctl ")]) == 1
+
+
+def test_no_server_to_talk_to_names_the_data_dir(tmp_path, monkeypatch, capsys):
+    for setting in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"):
+        monkeypatch.delenv(setting, raising=False)
+    argv = ["label-studio", "pull", "--project", "x", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "give the --data-dir that `odctl label-studio serve` ran with" in err and "Traceback" not in err
 
 
 def test_frames_outside_the_files_root_are_one_line_before_anything_is_created(label_studio, client, frames, capsys):

@@ -310,3 +310,38 @@ def test_rules_and_filters_that_match_nothing(seed_dir, tmp_path, caplog):
     assert "prepare.rule_matched_nothing" in text and "color=green" in text
     assert "prepare.discard_unmatched" in text and "no_such_frame.jpg" in text
     assert "prepare.classes_without_boxes" in text and "green box" in text
+
+
+def test_labels_pointing_where_the_frames_are_not_are_one_line_naming_images(tmp_path, capsys):
+    """Red before: without --flip nothing read the images, so a manifest whose frames were elsewhere exited 0 and
+    training failed later, far from the cause."""
+    from odctl.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    box = {"class_id": 0, "left": 10, "top": 10, "width": 30, "height": 30}
+    lines = []
+    for n in range(3):
+        Image.new("RGB", (100, 80)).save(frames / f"f{n}.jpg")
+        lines.append(gt_line(f"/elsewhere/f{n}.jpg", [dict(box)], {"0": "blue box"}))
+    manifest = tmp_path / "output.manifest"
+    manifest.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "prepared"
+    assert main(["prepare-training", str(manifest), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "/elsewhere/f" in err and "3 of 3 labeled images missing" in err and "--images DIR" in err
+    assert "Traceback" not in err and not out.exists()
+    assert main(["prepare-training", str(manifest), "--out", str(out), "--images", str(frames)]) == 0
+
+
+def test_the_same_frames_under_another_root_split_the_same_way():
+    """Red before: the split hashed the whole path, so every new work folder (and every pytest session's tmp
+    folder) trained on another split: another model, other figures."""
+    names = [f"video_{v}/video_{v}_{n:06d}.jpg" for v in range(3) for n in range(40)]
+
+    def held_out(root: str) -> list[str]:
+        images = [parse_output_line(json.loads(gt_line(f"{root}/{name}", [], {}))) for name in names]
+        return [image.source_ref.removeprefix(root) for image in split(images, 0.2, 42)[1]]
+
+    assert held_out("/tmp/run-1/frames") == held_out("/home/me/demo-work/frames") == held_out("s3://b/frames")
+    assert held_out("/tmp/run-1/frames")

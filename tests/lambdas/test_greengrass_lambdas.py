@@ -12,7 +12,15 @@ import boto3
 import pytest
 import yaml
 
+from infra.config import cdk_json_context
 from odshared.greengrass.components import PublishError
+from odshared.greengrass.deployments import (
+    DeployError,
+    LogSettings,
+    SpoolerSettings,
+    log_manager_component,
+    spooler_components,
+)
 from tests.conftest import REPO
 from tests.helpers import load_handler_module
 from tests.lambdas.greengrass_service import GreengrassService
@@ -20,6 +28,11 @@ from tests.lambdas.greengrass_service import GreengrassService
 pytestmark = pytest.mark.integration
 CONTEXT = SimpleNamespace(invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:step")
 FILES = ("model.json", "model.onnx", "deploy_model_algo_1-symbol.json", "deploy_model_algo_1-0000.params", "SHA256SUMS")
+
+
+SPOOLER = cdk_json_context()["edge-od:spooler"]  # what the stack gives the deploy function
+LOGS = cdk_json_context()["edge-od:logs"]
+SPOOLER_CONFIG = {"storageType": "Disk", "maxSizeInBytes": SPOOLER["maxSizeInBytes"], "keepQos0WhenOffline": False}
 
 
 def _module(folder):
@@ -89,6 +102,8 @@ def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch)
     monkeypatch.setenv("NAME_PREFIX", "com.acme")
     monkeypatch.setenv("SYSTEM_RESOURCE_LIMITS", json.dumps({"memory": 1048576, "cpus": 1.5}))
     monkeypatch.setenv("ROLLOUT_MAX_PER_MINUTE", "5")
+    monkeypatch.setenv("SPOOLER", json.dumps(SPOOLER))
+    monkeypatch.setenv("LOGS", json.dumps(LOGS))
     target = "arn:aws:iot:us-east-1:123456789012:thinggroup/cameras"
     greengrass.add_deployment(
         target,
@@ -111,8 +126,14 @@ def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch)
     )
     created = greengrass.deployments[result["deploymentId"]]
     assert created["targetArn"] == target and created["isLatestForTarget"]
+    spooler = {**SPOOLER_CONFIG, "pluginName": "aws.greengrass.DiskSpooler"}
     assert created["components"] == {
-        "aws.greengrass.Nucleus": {"componentVersion": "2.14.0"},
+        "aws.greengrass.Nucleus": {
+            "componentVersion": "2.14.0",  # the group's own: a deployment of ours never updates the nucleus
+            "configurationUpdate": {"merge": json.dumps({"mqtt": {"spooler": spooler}})},
+        },
+        "aws.greengrass.DiskSpooler": {"componentVersion": SPOOLER["diskSpoolerVersion"]},
+        "aws.greengrass.LogManager": created["components"]["aws.greengrass.LogManager"],
         "aws.greengrass.Cli": {"componentVersion": "2.14.0"},
         "com.acme.ObjectDetection.Model": {"componentVersion": "1.0.1"},
         "com.acme.ObjectDetection": {
@@ -120,7 +141,7 @@ def test_deploy_merges_with_what_the_group_runs(bucket, greengrass, monkeypatch)
             "runWith": {"systemResourceLimits": {"memory": 1048576, "cpus": 1.5}},
         },
     }
-    assert result["kept"] == ["aws.greengrass.Cli", "aws.greengrass.Nucleus"]
+    assert result["kept"] == ["aws.greengrass.Cli"]
     assert created["deploymentPolicies"]["failureHandlingPolicy"] == "ROLLBACK"
     assert created["iotJobConfiguration"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}
 
@@ -138,3 +159,64 @@ def test_a_missing_setting_is_named(monkeypatch):
     monkeypatch.setenv("ROLLOUT_MAX_PER_MINUTE", "ten")
     with pytest.raises(LambdaSettingsError, match="ROLLOUT_MAX_PER_MINUTE='ten'"):
         _module("deploy_model").handler(event, CONTEXT, greengrass=object())
+
+
+def test_the_spooler_keeps_the_groups_nucleus_and_its_other_settings():
+    spooler = SpoolerSettings.from_mapping(SPOOLER)
+    configured = {
+        "aws.greengrass.Nucleus": {
+            "componentVersion": "2.12.1",
+            "configurationUpdate": {
+                "merge": json.dumps({"mqtt": {"port": 443}, "logging": {"level": "DEBUG"}}),
+                "reset": ["/x"],
+            },
+        }
+    }
+    nucleus = spooler_components(configured, spooler)["aws.greengrass.Nucleus"]
+    assert nucleus["componentVersion"] == "2.12.1" and nucleus["configurationUpdate"]["reset"] == ["/x"]
+    merged = json.loads(nucleus["configurationUpdate"]["merge"])
+    assert merged["mqtt"]["port"] == 443 and merged["logging"] == {"level": "DEBUG"}
+    assert merged["mqtt"]["spooler"]["storageType"] == "Disk"
+    bare = spooler_components({}, spooler)  # a group whose deployment names no nucleus: the configured version
+    assert bare["aws.greengrass.Nucleus"]["componentVersion"] == SPOOLER["nucleusVersion"]
+    memory = spooler_components({}, SpoolerSettings.from_mapping({**SPOOLER, "storageType": "Memory"}))
+    assert set(memory) == {"aws.greengrass.Nucleus"}
+    assert (
+        "pluginName"
+        not in json.loads(memory["aws.greengrass.Nucleus"]["configurationUpdate"]["merge"])["mqtt"]["spooler"]
+    )
+
+
+def test_a_nucleus_too_old_for_the_disk_spooler_is_named_with_the_fix():
+    old = {"aws.greengrass.Nucleus": {"componentVersion": "2.10.3"}}
+    with pytest.raises(DeployError, match="nucleus is 2.10.3; the disk spooler needs 2.11.0 or later.*Memory"):
+        spooler_components(old, SpoolerSettings.from_mapping(SPOOLER))
+
+
+# aws.greengrass.LogManager's documented configuration (the component's page in the Greengrass developer guide)
+LOG_MANAGER_KEYS = {"logsUploaderConfiguration", "periodicUploadIntervalSec", "deprecatedVersionSupport"}
+UPLOADER_KEYS = {"systemLogsConfiguration", "componentLogsConfigurationMap"}
+COMPONENT_LOG_KEYS = {"minimumLogLevel", "diskSpaceLimit", "diskSpaceLimitUnit", "deleteLogFileAfterCloudUpload"}
+
+
+def test_the_log_manager_uploads_the_inference_log_with_documented_keys_and_keeps_the_groups_own():
+    group = {
+        "aws.greengrass.LogManager": {
+            "componentVersion": "2.3.7",
+            "configurationUpdate": {
+                "merge": json.dumps(
+                    {"logsUploaderConfiguration": {"systemLogsConfiguration": {"uploadToCloudWatch": "true"}}}
+                )
+            },
+        }
+    }
+    (manager,) = log_manager_component(group, "com.acme.ObjectDetection", LogSettings.from_mapping(LOGS)).values()
+    assert manager["componentVersion"] == "2.3.7"
+    config = json.loads(manager["configurationUpdate"]["merge"])
+    assert set(config) <= LOG_MANAGER_KEYS and set(config["logsUploaderConfiguration"]) <= UPLOADER_KEYS
+    assert config["logsUploaderConfiguration"]["systemLogsConfiguration"] == {"uploadToCloudWatch": "true"}
+    ours = config["logsUploaderConfiguration"]["componentLogsConfigurationMap"]["com.acme.ObjectDetection"]
+    assert set(ours) == COMPONENT_LOG_KEYS and ours["minimumLogLevel"] == LOGS["level"]
+    assert config["periodicUploadIntervalSec"] == str(LOGS["intervalSeconds"])
+    (fresh,) = log_manager_component({}, "c", LogSettings.from_mapping(LOGS)).values()
+    assert fresh["componentVersion"] == LOGS["logManagerVersion"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,21 @@ TASK_STATES = (
     "PrepareCalibration",
     "CreateTrainingJob",
     "ConvertModel",
+    "ScoreModel",
     "PublishModelComponent",
-    "DeployToThingGroup",
+    "RegisterModel",
+)
+NOTICES = ("NotifyRejected", "NotifyAwaitingApproval")  # the gate's outcomes, said on the topic
+PROMOTION_TASKS = (
+    "PlanPromotion",
+    "DeployToCanary",
+    "CheckCanary",
+    "RollBackCanary",
+    "RejectVersion",
+    "DeployToFleet",
+    "RecordPromotion",
+    "NotifyRolledBack",
+    "NotifyPromoted",
 )
 BUCKETS = {"StorageData": "od-data", "StorageArtifacts": "od-artifacts", "StorageAccessLogs": "od-logs"}
 
@@ -78,11 +92,14 @@ class Rehearsal:
             if resource["Type"] == "AWS::SNS::Topic":
                 names[logical] = "od-notifications"
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
-                names[logical] = "od-ingestion" if logical.startswith("Ingestion") else "od-pipeline"
+                names[logical] = next(
+                    (f"od-{c.lower()}" for c in ("Ingestion", "Promotion") if logical.startswith(c)), "od-pipeline"
+                )
         self.deployment = Deployment(template, region=REGION, account=ACCOUNT, names=names)
         self.runtimes: dict[str, RuntimeFunction] = {}  # started on first invocation, after deploy()
         self.invocations: list[Invocation] = []
         self.lock = threading.Lock()
+        self._region = {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
 
     # -- the Lambdas: each from its bundle on the runtime's Python ----------------------------------------------
     def invoke(self, backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: dict):
@@ -107,15 +124,17 @@ class Rehearsal:
         return json.dumps(call.result).encode()
 
     def _runtime(self, name: str, variables: dict[str, str]) -> RuntimeFunction:
+        if name in self.runtimes and self.runtimes[name].variables != {**variables, **self._region}:
+            self.runtimes.pop(name).close()  # its configuration was updated: Lambda starts new environments
         if name not in self.runtimes:
             log = self.workdir / "runtime-logs" / f"{name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            environment = {**variables, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+            environment = {**variables, **self._region}
             self.runtimes[name] = RuntimeFunction(name, self.bundles[name], environment, log)
         return self.runtimes[name]
 
     def close(self) -> None:
-        for runtime in self.runtimes.values():
+        for runtime in list(self.runtimes.values()):
             runtime.close()
 
     def route_lambda(self, monkeypatch) -> None:
@@ -153,13 +172,64 @@ class Rehearsal:
         topic = boto3.client("sns").create_topic(Name="od-notifications")["TopicArn"]
         boto3.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
         self.machines = {}
-        for construct, name in (("Pipeline", "od-pipeline"), ("Ingestion", "od-ingestion")):
+        (group,) = self.deployment.resources("AWS::SageMaker::ModelPackageGroup").values()
+        boto3.client("sagemaker").create_model_package_group(**group["Properties"])
+        self.model_package_group = group["Properties"]["ModelPackageGroupName"]
+        for construct, name in (
+            ("Pipeline", "od-pipeline"),
+            ("Ingestion", "od-ingestion"),
+            ("Promotion", "od-promotion"),
+        ):
             definition = json.dumps(self.deployment.state_machine_definition(construct))
             self.machines[construct] = boto3.client("stepfunctions").create_state_machine(
                 name=name, definition=moto_number_literals(definition), roleArn=role
             )["stateMachineArn"]
         self.machine = self.machines["Pipeline"]
         return self.machine
+
+    def configure(self, function: str, **settings: str) -> None:
+        """A stack update that changes one function's settings (what a cdk.json change and cdk deploy do)."""
+        client = boto3.client("lambda")
+        variables = client.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        client.update_function_configuration(FunctionName=function, Environment={"Variables": variables | settings})
+
+    def approval_event(self, model_package_arn: str) -> dict:
+        """The "SageMaker Model Package State Change" event SageMaker sends for the package as it now is (the
+        documented envelope and detail, built from its real description), checked against the stack's rule: what
+        the rule's target, the promotion state machine, is started with."""
+        from moto.events.models import EventPattern
+
+        described = boto3.client("sagemaker").describe_model_package(ModelPackageName=model_package_arn)
+        keys = (
+            "ModelPackageGroupName",
+            "ModelPackageVersion",
+            "ModelPackageArn",
+            "CreationTime",
+            "InferenceSpecification",
+            "ModelPackageStatus",
+            "ModelApprovalStatus",
+            "MetadataProperties",
+            "ModelMetrics",
+            "LastModifiedTime",
+        )
+        detail = {k: described[k] for k in keys if k in described}
+        event = {
+            "version": "0",
+            "id": "1",
+            "detail-type": "SageMaker Model Package State Change",
+            "source": "aws.sagemaker",
+            "account": ACCOUNT,
+            "time": "2026-01-01T00:00:00Z",
+            "region": REGION,
+            "resources": [model_package_arn],
+            "detail": json.loads(json.dumps(detail, default=lambda t: t.isoformat())),
+        }
+        (rule,) = [r for r in self.deployment.resources("AWS::Events::Rule").values() if "aws.sagemaker" in str(r)]
+        pattern = self.deployment.resolve(rule["Properties"]["EventPattern"])
+        assert EventPattern.load(json.dumps(pattern)).matches_event(event), (pattern, event)
+        (target,) = self.deployment.resolve(rule["Properties"]["Targets"])
+        assert target["Arn"] == self.machines["Promotion"] and "Input" not in target  # the event, as it is
+        return event
 
     def create_inference_component(self, greengrass: Any) -> dict:
         """What CloudFormation does with the template: the BucketDeployment uploads odedge.zip under its key
@@ -175,11 +245,13 @@ class Rehearsal:
         recipe = self.deployment.resolve(component["Properties"]["InlineRecipe"])
         return greengrass.client().create_component_version(inlineRecipe=recipe.encode())
 
-    def run(self, execution_input: dict, timeout: float = 180, machine: str = "Pipeline") -> Run:
+    def run(self, execution_input: dict, timeout: float = 420, machine: str = "Pipeline") -> Run:
         client = boto3.client("stepfunctions")
-        arn = client.start_execution(stateMachineArn=self.machines[machine], input=json.dumps(execution_input))[
-            "executionArn"
-        ]
+        name = f"{machine.lower()}-{uuid.uuid4().hex[:12]}"  # as EventBridge's target names them: unique per start
+        started = client.start_execution(
+            stateMachineArn=self.machines[machine], name=name, input=json.dumps(execution_input)
+        )
+        arn = started["executionArn"]
         deadline = time.monotonic() + timeout
         while True:
             described = client.describe_execution(executionArn=arn)

@@ -180,5 +180,14 @@ def install(monkeypatch) -> Jobs:
         return StateTaskServiceSageMaker() if service_name == "sagemaker" else original(service_name)
 
     monkeypatch.setattr(state_task_factory, "state_task_service_for", service_for)
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    moto_describe = SageMakerModelBackend.describe_training_job
+
+    def describe_training_job(backend, name: str) -> dict:
+        """A job the stand-in ran is described as the .sync integration saw it (a step asking SageMaker later)."""
+        return JOB_STATE.described[name] if name in JOB_STATE.described else moto_describe(backend, name)
+
+    monkeypatch.setattr(SageMakerModelBackend, "describe_training_job", describe_training_job)
     JOB_STATE.__init__()
     return JOB_STATE

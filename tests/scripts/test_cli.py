@@ -26,7 +26,10 @@ COMMANDS = [
     "evaluate-tracking",
     "package-component",
     "detect",
+    "counts",
+    "fleet",
     "pipeline",
+    "model",
     "watch",
     "demo",
 ]
@@ -162,7 +165,10 @@ MISSING_INPUTS = {
     "package-component": ["--model", "{tmp}/none", "--out", "{tmp}/gg"],
     "detect": ["{tmp}/none.mp4", "--model", "{tmp}/none"],
     "pipeline": ["start", "--manifest", "{tmp}/local.manifest"],
+    "model": ["approve"],
     "watch": ["--mqtt-host", "127.0.0.1", "--mqtt-port", "1", "--seconds", "1"],
+    "counts": ["--from", "{tmp}/none.jsonl"],
+    "fleet": ["--from", "{tmp}/none.jsonl"],
     "demo": ["--workdir", "{tmp}/demo", "--minutes", "0"],
 }
 
@@ -189,13 +195,16 @@ def _numeric_options():
 
     for command, parser in sorted(_subcommands().items()):
         for action in parser._actions:
-            if isinstance(action.type, Number):
+            if isinstance(action.type, Number) and action.option_strings:  # positionals: their own tests
                 yield command, action.option_strings[0], action.type
 
 
 @pytest.mark.parametrize("command, option, kind", list(_numeric_options()))
 def test_every_numeric_option_is_checked_against_its_range(command, option, kind, tmp_path, capsys):
     required = [a.format(tmp=tmp_path) for a in MISSING_INPUTS[command]]
+    others = {o for c, o, _ in _numeric_options() if c == command and o != option}
+    for index in [i for i, token in enumerate(required) if token in others][::-1]:
+        del required[index : index + 2]  # another option's bad value (demo's --minutes 0) would be said first
     for bad in (kind.outside(), "nan", "twelve"):
         with pytest.raises(SystemExit) as info:
             main([command, *required, option, bad])
@@ -211,3 +220,49 @@ def test_log_level_after_the_subcommand_and_version(capsys):
     with pytest.raises(SystemExit):
         main(["synth-video", "--log-level", "DEBUG", "--help"])
     assert "(default: 300)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            "door:320,0,320,480",
+            "points are fractions of the frame (0 to 1; 0.5 is the middle), not pixels: 320, 320, 480",
+        ),
+        ("door:0.5,0,0.5,0.5,0.6,1", "a line has two points, NAME:x1,y1,x2,y2 (a zone, --zone, takes three or more)"),
+    ],
+)
+def test_a_line_in_pixels_or_with_three_points_is_named_as_the_option(line, said, tmp_path, capsys):
+    code = main(["detect", str(tmp_path / "none.mp4"), "--model", str(tmp_path / "none"), "--line", line])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--line {line!r}: {said}" in err and "Traceback" not in err
+
+
+def test_model_approve_takes_a_positive_version(capsys):
+    for bad in ("0", "three"):
+        with pytest.raises(SystemExit) as info:
+            main(["model", "approve", bad])
+        assert info.value.code == 2
+    assert "version" in capsys.readouterr().err
+
+
+def test_convert_on_a_file_that_is_not_gzip_says_so_in_one_line(tmp_path, capsys):
+    fake = tmp_path / "model.tar.gz"
+    fake.write_text("hello\n")
+    assert main(["convert", "--model", str(fake), "--out", str(tmp_path / "pkg"), "--classes", "a"]) == 2
+    err = capsys.readouterr().err
+    assert f"{fake}: not a model.tar.gz (not gzip data)" in err and "method bz2" not in err
+
+
+def test_ctrl_c_stops_a_command_without_a_traceback(tmp_path, capsys, monkeypatch):
+    import odshared.data.frames as frames
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(frames, "extract_frames", interrupted)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    assert main(["extract-frames", str(video), "--out", str(tmp_path / "frames")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; run it again" in err and "Traceback" not in err

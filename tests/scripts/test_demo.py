@@ -55,6 +55,7 @@ def test_every_step_runs_and_the_report_is_written(demo):
         "detections.jsonl",
         "counting_strip.png",
         "counting.json",
+        "crossings_per_minute.png",
     ):
         assert (report / name).exists(), name
     saved = json.loads((report / "summary.json").read_text())
@@ -67,6 +68,9 @@ def test_every_step_runs_and_the_report_is_written(demo):
     assert '<th>heldout_AP_per_class</th><td><table class="nested">' in page and "{&quot;" not in page  # no JSON cells
     counting = saved["figures"]["counting"]["counts"]["middle"]
     assert counting["in"]["blue box"]["true"] >= 1  # counts stand beside the truth in the report
+    for way in counting.values():  # and the ledger's (odctl counts' query over what the device published)
+        for pair in way.values():
+            assert pair.get("ledger", 0) == pair["counted"]
     recipes = sorted(p.name for p in (root / "greengrass-components" / "recipes").iterdir())
     assert recipes == [
         "com.example.demo.ObjectDetection-1.0.0.yaml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from odctl.evaluation import ImageResult, average_precision, iou, mean_average_precision
+from odshared.model.evaluation import ImageResult, average_precision, iou, mean_average_precision
 
 
 def _image(gt, det):

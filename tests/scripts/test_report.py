@@ -42,8 +42,8 @@ class _TrueBoxes:
 @pytest.fixture
 def true_detector(monkeypatch, tmp_path):
     """Every model folder loads as a package whose runtimes return the frames set in ``frames`` in turn."""
-    import odctl.evaluate
     import odedge.app
+    import odedge.runtimes
 
     package = ModelPackage(
         root=tmp_path,
@@ -57,10 +57,11 @@ def true_detector(monkeypatch, tmp_path):
     frames: list[dict] = []
     monkeypatch.setattr(ModelPackage, "load", classmethod(lambda cls, root, verify=True: package))
 
-    def runtime(backend, package, threads=None, precision="fp32"):
+    def runtime(backend, package, threads=None, precision="fp32", withheld_ok=False):
         return _TrueBoxes(list(frames), precision)
 
-    for module in (odedge.app, odctl.evaluate):
+    # the device's loop, and the scoring odctl evaluate runs (it imports the factory when it scores)
+    for module in (odedge.app, odedge.runtimes):
         monkeypatch.setattr(module, "create_runtime", runtime)
     return frames
 
@@ -143,3 +144,17 @@ def test_a_figure_cell_escapes_keys_and_values():
         "</td></tr><tr><th>none</th><td>n/a</td></tr><tr><th>empty</th><td><em>none</em></td></tr></table></td></tr>"
         "</table>"
     )
+
+
+def test_the_counts_against_the_truth_come_first_with_mismatches_marked(true_detector, tmp_path):
+    from odctl.report import counts_table
+
+    _demo_report(tmp_path, true_detector)
+    page = (tmp_path / "report" / "report.html").read_text()
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[0] == "Counted against the truth on the crossings video"
+    assert "Latency of the inference loop" in headings and "<th>p95 ms</th>" in page
+    assert 'class="mismatch"' not in page and "&#10003;" in page  # the true boxes count exactly
+    table = counts_table({"door": {"in": {"box": {"counted": 4, "true": 1, "ledger": 4}}, "out": {}}})
+    assert '<tr class="mismatch">' in table and "off by +3" in table
+    assert "ledger differs" in counts_table({"door": {"in": {"box": {"counted": 2, "true": 2, "ledger": 1}}}})

@@ -45,7 +45,19 @@ def test_artifact_is_laid_out_as_sagemaker_writes_it(trained):
     with tarfile.open(out) as archive:
         names = sorted(archive.getnames())
         hyper = json.loads(archive.extractfile("hyperparams.json").read())
-    assert names == ["hyperparams.json", "model_algo_1-0000.params", "model_algo_1-symbol.json"]
+        recorded = json.loads(archive.extractfile("classes.json").read())
+        validation = json.loads(archive.extractfile("validation.json").read())
+    # SageMaker's three, the class names in id order (the model knows what it detects) and the best epoch's
+    # validation mAP (the device says when the model is too weak to count)
+    assert names == [
+        "classes.json",
+        "hyperparams.json",
+        "model_algo_1-0000.params",
+        "model_algo_1-symbol.json",
+        "validation.json",
+    ]
+    assert recorded == {"classes": ["blue box", "yellow box"]}
+    assert validation == {"mAP": result.best_map, "epoch": result.best_epoch}
     assert hyper["base_network"] == "tiny" and hyper["num_classes"] == "2" and hyper["image_shape"] == "300"
     assert hyper["_kvstore"] == "device" and hyper["nms_topk"] == "400"
     assert all(isinstance(v, str) for v in hyper.values())
@@ -131,3 +143,78 @@ def test_data_decided_hyperparameters_are_checked():
         prepare_hyperparameters({"num_classes": 1}, "tiny", 9, 2, 2)
     with pytest.raises(HyperparameterError, match="label_width=10 is too small for 3 objects"):
         prepare_hyperparameters({"label_width": 10}, "tiny", 9, 2, 3)
+
+
+def test_convert_refuses_classes_that_would_swap_the_labels(trained, labeled_dataset, tmp_path, capsys):
+    """Red before: ``--classes`` in another order than training converted with exit 0 and swapped the labels."""
+    out, _ = trained
+    package = tmp_path / "package"
+    argv = ["convert", "--model", str(out), "--out", str(package)]
+    assert main([*argv, "--classes", "yellow box,blue box"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "in class-id order: blue box, yellow box" in err.splitlines()[-1] and "Traceback" not in err
+    assert not package.exists()  # nothing written
+    assert main(argv) == 0  # the recorded names
+    manifest = json.loads((package / "model.json").read_text())
+    assert manifest["classes"] == ["blue box", "yellow box"]
+    assert manifest["validation"] == {"mAP": round(trained[1].best_map, 4), "source": "training"}
+    classes_json = labeled_dataset / "prepared/classes.json"
+    assert main([*argv, "--classes-from", str(classes_json)]) == 0
+    assert main([*argv, "--classes-from", str(classes_json), "--classes", "blue box,yellow box"]) == 2
+
+
+def test_a_sagemaker_artifact_without_names_needs_them(tmp_path, capsys):
+    from tests.conftest import SEED
+    from tests.reference_models import build_resnet50_from_seed
+
+    reference = build_resnet50_from_seed(SEED, tmp_path / "model.tar.gz", 2)  # SageMaker's layout: no names
+    argv = ["convert", "--model", str(reference.tarball), "--out", str(tmp_path / "package")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "names no classes" in err.splitlines()[-1] and "--classes-from" in err and "Traceback" not in err
+    assert not (tmp_path / "package").exists()
+    assert main([*argv, "--classes", "blue box,yellow box"]) == 0
+    assert "validation" not in json.loads((tmp_path / "package/model.json").read_text())  # none recorded
+
+
+def test_a_recorded_validation_score_that_is_not_one_is_named(trained, tmp_path, capsys):
+    from odshared.model.convert import make_tarball
+
+    out, _ = trained
+    with tarfile.open(out) as archive:
+        members = {m.name: archive.extractfile(m).read() for m in archive.getmembers() if m.isfile()}
+    broken = tmp_path / "model.tar.gz"
+    broken.write_bytes(make_tarball({**members, "validation.json": b'{"mAP": 3}'}))
+    assert main(["convert", "--model", str(broken), "--out", str(tmp_path / "package")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "validation.json: mAP must be a number in [0, 1] (got 3)" in err.splitlines()[-1]
+    assert not (tmp_path / "package").exists()
+
+
+def test_epochs_on_the_command_line_override_the_hyperparameters(labeled_dataset, tmp_path, capsys):
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({**FAST, "epochs": 5, "mini_batch_size": 16}))
+    out = tmp_path / "model.tar.gz"
+    prepared = labeled_dataset / "prepared"
+    argv = ["train-local", "--train", str(prepared / "train.manifest"), "--validation"]
+    argv += [str(prepared / "validation.manifest"), "--out", str(out), "--hyperparameters", str(hp), "--epochs", "1"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["epochs_run"] == 1 and result["hyperparameters"]["epochs"] == "1"
+
+
+def test_training_is_quiet_and_names_a_weak_model(labeled_dataset, tmp_path, capfd):
+    """Red before: MXNet printed "learning rate from lr_scheduler has been overwritten" on stdout (Adam's own
+    default rate replaced the scheduler's) and a non-JSON MKLDNN line on stderr; a best mAP of 0.001 passed with
+    no word."""
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({**FAST, "lr_scheduler_step": "1", "lr_scheduler_factor": 0.5}))
+    prepared = labeled_dataset / "prepared"
+    argv = ["train-local", "--train", str(prepared / "train.manifest"), "--validation"]
+    argv += [str(prepared / "validation.manifest"), "--out", str(tmp_path / "model.tar.gz"), "--hyperparameters"]
+    assert main([*argv, str(hp), "--epochs", "1"]) == 0
+    out, err = capfd.readouterr()
+    assert json.loads(out)["epochs_run"] == 1  # stdout holds the result alone
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]  # every stderr line is a JSON event
+    weak = [line for line in lines if line["event"] == "train.weak_model"]
+    assert weak and weak[0]["level"] == "WARNING" and "--epochs" in weak[0]["detail"]

@@ -82,8 +82,8 @@ def _cmd_prepare_training(args: argparse.Namespace) -> Any:
         flip_to=args.flip_to,
         images=args.images,
     )
-    if (args.flip_to or args.images) and not args.flip:
-        raise OdError("--flip-to and --images apply to --flip (the only step that reads or writes images)")
+    if args.flip_to and not args.flip:
+        raise OdError("--flip-to applies to --flip (where the mirrored images are written)")
     return prepare_training(args.manifests, args.out, options).to_dict()
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from odctl.cli_types import positive_float
+from odctl.cli_types import non_negative_int, positive_float
 
 from .common import command
 
@@ -14,7 +14,7 @@ from .common import command
 def _cmd_demo(args: argparse.Namespace) -> Any:
     from odctl.demo import run_demo
 
-    summary = run_demo(args.workdir, fresh=args.fresh, s3=args.s3, minutes=args.minutes)
+    summary = run_demo(args.workdir, fresh=args.fresh, s3=args.s3, minutes=args.minutes, seed=args.seed)
     figures = summary["figures"]
     sys.stderr.write(
         f"mAP@0.5 on the held-out video: {figures['heldout_mAP@0.5']:.3f}; inference loop: "
@@ -34,7 +34,10 @@ def _add_demo(sub: Any) -> None:
         "--minutes",
         type=positive_float(),
         default=20.0,
-        help="time budget; under 5 runs every step with a few training iterations (a wiring check)",
+        help="under 5: every step with a few training iterations (a wiring check); otherwise the full run",
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int(), default=0, help="training's seed (the same seed, the same figures)"
     )
 
 

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from odctl.cli_types import PORT, fraction, non_negative_int, shape_option
+from odctl.cli_types import PORT, fraction, non_negative_int, positive_int, shape_option
 from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
@@ -56,6 +56,7 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "lines": json.dumps([shape_option(text, "--line") for text in args.line]) if args.line else "",
             "zones": json.dumps([shape_option(text, "--zone") for text in args.zone]) if args.zone else "",
             "counts_file": args.counts_file or "",
+            "buffer_size": args.detections_buffer,
             "track": args.track,
         }
     )
@@ -66,6 +67,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
         "latency_ms": result.latency_ms,
         "counters": result.counters,
         "stopped_by": result.stopped_by,
+        **({"counts": result.counts["lines"]} if result.counts is not None and result.counts["lines"] else {}),
+        **({"warnings": list(result.warnings)} if result.warnings else {}),
     }
     if result.frames == 0:
         raise OdError(f"{args.source}: no frame could be read and inferred")
@@ -151,7 +154,18 @@ def _add_detect(sub: Any) -> None:
         "default left-to-right: left and right as on the image with the first point on top); repeatable",
     )
     p.add_argument("--zone", action="append", help="report occupancy: NAME:x1,y1,x2,y2,x3,y3,... (fractions)")
-    p.add_argument("--counts-file", help="keep the totals here across runs")
+    p.add_argument(
+        "--counts-file",
+        help="keep the totals and the sequence here across runs, and the crossings not yet delivered in an outbox "
+        "folder beside it (sent at the next run)",
+    )
+    p.add_argument(
+        "--detections-buffer",
+        type=positive_int(),
+        default=1000,
+        help="detection and health messages kept while the broker is away (the oldest dropped past it; crossings "
+        "never are)",
+    )
     p.add_argument("--track", action="store_true", help="give detections track ids (on with --line or --zone)")
     p.add_argument(
         "--show", action="store_true", help="write annotated frames to ./detect-snapshots (OpenCV is headless here)"
@@ -167,7 +181,9 @@ def _add_watch(sub: Any) -> None:
         _cmd_watch,
     )
     p.add_argument(
-        "--topic", action="append", help="MQTT topic filter, repeatable (default: od/+/detections, od/+/health)"
+        "--topic",
+        action="append",
+        help="MQTT topic filter, repeatable (default: od/+/detections, od/+/health, od/+/counts)",
     )
     p.add_argument("--mqtt-host", help="a local MQTT broker instead of AWS IoT Core")
     p.add_argument("--mqtt-port", type=PORT, default=1883)

@@ -85,7 +85,9 @@ def _cmd_push(args: argparse.Namespace) -> Any:
 def _cmd_pull(args: argparse.Namespace) -> Any:
     from odctl.labelstudio.projects import pull
 
-    return pull(_client(args), args.project, args.out, args.label_attribute, args.job_name, args.skip_invalid)
+    return pull(
+        _client(args), args.project, args.out, args.label_attribute, args.job_name, args.skip_invalid, args.allow_empty
+    )
 
 
 def _add_label_studio(sub: Any) -> None:
@@ -148,6 +150,9 @@ def _add_label_studio(sub: Any) -> None:
             p.add_argument("--label-attribute", default="bb")
             p.add_argument("--job-name", help="bb-metadata job-name (default: the project's title)")
             p.add_argument("--skip-invalid", action="store_true", help="exit 0 when some tasks were rejected")
+            p.add_argument(
+                "--allow-empty", action="store_true", help="write an empty manifest when nothing is labeled yet"
+            )
 
 
 def _add_show_labels(sub: Any) -> None:

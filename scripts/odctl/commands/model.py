@@ -19,11 +19,14 @@ def _cmd_train_local(args: argparse.Namespace) -> Any:
     from odctl.synth_video import parse_classes
     from odctl.train_local import default_output, load_hyperparameters, train_local
 
+    hyperparameters = load_hyperparameters(args.hyperparameters)
+    if args.epochs is not None:
+        hyperparameters["epochs"] = args.epochs
     result = train_local(
         args.train,
         args.validation,
         default_output(args.out),
-        load_hyperparameters(args.hyperparameters),
+        hyperparameters,
         args.base_network,
         args.images,
         args.label_attribute,
@@ -40,7 +43,11 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
     overrides = {"nms_threshold": args.nms_threshold, "nms_topk": args.nms_topk, "threshold": args.threshold}
     if args.force_suppress is not None:
         overrides["force_suppress"] = args.force_suppress == "true"
+    if args.classes and args.classes_from:
+        raise OdError("--classes and --classes-from: give one of the two")
     classes = list(parse_classes(args.classes)) if args.classes else None
+    if args.classes_from:
+        classes = _classes_from(args.classes_from)
     calibration = None
     if args.int8:
         from odshared.model.calibration import build_calibration
@@ -55,6 +62,21 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
     elif args.calibration:
         raise OdError("--calibration: only used with --int8 (add --int8 to write model.int8.onnx)")
     return convert(args.model, args.out, classes, calibration=calibration, **overrides)
+
+
+def _classes_from(uri: str) -> list[str]:
+    """prepare-training's classes.json ({"classes": [...]}, in class-id order)."""
+    import json
+
+    from odshared.core import storage
+
+    try:
+        classes = json.loads(storage.read_text(uri)).get("classes")
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise OdError(f"--classes-from {uri}: not prepare-training's classes.json ({exc})") from None
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise OdError(f"--classes-from {uri}: needs a classes list of names in class-id order")
+    return classes
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -100,7 +122,12 @@ def _add_train_local(sub: Any) -> None:
     p.add_argument("--out", required=True, help="model.tar.gz path or s3:// URI (or a folder)")
     p.add_argument("--images", help="folder or s3:// prefix holding the images, when source-refs point elsewhere")
     p.add_argument("--hyperparameters", help="JSON file of SageMaker hyperparameters (names and rules as SageMaker)")
-    p.add_argument("--base-network", choices=["resnet-50", "vgg-16", "tiny"], help="overrides the hyperparameters")
+    p.add_argument(
+        "--base-network",
+        choices=["resnet-50", "vgg-16", "tiny"],
+        help="overrides the hyperparameters (default: theirs, else SageMaker's vgg-16)",
+    )
+    p.add_argument("--epochs", type=positive_int(), help="overrides the hyperparameters' epochs (SageMaker's: 30)")
     p.add_argument("--classes", help="class names in id order (default: from the manifests' class-maps)")
     p.add_argument("--label-attribute", default="bb")
     p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed of initialisation and batches")
@@ -143,7 +170,12 @@ def _add_convert(sub: Any) -> None:
     )
     p.add_argument("--model", required=True, help="model.tar.gz path or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3:// prefix for the package")
-    p.add_argument("--classes", help="comma-separated class names, in class id order")
+    p.add_argument(
+        "--classes",
+        help="comma-separated class names, in class id order (default: those the training recorded; SageMaker's "
+        "artifacts record none)",
+    )
+    p.add_argument("--classes-from", help="prepare-training's classes.json (path or s3://), instead of --classes")
     p.add_argument(
         "--nms-threshold", type=fraction(low_open=True), help="override the training graph's NMS IoU threshold"
     )

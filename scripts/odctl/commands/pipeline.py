@@ -26,6 +26,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> Any:
             load_hyperparameters(args.hyperparameters),
             deploy,
             args.run_name,
+            evaluation_images=args.evaluation_images,
         )  # checked before any AWS call
         with aws_errors("pipeline start"):
             return pipeline_cli.start(args.stack, payload)
@@ -69,6 +70,11 @@ def _add_pipeline(sub: Any) -> None:
         const="",
         default=None,
         help="start: deploy to the stack's thing group, or to the group named here",
+    )
+    p.add_argument(
+        "--evaluation-images",
+        type=positive_int(),
+        help="start: validation frames the model is scored on (default: edge-od:promotion evaluationImages)",
     )
     p.add_argument("--run-name", help="start/ingest: the run's name (default od-<UTC time>, ingest-<UTC time>)")
     p.add_argument("--every", type=positive_int(), help="ingest: keep one frame in N of each video")

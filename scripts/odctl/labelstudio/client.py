@@ -51,8 +51,9 @@ class LabelStudio:
         self.token = token or os.environ.get(TOKEN_SETTING) or ""
         if not self.url or not self.token:
             raise LabelStudioError(
-                f"no Label Studio to talk to: pass --url and --token (or set {URL_SETTING} and {TOKEN_SETTING}); "
-                "`odctl label-studio serve` prints both"
+                f"no Label Studio to talk to: give the --data-dir that `odctl label-studio serve` ran with (it "
+                f"records its URL and token there), or pass --url and --token (or set {URL_SETTING} and "
+                f"{TOKEN_SETTING}); serve prints both"
             )
 
     def call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:

@@ -183,8 +183,10 @@ def pull(
     label_attribute: str = DEFAULT_LABEL_ATTRIBUTE,
     job_name: str | None = None,
     skip_invalid: bool = False,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
-    """Write the labeled tasks as a Ground Truth output manifest; unlabeled tasks are counted, not written."""
+    """Write the labeled tasks as a Ground Truth output manifest; unlabeled tasks are counted, not written. A project
+    with nothing labeled writes nothing unless ``allow_empty`` (an empty manifest would train on nothing)."""
     project, classes, _ = open_project(client, title, None)
     images: list[LabeledImage] = []
     rejected: list[Rejected] = []
@@ -198,6 +200,11 @@ def pull(
         size = None if has_boxes else _image_size(task_json["data"].get(SOURCE_KEY))
         converted = labeled_image(task_json, annotation, classes, size)
         (rejected if isinstance(converted, Rejected) else images).append(converted)  # type: ignore[arg-type]
+    if not images and not rejected and not allow_empty:
+        raise OdError(
+            f"project {title!r}: nothing labeled yet ({unlabeled} task(s) unlabeled), {out} not written: label "
+            "some tasks in Label Studio and pull again, or pass --allow-empty"
+        )
     job = f"labeling-job/{job_name or _slug(title)}"
     written = write_lines(out, (to_output_line(image, label_attribute, job) for image in images))
     rejected_path = storage.join(storage.parent(out), "rejected.jsonl")

@@ -148,6 +148,8 @@ def start(
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=settings, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
     server = Server(f"http://127.0.0.1:{port}", found, process, log)
+    # its first start migrates a database for about a minute: said now, not after the wait
+    log_event(logger, "label_studio.starting", url=server.url, log=str(log), detail="waiting until it answers")
     _wait_healthy(server)
     serving = data_dir / SERVING
     serving.write_text(json.dumps({"url": server.url, "token": found.token, "files_root": found.files_root}))

@@ -138,6 +138,29 @@ def write_bytes(uri: str, data: bytes, content_type: str | None = None) -> None:
     tmp.replace(path)  # atomic: a crash never leaves a half-written output behind
 
 
+def create_only(uri: str, data: bytes) -> bool:
+    """Write ``uri`` only where nothing is there yet (S3's If-None-Match: *): False when it already was, so two
+    callers racing for one name see exactly one True."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        try:
+            s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            return True
+        except Exception as exc:
+            code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise _storage_error(uri, exc) from exc
+    path = Path(uri)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "xb") as handle:
+            handle.write(data)
+        return True
+    except FileExistsError:
+        return False
+
+
 def delete(uri: str) -> None:
     if is_s3(uri):
         bucket, key = split_s3(uri)

@@ -176,8 +176,12 @@ def _is_discarded(ref: str, discard: frozenset[str]) -> bool:
 
 
 def _validation_score(ref: str, seed: int) -> float:
-    """A stable pseudo-random number per image: adding images never moves the others between splits."""
-    digest = hashlib.sha256(f"{seed}:{ref}".encode()).digest()
+    """A stable pseudo-random number per image: adding images never moves the others between splits. It hashes the
+    image's folder and name only: the same frames under another root (a work folder elsewhere, a copied bucket)
+    split the same way, so the same data trains the same model (a hash of the whole path made every new work folder
+    another split, and another model)."""
+    place = "/".join(ref.replace("\\", "/").rstrip("/").split("/")[-2:])
+    digest = hashlib.sha256(f"{seed}:{place}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -219,6 +223,21 @@ def flip_image(image: LabeledImage, flip_to: str | None = None, images: str | No
         storage.write_bytes(target, buffer.getvalue(), "image/jpeg")
     boxes = tuple(box.mirrored(image.width) for box in image.boxes)
     return replace(image, source_ref=target, boxes=boxes)
+
+
+def check_images_exist(images: Sequence[LabeledImage], folder: str | None) -> None:
+    """Local frames the labels point at must be there (training would fail on them later, far from the cause);
+    frames in S3 are left to the training job (a HEAD per frame in the Lambda), and said so."""
+    local = [storage.relocated(image.source_ref, folder) for image in images]
+    local = [ref for ref in local if not storage.is_s3(ref)]
+    missing = [ref for ref in local if not storage.exists(ref)]
+    if missing:
+        raise PrepareError(
+            f"{missing[0]}: no such image ({len(missing)} of {len(local)} labeled images missing): the labels point "
+            "where the frames are not; pass --images DIR, the folder that holds them"
+        )
+    if len(local) < len(images):
+        log_event(logger, "prepare.s3_images_not_checked", images=len(images) - len(local))
 
 
 def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions | None = None) -> PrepareResult:
@@ -274,6 +293,7 @@ def prepare_training(manifests: Sequence[str], out: str, options: PrepareOptions
     if not kept:
         raise PrepareError("no labeled image is left after filtering; nothing to train on")
 
+    check_images_exist(kept, options.images)
     train, validation = split(kept, options.validation_fraction, options.seed)
     if options.flip:
         flip = partial(flip_image, flip_to=options.flip_to, images=options.images)

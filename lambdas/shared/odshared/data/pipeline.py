@@ -65,6 +65,13 @@ def normalise(event: Mapping[str, Any], defaults: Mapping[str, Any], now: float 
     thing_group = deploy if isinstance(deploy, str) else (defaults.get("thingGroup") if deploy else "")
     if deploy and not thing_group:
         problems.append("deploy: true needs a thing group (pass its name, or set edge-od:thingGroup)")
+    evaluation_images = event.get("evaluationImages") or defaults.get("evaluationImages") or 200
+    if (
+        not isinstance(evaluation_images, int)
+        or isinstance(evaluation_images, bool)
+        or not 1 <= evaluation_images <= 2000
+    ):
+        problems.append(f"evaluationImages {evaluation_images!r}: the validation frames to score on, 1-2000")
     if problems:
         raise PipelineInputError("invalid execution input: " + "; ".join(problems))
     data_bucket = defaults["dataBucket"]
@@ -85,6 +92,7 @@ def normalise(event: Mapping[str, Any], defaults: Mapping[str, Any], now: float 
         "trainingJobName": _name(run, "train"),
         "deployRequested": bool(deploy),
         "thingGroup": thing_group or "",
+        "evaluationImages": evaluation_images,
     }
 
 

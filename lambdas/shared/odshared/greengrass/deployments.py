@@ -2,19 +2,134 @@
 
 A thing group has one active deployment and a new one replaces it, so the new deployment starts from the
 group's current components and changes only ours; failures roll back, and the rollout is paced.
+
+Ours include the nucleus's MQTT spooler: a crossing leaves the device's outbox once the nucleus accepted it, so the
+nucleus must keep it through its own restart and a power cut. The default is the disk spooler
+(``aws.greengrass.DiskSpooler``, nucleus 2.11.0 or later) sized for the QoS 1 traffic only (crossings); detections
+and health go at QoS 0, which a spooler with ``keepQos0WhenOffline`` false does not keep while offline.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from odshared.core.errors import OdError
 from odshared.core.lambda_env import FunctionScope, json_setting, setting
 from odshared.core.log import log_event
 
 logger = logging.getLogger(__name__)
+NUCLEUS = "aws.greengrass.Nucleus"
+LOG_MANAGER = "aws.greengrass.LogManager"
+DISK_SPOOLER = "aws.greengrass.DiskSpooler"
+DISK_SPOOLER_MIN_NUCLEUS = (2, 11, 0)
+
+
+class DeployError(OdError):
+    """The group's deployment cannot take ours as configured."""
+
+
+@dataclass(frozen=True)
+class SpoolerSettings:
+    """The nucleus's MQTT spooler (cdk.json ``edge-od:spooler``)."""
+
+    storage_type: str  # Disk | Memory
+    max_size_bytes: int
+    nucleus_version: str  # only where the group's deployment names no nucleus
+    disk_spooler_version: str
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> SpoolerSettings:
+        return cls(
+            str(raw["storageType"]),
+            int(raw["maxSizeInBytes"]),
+            str(raw["nucleusVersion"]),
+            str(raw["diskSpoolerVersion"]),
+        )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The LogManager's upload of the inference component's log (cdk.json ``edge-od:logs``)."""
+
+    level: str
+    interval_seconds: int
+    disk_limit_mb: int
+    log_manager_version: str
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> LogSettings:
+        return cls(
+            str(raw["level"]), int(raw["intervalSeconds"]), int(raw["diskLimitMb"]), str(raw["logManagerVersion"])
+        )
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("-")[0].split("."))
+
+
+def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _deep_merge(merged.get(key, {}), value) if isinstance(value, Mapping) else value
+    return merged
+
+
+def _merged(existing: Mapping[str, Any], name: str, version: str, ours: Mapping[str, Any]) -> dict[str, Any]:
+    """``name`` at the group's version (else ``version``) with ``ours`` deep-merged into its configuration update,
+    the rest of that update kept."""
+    current = dict(existing.get(name, {}))
+    update = dict(current.get("configurationUpdate", {}))
+    update["merge"] = json.dumps(_deep_merge(json.loads(update.get("merge") or "{}"), ours))
+    return {**current, "componentVersion": str(current.get("componentVersion", version)), "configurationUpdate": update}
+
+
+def log_manager_component(
+    existing: Mapping[str, Any], inference_component: str, settings: LogSettings
+) -> dict[str, dict[str, Any]]:
+    """aws.greengrass.LogManager uploading the inference component's log to CloudWatch Logs
+    (/aws/greengrass/UserComponent/<region>/<component>), the group's other LogManager settings kept."""
+    ours = {
+        "logsUploaderConfiguration": {
+            "componentLogsConfigurationMap": {
+                inference_component: {
+                    "minimumLogLevel": settings.level,
+                    "diskSpaceLimit": str(settings.disk_limit_mb),
+                    "diskSpaceLimitUnit": "MB",
+                    "deleteLogFileAfterCloudUpload": "false",
+                }
+            }
+        },
+        "periodicUploadIntervalSec": str(settings.interval_seconds),
+    }
+    return {LOG_MANAGER: _merged(existing, LOG_MANAGER, settings.log_manager_version, ours)}
+
+
+def spooler_components(existing: Mapping[str, Any], spooler: SpoolerSettings) -> dict[str, dict[str, Any]]:
+    """The nucleus (the group's version, its other configuration kept) with our spooler merged in, and the disk
+    spooler plugin where the storage is Disk."""
+    nucleus = dict(existing.get(NUCLEUS, {}))
+    version = str(nucleus.get("componentVersion", spooler.nucleus_version))
+    disk = spooler.storage_type == "Disk"
+    if disk and _version(version) < DISK_SPOOLER_MIN_NUCLEUS:
+        raise DeployError(
+            f"the group's nucleus is {version}; the disk spooler needs 2.11.0 or later: deploy a newer "
+            f"{NUCLEUS} to the group, or set spooler.storageType to Memory in cdk.json (edge-od:spooler)"
+        )
+    ours = {
+        "storageType": spooler.storage_type,
+        "maxSizeInBytes": spooler.max_size_bytes,
+        "keepQos0WhenOffline": False,
+        **({"pluginName": DISK_SPOOLER} if disk else {}),
+    }
+    components = {NUCLEUS: _merged(existing, NUCLEUS, version, {"mqtt": {"spooler": ours}})}
+    if disk:
+        components[DISK_SPOOLER] = {"componentVersion": spooler.disk_spooler_version}
+    return components
 
 
 @dataclass(frozen=True)
@@ -27,6 +142,8 @@ class DeploySettings:
     resource_limits: dict[str, Any]
     max_per_minute: int
     failure_percent: float
+    spooler: SpoolerSettings
+    logs: LogSettings
 
     @classmethod
     def from_environment(cls) -> DeploySettings:
@@ -37,6 +154,22 @@ class DeploySettings:
             json_setting("SYSTEM_RESOURCE_LIMITS", "{}"),
             setting("ROLLOUT_MAX_PER_MINUTE", int, "10"),
             setting("ROLLOUT_FAILURE_PERCENT", float, "10"),
+            SpoolerSettings.from_mapping(json_setting("SPOOLER")),
+            LogSettings.from_mapping(json_setting("LOGS")),
+        )
+
+    @classmethod
+    def from_mapping(cls, variables: Mapping[str, str]) -> DeploySettings:
+        """The deploy function's settings as its configuration lists them (``odctl model rollback``)."""
+        return cls(
+            variables["INFERENCE_COMPONENT"],
+            variables["INFERENCE_VERSION"],
+            variables["NAME_PREFIX"],
+            json.loads(variables.get("SYSTEM_RESOURCE_LIMITS") or "{}"),
+            int(variables.get("ROLLOUT_MAX_PER_MINUTE") or 10),
+            float(variables.get("ROLLOUT_FAILURE_PERCENT") or 10),
+            SpoolerSettings.from_mapping(json.loads(variables["SPOOLER"])),
+            LogSettings.from_mapping(json.loads(variables["LOGS"])),
         )
 
 
@@ -46,21 +179,48 @@ def deploy_model(
     """The published model component and the stack's inference component, merged into the group's deployment."""
     target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
     limits = settings.resource_limits
+    existing = current_components(greengrass, target)
     ours = {
+        **spooler_components(existing, settings.spooler),
+        **log_manager_component(existing, settings.inference_component, settings.logs),
         settings.inference_component: {
             "componentVersion": settings.inference_version,
             **({"runWith": {"systemResourceLimits": limits}} if limits else {}),
         },
         component["componentName"]: {"componentVersion": component["componentVersion"]},
     }
-    return merge_and_deploy(
+    deployed = merge_and_deploy(
         greengrass,
         target,
         ours,
         f"{settings.name_prefix}-object-detection",
         settings.max_per_minute,
         settings.failure_percent,
+        existing,
     )
+    # when it was made (a canary's soak starts here) and what the group ran before (what a rollback restores)
+    return {**deployed, "deployedAt": _now(), "previous": existing, "thingGroup": thing_group}
+
+
+def restore_deployment(
+    thing_group: str, components: Mapping[str, Any], scope: FunctionScope, settings: DeploySettings, greengrass: Any
+) -> dict[str, Any]:
+    """The group's components exactly as they were before a deployment (a failed canary's rollback)."""
+    target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
+    restored = merge_and_deploy(
+        greengrass,
+        target,
+        {},
+        f"{settings.name_prefix}-object-detection-rollback",
+        settings.max_per_minute,
+        settings.failure_percent,
+        dict(components),
+    )
+    return {**restored, "deployedAt": _now(), "thingGroup": thing_group}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def current_components(greengrass: Any, target_arn: str) -> dict[str, Any]:
@@ -79,8 +239,9 @@ def merge_and_deploy(
     name: str,
     max_per_minute: int = 10,
     failure_threshold_percent: float = 10.0,
+    existing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    existing = current_components(greengrass, target_arn)
+    existing = current_components(greengrass, target_arn) if existing is None else existing
     merged = {**existing, **{k: dict(v) for k, v in ours.items()}}
     response = greengrass.create_deployment(
         targetArn=target_arn,

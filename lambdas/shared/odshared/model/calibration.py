@@ -13,12 +13,15 @@ import numpy as np
 
 from odshared.core import storage
 from odshared.core.errors import StorageError
-from odshared.core.jsonl import iter_records
+from odshared.core.jsonl import check_invalid, iter_records, parse_manifest
 from odshared.core.log import log_event
 from odshared.data.contact_sheet import decode, evenly
+from odshared.data.groundtruth import parse_output_line
 from odshared.data.hyperparameters import validate
 from odshared.data.input_manifest import IMAGE_SUFFIXES
+from odshared.model.evaluation import normalized_boxes
 from odshared.model.quantize import Calibration, CalibrationError
+from odshared.model.scoring import EVALUATION_FILE, EvaluationSet
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +99,47 @@ def _frame(ref: str, source: str, size: int) -> np.ndarray:
     return preprocess(image, size)[0][0].astype(np.uint8)
 
 
+def build_evaluation_set(manifest: str, label_attribute: str, size: int, limit: int) -> EvaluationSet:
+    """At most ``limit`` labeled frames of the validation manifest, spread evenly, preprocessed as the device does,
+    with their boxes: what the scoring step runs each precision of the converted model on."""
+    valid, invalid = parse_manifest(manifest, lambda obj: parse_output_line(obj, label_attribute))
+    check_invalid(invalid, skip_invalid=False)
+    chosen = evenly([item for _, _, _, item in valid], limit)
+    if not chosen:
+        raise CalibrationError(f"{manifest}: no labeled frame to score the model on")
+    for item in chosen:
+        if any(box.class_name is None for box in item.boxes):
+            raise CalibrationError(f"{manifest}: {item.source_ref} has boxes without a class-map entry")
+    frames = np.stack([_frame(item.source_ref, manifest, size) for item in chosen])
+    boxes = tuple(normalized_boxes(item) for item in chosen)
+    labels = tuple(tuple(str(box.class_name) for box in item.boxes) for item in chosen)
+    evaluation = EvaluationSet(frames, boxes, labels, manifest)
+    log_event(logger, "evaluation_set.built", available=len(valid), **evaluation.describe())
+    return evaluation
+
+
 def write_calibration(uri: str, calibration: Calibration) -> dict[str, object]:
     storage.write_bytes(uri, calibration.to_bytes(), "application/octet-stream")
     return {"calibration": uri, **calibration.describe(), "image_size": int(calibration.frames.shape[-1])}
 
 
 def prepare_calibration(
-    manifests: list[str], hyperparameters: Mapping[str, str], count: int = DEFAULT_CALIBRATION_IMAGES
+    manifests: list[str],
+    hyperparameters: Mapping[str, str],
+    count: int = DEFAULT_CALIBRATION_IMAGES,
+    label_attribute: str | None = None,
+    evaluation_images: int = 0,
 ) -> dict[str, object]:
     """The workflow's step: the run's frames (validation first) at the size training uses, written beside the first
-    manifest, before the training job starts (a bad frame fails the run before it pays for training)."""
+    manifest, before the training job starts (a bad frame fails the run before it pays for training); with
+    ``evaluation_images``, also the validation frames the converted model is scored on."""
     size = int(validate(hyperparameters, require=False)["image_shape"])
     calibration = build_calibration(manifests, size, count)
-    return write_calibration(storage.join(storage.parent(manifests[0]), CALIBRATION_FILE), calibration)
+    folder = storage.parent(manifests[0])
+    result = write_calibration(storage.join(folder, CALIBRATION_FILE), calibration)
+    if evaluation_images and label_attribute:
+        evaluation = build_evaluation_set(manifests[0], label_attribute, size, evaluation_images)
+        uri = storage.join(folder, EVALUATION_FILE)
+        storage.write_bytes(uri, evaluation.to_bytes(), "application/octet-stream")
+        result["evaluation"] = {"uri": uri, **evaluation.describe()}
+    return result

@@ -42,6 +42,14 @@ CalibrationFor = Callable[[int], Calibration]
 logger = logging.getLogger(__name__)
 
 
+# the class names in id order, as our trainers record them in model.tar.gz ({"classes": [...]}, prepare-training's
+# classes.json shape); SageMaker's built-in algorithm records none
+CLASSES_MEMBER = "classes.json"
+# the best epoch's validation mAP as our trainer records it ({"mAP": ..., "epoch": ...}); the package carries it
+# (model.json "validation") so the device can say when the model is too weak to count (odedge.quality)
+VALIDATION_MEMBER = "validation.json"
+
+
 class ConversionError(InputDataError):
     """The training artifact cannot be converted; the message says which file or setting is wrong."""
 
@@ -53,6 +61,8 @@ class TrainingArtifact:
     hyperparameters: dict[str, str]
     source: str
     member_names: dict[str, str] = field(default_factory=dict)
+    classes: list[str] | None = None  # recorded by the trainer (CLASSES_MEMBER), None in SageMaker's artifacts
+    validation_map: float | None = None  # recorded by the trainer (VALIDATION_MEMBER), None in SageMaker's
 
 
 @dataclass
@@ -74,7 +84,12 @@ def read_artifact(path: str | Path, source: str | None = None) -> TrainingArtifa
     try:
         archive = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ConversionError(f"{source}: not a readable tar.gz archive ({exc})") from exc
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+        why = "a damaged gzip stream" if gzipped else "not gzip data"
+        raise ConversionError(
+            f"{source}: not a model.tar.gz ({why}): give the model.tar.gz the training job wrote"
+        ) from exc
     with archive:
         try:
             names = [m.name for m in archive.getmembers() if m.isfile()]
@@ -97,6 +112,8 @@ def read_artifact(path: str | Path, source: str | None = None) -> TrainingArtifa
 
         symbol_text = read(found["symbol"]).decode("utf-8")
         params_bytes = read(found["params"])
+        recorded = _recorded_classes(read(CLASSES_MEMBER), source) if CLASSES_MEMBER in names else None
+        validation = _recorded_map(read(VALIDATION_MEMBER), source) if VALIDATION_MEMBER in names else None
         try:
             hyper = json.loads(read(found["hyperparams"]))
         except json.JSONDecodeError as exc:
@@ -104,7 +121,50 @@ def read_artifact(path: str | Path, source: str | None = None) -> TrainingArtifa
     if not isinstance(hyper, dict):
         raise ConversionError(f"{source}: hyperparams.json must hold an object")
     return TrainingArtifact(
-        symbol_text, params_bytes, {k: str(v) for k, v in hyper.items()}, source, {k: v for k, v in found.items() if v}
+        symbol_text,
+        params_bytes,
+        {k: str(v) for k, v in hyper.items()},
+        source,
+        {k: v for k, v in found.items() if v},
+        recorded,
+        validation,
+    )
+
+
+def _recorded_map(data: bytes, source: str) -> float:
+    try:
+        value = json.loads(data).get("mAP")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{source}!{VALIDATION_MEMBER}: not a JSON object with an mAP ({exc})") from exc
+    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ConversionError(f"{source}!{VALIDATION_MEMBER}: mAP must be a number in [0, 1] (got {value!r})")
+    return float(value)
+
+
+def _recorded_classes(data: bytes, source: str) -> list[str]:
+    try:
+        classes = json.loads(data).get("classes")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{source}!{CLASSES_MEMBER}: not a JSON object with a classes list ({exc})") from exc
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise ConversionError(f"{source}!{CLASSES_MEMBER}: classes must be a list of names in class-id order")
+    return classes
+
+
+def class_names(artifact: TrainingArtifact, given: Sequence[str] | None) -> list[str]:
+    """The names in class-id order: those the trainer recorded, which given ones must repeat exactly (a list in
+    another order would swap the labels); a SageMaker artifact records none and needs them given."""
+    recorded = artifact.classes
+    if given and recorded and list(given) != recorded:
+        raise ConversionError(
+            f"the classes given ({', '.join(given)}) disagree with the ones {artifact.source} was trained on, in "
+            f"class-id order: {', '.join(recorded)}; leave --classes out, or give them in that order"
+        )
+    if given or recorded:
+        return list(given or recorded or [])
+    raise ConversionError(
+        f"{artifact.source} names no classes (SageMaker's artifacts do not): pass --classes NAME,NAME,... in "
+        "class-id order, or --classes-from the classes.json prepare-training wrote beside the training manifest"
     )
 
 
@@ -147,16 +207,7 @@ def convert_artifact(
             f"{source}: hyperparams.json says num_classes={declared} but the class head "
             f"(multibox_cls_pred) predicts {graph_classes} classes plus background"
         )
-    names = list(classes) if classes else [f"class_{i}" for i in range(graph_classes)]
-    if not classes:  # the artifact holds no names: say so, where a wrong label would otherwise go unnoticed
-        log_event(
-            logger,
-            "convert.unnamed_classes",
-            level=logging.WARNING,
-            source=source,
-            named=names,
-            hint="pass the class names in class-id order (--classes)",
-        )
+    names = class_names(artifact, classes)
     if len(names) != graph_classes:
         raise ConversionError(f"{len(names)} class names given ({names}) but the model has {graph_classes} classes")
 
@@ -196,6 +247,8 @@ def convert_artifact(
             )
         files[INT8_ONNX_FILE] = quantize(onnx_bytes, frames)
     manifest = model_manifest(names, image_size, anchors, settings, hyper, files)
+    if artifact.validation_map is not None:
+        manifest["validation"] = {"mAP": round(artifact.validation_map, 4), "source": "training"}
     if frames is not None:
         manifest["int8"] = {"format": "QDQ", "quantized": ["Conv"], "calibration": frames.describe()}
     files[MODEL_JSON] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")

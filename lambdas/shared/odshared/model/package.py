@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from odshared.core import storage
 from odshared.core.archives import deterministic_zip
@@ -56,3 +57,30 @@ def download_package(uri: str, folder: Path) -> Path:
     for name in package_files(checksums):
         storage.download_file(storage.join(uri, name), folder / name)
     return folder
+
+
+def update_manifest(uri: str, changes: Mapping[str, Any]) -> None:
+    """Merge ``changes`` into the package's model.json (one level deep) after the conversion wrote it, as the
+    scoring step does; SHA256SUMS rewritten last, as the converter writes it."""
+    import hashlib
+    import json
+
+    checksums = storage.read_bytes(storage.join(uri, CHECKSUMS)).decode()
+    manifest = json.loads(storage.read_bytes(storage.join(uri, MODEL_JSON)))
+    for key, value in changes.items():
+        manifest[key] = {**manifest.get(key, {}), **value} if isinstance(value, Mapping) else value
+    data = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    summed = f"{hashlib.sha256(data).hexdigest()}  {MODEL_JSON}"
+    lines = [
+        summed if line.split(maxsplit=1)[-1].strip() == MODEL_JSON else line
+        for line in checksums.splitlines()
+        if line.strip()
+    ]
+    storage.write_bytes(storage.join(uri, MODEL_JSON), data, "application/json")
+    storage.write_bytes(storage.join(uri, CHECKSUMS), ("\n".join(lines) + "\n").encode())
+
+
+def withhold_int8(uri: str, reason: str) -> None:
+    """Mark the package's INT8 model as not the default (model.json ``int8.withheld``): the device then runs FP32
+    and says why in its health."""
+    update_manifest(uri, {"int8": {"withheld": reason}})

@@ -1,0 +1,150 @@
+"""The promotion workflow: an approved model version reaches the canary group, soaks, and reaches the fleet's group,
+or the canary is put back as it was and the version is Rejected. Started by the EventBridge rule on the stack's
+model package group's "SageMaker Model Package State Change" to Approved (the gate's approval in auto mode, an
+operator's in manual mode: ``odctl model approve`` or the console)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .state_machines import guard, logged_state_machine, notify_then_fail
+from .workflow import TRANSIENT
+
+APPROVAL_EVENT = "SageMaker Model Package State Change"
+
+
+def model_package_group(scope: Construct, stack_name: str) -> sagemaker.CfnModelPackageGroup:
+    """One group per stack; lower case, so the versions' ARNs (model-package/<group>/<n>) match the policies."""
+    name = f"{stack_name.lower()}-models"[:63]
+    return sagemaker.CfnModelPackageGroup(
+        scope,
+        "ModelRegistry",
+        model_package_group_name=name,
+        model_package_group_description="Object detection models: every scored run, with its gate decision",
+    )
+
+
+def approval_pattern(group_name: str) -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[APPROVAL_EVENT],
+        detail={"ModelPackageGroupName": [group_name], "ModelApprovalStatus": ["Approved"]},
+    )
+
+
+class Promotion(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        group_name: str,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.functions, self.topic = functions, topic
+        self.notify = notify_then_fail(self, topic, "Model promotion failed", "PromotionFailed")
+        plan = self._invoke("PlanPromotion", "plan", {"detail.$": "$.detail"}, "$.plan")
+        to_canary = self._deploy("DeployToCanary", "$.plan.value.canaryGroup", "$.canary")
+        soak = sfn.Wait(self, "Soak", time=sfn.WaitTime.seconds_path("$.plan.value.soakSeconds"))
+        check = self._invoke(
+            "CheckCanary",
+            "check",
+            {"thing_group.$": "$.plan.value.canaryGroup", "deployed_at.$": "$.canary.value.deployedAt"},
+            "$.check",
+        )
+        rollback = self._invoke(
+            "RollBackCanary",
+            "deploy",
+            {"thing_group.$": "$.plan.value.canaryGroup", "restore.$": "$.canary.value.previous"},
+            "$.rollback",
+        )
+        reject = self._invoke(
+            "RejectVersion",
+            "record",
+            {"plan.$": "$.plan.value", "outcome": "rolled_back", "reason.$": "$.check.value.reason"},
+            "$.recorded",
+        )
+        to_fleet = self._deploy("DeployToFleet", "$.plan.value.thingGroup", "$.fleet")
+        record = self._invoke(
+            "RecordPromotion",
+            "record",
+            {
+                "plan.$": "$.plan.value",
+                "outcome": "promoted",
+                "groups.$": "States.Array($.plan.value.thingGroup, $.plan.value.canaryGroup)",
+            },
+            "$.recorded",
+        )
+        rolled_back = self._publish("NotifyRolledBack", "Canary unhealthy: model rolled back", "$.check.value.reason")
+        promoted = self._publish("NotifyPromoted", "Model promoted to the fleet", "$.recorded.value.reason")
+        to_fleet.next(record).next(promoted).next(sfn.Succeed(self, "Promoted"))
+        to_canary.next(soak).next(check).next(
+            sfn.Choice(self, "CanaryHealthy?")
+            .when(sfn.Condition.boolean_equals("$.check.value.healthy", True), to_fleet)
+            .otherwise(rollback.next(reject).next(rolled_back).next(sfn.Succeed(self, "RolledBack")))
+        )
+        definition = plan.next(
+            sfn.Choice(self, "Proceed?")
+            .when(sfn.Condition.boolean_equals("$.plan.value.proceed", False), sfn.Succeed(self, "NothingToDo"))
+            .when(sfn.Condition.string_equals("$.plan.value.canaryGroup", ""), to_fleet)
+            .otherwise(to_canary)
+        )
+        self.state_machine, self.log_group = logged_state_machine(
+            self, definition, cdk.Duration.days(2), sfn.LogLevel.ALL, execution_data=True
+        )
+        self.rule = events.Rule(
+            self,
+            "OnApproval",
+            description="An approved model version of the stack's group starts its promotion",
+            event_pattern=approval_pattern(group_name),
+            targets=[targets.SfnStateMachine(self.state_machine)],
+        )
+
+    def _invoke(self, name: str, function: str, payload: dict, result: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self.functions[function],
+            payload=sfn.TaskInput.from_object(payload),
+            result_selector={"value.$": "$.Payload"},
+            result_path=result,
+            retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(5)),
+        )
+        guard(task, TRANSIENT, self.notify)
+        return task
+
+    def _deploy(self, name: str, group_path: str, result: str) -> tasks.LambdaInvoke:
+        payload = {"thing_group.$": group_path, "component.$": "$.plan.value.component"}
+        return self._invoke(name, "deploy", payload, result)
+
+    def _publish(self, name: str, subject: str, reason_path: str) -> tasks.SnsPublish:
+        message = {
+            "version.$": "$.plan.value.version",
+            "modelPackageArn.$": "$.plan.value.modelPackageArn",
+            "thingGroup.$": "$.plan.value.thingGroup",
+            "canaryGroup.$": "$.plan.value.canaryGroup",
+            "reason.$": reason_path,
+            "execution.$": "$$.Execution.Id",
+        }
+        notice = tasks.SnsPublish(
+            self,
+            name,
+            topic=self.topic,
+            subject=subject,
+            message=sfn.TaskInput.from_object(message),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
+        )
+        guard(notice, ["SNS.ThrottledException", "SNS.InternalErrorException"], self.notify)
+        return notice

@@ -1,0 +1,24 @@
+"""Last step of a promotion: the groups' deployment records (promoted), or the version Rejected (rolled back)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odshared.core.lambda_env import setting
+from odshared.core.log import configure
+from odshared.model.promotion import record_promotion
+
+configure()
+
+
+def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) -> dict[str, Any]:
+    import boto3
+
+    return record_promotion(
+        event["plan"],
+        event["outcome"],
+        event.get("reason") or "",
+        [g for g in event.get("groups") or [] if g],
+        setting("ARTIFACTS_BUCKET"),
+        sagemaker or boto3.client("sagemaker"),
+    )
