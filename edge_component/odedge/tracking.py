@@ -4,7 +4,10 @@ Per frame: every track moves by its velocity; detections at or above ``high`` ar
 included) by IoU, then detections between ``low`` and ``high`` to the well-established tracks still unmatched
 (``established`` frames matched by strong boxes, lost ones included), so a box whose score dips behind the pole
 keeps its track, while a weak model's false track, seen strongly for a frame or two, is not carried along by the
-low boxes around it (it would drift across a line and count). Matching is a linear assignment (lapx's
+low boxes around it (it would drift across a line and count). A track continued by weak boxes alone for ``max_weak``
+frames in a row takes no more of them until a strong box matches it again: a duplicate box that outlived its object
+(a second, oversized box of the same object, kept by NMS at low overlap) otherwise lives on the weak boxes left where
+the object was and is counted again when it drifts. Matching is a linear assignment (lapx's
 Jonker-Volgenant) on 1 - IoU, same class only. A strong detection still unmatched is then given to a lost confirmed
 track whose predicted centre is within ``reach`` box diagonals of it (noisy boxes make a lost track's prediction
 overlap its object too little for IoU; without this it came back as a new track: an identity switch, and a second
@@ -31,6 +34,7 @@ class Track:
     hits: int = 1
     strong_hits: int = 1  # frames matched by a box at or above ``high``: how established the track is
     misses: int = 0
+    weak_run: int = 0  # frames in a row matched only by boxes under ``high``
     confirmed: bool = False
 
     def predict(self) -> np.ndarray:
@@ -42,6 +46,7 @@ class Track:
         self.velocity = 0.6 * self.velocity + 0.4 * step
         self.box, self.misses, self.hits = box, 0, self.hits + 1
         self.strong_hits += int(strong)
+        self.weak_run = 0 if strong else self.weak_run + 1
         self.confirmed = self.confirmed or self.hits >= min_hits
 
 
@@ -106,11 +111,12 @@ class Tracker:
         reach: float = 0.75,
         first_iou: float = 0.2,
         established: int = 5,
+        max_weak: int = 10,
     ) -> None:
         """``first_iou``: the strong boxes' overlap with a track's prediction (ByteTrack's first association, 0.2);
         ``min_iou``: the weak boxes' (stricter: a weak box is more likely a false one)."""
         self.high, self.low, self.min_iou, self.max_lost, self.min_hits = high, low, min_iou, max_lost, min_hits
-        self.reach, self.first_iou, self.established = reach, first_iou, established
+        self.reach, self.first_iou, self.established, self.max_weak = reach, first_iou, established, max_weak
         self.tracks: list[Track] = []
         self.next_id = 1
         self.ended: list[int] = []  # the tracks the last update ended (the counter forgets them)
@@ -127,7 +133,7 @@ class Tracker:
         for i, j in first:
             out.append(self._follow(self.tracks[i], strong[j], True))
         matched, used = {i for i, _ in first}, {j for _, j in first}
-        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and t.strong_hits >= self.established]
+        waiting = [i for i, t in enumerate(self.tracks) if i not in matched and self._takes_weak(t)]
         for k, j in _assign([self.tracks[i] for i in waiting], weak, self.min_iou):
             out.append(self._follow(self.tracks[waiting[k]], weak[j], False))
             matched.add(waiting[k])
@@ -150,6 +156,9 @@ class Tracker:
                 self.next_id += 1
                 out.append(det)
         return out
+
+    def _takes_weak(self, track: Track) -> bool:
+        return track.strong_hits >= self.established and track.weak_run < self.max_weak
 
     def _follow(self, track: Track, det: Detection, strong: bool) -> Detection:
         was = track.confirmed

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
+from odedge.counting import Counter, Line
 from odedge.postprocess import Detection
 from odedge.quality import ModelQuality
 from odedge.tracking import Tracker
@@ -65,6 +66,23 @@ def test_low_boxes_continue_only_well_established_tracks():
     ids = {d.track_id for step in range(6) for d in old.update([_box(100 + 10 * step)])} - {None}
     kept = [old.update([_box(160 + 10 * step, 0.3)]) for step in range(5)]
     assert {d.track_id for frame in kept for d in frame} == ids  # an established track dips and is kept
+
+
+def test_a_track_left_on_weak_boxes_alone_ends_before_it_drifts_over_a_line():
+    """A duplicate box outlived its object (a second, oversized box of it, kept by NMS at low overlap): the track
+    it made is established, then only the weak boxes left where the object was carry it, drifting over the door.
+    It takes ``max_weak`` of them, then no more until a strong box comes back, so it is not counted again."""
+    door = Line("door", (0.5, 0.0), (0.5, 1.0), "left-to-right")
+    tracker, counter = Tracker(high=0.5, low=0.1, max_lost=10, max_weak=10), Counter([door], [])
+    events, carried = [], []
+    for step in range(8):  # seen strongly, up to 80 px before the door (x = 320)
+        events += counter.observe(tracker.update([_box(100 + 20 * step)]), (640, 360), float(step))
+    for step in range(1, 41):  # then weak boxes only, drifting over it
+        frame = tracker.update([_box(240 + 5 * step, 0.3)])
+        carried.append(bool(frame))
+        events += counter.observe(frame, (640, 360), float(8 + step))
+    assert events == []
+    assert carried[:10] == [True] * 10 and not any(carried[10:])  # what ended it: the cap, not a missing box
 
 
 @pytest.mark.integration
