@@ -2,7 +2,7 @@
 
 The edge and INT8 benches compare ONNX Runtime and OpenVINO with the original project's MXNet way in one process,
 so they run in the MXNet environment (a Python 3.11 device's stack with the MXNet backend); the others run here.
-The INT8 accuracy bench needs `make demo` first and runs when its data is there.
+The INT8 accuracy and tracking band benches need `make demo` first and run when its data is there.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bench import convert_bench, counting_bench, ingest_bench, int8_accuracy, make_manifest_bench
+from bench import convert_bench, counting_bench, ingest_bench, int8_accuracy, make_manifest_bench, tracking_band
 from odctl import mxnet_env
 
 
@@ -23,6 +23,8 @@ def main() -> int:
     counting_bench.main([])
     if (int8_accuracy.REPO / "demo-work" / "data" / "labels" / "held-out").exists():
         int8_accuracy.main([])
+    if (int8_accuracy.REPO / "demo-work" / "data" / "models" / "demo-job" / "model.json").exists():
+        tracking_band.main([])
     return 0
 
 

@@ -37,8 +37,10 @@ def evaluate_tracking(
     boxes: str | None = None,
     threshold: float = 0.5,
     messages_out: str | None = None,
+    precision: str = "int8",
 ) -> dict[str, Any]:
-    """The report; ``messages_out`` keeps what the device published (JSON Lines) for pictures."""
+    """The report; ``messages_out`` keeps what the device published (JSON Lines) for pictures; ``precision`` as
+    the device's (int8 where the package has it), so one package is measured at both."""
     truth_file = Path(boxes) if boxes else boxes_path(video)
     if not truth_file.exists():
         raise OdError(f"{truth_file}: no true boxes for {video} (a video from `odctl synth-video`, or pass --boxes)")
@@ -55,6 +57,7 @@ def evaluate_tracking(
                 "score_threshold": threshold,
                 "lines": json.dumps(lines),
                 "track": True,
+                "precision": precision,
             }
         )
         run(config, install_signals=False)

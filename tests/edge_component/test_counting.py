@@ -321,6 +321,9 @@ def test_detect_and_evaluate_tracking_from_the_cli(scene, tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["frames"] == 80 and report["mota"] <= 1 and 0 <= report["idf1"] <= 1
     assert report["runtime"]["precision"] == "fp32" and "fallback" in report["runtime"]  # a package without INT8
+    asked = ["--precision", "fp32", "--out", str(out)]
+    assert main(["evaluate-tracking", str(video), "--model", package, *line, *asked]) == 0
+    assert "fallback" not in json.loads(out.read_text())["runtime"]  # FP32 asked for, not fallen back to
     true = {way: {c: v["true"] for c, v in per.items()} for way, per in report["counts"]["middle"].items()}
     assert true["in"]["blue box"] >= 1  # the scenario's first box crosses left to right
     assert main(["evaluate-tracking", str(tmp_path / "other.mp4"), "--model", package, *line]) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
-from odedge.runtimes import BACKEND_CHOICES
+from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
 from odshared.core.errors import OdError
 from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
 
@@ -137,7 +137,7 @@ def _cmd_evaluate_tracking(args: argparse.Namespace) -> Any:
     from odctl.tracking_eval import evaluate_tracking
 
     lines = [shape_option(text, "--line") for text in args.line]
-    report = evaluate_tracking(args.video, args.model, lines, args.boxes, args.threshold)
+    report = evaluate_tracking(args.video, args.model, lines, args.boxes, args.threshold, precision=args.precision)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -156,6 +156,9 @@ def _add_evaluate_tracking(sub: Any) -> None:
     p.add_argument("--line", action="append", required=True, help="NAME:x1,y1,x2,y2[:left-to-right|right-to-left]")
     p.add_argument("--boxes", help="the true boxes (default: VIDEO's .boxes.jsonl)")
     p.add_argument("--threshold", type=fraction(), default=0.5, help="score threshold")
+    p.add_argument(
+        "--precision", choices=list(PRECISIONS), default="int8", help="int8 where the package has it, else fp32"
+    )
     p.add_argument("--out", help="also write the report here (JSON)")
 
 
