@@ -23,7 +23,7 @@ def main() -> int:
     counting_bench.main([])
     if (int8_accuracy.REPO / "demo-work" / "data" / "labels" / "held-out").exists():
         int8_accuracy.main([])
-    if (int8_accuracy.REPO / "demo-work" / "data" / "models" / "demo-job" / "model.json").exists():
+    if (tracking_band.DEMO_MODEL / "model.json").exists():
         tracking_band.main([])
     return 0
 

@@ -1,10 +1,10 @@
 """Counting and tracking on the twelve held-out crossings videos: the figures the README's tracking table quotes.
 
-The videos (seeds 301-312, never used while tuning the tracker; 300 frames; one line down the middle) are made once
-under bench/out/tracking-band/; the model is `make demo`'s unless ``--model`` names another package. Each video runs
-through `odctl evaluate-tracking`'s function at FP32 and at INT8 (where the package has it). To compare trackers, run
-it with each commit's code first on ``PYTHONPATH`` (the edge package is found there before the installed one).
-``python -m bench.tracking_band [--model PKG] [--precisions fp32 int8]``.
+The videos (seeds 301-312, never used while tuning the tracker; 300 frames; the demo's counting line down the
+middle) are made once under bench/out/tracking-band/; the model is `make demo`'s unless ``--model`` names another
+package. Each video runs through `odctl evaluate-tracking`'s function at FP32 and at INT8 (where the package has
+it). To compare trackers, run it with each commit's code first on ``PYTHONPATH`` (the edge package is found there
+before the installed one). ``python -m bench.tracking_band [--model PKG] [--precisions fp32 int8]``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from bench.inputs import OUT
 from bench.measure import REPO
 
 SEEDS = range(301, 313)
-CLASSES = ("blue box", "yellow box")
-LINE = {"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "in": "left-to-right"}
+DEMO_MODEL = REPO / "demo-work" / "data" / "models" / "demo-job"  # where `make demo` converts its model
 
 
 def _videos() -> list[str]:
+    from odctl.demo import CLASSES
     from odctl.synth_video import SynthSpec, write_video
 
     folder = OUT / "tracking-band" / "videos"
@@ -51,17 +51,19 @@ def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from odctl.demo import COUNTING_LINE
     from odctl.tracking_eval import evaluate_tracking
+    from odedge.runtimes import PRECISIONS
 
     parser = argparse.ArgumentParser(prog="python -m bench.tracking_band")
-    parser.add_argument("--model", default=str(REPO / "demo-work" / "data" / "models" / "demo-job"))
-    parser.add_argument("--precisions", nargs="+", choices=["fp32", "int8"], default=["fp32", "int8"])
+    parser.add_argument("--model", default=str(DEMO_MODEL))
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     videos = _videos()
     result = {}
     for precision in args.precisions:
-        reports = [evaluate_tracking(video, args.model, [LINE], precision=precision) for video in videos]
+        reports = [evaluate_tracking(video, args.model, [COUNTING_LINE], precision=precision) for video in videos]
         result[precision] = summarise(reports)
         print(json.dumps({"precision": precision, **result[precision]}), flush=True)
     (OUT / "tracking-band" / "band.json").write_text(json.dumps(result, indent=2) + "\n")
