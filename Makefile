@@ -21,12 +21,12 @@ LAMBDASTAMP := $(LAMBDAVENV)/.installed
 SDKVENV := .venv-lambda-sdk
 SDKSTAMP := $(SDKVENV)/.installed
 
-.PHONY: setup demo test test-fast test-unit test-mxnet test-lambda-runtime lint typecheck lock bench clean synth deploy
+.PHONY: setup browser demo test test-fast test-unit test-mxnet test-lambda-runtime lint typecheck lock bench clean synth deploy
 
 setup: $(STAMP) $(MXSTAMP) $(LSSTAMP) $(SDKSTAMP)
 
 $(STAMP): requirements/dev.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	py=$$(scripts/find-python $(PYTHON)) && "$$py" -m venv $(VENV)
 	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) pip install --quiet --python $(BIN)/python -r requirements/dev.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
@@ -35,7 +35,7 @@ $(STAMP): requirements/dev.lock pyproject.toml
 	touch $(STAMP)
 
 $(MXSTAMP): $(STAMP) requirements/mxnet.lock pyproject.toml
-	$(UV) venv --quiet --allow-existing --python 3.11 $(MXVENV)
+	py=$$(UV=$(UV) scripts/find-python 3.11) && $(UV) venv --quiet --allow-existing --python "$$py" $(MXVENV)
 	$(UV) pip install --quiet --python $(MXVENV)/bin/python -r requirements/mxnet.lock
 	$(UV) pip install --quiet --python $(MXVENV)/bin/python --no-deps -e .
 	touch $(MXSTAMP)
@@ -47,12 +47,12 @@ $(LSSTAMP): $(STAMP) requirements/label-studio.lock
 
 # no project code here: the rehearsal puts each function's bundle on this interpreter's path, as Lambda does
 $(SDKSTAMP): $(STAMP) requirements/lambda-sdk.lock
-	$(UV) venv --quiet --allow-existing --python 3.13 $(SDKVENV)
+	py=$$(UV=$(UV) scripts/find-python 3.13) && $(UV) venv --quiet --allow-existing --python "$$py" $(SDKVENV)
 	$(UV) pip install --quiet --python $(SDKVENV)/bin/python -r requirements/lambda-sdk.lock
 	touch $(SDKSTAMP)
 
 $(LAMBDASTAMP): $(STAMP) requirements/lambda-runtime.lock pyproject.toml
-	$(UV) venv --quiet --allow-existing --python 3.13 $(LAMBDAVENV)
+	py=$$(UV=$(UV) scripts/find-python 3.13) && $(UV) venv --quiet --allow-existing --python "$$py" $(LAMBDAVENV)
 	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python -r requirements/lambda-runtime.lock
 	$(UV) pip install --quiet --python $(LAMBDAVENV)/bin/python --no-deps -e .
 	touch $(LAMBDASTAMP)
@@ -64,10 +64,15 @@ lock: $(STAMP)
 	cd requirements && ../$(UV) pip compile --quiet --python-version 3.13 lambda-sdk.in -o lambda-sdk.lock
 	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 label-studio.in -o label-studio.lock
 
-demo: setup
+# the demo trains through the MXNet environment and needs nothing else (no Label Studio, no Lambda runtimes)
+demo: $(STAMP) $(MXSTAMP)
 	$(BIN)/odctl demo --workdir demo-work
 
-test: setup
+# the report and labeling tests drive a real headless Chromium: Debian's package, installed here when we may
+browser:
+	@scripts/ensure-chromium
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env

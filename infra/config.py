@@ -5,9 +5,10 @@ Every key lives under ``edge-od:``; a missing or invalid value stops synthesis w
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -277,8 +278,22 @@ def _hyperparameter_problems(hyper: Any) -> list[str]:
     return []
 
 
+def unknown_key_problems(context_keys: Iterable[str]) -> list[str]:
+    """A mistyped key would otherwise be ignored while its real key keeps its default: refuse it, naming the key
+    it most likely meant."""
+    problems = []
+    for key in sorted(k for k in context_keys if k.startswith(PREFIX) and k[len(PREFIX) :] not in KEYS):
+        close = difflib.get_close_matches(key[len(PREFIX) :], KEYS, n=1, cutoff=0.6)
+        hint = f"did you mean {PREFIX}{close[0]}?" if close else f"the known keys are listed in {CDK_JSON.name}"
+        problems.append(f"{key} is not a setting of this app: {hint}")
+    return problems
+
+
 def load_config(scope: constructs.Construct) -> AppConfig:
     """Read and check every key; all problems are reported together."""
+    unknown = unknown_key_problems(scope.node.get_all_context())
+    if unknown:
+        raise ConfigError("cdk.json context: " + "; ".join(unknown))
     raw = {key: scope.node.try_get_context(PREFIX + key) for key in KEYS}
     missing = [key for key, value in raw.items() if value is None]
     if missing:

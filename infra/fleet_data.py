@@ -97,7 +97,7 @@ class FleetData(Construct):
                 query_string=named.sql,
                 work_group=self.workgroup.ref,
             )
-            query.add_dependency(self.workgroup)
+            query.add_resource_dependency(self.workgroup)
 
     @property
     def database_name(self) -> str:
@@ -186,4 +186,4 @@ class FleetData(Construct):
                     columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in table.columns],
                 ),
             ),
-        ).add_dependency(self.database)
+        ).add_resource_dependency(self.database)

@@ -82,6 +82,7 @@ def test_cdk_cli_synthesizes_from_a_shell_without_the_project_environment(moto_e
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "deprecated" not in done.stdout + done.stderr, "the synth warns of a deprecated CDK API"
     template = json.loads((out / "EdgeObjectDetector.template.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     environment = manifest["artifacts"]["EdgeObjectDetector"]["environment"]
