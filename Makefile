@@ -21,7 +21,7 @@ LAMBDASTAMP := $(LAMBDAVENV)/.installed
 SDKVENV := .venv-lambda-sdk
 SDKSTAMP := $(SDKVENV)/.installed
 
-.PHONY: setup browser demo test test-fast test-unit test-mxnet test-lambda-runtime lint typecheck lock bench clean synth deploy
+.PHONY: setup browser docs demo test test-fast test-unit test-mxnet test-lambda-runtime lint typecheck lock bench clean synth deploy
 
 setup: $(STAMP) $(MXSTAMP) $(LSSTAMP) $(SDKSTAMP)
 
@@ -75,6 +75,7 @@ browser:
 test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(MXVENV)/bin/pytest -q -p no:cacheprovider tests/mxnet_env
 	$(BIN)/pytest -q
 
@@ -101,6 +102,10 @@ synth: $(STAMP)
 deploy: $(STAMP)
 	$(CDK) deploy $(CDK_ARGS)
 
+# the documentation site (docs/, mkdocs.yml): strict, so a broken link or anchor between pages fails
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -112,4 +117,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(MXVENV) $(LSVENV) $(LAMBDAVENV) $(SDKVENV) demo-work bench/out .pytest_cache
+	rm -rf $(VENV) $(MXVENV) $(LSVENV) $(LAMBDAVENV) $(SDKVENV) demo-work bench/out .pytest_cache site
