@@ -1,5 +1,11 @@
 """The fleet's data: AWS IoT rules -> Amazon Data Firehose -> the data bucket as JSON Lines -> Glue tables with
-partition projection -> an Athena workgroup with the ledger's named queries (odshared.fleet.ledger)."""
+partition projection -> an Athena workgroup with the ledger's named queries (odshared.fleet.ledger).
+
+The tables hold each line as a string (the Regex SerDe) and the queries parse it, so one malformed line is one row
+``malformed_records`` names, never a skipped or failed read (odshared.fleet.ledger says why not a JSON SerDe). Each
+stream logs its delivery errors to the ``Delivery`` log group (CloudWatchLoggingOptions: a DirectPut stream retries
+S3 for 24 hours, then drops the records, and says so only there and in its metrics, which fleet_monitoring alarms
+on); each rule's errors go to ``RuleErrors``, which fleet_monitoring counts and alarms on."""
 
 from __future__ import annotations
 
@@ -13,7 +19,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from odshared.fleet.ledger import PARTITION_PROJECTION_FORMAT, RAW_PREFIX, TABLES, Table, named_queries
+from odshared.fleet.ledger import (
+    LINE_REGEX,
+    PARTITION_PROJECTION_FORMAT,
+    RAW_PREFIX,
+    SERDE,
+    TABLES,
+    Table,
+    named_queries,
+)
 
 SQL_VERSION = "2016-03-23"
 RESULTS_PREFIX = "athena-results/"
@@ -39,6 +53,7 @@ class FleetData(Construct):
         data.add_lifecycle_rule(id="FleetRaw", prefix=f"{RAW_PREFIX}/", expiration=cdk.Duration.days(retention_days))
         data.add_lifecycle_rule(id="AthenaResults", prefix=RESULTS_PREFIX, expiration=cdk.Duration.days(7))
         self.errors = logs.LogGroup(self, "RuleErrors", retention=logs.RetentionDays.THREE_MONTHS)
+        self.delivery_logs = logs.LogGroup(self, "Delivery", retention=logs.RetentionDays.THREE_MONTHS)
         delivery_role = iam.Role(self, "DeliveryRole", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
         delivery_role.add_to_policy(
             iam.PolicyStatement(
@@ -69,7 +84,22 @@ class FleetData(Construct):
             )
             self.rules[table.name] = self._rule(table, stream, rule_role)
             self._table(table, data)
-        self.workgroup = athena.CfnWorkGroup(
+        self.workgroup = self._workgroup(data)
+        for named in named_queries():
+            query = athena.CfnNamedQuery(
+                self,
+                f"Query-{named.name}",
+                name=named.name,
+                description=named.description,
+                database=self.database_name,
+                query_string=named.sql,
+                work_group=self.workgroup.ref,
+            )
+            query.add_resource_dependency(self.workgroup)
+
+    def _workgroup(self, data: s3.IBucket) -> athena.CfnWorkGroup:
+        stack = cdk.Stack.of(self)
+        return athena.CfnWorkGroup(
             self,
             "WorkGroup",
             name=f"{stack.stack_name}-fleet",
@@ -87,24 +117,34 @@ class FleetData(Construct):
                 ),
             ),
         )
-        for named in named_queries():
-            query = athena.CfnNamedQuery(
-                self,
-                f"Query-{named.name}",
-                name=named.name,
-                description=named.description,
-                database=self.database_name,
-                query_string=named.sql,
-                work_group=self.workgroup.ref,
-            )
-            query.add_resource_dependency(self.workgroup)
 
     @property
     def database_name(self) -> str:
         name = self.database.database_input.name
         return str(name)
 
+    def _delivery_log(self, table: Table, role: iam.Role) -> logs.LogStream:
+        """The stream's log stream in ``Delivery``, and the one permission Firehose needs to write it."""
+        log_stream = logs.LogStream(
+            self, f"DeliveryLog-{table.name}", log_group=self.delivery_logs, log_stream_name=f"{table.name}-S3Delivery"
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:PutLogEvents"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{self.delivery_logs.log_group_name}:log-stream:{log_stream.log_stream_name}",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        return log_stream
+
     def _stream(self, table: Table, data: s3.IBucket, role: iam.Role) -> firehose.CfnDeliveryStream:
+        log_stream = self._delivery_log(table, role)
         stream = firehose.CfnDeliveryStream(
             self,
             f"Stream-{table.name}",
@@ -121,6 +161,11 @@ class FleetData(Construct):
                     interval_in_seconds=300, size_in_m_bs=5
                 ),
                 compression_format="UNCOMPRESSED",
+                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                    enabled=True,
+                    log_group_name=self.delivery_logs.log_group_name,
+                    log_stream_name=log_stream.log_stream_name,
+                ),
             ),
         )
         stream.node.add_dependency(role)
@@ -165,7 +210,6 @@ class FleetData(Construct):
                 name=table.name,
                 table_type="EXTERNAL_TABLE",
                 parameters={
-                    "classification": "json",
                     "projection.enabled": "true",
                     "projection.dt.type": "date",
                     "projection.dt.format": PARTITION_PROJECTION_FORMAT,
@@ -179,9 +223,8 @@ class FleetData(Construct):
                     location=location,
                     input_format="org.apache.hadoop.mapred.TextInputFormat",
                     output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library="org.openx.data.jsonserde.JsonSerDe",
-                        parameters={"ignore.malformed.json": "true"},
+                    serde_info=glue.CfnTable.SerdeInfoProperty(  # each line whole, as a string: the queries parse it
+                        serialization_library=SERDE, parameters={"input.regex": LINE_REGEX}
                     ),
                     columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in table.columns],
                 ),

@@ -1,8 +1,15 @@
-"""The fleet's metrics (EMF through IoT rules, odshared.fleet.metrics), alarms when a camera goes quiet or slow, and a
-dashboard."""
+"""The fleet's metrics (EMF through IoT rules, odshared.fleet.metrics), alarms when a camera goes quiet or slow,
+loses crossings or fills its outbox, or when the cloud path drops what the devices sent, and a dashboard.
+
+Nothing on the way from a device to the ledger may fail unseen: a rule's action error lands in the rules' error log
+group (a metric filter counts it: ``RuleErrors``); a Firehose stream that cannot write S3 retries for 24 hours and then
+drops the records (its ``DeliveryToS3.DataFreshness`` and ``DeliveryToS3.Success`` metrics, AWS/Firehose, say so
+first); a device that could not keep a crossing counts it in ``counts_lost`` and says how full its outbox is.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -10,6 +17,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -18,10 +26,30 @@ from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, METRIC_SETS
 
 from .fleet_data import SQL_VERSION, log_writer
 
+FIREHOSE = "AWS/Firehose"
+RULE_ERRORS = "RuleErrors"  # the metric filter's metric: one per error action message (one per rule and message)
+FRESHNESS_LIMIT_S = 900  # Firehose's best practices: alarm past the buffering limit, at most 15 minutes
+FIVE_MINUTES = cdk.Duration.minutes(5)
+
+
+def health_metric(name: str, statistic: str, thing: str | None = None) -> cloudwatch.Metric:
+    """A metric of the health rule's EMF: per ``thing``, or the fleet's (the dimensionless set)."""
+    dimensions = {"thing": thing} if thing else None
+    return cloudwatch.Metric(
+        namespace=NAMESPACE, metric_name=name, dimensions_map=dimensions, statistic=statistic, period=FIVE_MINUTES
+    )
+
 
 class FleetMonitoring(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, alarms: dict[str, Any], topic: sns.ITopic, errors: logs.ILogGroup
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarms: dict[str, Any],
+        topic: sns.ITopic,
+        errors: logs.ILogGroup,
+        streams: Mapping[str, firehose.CfnDeliveryStream],
     ) -> None:
         super().__init__(scope, construct_id)
         self.metrics_log = logs.LogGroup(self, "Metrics", retention=logs.RetentionDays.ONE_MONTH)
@@ -42,7 +70,19 @@ class FleetMonitoring(Construct):
                     error_action=self._logs(errors, role),
                 ),
             ).node.add_dependency(role)
-        self.alarms = self._alarms(alarms, topic)
+        # the error action's message (AWS IoT's "Error action message format") always names its rule
+        errors.add_metric_filter(
+            "RuleErrorCount",
+            filter_pattern=logs.FilterPattern.exists("$.ruleName"),
+            metric_namespace=NAMESPACE,
+            metric_name=RULE_ERRORS,
+            metric_value="1",
+        )
+        self.streams = dict(streams)
+        self.alarms = self._alarms(alarms)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(actions.SnsAction(topic))
+            alarm.add_ok_action(actions.SnsAction(topic))
         self.dashboard = self._dashboard()
 
     @staticmethod
@@ -53,56 +93,108 @@ class FleetMonitoring(Construct):
             )
         )
 
-    def _alarms(self, settings: dict[str, Any], topic: sns.ITopic) -> list[cloudwatch.Alarm]:
+    def _alarms(self, settings: dict[str, Any]) -> list[cloudwatch.Alarm]:
         silence = cdk.Duration.minutes(settings["silenceMinutes"])
-        made = [
-            self._alarm(
-                "FleetSilent",
-                cloudwatch.Metric(namespace=NAMESPACE, metric_name="HealthReports", statistic="Sum", period=silence),
-                1,
-                f"no device has sent health for {settings['silenceMinutes']} minutes",
-            )
-        ]
+        reports = health_metric("HealthReports", "Sum").with_(period=silence)
+        quiet = f"no device has sent health for {settings['silenceMinutes']} minutes"
+        made = [self._floor("FleetSilent", reports, 1, quiet)]
+        made += self._losses(None)
         for thing in settings["devices"]:
-            dimensions = {"thing": thing}
-            made.append(
-                self._alarm(
-                    f"Silent-{thing}",
-                    cloudwatch.Metric(
-                        namespace=NAMESPACE,
-                        metric_name="HealthReports",
-                        dimensions_map=dimensions,
-                        statistic="Sum",
-                        period=silence,
-                    ),
-                    1,
-                    f"{thing} has sent no health for {settings['silenceMinutes']} minutes",
-                )
+            made += self._device(thing, settings)
+        made.append(
+            self._ceiling(
+                "RuleErrors",
+                cloudwatch.Metric(namespace=NAMESPACE, metric_name=RULE_ERRORS, statistic="Sum", period=FIVE_MINUTES),
+                1,
+                "an IoT rule could not act on a device's message (the ledger's Firehose, the metrics' log group): "
+                "the message is in the RuleErrors log group, base64OriginalPayload",
             )
-            made.append(
-                self._alarm(
-                    f"LowFps-{thing}",
-                    cloudwatch.Metric(
-                        namespace=NAMESPACE,
-                        metric_name="FPS",
-                        dimensions_map=dimensions,
-                        statistic="Average",
-                        period=cdk.Duration.minutes(5),
-                    ),
-                    settings["fpsFloor"],
-                    f"{thing} infers under {settings['fpsFloor']} frames per second",
-                    periods=3,
-                )
-            )
-        for alarm in made:
-            alarm.add_alarm_action(actions.SnsAction(topic))
-            alarm.add_ok_action(actions.SnsAction(topic))
+        )
+        for table, stream in self.streams.items():
+            made += self._delivery(table, stream)
         return made
 
-    def _alarm(
-        self, name: str, metric: cloudwatch.Metric, floor: float, description: str, periods: int = 1
+    def _device(self, thing: str, settings: dict[str, Any]) -> list[cloudwatch.Alarm]:
+        silence = cdk.Duration.minutes(settings["silenceMinutes"])
+        return [
+            self._floor(
+                f"Silent-{thing}",
+                health_metric("HealthReports", "Sum", thing).with_(period=silence),
+                1,
+                f"{thing} has sent no health for {settings['silenceMinutes']} minutes",
+            ),
+            self._floor(
+                f"LowFps-{thing}",
+                health_metric("FPS", "Average", thing),
+                settings["fpsFloor"],
+                f"{thing} infers under {settings['fpsFloor']} frames per second",
+                periods=3,
+            ),
+            *self._losses(thing),
+        ]
+
+    def _losses(self, thing: str | None) -> list[cloudwatch.Alarm]:
+        """Crossings lost, and an outbox near or past its bound: for the fleet (any device) or one device."""
+        who, suffix = (thing, f"-{thing}") if thing else ("a device", "")
+        filling = cloudwatch.MathExpression(
+            expression="MAX([nearly, full])",
+            using_metrics={
+                "nearly": health_metric("OutboxNearlyFull", "Maximum", thing),
+                "full": health_metric("OutboxFull", "Maximum", thing),
+            },
+            period=FIVE_MINUTES,
+            label="outbox nearly full or full",
+        )
+        return [
+            self._ceiling(
+                f"CountsLost{suffix}",
+                health_metric("CountsLost", "Maximum", thing),
+                1,
+                f"{who} lost crossings it could neither keep nor send (counts_lost, since its component started; "
+                "odctl counts --gaps names the seqs)",
+            ),
+            self._ceiling(
+                f"OutboxFilling{suffix}",
+                filling,
+                1,
+                f"{who}'s crossings outbox is nearly full or full: crossings are, or soon will be, sent from memory "
+                "only (a restart loses them), then lost",
+            ),
+        ]
+
+    def _delivery(self, table: str, stream: firehose.CfnDeliveryStream) -> list[cloudwatch.Alarm]:
+        """Firehose's own delivery metrics for one stream (AWS/Firehose, DeliveryStreamName)."""
+
+        def metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return self._stream_metric(table, stream, name, statistic)
+
+        return [
+            self._ceiling(
+                f"LedgerStale-{table}",
+                metric("DeliveryToS3.DataFreshness", "Maximum"),
+                FRESHNESS_LIMIT_S,
+                f"the {table} stream holds a record older than {FRESHNESS_LIMIT_S} s: S3 delivery is failing "
+                "(its Delivery log stream says why); after 24 hours Firehose drops the records",
+            ),
+            self._floor(
+                f"LedgerDeliveryFailing-{table}",
+                metric("DeliveryToS3.Success", "Average"),
+                1,
+                f"some of the {table} stream's S3 writes failed (retried for 24 hours; its Delivery log stream)",
+                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+
+    def _floor(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        floor: float,
+        description: str,
+        periods: int = 1,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.BREACHING,
     ) -> cloudwatch.Alarm:
-        """Under ``floor`` is harm; no data at all is too (a silent camera sends none: missing is breaching)."""
+        """Under ``floor`` is harm; by default no data at all is too (a silent camera sends none)."""
         return cloudwatch.Alarm(
             self,
             name,
@@ -110,40 +202,79 @@ class FleetMonitoring(Construct):
             threshold=floor,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=periods,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+
+    def _ceiling(self, name: str, metric: cloudwatch.IMetric, ceiling: float, description: str) -> cloudwatch.Alarm:
+        """At or over ``ceiling`` is harm; no data is none (silence has its own alarms)."""
+        return cloudwatch.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=ceiling,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
 
     def _dashboard(self) -> cloudwatch.Dashboard:
-        def search(metric: str, dimensions: tuple[str, ...], stat: str, period: int, label: str) -> cloudwatch.IMetric:
-            schema = ",".join([NAMESPACE, *dimensions])
-            return cloudwatch.MathExpression(
-                expression=f"SEARCH('{{{schema}}} MetricName=\"{metric}\"', '{stat}', {period})",
-                label=label,
-                period=cdk.Duration.seconds(period),
-                using_metrics={},
-            )
-
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{cdk.Stack.of(self).stack_name}-fleet")
         health, crossings = HEALTH_METRICS.dimensions, CROSSING_METRICS.dimensions
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Devices reporting (health messages per 5 min)",
-                left=[search("HealthReports", health, "Sum", 300, "reports")],
-                width=12,
+            _graph("Devices reporting (health messages per 5 min)", [search("HealthReports", health, "Sum", 300)]),
+            _graph("FPS per device", [search("FPS", health, "Average", 300)]),
+            _graph(
+                "Crossing messages delivered per hour per line: deliveries, a redelivery counted again "
+                "(each crossing once: odctl counts)",
+                [search("Crossings", crossings, "Sum", 3600, "deliveries")],
             ),
-            cloudwatch.GraphWidget(
-                title="FPS per device", left=[search("FPS", health, "Average", 300, "fps")], width=12
+            _graph("Publish errors (since each component started)", [search("PublishErrors", health, "Maximum", 300)]),
+            _graph(
+                "Crossings lost per device (since each component started; which: odctl counts --gaps)",
+                [search("CountsLost", health, "Maximum", 300)],
             ),
-            cloudwatch.GraphWidget(
-                title="Crossings per hour per line",
-                left=[search("Crossings", crossings, "Sum", 3600, "crossings")],
-                width=12,
+            _graph(
+                "Outbox per device: crossings awaiting delivery (left); nearly full, full (right, 1 = yes)",
+                [search("OutboxPending", health, "Maximum", 300)],
+                right=[search(m, health, "Maximum", 300) for m in ("OutboxNearlyFull", "OutboxFull")],
             ),
-            cloudwatch.GraphWidget(
-                title="Publish errors (since each component started)",
-                left=[search("PublishErrors", health, "Maximum", 300, "errors")],
-                width=12,
+            _graph(
+                "Ledger delivery to S3 (Firehose): oldest record's age in s (left), share of writes that succeeded "
+                "(right)",
+                [self._stream_metric(t, s, "DeliveryToS3.DataFreshness", "Maximum") for t, s in self.streams.items()],
+                right=[self._stream_metric(t, s, "DeliveryToS3.Success", "Average") for t, s in self.streams.items()],
+            ),
+            _graph(
+                "IoT rule errors (messages an action could not take: RuleErrors log group)",
+                [cloudwatch.Metric(namespace=NAMESPACE, metric_name=RULE_ERRORS, statistic="Sum", period=FIVE_MINUTES)],
             ),
         )
         return dashboard
+
+    @staticmethod
+    def _stream_metric(table: str, stream: firehose.CfnDeliveryStream, name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=FIREHOSE,
+            metric_name=name,
+            dimensions_map={"DeliveryStreamName": stream.ref},
+            statistic=statistic,
+            period=FIVE_MINUTES,
+            label=table,
+        )
+
+
+def search(metric: str, dimensions: tuple[str, ...], stat: str, period: int, label: str = "") -> cloudwatch.IMetric:
+    """Every series of ``metric`` with exactly these dimensions: one line per device (or line) as they appear."""
+    schema = ",".join([NAMESPACE, *dimensions])
+    return cloudwatch.MathExpression(
+        expression=f"SEARCH('{{{schema}}} MetricName=\"{metric}\"', '{stat}', {period})",
+        label=label or metric,
+        period=cdk.Duration.seconds(period),
+        using_metrics={},
+    )
+
+
+def _graph(title: str, left: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None) -> Any:
+    return cloudwatch.GraphWidget(title=title, left=left, right=right or [], width=12)

@@ -82,6 +82,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("components/*", "component artifacts live under components/<name>/<version>/"),
         ("promotion/groups/*", "each thing group's deployment record is promotion/groups/<group>.json"),
         ("promotion/claims/*", "each promoted version's claim is promotion/claims/<version>.json"),
+        ("promotion/locks/*", "one promotion per canary group: its lock is promotion/locks/<group>.json"),
     ):
         acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
     for rest, why in (("*", "its log groups"), ("*:log-stream:*", "their log streams")):
@@ -115,6 +116,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*", "SageMaker names each job's log group"),
         (f"{partition}:logs:{scoped}:log-group:/aws/sagemaker/*:log-stream:*", "and each job's log streams"),
         (f"{partition}:greengrass:{scoped}:deployments:*", "deployment ids are created by the service"),
+        (f"{partition}:greengrass:{scoped}:coreDevices:*", "the canary reads each device of its group"),
         (
             f"{partition}:sagemaker:{scoped}:model-package/{stack.node.find_child('ModelRegistry').model_package_group_name}/*",
             "the stack's model package group numbers its versions as they are registered",
@@ -132,6 +134,12 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         stack,
         f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{model_components}:versions:*]",
         "The publish step reads the versions of the model component only (version numbers are made per run).",
+    )
+    inference = stack.node.find_child("Edge").component_name
+    acknowledge(
+        stack,
+        f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{inference}:versions:*]",
+        "The deploy step reads the inference component's recipe (its HealthInterval, what a canary expects).",
     )
     acknowledge_ingestion(stack, data, region, account)
 

@@ -168,7 +168,12 @@ def _grant_promotion(
         functions[key].add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[versions]))
     grant_objects(artifacts, functions["register"], "promotion/groups/*", read=True)
     grant_objects(artifacts, functions["plan"], "promotion/claims/*", read=True, write=True)
+    grant_objects(artifacts, functions["plan"], "promotion/locks/*", read=True, write=True)
     grant_objects(artifacts, functions["record"], "promotion/groups/*", read=True, write=True)
+    grant_objects(artifacts, functions["record"], "promotion/locks/*", read=True)
+    functions["record"].add_to_role_policy(  # the lock released at the end of a promotion
+        iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[artifacts.arn_for_objects("promotion/locks/*")])
+    )
     grant_objects(storage.data, functions["score"], "prepared/*", read=True)  # the evaluation frames
     grant_objects(artifacts, functions["score"], "models/*", read=True, write=True)  # model.json, scores.json
     functions["score"].add_to_role_policy(
@@ -181,6 +186,16 @@ def _grant_promotion(
         iam.PolicyStatement(
             actions=["iot:ListThingsInThingGroup"],
             resources=[stack.format_arn(service="iot", resource="thinggroup", resource_name="*")],
+        )
+    )
+    # what each canary device applied and runs (Service Authorization Reference, AWS IoT Greengrass V2: coreDevices)
+    core_devices = stack.format_arn(
+        service="greengrass", resource="coreDevices", resource_name="*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+    )
+    functions["check"].add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["greengrass:ListEffectiveDeployments", "greengrass:ListInstalledComponents"],
+            resources=[core_devices],
         )
     )
     # GetMetricData takes no resource (Service Authorization Reference, CloudWatch)
@@ -238,6 +253,15 @@ def _grant_models(
             actions=["greengrass:GetComponent", "greengrass:DescribeComponent"],
             resources=[f"{component_arn}:versions:*"],
         )
+    )
+    inference_arn = stack.format_arn(
+        service="greengrass",
+        resource="components",
+        resource_name=edge.component_name,
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    functions["deploy"].add_to_role_policy(  # the recipe's HealthInterval: how often a canary device reports
+        iam.PolicyStatement(actions=["greengrass:GetComponent"], resources=[f"{inference_arn}:versions:*"])
     )
 
 

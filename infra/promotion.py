@@ -53,15 +53,17 @@ class Promotion(Construct):
         super().__init__(scope, construct_id)
         self.functions, self.topic = functions, topic
         self.notify = notify_then_fail(self, topic, "Model promotion failed", "PromotionFailed")
-        plan = self._invoke("PlanPromotion", "plan", {"detail.$": "$.detail"}, "$.plan")
+        execution = "$$.Execution.Id"
+        plan = self._invoke("PlanPromotion", "plan", {"detail.$": "$.detail", "execution.$": execution}, "$.plan")
+        # another version's promotion holds the canary group: ask again later (never two soaks at once)
+        wait_for_group = sfn.Wait(self, "WaitForGroup", time=sfn.WaitTime.seconds_path("$.plan.value.waitSeconds"))
         to_canary = self._deploy("DeployToCanary", "$.plan.value.canaryGroup", "$.canary")
         soak = sfn.Wait(self, "Soak", time=sfn.WaitTime.seconds_path("$.plan.value.soakSeconds"))
         check = self._invoke(
-            "CheckCanary",
-            "check",
-            {"thing_group.$": "$.plan.value.canaryGroup", "deployed_at.$": "$.canary.value.deployedAt"},
-            "$.check",
+            "CheckCanary", "check", {"canary.$": "$.canary.value", "plan.$": "$.plan.value"}, "$.check"
         )
+        # a device that applied the deployment late soaks its full time too
+        keep_soaking = sfn.Wait(self, "KeepSoaking", time=sfn.WaitTime.seconds_path("$.check.value.waitSeconds"))
         rollback = self._invoke(
             "RollBackCanary",
             "deploy",
@@ -71,9 +73,15 @@ class Promotion(Construct):
         reject = self._invoke(
             "RejectVersion",
             "record",
-            {"plan.$": "$.plan.value", "outcome": "rolled_back", "reason.$": "$.check.value.reason"},
+            {
+                "plan.$": "$.plan.value",
+                "outcome": "rolled_back",
+                "reason.$": "$.check.value.reason",
+                "execution.$": execution,
+            },
             "$.recorded",
         )
+        no_canary = sfn.Pass(self, "NoCanary", result=sfn.Result.from_object({"value": None}), result_path="$.canary")
         to_fleet = self._deploy("DeployToFleet", "$.plan.value.thingGroup", "$.fleet")
         record = self._invoke(
             "RecordPromotion",
@@ -82,21 +90,28 @@ class Promotion(Construct):
                 "plan.$": "$.plan.value",
                 "outcome": "promoted",
                 "groups.$": "States.Array($.plan.value.thingGroup, $.plan.value.canaryGroup)",
+                "deployments.$": "States.Array($.fleet.value, $.canary.value)",
+                "execution.$": execution,
             },
             "$.recorded",
         )
         rolled_back = self._publish("NotifyRolledBack", "Canary unhealthy: model rolled back", "$.check.value.reason")
         promoted = self._publish("NotifyPromoted", "Model promoted to the fleet", "$.recorded.value.reason")
         to_fleet.next(record).next(promoted).next(sfn.Succeed(self, "Promoted"))
+        no_canary.next(to_fleet)
+        wait_for_group.next(plan)
+        keep_soaking.next(check)
         to_canary.next(soak).next(check).next(
             sfn.Choice(self, "CanaryHealthy?")
-            .when(sfn.Condition.boolean_equals("$.check.value.healthy", True), to_fleet)
+            .when(sfn.Condition.string_equals("$.check.value.state", "soaking"), keep_soaking)
+            .when(sfn.Condition.string_equals("$.check.value.state", "healthy"), to_fleet)
             .otherwise(rollback.next(reject).next(rolled_back).next(sfn.Succeed(self, "RolledBack")))
         )
         definition = plan.next(
             sfn.Choice(self, "Proceed?")
             .when(sfn.Condition.boolean_equals("$.plan.value.proceed", False), sfn.Succeed(self, "NothingToDo"))
-            .when(sfn.Condition.string_equals("$.plan.value.canaryGroup", ""), to_fleet)
+            .when(sfn.Condition.boolean_equals("$.plan.value.waiting", True), wait_for_group)
+            .when(sfn.Condition.string_equals("$.plan.value.canaryGroup", ""), no_canary)
             .otherwise(to_canary)
         )
         self.state_machine, self.log_group = logged_state_machine(
@@ -135,6 +150,7 @@ class Promotion(Construct):
             "thingGroup.$": "$.plan.value.thingGroup",
             "canaryGroup.$": "$.plan.value.canaryGroup",
             "reason.$": reason_path,
+            "route.$": "$.plan.value.route",  # says so when there is no canary: straight to the fleet
             "execution.$": "$$.Execution.Id",
         }
         notice = tasks.SnsPublish(

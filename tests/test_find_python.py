@@ -17,9 +17,7 @@ FIND = REPO / "scripts" / "find-python"
 
 def _find(version: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if key != "PYENV_VERSION"}
-    return subprocess.run(
-        [str(FIND), version], capture_output=True, text=True, timeout=120, env={**environment, **env}
-    )
+    return subprocess.run([str(FIND), version], capture_output=True, text=True, timeout=120, env={**environment, **env})
 
 
 def test_the_running_python_is_found_by_its_version():

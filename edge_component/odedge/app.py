@@ -64,7 +64,8 @@ def build_counting(
     lines, zones = parse_lines(config.lines), parse_zones(config.zones)
     if not lines and not zones:
         return tracker, None, None
-    outbox = Outbox(config.outbox_folder, config.outbox_max, counters) if lines else None
+    reserve = config.outbox_reserve_kb * 1024
+    outbox = Outbox(config.outbox_folder, config.outbox_max, counters, reserve) if lines else None
     journal = (
         CountsJournal(outbox, config.thing_name, config.topic(config.counts_topic), sinks[1:])
         if outbox is not None
@@ -84,7 +85,7 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
             f"configuration says InputSize={config.input_size}"
         )
     runtime = create_runtime(config.backend, package, config.threads or None, config.precision)
-    source = open_source(config.source, counters, config.loop, config.max_retries)
+    source = open_source(config.source, counters, config.loop, config.max_retries, config.start_epoch)
     sinks = build_sinks(config, counters)
     source.listen(sinks[0].transport.subscribe, config.topic(config.request_topic))
     stages = build_stages(config, counters)

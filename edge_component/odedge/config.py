@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from .errors import ConfigError
@@ -24,6 +25,9 @@ class EdgeConfig:
     classes: tuple[str, ...] = ()
     input_size: int = 0  # 0: whatever the model says; otherwise the model must match
     thing_name: str = field(default_factory=lambda: os.environ.get("AWS_IOT_THING_NAME", "local"))
+    # the model component's version (the recipe passes the model component's own ComponentVersion setting): health
+    # names it, so a canary judges the model by reports of that version only
+    model_component: str = ""
     publisher: str = "auto"  # auto | ipc | mqtt | jsonl
     publish_topic: str = "od/{thing}/detections"
     health_topic: str = "od/{thing}/health"
@@ -40,6 +44,9 @@ class EdgeConfig:
     realtime: bool = False
     max_frames: int = 0
     max_retries: int = 0  # a live source's reconnect attempts before the run fails; 0: forever (Greengrass)
+    # a video file's clock: ISO 8601 time of its first frame (with its zone); "": when the run starts. Its frames
+    # are stamped start + position, so a recorded hour is an hour in the counts (cameras keep the wall clock)
+    start_time: str = ""
     queue_size: int = 2
     buffer_size: int = 1000
     snapshot_dir: str = ""
@@ -64,6 +71,9 @@ class EdgeConfig:
     counts_file: str = ""  # totals and the sequence survive restarts here (the component's work folder)
     outbox_dir: str = ""  # crossings not yet delivered; default: "outbox" beside counts_file (in memory without one)
     outbox_max: int = 10000  # crossings the outbox keeps; past it a crossing's event is lost, loudly
+    # KiB the outbox leaves free in the work folder (the totals' file, the device); past it crossings are sent from
+    # memory, loudly (odedge.outbox)
+    outbox_reserve_kb: int = 1024
 
     @property
     def outbox_folder(self) -> str:
@@ -81,6 +91,7 @@ class EdgeConfig:
             (self.queue_size >= 1, "queue_size", "must be at least 1"),
             (self.buffer_size >= 1, "buffer_size", "must be at least 1"),
             (self.outbox_max >= 1, "outbox_max", "must be at least 1"),
+            (self.outbox_reserve_kb >= 0, "outbox_reserve_kb", "must be 0 or more"),
             (self.threads >= 0, "threads", "must be 0 (the runtime's default) or more"),
             (
                 0.0 <= self.uncertain_low <= self.uncertain_high <= 1.0,
@@ -94,12 +105,29 @@ class EdgeConfig:
         for ok, key, why in checks:
             if not ok:
                 raise ConfigError(f"configuration {key}: {why} (got {getattr(self, key.split('/')[0])!r})")
+        self.start_epoch  # noqa: B018 - names a bad start_time at start
         from .counting import parse_lines, parse_zones  # names the bad key: lines[0].points, zones[1].points, ...
 
         parse_lines(self.lines)
         parse_zones(self.zones)
         if not 0.0 <= self.track_low <= self.score_threshold:
             raise ConfigError(f"configuration track_low: must be in [0, score_threshold] (got {self.track_low!r})")
+
+    @property
+    def start_epoch(self) -> float | None:
+        """``start_time`` in seconds since the epoch; None for the wall clock."""
+        if not self.start_time:
+            return None
+        text = self.start_time.strip()
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ConfigError(
+                f"configuration start_time: ISO 8601 with a zone, such as 2026-03-01T08:00:00Z (got {text!r})"
+            )
+        return moment.timestamp()
 
     @property
     def tracking(self) -> bool:

@@ -4,7 +4,9 @@ Coordinates are fractions of the frame (0..1, origin top-left), so a line surviv
 A line runs from its first point to its second. Its left and right sides are the image's left and right when the
 line is seen with its first point at the top (a line from [0.5, 0] down to [0.5, 1]: ``left-to-right`` is a move
 to the right of the image; a line from [0, 0.5] across to [1, 0.5]: ``left-to-right`` is a move up). Each line
-names which direction is ``in``.
+names which direction is ``in``. Configurations deployed with those words keep their meaning; ``top-to-bottom`` and
+``bottom-to-top`` are the image's words for a line across the picture (``line_direction`` turns them into the
+line's own, and ``odctl`` turns all four image words into them, refusing one that runs along the line).
 
 Every crossing counts (the rule), so that ``in - out`` is what is on the in-side of the line (a box carried in,
 out and in again by one person is in 2, out 1: it is in the room). What is not a crossing:
@@ -32,20 +34,50 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .durable import write_atomic
+from .durable import describe, write_atomic
 from .errors import ConfigError
 from .postprocess import Detection
 from .telemetry import log_event
 
 logger = logging.getLogger(__name__)
-DIRECTIONS = ("left-to-right", "right-to-left")
+DIRECTIONS = ("left-to-right", "right-to-left")  # the line's own sides, seen with its first point on top
+# the image's own words: a move in this direction on the picture (y grows downwards)
+IMAGE_MOTIONS: dict[str, tuple[float, float]] = {
+    "left-to-right": (1.0, 0.0),
+    "right-to-left": (-1.0, 0.0),
+    "top-to-bottom": (0.0, 1.0),
+    "bottom-to-top": (0.0, -1.0),
+}
+# a word whose motion runs closer than 30 degrees to the line's own direction crosses it too little to name a side
+MIN_CROSSING_COSINE = 0.5
 Point = tuple[float, float]
+
+
+def line_direction(start: Point, end: Point, image_word: str) -> str:
+    """The line's own direction word (``DIRECTIONS``) for a move named with the image's words: a horizontal door
+    line's ``top-to-bottom`` is the line's ``right-to-left``. Refuses a word that runs along the line."""
+    if image_word not in IMAGE_MOTIONS:
+        raise ConfigError(f"direction {image_word!r}: one of {list(IMAGE_MOTIONS)} (a move on the image)")
+    cosine = _cosine(start, end, image_word)  # the move against the normal of the line's right side
+    if abs(cosine) < MIN_CROSSING_COSINE:
+        fitting = [w for w in IMAGE_MOTIONS if abs(_cosine(start, end, w)) >= MIN_CROSSING_COSINE]
+        raise ConfigError(f"direction {image_word!r} runs along this line: say {' or '.join(fitting)}")
+    return "left-to-right" if cosine > 0 else "right-to-left"
+
+
+def _cosine(start: Point, end: Point, image_word: str) -> float:
+    """The cosine between the move and the normal pointing to the line's right side (``Line.side`` +1)."""
+    (ax, ay), (bx, by) = start, end
+    mx, my = IMAGE_MOTIONS[image_word]
+    length = math.hypot(bx - ax, by - ay)
+    return (mx * (by - ay) - my * (bx - ax)) / length
 
 
 @dataclass(frozen=True)
@@ -122,8 +154,14 @@ def parse_lines(text: str) -> tuple[Line, ...]:
         if len(points) != 2 or points[0] == points[1]:
             raise ConfigError(f"configuration lines[{index}].points: two different points, got {list(points)}")
         inward = item.get("in", "left-to-right")
+        if inward in ("top-to-bottom", "bottom-to-top"):  # the image's words, for a line across the picture
+            try:
+                inward = line_direction(points[0], points[1], inward)
+            except ConfigError as exc:
+                raise ConfigError(f"configuration lines[{index}].in: {exc}") from None
         if inward not in DIRECTIONS:
-            raise ConfigError(f"configuration lines[{index}].in: one of {list(DIRECTIONS)}, got {inward!r}")
+            words = [*DIRECTIONS, "top-to-bottom", "bottom-to-top"]
+            raise ConfigError(f"configuration lines[{index}].in: one of {words}, got {inward!r}")
         lines.append(Line(item["name"], points[0], points[1], inward))
     return tuple(lines)
 
@@ -161,6 +199,9 @@ class Journal(Protocol):
     @property
     def recovered_state(self) -> dict[str, Any] | None: ...
 
+    @property
+    def highest_seq(self) -> int: ...
+
     def record(self, event: dict[str, Any], state: dict[str, Any]) -> None: ...
 
     def status(self) -> dict[str, Any]: ...
@@ -191,12 +232,25 @@ class Counter:
         self.occupancy: dict[str, dict[str, int]] = {z.name: {} for z in self.zones}
         self.now = 0.0  # the last frame's time: a zone's dwell is now - entered
         self.reset: list[str] = []
+        self.disk_error: dict[str, Any] | None = None  # the totals' file could not be written (health says)
+        self.unsaved = False  # the newest state is not on disk yet: written again at the next frame
         saved, from_outbox = self._saved()
         self.stream: str = saved.get("stream") or uuid.uuid4().hex
         self.seq: int = int(saved.get("seq", 0))
         self.totals = self._restore(saved.get("lines", {}))
-        if from_outbox:  # the file catches up now: the outbox's event may be delivered and gone before the next
+        skipped = self._skip_unreadable(saved)
+        if from_outbox or skipped:  # the file catches up now: the outbox's event may be delivered and gone next
             self._save(self.state())
+
+    def _skip_unreadable(self, saved: dict[str, Any]) -> bool:
+        """An outbox file newer than the state kept was unreadable (its crossing lost, counted by the outbox): its
+        seq stays taken, so an ``event_id`` is never given twice; the consumer sees the gap the loss made."""
+        highest = self.journal.highest_seq if self.journal is not None and saved.get("stream") else 0
+        if highest <= self.seq:
+            return False
+        log_event(logger, "counts.seq_skipped", level=logging.WARNING, seq=self.seq, to=highest)
+        self.seq = highest
+        return True
 
     def _saved(self) -> tuple[dict[str, Any], bool]:
         """The newest state kept: the totals' file, or the outbox's last event when a cut came between them."""
@@ -241,16 +295,26 @@ class Counter:
                 event = self._cross(line, det, centre, now)
                 if event:
                     events.append(event)
-                    if self.journal is not None:  # the event first, with the state after it: a cut loses neither
-                        self.journal.record(event, self.state())
+                    self._record(event)
             for zone in self.zones:
                 if zone.contains(centre):
                     present.add((zone.name, det.track_id))
                     self.entered.setdefault((zone.name, det.track_id), now)
         self._zones(tracked, present)
-        if events:
+        if events or self.unsaved:
             self._save(self.state())
         return events
+
+    def _record(self, event: dict[str, Any]) -> None:
+        """The event first, with the state after it: a cut loses neither. The journal keeps or sends it whatever
+        the disk does (odedge.outbox); anything else it raises is said here and never costs the frame the rest of
+        its crossings or its detections."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.record(event, self.state())
+        except Exception:
+            logger.exception("counts.journal_failed", extra={"fields": {"seq": event["seq"]}})
 
     def forget(self, track_ids: Sequence[int]) -> None:
         """The tracker ended these tracks: their state goes, so memory stays flat over months of tracks."""
@@ -325,6 +389,7 @@ class Counter:
             "stream": self.stream,
             **({"outbox": self.journal.status()} if self.journal is not None else {}),
             **({"reset": self.reset} if self.reset else {}),
+            **({"disk_error": dict(self.disk_error)} if self.disk_error is not None else {}),
         }
 
     def state(self) -> dict[str, Any]:
@@ -333,5 +398,20 @@ class Counter:
         return {"stream": self.stream, "seq": self.seq, "lines": lines}
 
     def _save(self, state: dict[str, Any]) -> None:
-        if self.path:
+        """Write the totals' file; a disk that refuses (ENOSPC, EIO, EROFS) is said (an error, ``disk_error`` in
+        health) and the write tried again at every frame until it lands, so the file is never left behind the
+        sequence it sent (a restart would give a seq twice). The outbox's reserve keeps room for it on a full disk."""
+        if not self.path:
+            return
+        try:
             write_atomic(Path(self.path), json.dumps(state).encode())
+        except OSError as exc:
+            if not self.unsaved:
+                log_event(logger, "counts.save_failed", level=logging.ERROR, path=self.path, error=describe(exc))
+            count = int((self.disk_error or {}).get("count", 0)) + 1
+            self.disk_error = {"path": self.path, "error": describe(exc), "count": count}
+            self.unsaved = True
+            return
+        if self.unsaved:
+            log_event(logger, "counts.saved_again", level=logging.WARNING, path=self.path, seq=state["seq"])
+        self.unsaved = False

@@ -212,12 +212,22 @@ class InferenceLoop:
         tracked = self.tracker.update(detections(rows, meta, classes, self.tracker.low, self.wanted))
         self.quality.observe(self.tracker.confirmed_now)
         if self.counter is not None:  # its journal sends the crossings (odedge.outbox), not the loop's sinks
-            self.counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
-            self.counter.forget(self.tracker.ended)
+            self._count(self.counter, self.tracker, tracked, frame)
         # a box that continues a confirmed track is the object still there, published down to TrackLow (as
         # ByteTrack reports its tracks): dropping it where the score dips would report the object as gone
         kept = (d for d in tracked if d.score >= threshold or d.track_id is not None)
         return sorted(kept, key=lambda d: -d.score)
+
+    def _count(self, counter: Counter, tracker: Tracker, tracked: list[Any], frame: Frame) -> None:
+        """Counting never costs the frame its detections: the counter keeps or sends each crossing whatever the
+        disk does (odedge.outbox); anything it still raises is logged and counted (``counting_errors``) here, and
+        the frame's detections go out all the same."""
+        try:
+            counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
+            counter.forget(tracker.ended)
+        except Exception:
+            logger.exception("counting.failed")
+            self.counters.add("counting_errors")
 
     def _observe(self, result: FrameResult) -> None:
         for stage in self.stages:
@@ -254,6 +264,7 @@ class InferenceLoop:
             self.runtime.choice.describe(),
             self._detections_per_frame(),
             self.quality.warning,
+            self.config.model_component,
         )
 
     def run(self) -> LoopResult:
@@ -292,7 +303,7 @@ class InferenceLoop:
             stopped_by,
             round(time.monotonic() - started, 2),
             counts=self.counter.summary() if self.counter is not None else None,
-            warnings=tuple(self.quality.warnings),
+            warnings=(*self.quality.warnings, *self.source.warnings),
         )
         log_event(
             logger,

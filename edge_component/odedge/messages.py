@@ -91,15 +91,18 @@ def health_message(
     runtime: dict[str, str] | None = None,
     detections_per_frame: float = 0.0,
     model_warning: str = "",
+    model_component: str = "",
 ) -> bytes:
     """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
     zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked;
-    ``model_warning`` when the model is too weak to count (odedge.quality)."""
+    ``model_warning`` when the model is too weak to count (odedge.quality); ``model_component``: the model
+    component's version running (under Greengrass), the evidence a canary needs that a report is of the new model."""
     return json.dumps(
         {
             **({"counts": counts} if counts is not None else {}),
             **({"runtime": runtime} if runtime is not None else {}),
             **({"model_warning": model_warning} if model_warning else {}),
+            **({"model_component": model_component} if model_component else {}),
             "thing": thing,
             "type": "health",
             "timestamp": iso(time.time()),

@@ -6,29 +6,38 @@ PUBACK). A restart or a power cut therefore loses none: what is still here is se
 sent twice (the confirmation lost) carries the same ``event_id`` for the consumer to drop. Each file also holds the
 counter's state after its crossing, so a cut between the event and the totals' file restores both.
 
-The outbox is bounded (``capacity`` events): when full, a new event is not kept, and that is said loudly (an error
-log line per event, ``counts_lost`` in the counters, ``outbox.full`` in health). Without a folder the outbox lives in
-memory (``odctl detect`` without ``--counts-file``): events still never give way to detections, but a restart loses
-what is pending.
+The disk is bounded twice: ``capacity`` events, and ``reserve`` bytes left free in the work folder (the totals'
+file must still be written when the outbox cannot be, and the device needs room too); ``nearly_full`` in health
+warns before either bound is reached. A crossing the disk cannot keep (the outbox full, the reserve reached, or
+the disk failing: ENOSPC, EIO, EROFS) is never dropped on the spot: it is held in memory and sent all the same, in
+its place in the order, and said loudly (a warning per event, ``counts_unkept`` in the counters, ``outbox.full``
+and ``outbox.disk_error`` in health), since a restart before it is delivered loses it. Only past ``capacity``
+events held in memory as well, or held in memory when the process stops, is a crossing lost: ``counts_lost``
+counts exactly those, and the outbox files found unreadable at start (their crossing cannot be sent). Without a
+folder the outbox lives in memory (``odctl detect`` without ``--counts-file``): events still never give way to
+detections, but a restart loses what is pending.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .durable import discard_partial, write_atomic
+from .durable import describe, discard_partial, write_atomic
 from .messages import counts_message
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
 SUFFIX = ".json"
+RESERVE_BYTES = 1 << 20  # left free in the work folder by default
+TYPICAL_RECORD = 1024  # bytes: what the next event will need, for a health check between crossings
 
 
 @dataclass(frozen=True)
@@ -36,62 +45,190 @@ class Entry:
     seq: int
     topic: str
     payload: bytes
+    on_disk: bool = True  # False: held in memory only (a restart loses it)
+    size: int = 0  # bytes of its file
 
 
 class Outbox:
-    def __init__(self, folder: str, capacity: int, counters: Counters) -> None:
+    def __init__(self, folder: str, capacity: int, counters: Counters, reserve: int = RESERVE_BYTES) -> None:
         self.folder = Path(folder) if folder else None
-        self.capacity, self.counters = capacity, counters
+        self.capacity, self.counters, self.reserve = capacity, counters, reserve
+        self.overflow = capacity if self.folder is not None else 0  # events held in memory past the disk
         self.entries: OrderedDict[int, Entry] = OrderedDict()
         self.cond = threading.Condition()
-        self.full = False
+        self.kept = self.bytes = self.held = 0  # files on disk, their bytes; events held in memory only
+        self.full, self.reason = False, ""  # the newest event was not kept on disk, and why
+        self.nearly_full = False
+        self.free: int | None = None
+        self.unreadable = 0
+        self.highest_seq = 0  # the highest seq among the files found at start, readable or not
+        self.disk_error: dict[str, Any] | None = None
         self.recovered_state: dict[str, Any] | None = None  # the counter's state after the newest kept event
         if self.folder is not None:
             self._load(self.folder)
 
     def _load(self, folder: Path) -> None:
+        """Read what a previous run left; an unreadable file costs its crossing (counted), never the start."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._disk_failed(folder, exc)
+            return
         for path in discard_partial(folder):
             log_event(logger, "outbox.partial_discarded", level=logging.WARNING, path=str(path))
         for path in sorted(folder.glob(f"*{SUFFIX}")):
-            try:
-                record = json.loads(path.read_text())
-                entry = Entry(int(record["seq"]), str(record["topic"]), str(record["payload"]).encode())
-            except (OSError, ValueError, KeyError, TypeError):  # never written by us whole: keep it for a person
-                path.rename(path.with_suffix(".unreadable"))
-                log_event(logger, "outbox.unreadable", level=logging.ERROR, path=str(path))
+            if path.stem.isdigit():
+                self.highest_seq = max(self.highest_seq, int(path.stem))
+            entry, state = self._read(path)
+            if entry is None:
                 continue
             self.entries[entry.seq] = entry
-            self.recovered_state = record.get("state")
+            self.kept, self.bytes = self.kept + 1, self.bytes + entry.size
+            self.highest_seq = max(self.highest_seq, entry.seq)
+            self.recovered_state = state if state is not None else self.recovered_state
         self.entries = OrderedDict(sorted(self.entries.items()))
         if self.entries:
             log_event(logger, "outbox.restored", pending=len(self.entries), first=next(iter(self.entries)))
+
+    def _read(self, path: Path) -> tuple[Entry | None, dict[str, Any] | None]:
+        try:
+            data = path.read_bytes()
+            record = json.loads(data)
+            state = record.get("state")
+            if state is not None and not isinstance(state, dict):
+                raise TypeError(f"state is a {type(state).__name__}")
+            entry = Entry(int(record["seq"]), str(record["topic"]), str(record["payload"]).encode(), True, len(data))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # corrupt, truncated, unreadable
+            self._unreadable(path, exc)
+            return None, None
+        return entry, state
+
+    def _unreadable(self, path: Path, exc: Exception) -> None:
+        """Its crossing cannot be sent: lost, counted and named (its seq is the file's name); the file is kept for a
+        person as ``.unreadable``, or, where even the rename fails, left (and counted again at the next start)."""
+        self.unreadable += 1
+        self.counters.add("counts_lost")
+        self.counters.add("outbox_unreadable")
+        seq = int(path.stem) if path.stem.isdigit() else None
+        log_event(logger, "outbox.unreadable", level=logging.ERROR, path=str(path), seq=seq, error=str(exc))
+        try:
+            path.rename(path.with_suffix(".unreadable"))
+        except OSError as err:
+            log_event(logger, "outbox.unreadable_left", level=logging.ERROR, path=str(path), error=describe(err))
 
     def _path(self, seq: int) -> Path:
         assert self.folder is not None
         return self.folder / f"{seq:012d}{SUFFIX}"
 
     def put(self, entry: Entry, state: dict[str, Any]) -> bool:
-        """Keep ``entry`` until it is delivered; False (and said loudly) when the outbox is full."""
+        """Keep ``entry`` until it is delivered. True: kept as promised (on disk; in memory without a folder).
+        False: not kept on disk, said loudly, and held in memory to be sent all the same, or past that lost
+        (counted). Never raises for the disk: a crossing's frame goes on whatever the disk does."""
+        if self.folder is None:
+            with self.cond:
+                if len(self.entries) < self.capacity:
+                    self.entries[entry.seq] = replace(entry, on_disk=False)
+                    self.full = False
+                    self.cond.notify_all()
+                    return True
+            return self._hold(entry, "full")
+        record = {"seq": entry.seq, "topic": entry.topic, "payload": entry.payload.decode(), "state": state}
+        data = json.dumps(record, separators=(",", ":")).encode()
+        path = self._path(entry.seq)
+        reason = self._room(len(data))
+        if not reason:
+            try:
+                write_atomic(path, data)
+            except OSError as exc:
+                self._disk_failed(path, exc)
+                reason = "disk_error"
+        if reason:
+            return self._hold(entry, reason)
         with self.cond:
-            if len(self.entries) >= self.capacity:
-                self.full = True
-                self.counters.add("counts_lost")
-                log_event(
-                    logger,
-                    "outbox.full",
-                    level=logging.ERROR,
-                    seq=entry.seq,
-                    capacity=self.capacity,
-                    lost=int(self.counters.get("counts_lost")),
-                )
-                return False
-        if self.folder is not None:
-            record = {"seq": entry.seq, "topic": entry.topic, "payload": entry.payload.decode(), "state": state}
-            write_atomic(self._path(entry.seq), json.dumps(record, separators=(",", ":")).encode())
-        with self.cond:
-            self.entries[entry.seq] = entry
+            self.entries[entry.seq] = replace(entry, on_disk=True, size=len(data))
+            self.kept, self.bytes = self.kept + 1, self.bytes + len(data)
+            self.full, self.reason = False, ""
             self.cond.notify_all()
         return True
+
+    def _room(self, size: int) -> str:
+        """Why a file of ``size`` bytes is not to be written now ("" when it is)."""
+        with self.cond:
+            if self.kept >= self.capacity:
+                return "full"
+        return self._space(size)
+
+    def _space(self, size: int) -> str:
+        """``low_space`` when writing ``size`` bytes would eat into the reserve; notes (and says, once) when the work
+        folder is nearly full: less than twice the reserve or a tenth of the disk left, or 90% of the capacity."""
+        assert self.folder is not None
+        try:
+            stats = os.statvfs(self.folder)
+        except OSError as exc:
+            self._disk_failed(self.folder, exc)
+            return "disk_error"
+        block = stats.f_frsize or 4096
+        free, total = stats.f_bavail * block, stats.f_blocks * block
+        need = -(-size // block) * block
+        with self.cond:
+            nearly = free - need < max(2 * self.reserve, total // 10) or self.kept >= 0.9 * self.capacity
+            turned, self.nearly_full, self.free = nearly and not self.nearly_full, nearly, free
+            pending = len(self.entries)
+        if turned:
+            log_event(
+                logger,
+                "outbox.nearly_full",
+                level=logging.WARNING,
+                path=str(self.folder),
+                free_bytes=free,
+                reserve_bytes=self.reserve,
+                pending=pending,
+                capacity=self.capacity,
+            )
+        return "low_space" if free - need < self.reserve else ""
+
+    def _hold(self, entry: Entry, reason: str) -> bool:
+        """The disk did not take ``entry``: in memory, to be sent in its turn (loudly), or lost past the bound."""
+        with self.cond:
+            self.full, self.reason = True, reason
+            held = self.held < self.overflow
+            if held:
+                self.held += 1
+                self.entries[entry.seq] = replace(entry, on_disk=False, size=0)
+                self.cond.notify_all()
+            in_memory = self.held
+        if held:
+            self.counters.add("counts_unkept")
+            log_event(
+                logger,
+                "outbox.not_kept",
+                level=logging.WARNING,
+                seq=entry.seq,
+                reason=reason,
+                in_memory=in_memory,
+                unkept=int(self.counters.get("counts_unkept")),
+                note="sent from memory; a restart before it is delivered loses it",
+            )
+            return False
+        self.counters.add("counts_lost")
+        log_event(
+            logger,
+            "outbox.full",
+            level=logging.ERROR,
+            seq=entry.seq,
+            reason=reason,
+            capacity=self.capacity,
+            in_memory=in_memory,
+            lost=int(self.counters.get("counts_lost")),
+        )
+        return False
+
+    def _disk_failed(self, path: Path, exc: OSError) -> None:
+        with self.cond:
+            count = int((self.disk_error or {}).get("count", 0)) + 1
+            self.disk_error = {"path": str(path), "error": describe(exc), "count": count}
+        self.counters.add("disk_errors")
+        log_event(logger, "outbox.disk_error", level=logging.ERROR, path=str(path), error=describe(exc))
 
     def oldest(self, timeout: float) -> Entry | None:
         with self.cond:
@@ -100,22 +237,61 @@ class Outbox:
             return next(iter(self.entries.values()), None)
 
     def remove(self, seq: int) -> None:
-        """The transport confirmed the event: forget it (a cut before the unlink only sends it again)."""
+        """The transport confirmed the event: forget it (a cut before the unlink only sends it again; so does an
+        unlink the disk refuses: the same ``event_id``, which the consumer drops)."""
         if self.folder is not None:
-            self._path(seq).unlink(missing_ok=True)
+            try:
+                self._path(seq).unlink(missing_ok=True)
+            except OSError as exc:
+                self._disk_failed(self._path(seq), exc)
         with self.cond:
-            self.entries.pop(seq, None)
-            self.full = len(self.entries) >= self.capacity
+            entry = self.entries.pop(seq, None)
+            if entry is not None and entry.on_disk:
+                self.kept, self.bytes = self.kept - 1, self.bytes - entry.size
+            elif entry is not None and self.folder is not None:
+                self.held -= 1
             self.cond.notify_all()
+
+    def abandon(self) -> int:
+        """The process stops: what is held only in memory is lost now. Counted (``counts_lost``); returns how many."""
+        with self.cond:
+            lost = sum(1 for e in self.entries.values() if not e.on_disk)
+        if lost:
+            self.counters.add("counts_lost", lost)
+        return lost
 
     def __len__(self) -> int:
         with self.cond:
             return len(self.entries)
 
-    def status(self) -> dict[str, Any]:
-        """What health says about the outbox."""
+    def _still_full(self) -> bool:
+        """Whether the next event would not be kept on disk: the capacity reached, the reserve reached (checked
+        now, which refreshes ``free_bytes`` and ``nearly_full`` between crossings), or a disk error that no write
+        has cleared since."""
         with self.cond:
-            return {"pending": len(self.entries), "capacity": self.capacity, "full": self.full}
+            full, reason, kept, pending = self.full, self.reason, self.kept, len(self.entries)
+        if self.folder is None:
+            return pending >= self.capacity
+        low = bool(self._space(TYPICAL_RECORD))
+        return (full and reason == "disk_error") or kept >= self.capacity or low
+
+    def status(self) -> dict[str, Any]:
+        """What health says about the outbox (edge_component/schemas/health.schema.json, counts.outbox)."""
+        full = self._still_full()
+        with self.cond:
+            status: dict[str, Any] = {"pending": len(self.entries), "capacity": self.capacity, "full": full}
+            status["in_memory"] = self.held if self.folder is not None else len(self.entries)
+            if self.entries:  # the seqs below it are delivered or lost: a consumer's gap report needs it (issue 34)
+                status["oldest_seq"] = next(iter(self.entries))
+            if self.folder is not None:
+                status.update(bytes=self.bytes, nearly_full=self.nearly_full, reserve_bytes=self.reserve)
+                if self.free is not None:
+                    status["free_bytes"] = self.free
+            if self.unreadable:
+                status["unreadable"] = self.unreadable
+            if self.disk_error is not None:
+                status["disk_error"] = dict(self.disk_error)
+            return status
 
 
 class CountsJournal:
@@ -129,11 +305,18 @@ class CountsJournal:
     def recovered_state(self) -> dict[str, Any] | None:
         return self.outbox.recovered_state
 
+    @property
+    def highest_seq(self) -> int:
+        return self.outbox.highest_seq
+
     def record(self, event: dict[str, Any], state: dict[str, Any]) -> None:
         payload = counts_message(self.thing, event)
         self.outbox.put(Entry(event["seq"], self.topic, payload), state)
         for copy in self.copies:
-            copy.publish(self.topic, payload)
+            try:  # a copy only records: it never costs the crossing its outbox, nor the frame its detections
+                copy.publish(self.topic, payload)
+            except Exception:
+                logger.exception("counts.copy_failed")
 
     def status(self) -> dict[str, Any]:
         return self.outbox.status()

@@ -25,7 +25,11 @@ from .outbox import Outbox
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
-CONFIRM_TIMEOUT_S = 10.0  # a PUBACK later than this: the event is sent again (the consumer drops the duplicate)
+CONFIRM_TIMEOUT_S = 10.0  # a PUBACK later than this: the delivery is waited for again (the same message)
+IPC_TIMEOUT_S = 10.0  # the nucleus answers a publish within this, or the publish is retried: a hung nucleus never
+# holds the crossings' and the health's threads for ever
+MQTT_MAX_QUEUED = 200  # messages paho holds unacknowledged (its default is no bound); past it a publish is refused
+MQTT_MAX_INFLIGHT = 20  # of those, sent and awaiting their PUBACK
 
 
 class Transport:
@@ -64,13 +68,20 @@ class JsonlTransport(Transport):
 
 
 class MqttTransport(Transport):
-    """paho-mqtt to a broker, QoS 1, reconnecting in the background."""
+    """paho-mqtt to a broker, QoS 1, reconnecting in the background. paho's queue of unacknowledged messages is
+    bounded (a refused publish is kept and retried by the caller's buffer or outbox), and a crossing not confirmed
+    in time is waited for again, not published again: paho still holds the first copy and sends it after a
+    reconnect, so each retry with a new publish would put one more copy in flight."""
 
     def __init__(self, host: str, port: int, client_id: str) -> None:
         import paho.mqtt.client as mqtt
 
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(MQTT_MAX_INFLIGHT)
+        self.client.max_queued_messages_set(MQTT_MAX_QUEUED)
+        self.confirm_timeout = CONFIRM_TIMEOUT_S
+        self.in_flight: tuple[str, bytes, Any] | None = None  # the delivery awaiting its PUBACK: topic, payload, info
         self.subscriptions: dict[str, Callable[[str, bytes], None]] = {}
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
@@ -100,10 +111,17 @@ class MqttTransport(Transport):
         return info
 
     def deliver(self, topic: str, payload: bytes) -> None:
-        info = self.send(topic, payload)
-        info.wait_for_publish(CONFIRM_TIMEOUT_S)
-        if not info.is_published():  # paho may still send it after a reconnect: a duplicate, same event_id
-            raise ConnectionError(f"no PUBACK within {CONFIRM_TIMEOUT_S:g} s")
+        """QoS 1 and wait for the PUBACK; the retry of a message not confirmed in time waits on the same one."""
+        pending = self.in_flight
+        if pending is not None and pending[0] == topic and pending[1] == payload:
+            info = pending[2]
+        else:
+            info = self.send(topic, payload)
+            self.in_flight = (topic, payload, info)
+        info.wait_for_publish(self.confirm_timeout)
+        if not info.is_published():  # paho still holds it and sends it after a reconnect: waited for next time
+            raise ConnectionError(f"no PUBACK within {self.confirm_timeout:g} s")
+        self.in_flight = None
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         self.subscriptions[topic] = callback
@@ -116,10 +134,13 @@ class MqttTransport(Transport):
 
 
 class IpcTransport(Transport):
-    """Greengrass IPC: PublishToIoTCore (and PublishToTopic for a local topic) through awsiotsdk's client."""
+    """Greengrass IPC: PublishToIoTCore through awsiotsdk's client, each call bounded by ``timeout`` (a nucleus
+    that never answers fails the publish, which the caller retries, instead of silencing it for ever); detections
+    (what is sent to ``detections_topic``) are copied to ``local_topic`` for the device's other components, health
+    and crossings are not."""
 
-    def __init__(self, local_topic: str = "") -> None:
-        self.local_topic = local_topic
+    def __init__(self, local_topic: str = "", detections_topic: str = "", timeout: float = IPC_TIMEOUT_S) -> None:
+        self.local_topic, self.detections_topic, self.timeout = local_topic, detections_topic, timeout
         self.client = self._connect()
 
     def _connect(self) -> Any:
@@ -144,11 +165,23 @@ class IpcTransport(Transport):
     def _publish(self, topic: str, payload: bytes, qos: Any) -> None:
         from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
 
-        self.client.publish_to_iot_core(topic_name=topic, qos=qos, payload=payload)
-        if self.local_topic:
-            self.client.publish_to_topic(
-                topic=self.local_topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=payload))
-            )
+        self._wait(self.client.publish_to_iot_core_async(topic_name=topic, qos=qos, payload=payload), topic)
+        if self.local_topic and topic == self.detections_topic:
+            message = PublishMessage(binary_message=BinaryMessage(message=payload))
+            try:  # the copy is best effort: its failure never sends the IoT Core publish again
+                self._wait(self.client.publish_to_topic_async(topic=self.local_topic, publish_message=message), topic)
+            except Exception as exc:
+                log_event(logger, "ipc.local_failed", level=logging.WARNING, topic=self.local_topic, error=str(exc))
+
+    def _wait(self, future: Any, topic: str) -> None:
+        """The operation's answer within ``timeout``; raises TimeoutError otherwise (the caller keeps the message)."""
+        import concurrent.futures
+
+        try:
+            future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the nucleus did not answer the publish to {topic} within {self.timeout:g} s") from None
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         def on_event(event: Any) -> None:
@@ -278,10 +311,10 @@ class OutboxSender:
         delivered = self.flush(timeout)
         self.closing.set()
         self.thread.join(timeout)
-        if not delivered:
-            kept = self.outbox.folder is not None  # in memory (no counts file): these crossings are lost now
-            level = logging.WARNING if kept else logging.ERROR
-            log_event(logger, "outbox.pending_at_stop", level=level, pending=len(self.outbox), kept=kept)
+        if not delivered:  # what is on disk waits for the next start; what is only in memory is lost now
+            lost = self.outbox.abandon()
+            level = logging.ERROR if lost else logging.WARNING
+            log_event(logger, "outbox.pending_at_stop", level=level, pending=len(self.outbox), lost=lost)
 
 
 def create_transport(kind: str, config: Any) -> Transport:
@@ -292,7 +325,7 @@ def create_transport(kind: str, config: Any) -> Transport:
             else ("jsonl" if config.jsonl else "mqtt")
         )
     if kind == "ipc":
-        return IpcTransport(config.local_topic)
+        return IpcTransport(config.local_topic, config.topic(config.publish_topic))
     if kind == "mqtt":
         return MqttTransport(config.mqtt_host, config.mqtt_port, f"odedge-{config.thing_name}-{os.getpid()}")
     return JsonlTransport(config.jsonl or "-")

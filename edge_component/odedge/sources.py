@@ -52,6 +52,7 @@ class FrameSource:
         self.name = name
         self.counters = counters
         self.index = 0
+        self.warnings: list[str] = []  # a result still usable but not whole (a file cut short), said in the summary
 
     def read(self) -> Frame | None:
         """The next frame; None when nothing is available right now; raises EndOfStream when done."""
@@ -78,6 +79,7 @@ class VideoSource(FrameSource):
         backoff_max: float = 30.0,
         opener: Callable[[int | str], object] | None = None,
         max_retries: int = 0,
+        start_time: float | None = None,
     ) -> None:
         super().__init__(spec, counters)
         self.target: int | str = int(spec) if spec.isdigit() else spec
@@ -95,6 +97,29 @@ class VideoSource(FrameSource):
             if not self.live:
                 raise SourceError(f"video source {spec}: OpenCV cannot open it (corrupt or an unsupported codec)")
             self._schedule_retry("cannot open")
+        self.clock_start = time.time() if start_time is None else start_time  # a file's first frame
+        self.declared_frames = 0 if self.live or self.capture is None else self._frame_count()
+
+    def _frame_count(self) -> int:
+        import cv2
+
+        return max(0, int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+
+    def _timestamp(self) -> float:
+        """A camera's frame is now; a file's is its start plus its position (its own clock, not the reading's)."""
+        fps = self.fps()
+        return time.time() if self.live or fps <= 0 else self.clock_start + self.index / fps
+
+    def _check_complete(self) -> None:
+        """A file whose header promises more frames than it gives is cut short or damaged: the result stands for
+        the part read, and says so (containers' counts are approximate: 2 frames or 2% are let pass)."""
+        declared, read = self.declared_frames, self.index
+        if declared and declared - read > max(2, 0.02 * declared):
+            warning = f"{self.name}: read {read} of {declared} frames: the file is cut short or damaged"
+            self.warnings.append(warning)
+            log_event(
+                logger, "source.incomplete", level=logging.WARNING, source=self.name, read=read, declared=declared
+            )
 
     def _open(self) -> bool:
         import cv2
@@ -133,8 +158,9 @@ class VideoSource(FrameSource):
                 self.capture.release()
                 self._open()
                 return None
+            self._check_complete()
             raise EndOfStream(self.name)
-        frame = Frame(image, self.index, time.monotonic(), time.time(), self.name)
+        frame = Frame(image, self.index, time.monotonic(), self._timestamp(), self.name)
         self.index += 1
         self.counters.set("source_connected", 1)  # frames flow (health's SourceConnected; 0 from an outage on)
         return frame
@@ -243,9 +269,11 @@ class RequestSource(FrameSource):
         return frame
 
 
-def open_source(spec: str, counters: Counters, loop: bool = False, max_retries: int = 0) -> FrameSource:
+def open_source(
+    spec: str, counters: Counters, loop: bool = False, max_retries: int = 0, start_time: float | None = None
+) -> FrameSource:
     if spec == "request":
         return RequestSource(counters)
     if Path(spec).is_dir():
         return FolderSource(spec, counters, loop)
-    return VideoSource(spec, counters, loop, max_retries=max_retries)
+    return VideoSource(spec, counters, loop, max_retries=max_retries, start_time=start_time)

@@ -1,4 +1,5 @@
-"""After the soak: the canary devices' health metrics against bounds and against the model before."""
+"""The canary's verdict, checked again after each wait until every device soaked: per device, reports of the new
+model version only, from the moment Greengrass says that device applied the canary deployment."""
 
 from __future__ import annotations
 
@@ -6,19 +7,22 @@ from typing import Any
 
 from odshared.core.lambda_env import json_setting
 from odshared.core.log import configure
-from odshared.fleet.canary import CanaryBounds, check_canary
+from odshared.fleet.canary import CanaryBounds, CanaryRun, check_canary
 
 configure()
 
 
-def handler(event: dict[str, Any], _context: Any = None, iot: Any = None, cloudwatch: Any = None) -> dict[str, Any]:
+def handler(
+    event: dict[str, Any], _context: Any = None, iot: Any = None, greengrass: Any = None, cloudwatch: Any = None
+) -> dict[str, Any]:
+    """``canary``: the canary deploy step's result; ``plan``: the plan step's."""
     import boto3
 
     bounds = CanaryBounds.from_mapping(json_setting("PROMOTION")["canary"])
     return check_canary(
-        event["thing_group"],
-        event["deployed_at"],
+        CanaryRun.from_state(event["canary"], event["plan"]),
         bounds,
         iot or boto3.client("iot"),
+        greengrass or boto3.client("greengrassv2"),
         cloudwatch or boto3.client("cloudwatch"),
     )

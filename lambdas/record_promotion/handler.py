@@ -1,4 +1,5 @@
-"""Last step of a promotion: the groups' deployment records (promoted), or the version Rejected (rolled back)."""
+"""Last step of a promotion: the groups' deployment records (promoted), or the version Rejected (rolled back); the
+canary group released for the next promotion either way."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ configure()
 
 
 def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) -> dict[str, Any]:
+    """``deployments``: the deploy steps' results (null for a step that did not run); ``execution``: this run's."""
     import boto3
 
     return record_promotion(
@@ -21,4 +23,6 @@ def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) 
         [g for g in event.get("groups") or [] if g],
         setting("ARTIFACTS_BUCKET"),
         sagemaker or boto3.client("sagemaker"),
+        list(event.get("deployments") or []),
+        event.get("execution") or "",
     )

@@ -71,7 +71,8 @@ PORT = Number(int, 1, 65535)
 
 
 def shape_option(text: str, option: str) -> dict[str, Any]:
-    """``NAME:x1,y1,x2,y2[:right-to-left]`` (a line) or ``NAME:x1,y1,x2,y2,x3,y3,...`` (a zone), fractions of the
+    """``NAME:x1,y1,x2,y2[:DIRECTION]`` (a line; the in-direction as a move on the image: left-to-right,
+    right-to-left, top-to-bottom or bottom-to-top) or ``NAME:x1,y1,x2,y2,x3,y3,...`` (a zone), fractions of the
     frame; the device's configuration checks the points."""
     name, _, rest = text.partition(":")
     coordinates, _, direction = rest.partition(":")
@@ -92,4 +93,11 @@ def shape_option(text: str, option: str) -> dict[str, Any]:
             f"{option} {text!r}: a line has two points, NAME:x1,y1,x2,y2 (a zone, --zone, takes three or more)"
         )
     shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
-    return {**shape, "in": direction} if direction else shape
+    if not direction:
+        return shape
+    from odedge.counting import line_direction
+
+    try:  # the image's words, whatever way the line was drawn; the device keeps the line's own
+        return {**shape, "in": line_direction((values[0], values[1]), (values[2], values[3]), direction)}
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r}: {exc}") from None

@@ -1,9 +1,14 @@
 """What a consumer can tell from the device's crossings and health: a gap from silence, a duplicate from a crossing.
 
 Each crossing carries ``event_id`` (the same on every delivery) and the device's ``seq`` within its ``stream``; each
-health message carries the last ``seq`` the device gave and how many crossings its outbox still holds. Crossings are
-counted once by ``event_id``; a ``seq`` up to the last one that is neither received nor still in the outbox (the
-newest ``pending`` ones) is missing: lost on the way, or past a full outbox.
+health message carries the last ``seq`` the device gave and its outbox: how many crossings it still holds
+(``pending``) and the oldest of them (``oldest_seq``). The outbox sends oldest first, one at a time, and keeps the
+OLDEST when it overflows (the newest are the ones lost), so every seq below the oldest pending one, or up to the last
+one when none is pending, has been delivered or lost; and so has every seq below one received. Those not received
+are missing; the rest may still come.
+
+The same rule, in SQL over the ledger, is the named query ``crossing_gaps`` (``odctl counts --gaps``); this is its
+counterpart over messages in memory, for the device's own tests and a cross-check of the query.
 """
 
 from __future__ import annotations
@@ -18,18 +23,37 @@ class StreamReport:
     thing: str
     stream: str
     last_seq: int = 0  # the highest seq a crossing or a health message named
-    health_seq: int = 0  # the newest health message's seq ...
-    pending: int = 0  # ... and how many crossings up to it its outbox still held (the newest ones)
+    health_seq: int = 0  # the newest health message's seq, ...
+    pending: int = 0  # ... how many crossings its outbox still held ...
+    oldest_pending: int | None = None  # ... and the oldest of them (None: none pending, or not said)
     received: set[int] = field(default_factory=set)
     duplicates: int = 0
 
     @property
+    def horizon(self) -> int:
+        """The first seq that may still come: the oldest pending, else the one after the health's last; pending
+        with no oldest named (older device code) settles nothing; a seq received settles all below it."""
+        if self.pending == 0:
+            reported = self.health_seq + 1
+        else:
+            reported = self.oldest_pending if self.oldest_pending is not None else 1
+        return max(reported, max(self.received, default=0))
+
+    @property
     def missing(self) -> list[int]:
-        """Sent in order, so a seq below one received, or below the outbox's pending ones, is not coming."""
-        in_flight = set(range(self.health_seq - self.pending + 1, self.health_seq + 1)) - {
-            s for s in range(1, max(self.received, default=0) + 1)
-        }
-        return [seq for seq in range(1, self.last_seq + 1) if seq not in self.received and seq not in in_flight]
+        """Settled (below the horizon) and never received: lost on the way, or past a full outbox."""
+        return [seq for seq in range(1, self.horizon) if seq not in self.received]
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """``missing`` as (first, last) runs, as ``crossing_gaps`` lists them."""
+        runs: list[tuple[int, int]] = []
+        for seq in self.missing:
+            if runs and runs[-1][1] == seq - 1:
+                runs[-1] = (runs[-1][0], seq)
+            else:
+                runs.append((seq, seq))
+        return runs
 
 
 def _message(record: dict[str, Any]) -> dict[str, Any]:
@@ -38,10 +62,28 @@ def _message(record: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else record
 
 
+def _health(reports: dict[tuple[str, str], StreamReport], message: dict[str, Any], newest: dict) -> None:
+    """The newest health message per stream (by its timestamp, then seq) sets what its outbox still held."""
+    counts = message.get("counts")
+    if not isinstance(counts, dict) or "stream" not in counts:
+        return
+    key = (message["thing"], counts["stream"])
+    report = reports.setdefault(key, StreamReport(*key))
+    order = (str(message.get("timestamp", "")), int(counts.get("seq", 0)))
+    if key not in newest or order >= newest[key]:
+        newest[key] = order
+        outbox = counts.get("outbox", {})
+        report.health_seq = int(counts.get("seq", 0))
+        report.pending = int(outbox.get("pending", 0))
+        report.oldest_pending = int(outbox["oldest_seq"]) if "oldest_seq" in outbox else None
+    report.last_seq = max(report.last_seq, int(counts.get("seq", 0)))
+
+
 def crossing_streams(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], StreamReport]:
     """Per (thing, stream): crossings received once each, the duplicates dropped, and the seqs missing."""
     reports: dict[tuple[str, str], StreamReport] = {}
     seen: set[str] = set()
+    newest: dict[tuple[str, str], tuple[str, int]] = {}
     for record in records:
         message = _message(record)
         if message.get("type") == "crossing":
@@ -53,14 +95,6 @@ def crossing_streams(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str],
             seen.add(message["event_id"])
             report.received.add(int(seq))
             report.last_seq = max(report.last_seq, int(seq))
-        elif message.get("type") == "health" and isinstance(message.get("counts"), dict):
-            counts = message["counts"]
-            if "stream" not in counts:
-                continue
-            key = (message["thing"], counts["stream"])
-            report = reports.setdefault(key, StreamReport(*key))
-            if int(counts.get("seq", 0)) >= report.health_seq:
-                report.health_seq = int(counts.get("seq", 0))
-                report.pending = int(counts.get("outbox", {}).get("pending", 0))
-            report.last_seq = max(report.last_seq, report.health_seq)
+        elif message.get("type") == "health":
+            _health(reports, message, newest)
     return reports

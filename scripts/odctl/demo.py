@@ -405,7 +405,7 @@ def _run_component(root: Path, gg: Path, videos: Path, jsonl: Path) -> dict[str,
 
 def _counting_figures(report: Path, videos: Path, counting: dict[str, Any]) -> dict[str, Any]:
     """The counts against the truth, the tracking metrics, and a strip of annotated frames with the line."""
-    from .report import crossings_chart_png, detection_strip
+    from .report import detection_strip
 
     messages = [json.loads(line) for line in (report / "counting.jsonl").read_text().splitlines() if line.strip()]
     detections = [m["message"] for m in messages if m["topic"].endswith("/detections") and m["message"]["detections"]]
@@ -413,39 +413,102 @@ def _counting_figures(report: Path, videos: Path, counting: dict[str, Any]) -> d
     (report / "counting_strip.png").write_bytes(strip)
     kept = ("counts", "mota", "idf1", "id_switches", "count_pairs_exact", "count_max_error")
     figures = {k: counting[k] for k in kept}
-    balance, per_minute = _ledger(report / "counting.jsonl")
-    for row in balance:  # odctl counts' net balance beside the device's count and the truth
+    for row in _ledger(report / "counting.jsonl", "net_balance"):  # odctl counts' net balance beside the count
         for way, column in (("in", "crossed_in"), ("out", "crossed_out")):
             pair = figures["counts"].get(row["line"], {}).get(way, {}).get(row["class"])
             if pair is not None:
                 pair["ledger"] = row[column]
-    (report / "crossings_per_minute.png").write_bytes(crossings_chart_png(per_minute))
     return figures
 
 
-def _ledger(messages: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The crossings the device published, through the ledger's named queries (odctl counts, offline)."""
+def _ledger(messages: Path, name: str) -> list[dict[str, Any]]:
+    """The crossings the device published, through one of the ledger's named queries (odctl counts --from)."""
     from datetime import UTC, datetime, timedelta
 
     from odshared.fleet.ledger import period_parameters
 
-    from .ledger_local import records_from_jsonl, run_query
+    from .ledger_local import run_query_files
 
-    tables = records_from_jsonl([str(messages)])
     parameters = period_parameters(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=1))
-    return run_query("net_balance", parameters, tables), run_query("crossings_by_minute", parameters, tables)
+    return run_query_files(name, parameters, [messages])
+
+
+def _headlines(figures: dict[str, Any]) -> list[Any]:
+    """The figures a person reads first, each with what it is and its unit."""
+    from .report import Headline
+
+    counting = figures["counting"]
+    return [
+        Headline("mAP@0.5 on the held-out video, FP32", figures["heldout_mAP@0.5"]),
+        Headline("mAP@0.5 on the held-out video, INT8", figures["heldout_mAP@0.5_int8"]),
+        Headline("INT8 against FP32", figures["int8_mAP_change_points"], "mAP points"),
+        Headline("Epochs trained", figures["training_epochs"]),
+        Headline("Best validation mAP@0.5 while training", figures["best_validation_mAP"]),
+        Headline("Inference loop speed", figures["loop_fps"], "frames/s"),
+        Headline("Frames the inference component processed", figures["loop_frames"], "frames"),
+        Headline("Messages with detections", figures["messages_with_detections"], "messages"),
+        Headline("Published over MQTT (else to a JSON Lines file)", figures["published_over_mqtt"]),
+        Headline("Tracking accuracy on the crossings video (MOTA)", counting["mota"]),
+        Headline("Identity F1 (IDF1)", counting["idf1"]),
+        Headline("Identity switches", counting["id_switches"]),
+        Headline("Line, direction and class counts that are exact", 100 * counting["count_pairs_exact"], "%"),
+        Headline("Largest count error", counting["count_max_error"], "crossings"),
+    ]
+
+
+def _report_figures(report: Path, history: list, evaluation: dict, figures: dict[str, Any]) -> Any:
+    """The demo's figures as the report takes them (odctl.report.ReportFigures)."""
+    from .report import ClassAP, Epoch, PeriodCount, Picture, ReportFigures, StageLatency
+
+    int8 = evaluation["precisions"].get("int8", {}).get("per_class", {})
+    per_minute = _ledger(report / "counting.jsonl", "crossings_by_minute")
+    pictures = [
+        *(Picture(f"frames_{n}.png", f"frames of {n} (contact sheet with timestamps)") for n, _, _ in TRAIN_VIDEOS),
+        Picture(f"frames_{HELD_OUT[0]}.png", f"frames of {HELD_OUT[0]}, the held-out video"),
+        Picture("manifest.png", "the labeling manifest's images"),
+        Picture("labels/grid.png", "labels drawn on the images (Ground Truth output format)"),
+        Picture("precision_recall.png", "precision/recall on the held-out video"),
+        Picture("heldout_strip.png", "the inference component's detections on the held-out video"),
+        Picture(
+            "counting_strip.png", "tracking and counting on the crossings video: track ids, the counting line (red)"
+        ),
+    ]
+    return ReportFigures(
+        title="Edge object detector: offline demo report",
+        summary="Video → frames → labeling manifest → labels → training data → trained SSD → converted models → "
+        "Greengrass components → the inference loop on a video it never saw.",
+        headlines=_headlines(figures),
+        counts=figures["counting"]["counts"],
+        counts_on="the crossings video",
+        per_class=[
+            ClassAP(name, v["ap"], v["ground_truth"], int8[name]["ap"] if name in int8 else None)
+            for name, v in evaluation["per_class"].items()
+        ],
+        per_class_on="the held-out video",
+        latency=[
+            StageLatency(stage, p50, figures["loop_latency_ms_p95"].get(stage))
+            for stage, p50 in figures["loop_latency_ms_p50"].items()
+        ],
+        training=[Epoch(int(h["epoch"]) + 1, h["mAP"], h["cross_entropy"], h["smooth_l1"]) for h in history],
+        crossings=[
+            PeriodCount(r["period"], r["direction"], int(r["crossings"]), r["line"], r["class"]) for r in per_minute
+        ],
+        crossings_period="minute",
+        crossings_command=f"odctl counts --from {report / 'counting.jsonl'} --since 2000-01-01 --by minute",
+        pictures=pictures,
+        raw=figures,
+    )
 
 
 def _write_report(
     report: Path, videos: Path, history: list, evaluation: dict, device: dict, jsonl: Path, counting: dict[str, Any]
 ) -> dict[str, Any]:
-    from .report import detection_strip, training_curve_png, write_html
+    from .report import detection_strip, write_report
 
     messages = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     detections = [m["message"] for m in messages if m["topic"].endswith("/detections")]
     health = [m["message"] for m in messages if m["topic"].endswith("/health")]
     final = health[-1] if health else {}
-    (report / "training_curve.png").write_bytes(training_curve_png(history))
     (report / "heldout_strip.png").write_bytes(detection_strip(str(videos / f"{HELD_OUT[0]}.mp4"), detections))
     latency = final.get("latency_ms", {})
     figures = {
@@ -463,19 +526,5 @@ def _write_report(
         "published_over_mqtt": device.get("published_over_mqtt", False),
         "counting": counting,
     }
-    images = [
-        (f"frames_{name}.png", f"frames of {name} (contact sheet with timestamps)")
-        for name, _, _ in (*TRAIN_VIDEOS, HELD_OUT)
-    ]
-    images += [
-        ("manifest.png", "the labeling manifest's images"),
-        ("labels/grid.png", "labels drawn on the images (Ground Truth output format)"),
-        ("training_curve.png", "training curve"),
-        ("precision_recall.png", "precision/recall on the held-out video"),
-        ("heldout_strip.png", "the inference component's detections on the held-out video"),
-        ("counting_strip.png", "tracking and counting on the crossings video: track ids, the counting line (red)"),
-        ("crossings_per_minute.png", "crossings per minute in the local ledger (odctl counts --by minute's query)"),
-    ]
-    summary = {"figures": figures, "evaluation": {k: evaluation[k] for k in ("per_class", "mAP", "precisions")}}
-    write_html(report, summary, images)
-    return summary
+    write_report(report, _report_figures(report, history, evaluation, figures))
+    return {"figures": figures, "evaluation": {k: evaluation[k] for k in ("per_class", "mAP", "precisions")}}

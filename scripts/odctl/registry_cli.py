@@ -1,8 +1,10 @@
 """``odctl model list | approve | rollback``: the stack's Model Registry group and where each version runs.
 
 Approving changes the version's approval status; the stack's EventBridge rule then starts its promotion (canary,
-soak, fleet), exactly as the gate's own approval does. A rollback redeploys, through the deploy step's own code and
-settings, the version the group's deployment record names as the one before.
+soak, fleet), exactly as the gate's own approval does; approving a rejected version (``--override``) also releases
+its claim from the earlier promotion, so it really is promoted again. A rollback is the canary's own
+(odshared.model.promotion.roll_back_group): the group's exact deployment before its current version's, that version
+Rejected, and nothing left to go back to (a second rollback changes nothing).
 """
 
 from __future__ import annotations
@@ -13,17 +15,9 @@ from typing import Any
 from odshared.core.errors import OdError
 from odshared.core.lambda_env import FunctionScope
 from odshared.core.log import log_event
-from odshared.greengrass.deployments import DeploySettings, deploy_model
-from odshared.model.promotion import version_summary
-from odshared.model.registry import (
-    APPROVED,
-    PENDING,
-    REJECTED,
-    deployed_records,
-    read_deployed,
-    set_status,
-    write_deployed,
-)
+from odshared.greengrass.deployments import DeploySettings
+from odshared.model.promotion import release_claim, roll_back_group, version_summary
+from odshared.model.registry import APPROVED, PENDING, REJECTED, deployed_records, read_deployed, set_status
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +64,11 @@ def list_models(group: str, bucket: str, sagemaker: Any) -> list[dict[str, Any]]
     return rows
 
 
-def approve(group: str, version: int, sagemaker: Any, override: bool = False) -> dict[str, Any]:
-    """Approve a version awaiting approval (``override``: also one the gate or a canary rejected)."""
+def approve(
+    group: str, version: int, sagemaker: Any, override: bool = False, bucket: str | None = None
+) -> dict[str, Any]:
+    """Approve a version awaiting approval (``override``: also one the gate or a canary rejected; its claim from an
+    earlier promotion in ``bucket`` is released, so the approval starts a promotion again, canary included)."""
     described = describe_version(group, version, sagemaker)
     status = described.get("ModelApprovalStatus")
     if status == APPROVED:
@@ -81,41 +78,39 @@ def approve(group: str, version: int, sagemaker: Any, override: bool = False) ->
         raise RegistryCliError(f"version {version} was rejected ({why}); pass --override to approve it anyway")
     if status not in (PENDING, REJECTED):
         raise RegistryCliError(f"version {version} is {status}: only PendingManualApproval can be approved")
+    released = release_claim(bucket, described) if bucket and status == REJECTED else False
     reason = "approved by an operator" + (" over its rejection" if status == REJECTED else "")
     set_status(
         sagemaker, described["ModelPackageArn"], APPROVED, reason, described.get("CustomerMetadataProperties") or {}
     )
-    log_event(logger, "model.approved", version=version, group=group, was=status)
-    return {"version": version, "status": APPROVED, "was": status, "modelPackageArn": described["ModelPackageArn"]}
+    log_event(logger, "model.approved", version=version, group=group, was=status, claim_released=released)
+    return {
+        "version": version,
+        "status": APPROVED,
+        "was": status,
+        "modelPackageArn": described["ModelPackageArn"],
+        "claimReleased": released,
+    }
 
 
 def rollback(
-    thing_group: str, bucket: str, deploy_function: str, sagemaker: Any, greengrass: Any, lambda_client: Any
+    thing_group: str,
+    bucket: str,
+    deploy_function: str,
+    sagemaker: Any,
+    greengrass: Any,
+    lambda_client: Any,
+    reason: str = "by an operator",
 ) -> dict[str, Any]:
-    """Redeploy the version that ran on ``thing_group`` before the current one (it must still be Approved)."""
-    record = read_deployed(bucket, thing_group)
-    if not record:
+    """The group's exact deployment before its current version's, through the deploy step's own settings; the
+    version rolled back from is Rejected with ``reason``."""
+    if read_deployed(bucket, thing_group) is None:  # said before any call on the stack's function
         raise RegistryCliError(f"thing group {thing_group}: no promotion has reached it (nothing to roll back)")
-    previous = record.get("previous")
-    if not previous:
-        raise RegistryCliError(f"thing group {thing_group}: version {record['version']} is the first one it ran")
-    described = sagemaker.describe_model_package(ModelPackageName=previous["modelPackageArn"])
-    if described.get("ModelApprovalStatus") != APPROVED:
-        raise RegistryCliError(
-            f"version {previous['version']} (before {record['version']}) is {described.get('ModelApprovalStatus')} "
-            "now: approve it first (odctl model approve) or promote another version"
-        )
-    configuration = lambda_client.get_function_configuration(FunctionName=deploy_function)
-    settings = DeploySettings.from_mapping(configuration["Environment"]["Variables"])
-    partition, _, region, account = configuration["FunctionArn"].split(":")[1:5]
-    deployed = deploy_model(
-        thing_group, previous["component"], FunctionScope(partition, region, account), settings, greengrass
-    )
-    written = write_deployed(bucket, thing_group, {**previous, "rolledBackFrom": record["version"]})
-    log_event(logger, "model.rolled_back", group=thing_group, to=previous["version"], was=record["version"])
-    return {
-        "thingGroup": thing_group,
-        "version": written["version"],
-        "from": record["version"],
-        "deploymentId": deployed["deploymentId"],
-    }
+    try:
+        configuration = lambda_client.get_function_configuration(FunctionName=deploy_function)
+        settings = DeploySettings.from_mapping(configuration["Environment"]["Variables"])
+        partition, _, region, account = configuration["FunctionArn"].split(":")[1:5]
+        scope = FunctionScope(partition, region, account)
+        return roll_back_group(thing_group, bucket, reason, scope, settings, sagemaker, greengrass)
+    except OdError as exc:
+        raise RegistryCliError(str(exc)) from exc

@@ -67,6 +67,23 @@ def prepare_hyperparameters(
     return for_training(values, num_train, num_classes, max_objects, local=True)
 
 
+def _check_inputs(train_manifest: str, train_items: list, validation_manifest: str, val_items: list) -> None:
+    """Without validation boxes training still runs, then reports mAP 0.0 and advice to train longer: a wrong answer
+    given after minutes of work. Refused before any is done, with the fix."""
+    if not train_items:
+        raise HyperparameterError(f"{train_manifest}: no training lines")
+    if not val_items:
+        raise HyperparameterError(
+            f"{validation_manifest}: no validation images, so no mAP can be measured: run prepare-training with "
+            "a larger --validation-fraction, or label more frames"
+        )
+    if not any(item.boxes for item in val_items):
+        raise HyperparameterError(
+            f"{validation_manifest}: none of its {len(val_items)} images has a box, so mAP would read 0.0: "
+            "validate on labeled frames with objects (prepare-training drops images without boxes unless --keep-empty)"
+        )
+
+
 def train_local(
     train_manifest: str,
     validation_manifest: str,
@@ -88,8 +105,7 @@ def train_local(
     storage.check_bucket(out)
     train_items = read_training_images(train_manifest, label_attribute)
     val_items = read_training_images(validation_manifest, label_attribute)
-    if not train_items:
-        raise HyperparameterError(f"{train_manifest}: no training lines")
+    _check_inputs(train_manifest, train_items, validation_manifest, val_items)
     all_items = train_items + val_items
     num_classes = 1 + max((int(b.class_id) for item in all_items for b in item.boxes), default=0)
     max_objects = max(1, max((len(item.boxes) for item in all_items), default=1))

@@ -73,13 +73,15 @@ def decode_headers(data: bytes) -> dict[str, object]:
 
 
 class NucleusSocket:
-    """Accepts one client at a time; records (operation, request) pairs; answers every request with {}."""
+    """Accepts one client at a time; records (operation, request) pairs; answers every request with {} (none while
+    ``hang`` is set)."""
 
     def __init__(self, path: Path, token: str = "test-token") -> None:
         self.path = path
         self.token = token
         self.requests: list[tuple[str, dict]] = []
         self.authenticated = False
+        self.hang = threading.Event()  # set: requests are recorded and never answered (a hung nucleus)
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(str(path))
         self.server.listen(4)
@@ -129,6 +131,8 @@ class NucleusSocket:
                         operation = str(headers.get("operation", ""))
                         request = json.loads(payload or b"{}")
                         self.requests.append((operation, request))
+                        if self.hang.is_set():
+                            continue
                         model = operation.replace("aws.greengrass#", "aws.greengrass#") + "Response"
                         conn.sendall(
                             encode(

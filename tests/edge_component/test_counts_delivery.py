@@ -209,11 +209,16 @@ def test_a_power_cut_between_write_and_rename_leaves_a_readable_state(tmp_path, 
 
 
 def test_a_full_outbox_says_so_and_keeps_what_it_has(tmp_path, caplog):
+    """Past its capacity the outbox keeps no more on disk: the next crossing is held in memory and sent all the
+    same (said loudly); past as many again held in memory, one is lost (counted)."""
     counters = Counters()
-    outbox = Outbox(str(tmp_path / "outbox"), 2, counters)
-    kept = [outbox.put(Entry(seq, "od/t/counts", b"{}"), {"seq": seq}) for seq in (1, 2, 3)]
-    assert kept == [True, True, False]
-    assert counters.get("counts_lost") == 1 and outbox.status() == {"pending": 2, "capacity": 2, "full": True}
+    outbox = Outbox(str(tmp_path / "outbox"), 2, counters, reserve=0)
+    kept = [outbox.put(Entry(seq, "od/t/counts", b"{}"), {"seq": seq}) for seq in (1, 2, 3, 4, 5)]
+    assert kept == [True, True, False, False, False]
+    assert counters.get("counts_unkept") == 2 and counters.get("counts_lost") == 1
+    status = outbox.status()
+    assert (status["pending"], status["in_memory"], status["capacity"], status["full"]) == (4, 2, 2, True)
+    assert any(r.levelname == "WARNING" and r.getMessage() == "outbox.not_kept" for r in caplog.records)
     assert any(r.levelname == "ERROR" and r.getMessage() == "outbox.full" for r in caplog.records)
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == ["000000000001.json", "000000000002.json"]
 

@@ -110,3 +110,62 @@ def test_watch_with_nothing_published_says_so(broker):
     assert code == 2 and "nothing was published on ['od/+/detections', 'od/+/health', 'od/+/counts'] within 1 s" in err
     code, _, err, _ = _odctl("watch", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(free_port()), "--seconds", "1")
     assert code == 2 and "MQTT broker 127.0.0.1:" in err and "Traceback" not in err
+
+
+def test_out_in_a_folder_that_does_not_exist_yet_is_made(scene, tmp_path):
+    target = tmp_path / "out" / "run-1" / "messages.jsonl"
+    counts = tmp_path / "state" / "counts.json"
+    code, out, err, _ = _odctl(
+        "detect",
+        str(scene["video"]),
+        "--model",
+        str(scene["package"]),
+        "--max-frames",
+        "5",
+        "--out",
+        str(target),
+        "--counts-file",
+        str(counts),
+        "--line",
+        "middle:0.5,0,0.5,1",
+    )
+    assert code == 0 and "Traceback" not in err, err
+    assert target.read_text().splitlines() and json.loads(out)["frames"] == 5
+
+
+def _avi(source, target, frames: int) -> None:
+    """An MJPG AVI of the scene's first frames: its header records how many frames it holds."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(source))
+    writer = None
+    for _ in range(frames):
+        ok, image = capture.read()
+        assert ok
+        if writer is None:
+            size = (image.shape[1], image.shape[0])
+            writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+        writer.write(image)
+    capture.release()
+    writer.release()
+
+
+def test_a_video_cut_short_is_said_and_its_frames_carry_the_videos_own_clock(scene, tmp_path):
+    """An AVI whose header says 60 frames, cut to about half its bytes: the run stands for what was read and
+    says how much that was; each message is stamped --start-time + its position (10 frames a second)."""
+    whole = tmp_path / "whole.avi"
+    _avi(scene["video"], whole, 60)
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out = tmp_path / "messages.jsonl"
+    argv = ["detect", str(cut), "--model", str(scene["package"]), "--out", str(out), "--publish-empty"]
+    code, stdout, err, _ = _odctl(*argv, "--start-time", "2026-03-01T08:00:00Z")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    (warning,) = [w for w in summary["warnings"] if "cut short" in w]
+    assert f"read {summary['frames']} of 60 frames" in warning and summary["frames"] < 40
+    stamps = [json.loads(line)["message"]["timestamp"] for line in out.read_text().splitlines()]
+    detections = [s for s in stamps if s.startswith("2026-03-01T08:00:0")]
+    assert detections[:2] == ["2026-03-01T08:00:00.000Z", "2026-03-01T08:00:00.100Z"]
+    code, _, err, _ = _odctl("detect", str(whole), "--model", str(scene["package"]), "--start-time", "8am")
+    assert code == 2 and "start_time: ISO 8601 with a zone" in _error_lines(err)[0]

@@ -29,7 +29,7 @@ def nucleus(monkeypatch):
 
 
 def test_publish_to_iot_core_and_local_topic(nucleus):
-    transport = IpcTransport(local_topic="od/local/detections")
+    transport = IpcTransport(local_topic="od/local/detections", detections_topic="od/t/detections")
     payload = json.dumps({"thing": "t", "detections": []}).encode()
     transport.send("od/t/detections", payload)
     transport.close()

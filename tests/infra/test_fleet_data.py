@@ -1,17 +1,35 @@
-"""The counts ledger: the rules, streams, tables and named queries in the template, and the device loop's real
-messages through moto's Firehose into S3, where the named queries (unchanged) give the device's totals."""
+"""The counts ledger and its watchers: the rules, streams, tables and named queries in the template; the device
+loop's real messages through moto's Firehose into S3, with redeliveries and a malformed line, where the named
+queries (unchanged: Athena's Trino SQL, parsed by sqlglot's Trino dialect, run by DuckDB) give the device's totals
+exactly and name the malformed line; and every alarm on a metric that is emitted, with its namespace and
+dimensions: the EMF the stack's rule makes of the real device's health, Firehose's own, the rule errors' filter."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 
-from odshared.fleet.ledger import TABLES, named_queries, period_parameters
+from odshared.fleet.ledger import (
+    BODY,
+    COUNTS,
+    LINE_REGEX,
+    SERDE,
+    TABLES,
+    gap_parameters,
+    named_queries,
+    period_parameters,
+)
+from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, NAMESPACE, emf_record, rule_sql
 from tests.conftest import REPO
+from tests.infra.template_values import Deployment
 
-SCHEMA_TYPES = {"string": "string", "integer": "bigint", "number": "double", "object": "struct", "boolean": "boolean"}
+SCHEMA_TYPES = {"string": "string", "bigint": "integer", "double": "number", "boolean": "boolean"}
+ALL_TIME = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+ALARMS = {"silenceMinutes": 10, "fpsFloor": 2, "devices": ["camera-07"]}
+FIREHOSE_METRICS = {"DeliveryToS3.DataFreshness", "DeliveryToS3.Success"}
 
 
 def _resources(template, kind):
@@ -31,27 +49,96 @@ def test_every_rule_has_its_sql_version_an_error_action_and_newline_separated_re
                 assert action["Firehose"]["Separator"] == "\n"  # JSON Lines: one message per line
 
 
-def test_the_tables_columns_are_the_messages_fields(synthesized):
+def _schema_field(schema: dict, path: str) -> dict | None:
+    node: dict | None = schema
+    for part in path.removeprefix("$.").split("."):
+        node = (node or {}).get("properties", {}).get(part)
+    return node
+
+
+def test_the_tables_are_lines_and_their_parse_reads_the_messages_fields(synthesized):
+    """Each Glue table is its stream's lines as strings (the Regex SerDe, the whole line); the fields the queries
+    parse out of a line are the message schema's, of the schema's types (a counter: a documented top-level number)."""
     _, template = synthesized
     tables = {t["TableInput"]["Name"]: t["TableInput"] for t in _resources(template, "AWS::Glue::Table").values()}
-    schemas = {"counts": "counts", "health": "health"}
-    for name, schema_name in schemas.items():
-        schema = json.loads((REPO / "edge_component/schemas" / f"{schema_name}.schema.json").read_text())
-        columns = {c["Name"]: c["Type"] for c in tables[name]["StorageDescriptor"]["Columns"]}
-        extra = schema.get("additionalProperties")
-        counters = extra.get("description", "") if isinstance(extra, dict) else ""
-        for column, kind in columns.items():
-            field = schema["properties"].get(column)
-            if field is None:  # a counter: documented among the health message's top-level numbers
-                assert name == "health" and column in counters, (name, column)
+    assert set(tables) == {t.name for t in TABLES}
+    for table in TABLES:
+        found = tables[table.name]
+        described = found["StorageDescriptor"]
+        assert described["Columns"] == [{"Name": BODY, "Type": "string"}]
+        assert described["SerdeInfo"] == {"SerializationLibrary": SERDE, "Parameters": {"input.regex": LINE_REGEX}}
+        assert described["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+        assert found["Parameters"]["projection.enabled"] == "true"
+        assert found["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        schema = json.loads((REPO / "edge_component/schemas" / f"{table.name}.schema.json").read_text())
+        counters = schema["additionalProperties"].get("description", "") if table.name == "health" else ""
+        for field in table.fields:
+            node = _schema_field(schema, field.path)
+            if node is None:  # a counter, documented among the health message's top-level numbers
+                assert field.path.count(".") == 1 and field.path[2:] in counters, field
                 continue
-            assert kind.split("<")[0] == SCHEMA_TYPES[field.get("type", "string")], (name, column, kind)
-        if name == "counts":
-            assert set(columns) == set(schema["properties"])
-        assert tables[name]["Parameters"]["projection.enabled"] == "true"
-        assert tables[name]["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
-    queries = _resources(template, "AWS::Athena::NamedQuery")
-    assert {q["Name"] for q in queries.values()} == {q.name for q in named_queries()}
+            kind = node.get("type", "string")
+            assert kind == SCHEMA_TYPES.get(field.kind, "string"), (field, kind)
+            assert field.kind != "timestamp" or node.get("format") == "date-time"
+            assert not field.required or field.path[2:] in schema["required"]
+    declared = {f.path[2:] for f in COUNTS.fields}
+    assert {
+        p
+        for p, n in json.loads((REPO / "edge_component/schemas/counts.schema.json").read_text())["properties"].items()
+        if n.get("type") != "object"
+    } == declared
+
+
+def test_the_named_queries_are_athenas_dialect_and_duckdb_runs_them_unchanged(synthesized):
+    """Every named query in the template is the ledger's text; sqlglot's Trino dialect parses it with every function
+    one it knows (none unknown: what it transpiles means the same in DuckDB), and DuckDB runs the transpiled text on
+    empty tables with the parameters the CLI passes, as many as its ``?``."""
+    import duckdb
+    import sqlglot
+    from sqlglot import exp
+
+    _, template = synthesized
+    queries = {q["Name"]: q["QueryString"] for q in _resources(template, "AWS::Athena::NamedQuery").values()}
+    assert queries == {q.name: q.sql for q in named_queries()}
+    parameters = {
+        "last_health": ["2026/01/01/00"],
+        "malformed_records": ["2026/01/01/00"] * 2,
+        "crossing_gaps": gap_parameters(ALL_TIME[1]),
+    }
+    connection = duckdb.connect()
+    for table in TABLES:
+        connection.execute(f'CREATE TABLE {table.name} ({BODY} VARCHAR, dt VARCHAR, "$path" VARCHAR)')
+    for name, sql in queries.items():
+        tree = sqlglot.parse_one(sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)
+        assert not list(tree.find_all(exp.Anonymous)), name
+        given = parameters.get(name, period_parameters(*ALL_TIME))
+        assert sql.count("?") == len(given), name
+        assert connection.execute(sqlglot.transpile(sql, read="trino", write="duckdb")[0], given).fetchall() == []
+
+
+def test_each_stream_logs_its_delivery_errors_and_may_write_only_its_own_log_stream(synthesized):
+    _, template = synthesized
+    log_streams = _resources(template, "AWS::Logs::LogStream")
+    deployment = Deployment(template, names={k: s["LogStreamName"] for k, s in log_streams.items()})
+    roles = {k for k, r in _resources(template, "AWS::IAM::Role").items() if "firehose" in json.dumps(r)}
+    granted = [
+        resource
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        if {r["Ref"] for r in policy["Roles"]} & roles
+        for statement in deployment.resolve(policy["PolicyDocument"])["Statement"]
+        if "logs:PutLogEvents" in statement["Action"]
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    ]
+    streams = _resources(template, "AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == len(TABLES)
+    for props in streams.values():
+        logging = deployment.resolve(props["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"])
+        assert logging["Enabled"] is True
+        (logical,) = [k for k, s in log_streams.items() if s["LogStreamName"] == logging["LogStreamName"]]
+        assert deployment.resolve(log_streams[logical]["LogGroupName"]) == logging["LogGroupName"]
+        arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{logging['LogGroupName']}:log-stream:"
+        assert arn + logging["LogStreamName"] in granted  # that stream exactly, no wildcard
+    assert all("*" not in resource for resource in granted)
 
 
 @pytest.fixture
@@ -87,21 +174,15 @@ def _matches(topic_filter, topic):
     return re.match(pattern, topic) is not None
 
 
-@pytest.mark.integration
-def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthesized, device_messages, bucket):
-    """Each rule's action as the template states it (its topic, its stream's S3 layout, its separator) applied to
-    the loop's messages in moto's Firehose; the named queries then run on what landed in S3. Every crossing sent
-    twice (a redelivery) changes nothing."""
+def _firehose_from_template(template, bucket):
+    """moto's Firehose streams as the template configures them, and each rule's route: (topic, stream, separator)."""
     import boto3
 
-    from odctl.ledger_local import records_from_s3, run_query
-
-    _, template = synthesized
-    streams = _resources(template, "AWS::KinesisFirehose::DeliveryStream")
     firehose = boto3.client("firehose")
-    for logical, props in streams.items():
+    deployment = Deployment(template)
+    for logical, props in _resources(template, "AWS::KinesisFirehose::DeliveryStream").items():
         destination = {
-            **props["ExtendedS3DestinationConfiguration"],
+            **deployment.resolve(props["ExtendedS3DestinationConfiguration"]),
             "BucketARN": f"arn:aws:s3:::{bucket}",
             "RoleARN": "arn:aws:iam::123456789012:role/delivery",
         }
@@ -116,21 +197,38 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
             if "Firehose" in action:
                 stream = action["Firehose"]["DeliveryStreamName"]["Ref"]
                 routes.append((topic_filter, stream, action["Firehose"]["Separator"].encode()))
-    delivered = 0
+    return firehose, routes
+
+
+@pytest.mark.integration
+def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthesized, device_messages, bucket):
+    """Each rule's action as the template states it applied to the loop's messages in moto's Firehose (batched:
+    several lines an object); every crossing sent twice (a redelivery) and, among them, one crossing cut short (a
+    payload truncated on the way: not JSON). The named queries on what landed in S3 give the device's totals
+    exactly; malformed_records names the cut line (its object, its text, why); every line is counted or named."""
+    import boto3
+
+    from odctl.ledger_local import records_from_s3, run_query
+
+    _, template = synthesized
+    firehose, routes = _firehose_from_template(template, bucket)
+    batches: dict[str, list[bytes]] = {}
+    cut = next(p for t, p in device_messages if t.endswith("/counts"))[:-9]  # the first crossing, truncated
     for topic, payload in device_messages:
         for topic_filter, stream, separator in routes:
             if _matches(topic_filter, topic):
-                copies = 2 if topic.endswith("/counts") else 1
-                for _ in range(copies):
-                    firehose.put_record(DeliveryStreamName=stream, Record={"Data": payload + separator})
-                delivered += 1
-    assert delivered >= 3
+                batches.setdefault(stream, []).extend([payload + separator] * (2 if topic.endswith("/counts") else 1))
+                if payload.startswith(cut):
+                    batches[stream].append(cut + separator)
+    for stream, records in batches.items():
+        for first in range(0, len(records), 7):
+            firehose.put_record_batch(
+                DeliveryStreamName=stream, Records=[{"Data": r} for r in records[first : first + 7]]
+            )
     tables = records_from_s3(boto3.client("s3"), bucket)
-    crossings = [m for m, _ in tables["counts"]]
+    crossings = [json.loads(line) for line, _, _ in tables["counts"] if line != cut.decode()]
     assert crossings and len(crossings) == 2 * len({m["event_id"] for m in crossings})  # every one twice in S3
-    from datetime import UTC, datetime
-
-    parameters = period_parameters(datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), "camera-07")
+    parameters = period_parameters(*ALL_TIME, "camera-07")
     balance = run_query("net_balance", parameters, tables)
     final = [json.loads(p) for t, p in device_messages if t.endswith("/health")][-1]["counts"]["lines"]["middle"]
     got = {(r["class"], "in"): r["crossed_in"] for r in balance} | {
@@ -142,6 +240,11 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
     assert sum(r["crossings"] for r in hourly) == sum(want.values())
     (health,) = run_query("last_health", parameters[:1], tables)
     assert health["thing"] == "camera-07" and health["last_seq"] == sum(want.values())
+    (bad,) = run_query("malformed_records", parameters[:1] * 2, tables)
+    (holder,) = {source for line, _, source in tables["counts"] if line == cut.decode()}
+    assert (bad["ledger"], bad["source"], bad["body"], bad["reason"]) == ("counts", holder, cut.decode(), "not JSON")
+    assert len(tables["counts"]) == 2 * sum(want.values()) + 1  # each line either counted (twice sent) or named
+    assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
 
 
 EMF_UNITS = {"Count", "Count/Second", "None", "Seconds", "Milliseconds", "Percent", "Bytes"}
@@ -168,39 +271,156 @@ def _emf_problems(record: dict) -> list[str]:
     return problems
 
 
-@pytest.mark.integration
-def test_the_emf_of_real_messages_is_valid_and_feeds_the_alarms_and_dashboard(device_messages, tmp_path):
-    from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, NAMESPACE, emf_record, rule_sql
-    from tests.infra.conftest import synth
-
+def _produced(messages: list[tuple[str, dict]]) -> set[tuple[str, str, tuple[str, ...]]]:
+    """(namespace, metric, dimension names) of every datum the metrics rules' EMF makes of these messages."""
     produced = set()
-    for topic, payload in device_messages:
+    for topic, message in messages:
         for metric_set in (HEALTH_METRICS, CROSSING_METRICS):
             if _matches(metric_set.topic_filter, topic):
-                record = emf_record(metric_set, json.loads(payload), 1764000000000)
+                record = emf_record(metric_set, message, 1764000000000)
                 assert _emf_problems(record) == [], record
                 for directive in record["_aws"]["CloudWatchMetrics"]:
                     for dims in directive["Dimensions"]:
                         for metric in directive["Metrics"]:
                             produced.add((directive["Namespace"], metric["Name"], tuple(sorted(dims))))
-    assert {name for _, name, _ in produced} >= {"HealthReports", "FPS", "Crossings", "PublishErrors"}
-    alarms_config = {"silenceMinutes": 10, "fpsFloor": 2, "devices": ["camera-07"]}
-    _, template = synth(tmp_path, **{"edge-od:fleetAlarms": alarms_config})
+    return produced
+
+
+def _alarm_metrics(alarm: dict) -> list[dict]:
+    """The metrics an alarm reads: its own, or each of its math expression's."""
+    if "MetricName" in alarm:
+        return [{k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions") if k in alarm}]
+    return [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+
+
+def _emitted_elsewhere(template, metric: dict) -> bool:
+    """Firehose's own delivery metrics of one of the stack's streams, or the rule errors' metric filter's."""
+    streams = set(_resources(template, "AWS::KinesisFirehose::DeliveryStream"))
+    if metric["Namespace"] == "AWS/Firehose":
+        (dimension,) = metric["Dimensions"]
+        return (
+            metric["MetricName"] in FIREHOSE_METRICS
+            and dimension["Name"] == "DeliveryStreamName"
+            and dimension["Value"]["Ref"] in streams
+        )
+    filters = _resources(template, "AWS::Logs::MetricFilter").values()
+    made = {(t["MetricNamespace"], t["MetricName"]) for f in filters for t in f["MetricTransformations"]}
+    return not metric.get("Dimensions") and (metric["Namespace"], metric["MetricName"]) in made
+
+
+@pytest.fixture(scope="module")
+def alarmed(tmp_path_factory) -> dict:
+    """The template with camera-07 among the devices that get alarms of their own."""
+    from tests.infra.conftest import synth
+
+    return synth(tmp_path_factory.mktemp("alarmed"), **{"edge-od:fleetAlarms": ALARMS})[1]
+
+
+@pytest.mark.integration
+def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, alarmed):
+    """The EMF of the real loop's messages is valid; every alarm's metric (its namespace, name and dimensions) is
+    one that EMF produces, or Firehose's own for one of the stack's streams, or the rule errors' metric filter's;
+    so is every dashboard panel's. The alarms the ledger needs are all there."""
+    template = alarmed
+    produced = _produced([(t, json.loads(p)) for t, p in device_messages])
+    assert {name for _, name, _ in produced} >= {"HealthReports", "FPS", "Crossings", "CountsLost", "OutboxPending"}
     rules = [r["TopicRulePayload"]["Sql"] for r in _resources(template, "AWS::IoT::TopicRule").values()]
     assert rule_sql(HEALTH_METRICS) in rules and rule_sql(CROSSING_METRICS) in rules
-    alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    assert {a["AlarmDescription"].split(" ")[0] for a in alarms.values()} >= {"no", "camera-07"}
+    (errors,) = _resources(template, "AWS::Logs::MetricFilter").values()
+    assert errors["FilterPattern"] == '{ $.ruleName = "*" }'  # every error action message names its rule
+    alarms = {k.removeprefix("FleetMonitoring")[:-8]: a for k, a in _alarms(template).items()}  # less the hash
     for alarm in alarms.values():
-        assert alarm["TreatMissingData"] == "breaching" and alarm["AlarmActions"]
-        dims = tuple(sorted(d["Name"] for d in alarm.get("Dimensions", [])))
-        assert (alarm["Namespace"], alarm["MetricName"], dims) in produced, alarm
-    assert len(alarms) == 3  # the fleet's silence, and camera-07's silence and low FPS
+        assert alarm["AlarmActions"] and alarm["OKActions"]
+        for metric in _alarm_metrics(alarm):
+            dims = tuple(sorted(d["Name"] for d in metric.get("Dimensions", [])))
+            assert (metric["Namespace"], metric["MetricName"], dims) in produced or _emitted_elsewhere(
+                template, metric
+            ), alarm
+    tables = [t.name for t in TABLES]
+    assert set(alarms) == {
+        "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
+        "CountsLostcamera07", "OutboxFillingcamera07",
+        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing") for t in tables),
+    }  # fmt: skip
+    _check_dashboard(template, produced)
+
+
+def _alarms(template) -> dict[str, dict]:
+    return _resources(template, "AWS::CloudWatch::Alarm")
+
+
+def _check_dashboard(template, produced) -> None:
     (dashboard,) = _resources(template, "AWS::CloudWatch::Dashboard").values()
     parts = dashboard["DashboardBody"]["Fn::Join"][1]
-    body = json.loads("".join(p if isinstance(p, str) else "region" for p in parts))
-    expressions = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]]
-    searches = [re.match(r"SEARCH\('\{([^}]+)\} MetricName=\"(\w+)\"", e).groups() for e in expressions]
-    assert len(searches) == 4
-    for schema, metric in searches:
-        namespace, *dims = schema.split(",")
-        assert (namespace, metric, tuple(sorted(dims))) in produced and namespace == NAMESPACE
+    body = json.loads("".join(p if isinstance(p, str) else json.dumps(p).replace('"', "'") for p in parts))
+    titles = " ".join(w["properties"]["title"] for w in body["widgets"])
+    assert "deliveries" in titles and "Crossings lost" in titles and "Outbox" in titles and "Firehose" in titles
+    for widget in body["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if "expression" in metric[-1]:
+                schema, name = re.match(r"SEARCH\('\{([^}]+)\} MetricName=\"(\w+)\"", metric[-1]["expression"]).groups()
+                namespace, *dims = schema.split(",")
+                assert (namespace, name, tuple(sorted(dims))) in produced and namespace == NAMESPACE
+            else:
+                namespace, name, *dims = [m for m in metric if not isinstance(m, dict)]
+                assert namespace in ("AWS/Firehose", NAMESPACE) and (name in FIREHOSE_METRICS or not dims), metric
+
+
+def _value(cloudwatch, metric: dict, stat: dict, moment: datetime) -> float | None:
+    """The alarm's statistic of ``metric`` over the period holding ``moment``, as CloudWatch gives it."""
+    from datetime import timedelta
+
+    period = timedelta(seconds=stat["Period"])
+    start = moment - timedelta(seconds=moment.timestamp() % stat["Period"])
+    points = cloudwatch.get_metric_statistics(
+        Namespace=metric["Namespace"],
+        MetricName=metric["MetricName"],
+        Dimensions=metric.get("Dimensions", []),
+        StartTime=start,
+        EndTime=start + period,
+        Period=stat["Period"],
+        Statistics=[stat["Stat"]],
+    )["Datapoints"]
+    return max((p[stat["Stat"]] for p in points), default=None)
+
+
+def _breaching(cloudwatch, alarm: dict, moment: datetime) -> bool:
+    """Whether the alarm's metric (a MAX expression's, the greatest of its metrics) crosses its threshold then."""
+    if "MetricName" in alarm:
+        reads = [(_alarm_metrics(alarm)[0], {"Period": alarm["Period"], "Stat": alarm["Statistic"]})]
+    else:
+        (expression,) = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+        assert expression.startswith("MAX(")
+        reads = [(m["MetricStat"]["Metric"], m["MetricStat"]) for m in alarm["Metrics"] if "MetricStat" in m]
+    values = [v for v in (_value(cloudwatch, metric, stat, moment) for metric, stat in reads) if v is not None]
+    assert values, f"no data where the alarm reads: {reads}"  # its namespace, name and dimensions are emitted
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    return max(values) >= alarm["Threshold"]
+
+
+@pytest.mark.integration
+def test_a_device_that_lost_crossings_and_filled_its_outbox_sets_its_alarms_off(alarmed, aws, tmp_path):
+    """The real device's health, through the stack's health rule (EMF) into CloudWatch (moto), read as each alarm
+    reads it: a device that kept every crossing sets off neither CountsLost nor OutboxFilling (its own or the
+    fleet's); one whose outbox overflowed (capacity 2, six crossings with the broker away: two lost) sets off all
+    four."""
+    import boto3
+
+    from tests.rehearsal.device_health import report
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    cloudwatch = boto3.client("cloudwatch")
+    healthy, overflowing = (OutboxDevice(tmp_path / n, capacity=c) for n, c in (("ok", 100), ("full", 2)))
+    healthy.cross(4)
+    healthy.deliver()
+    overflowing.cross(6)
+    calm, later = datetime(2026, 12, 5, 9, 2, tzinfo=UTC), datetime(2026, 12, 5, 11, 2, tzinfo=UTC)
+    report([healthy.health()], at=calm.timestamp())
+    full = overflowing.health()
+    assert full["counts_lost"] == 2 and full["counts"]["outbox"]["full"] and full["counts"]["outbox"]["nearly_full"]
+    report([full], at=later.timestamp())
+    watched = {k: a for k, a in _alarms(alarmed).items() if any(n in k for n in ("CountsLost", "OutboxFilling"))}
+    assert len(watched) == 4
+    for alarm in watched.values():
+        assert not _breaching(cloudwatch, alarm, calm), alarm["AlarmDescription"]
+        assert _breaching(cloudwatch, alarm, later), alarm["AlarmDescription"]

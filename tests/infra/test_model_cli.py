@@ -71,7 +71,13 @@ def test_approve_then_list_then_refusals(registry, scores):
         RegistryCliError, match=r"version 1 was rejected \(canary failed: camera-07 FPS\); pass --override"
     ):
         approve(GROUP, 1, sagemaker)
-    assert approve(GROUP, 1, sagemaker, override=True)["was"] == "Rejected"
+    from odshared.core import storage
+    from odshared.model.promotion import claim_uri
+
+    claim = claim_uri(registry, sagemaker.describe_model_package(ModelPackageName=first["modelPackageArn"]))
+    storage.write_text(claim, "{}")  # what its first promotion's plan step left
+    overridden = approve(GROUP, 1, sagemaker, override=True, bucket=registry)
+    assert overridden["was"] == "Rejected" and overridden["claimReleased"] and not storage.exists(claim)
     (row,) = list_models(GROUP, registry, sagemaker)
     assert row["version"] == 1 and row["status"] == "Approved" and row["deployedTo"] == []
     assert row["mAP"] == pytest.approx(scores["mAP"], abs=1e-6) and row["component"] == "1.0.0"
@@ -107,8 +113,20 @@ def test_rollback_redeploys_the_version_before(registry, scores, synthesized):
     greengrass = GreengrassService()
     try:
         client = boto3.client("greengrassv2", endpoint_url=greengrass.endpoint)
-        done = rollback("cameras", registry, "DeployToThingGroup", sagemaker, client, lambda_client)
-        assert done == {"thingGroup": "cameras", "version": 1, "from": 2, "deploymentId": done["deploymentId"]}
+        done = rollback("cameras", registry, "DeployToThingGroup", sagemaker, client, lambda_client, "camera-07 hangs")
+        assert done == {
+            "thingGroup": "cameras",
+            "version": 1,
+            "from": 2,
+            "deploymentId": done["deploymentId"],
+            "changed": True,
+        }
+        bad = sagemaker.describe_model_package(ModelPackageName=versions[1]["modelPackageArn"])
+        assert bad["ModelApprovalStatus"] == "Rejected"
+        assert bad["ApprovalDescription"] == "rolled back from cameras: camera-07 hangs"
+        again = rollback("cameras", registry, "DeployToThingGroup", sagemaker, client, lambda_client)
+        assert again["changed"] is False and "version 2 was rolled back already: cameras runs 1" in again["why"]
+        assert len(greengrass.deployments) == 1  # the second rollback deployed nothing
         components = greengrass.deployments[done["deploymentId"]]["components"]
         assert components["com.example.ObjectDetection.Model"]["componentVersion"] == "1.0.0"
         assert "aws.greengrass.DiskSpooler" in components  # the deploy step's own settings, from the function

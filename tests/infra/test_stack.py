@@ -167,7 +167,9 @@ def test_bad_context_is_named(tmp_path):
     with pytest.raises(ConfigError, match="learning_rate='2'"):
         synth(tmp_path, **{"edge-od:hyperparameters": {"learning_rate": "2"}})
     # a typo of a real key would leave the real one at its default without a word
-    with pytest.raises(ConfigError, match="edge-od:trainingInstanceTyp is not a setting .* edge-od:trainingInstanceType"):
+    with pytest.raises(
+        ConfigError, match="edge-od:trainingInstanceTyp is not a setting .* edge-od:trainingInstanceType"
+    ):
         synth(tmp_path, **{"edge-od:trainingInstanceTyp": "ml.g4dn.xlarge"})
     from infra.config import cdk_json_context
 

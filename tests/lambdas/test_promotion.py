@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import boto3
 import botocore.session
@@ -158,40 +159,162 @@ def test_deployment_records_keep_one_step_of_history(tmp_path, bucket):
     assert record["version"] == 3 and record["previous"]["version"] == 2 and "previous" not in record["previous"]
 
 
+MODEL = "com.example.ObjectDetection.Model"
+CANARIES = "arn:aws:iot:us-east-1:123456789012:thinggroup/canaries"
+FLEET = "arn:aws:iot:us-east-1:123456789012:thinggroup/cameras"
+
+
 @pytest.fixture(scope="module")
 def health(scene, tmp_path_factory):
+    """The real device loop's health messages as model 1.0.0 (before) and 1.0.1 (the canary's version)."""
     from tests.rehearsal.device_health import health_messages
 
     root = tmp_path_factory.mktemp("health")
-    messages = health_messages(scene["package"], scene["video"], root / "good.jsonl")
+    messages = {
+        version: health_messages(scene["package"], scene["video"], root / f"{version}.jsonl", model_component=version)
+        for version in ("1.0.0", "1.0.1")
+    }
     # red before: the source never said it was connected, so every canary failed on SourceConnected
-    assert messages and all(m["source_connected"] == 1 for m in messages)
+    assert all(m["source_connected"] == 1 for ms in messages.values() for m in ms)
+    assert {m["model_component"] for m in messages["1.0.1"]} == {"1.0.1"}
     return messages
 
 
-def test_the_canary_verdict_reads_each_devices_metrics(aws, health):
+@pytest.fixture
+def devices(aws):
+    """camera-07 in the canary group, camera-01 in the fleet's; the Greengrass stand-in applying deployments 0.3 s
+    after they are made."""
+    from tests.lambdas.greengrass_service import GreengrassService
+
+    iot = boto3.client("iot")
+    for group in ("canaries", "cameras"):
+        iot.create_thing_group(thingGroupName=group)
+    for thing, group in (("camera-07", "canaries"), ("camera-01", "cameras")):
+        iot.create_thing(thingName=thing)
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+    service = GreengrassService(apply_delay=0.3)
+    for target in (CANARIES, FLEET):
+        service.add_deployment(target, {MODEL: {"componentVersion": "1.0.0"}})
+    time.sleep(0.5)
+    yield service
+    service.close()
+
+
+def _canary(service, version: str = "1.0.1", soak: int = 20):
+    """What the canary deploy step returns (the part the check reads), for a deployment made now."""
+    import datetime as dt
+
+    from odshared.fleet.canary import CanaryRun
+
+    made = service.add_deployment(CANARIES, {MODEL: {"componentVersion": version}})
+    state = {
+        "thingGroup": "canaries",
+        "deploymentId": made["deploymentId"],
+        "deployedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "previous": {MODEL: {"componentVersion": "1.0.0"}},
+        "healthIntervalSeconds": 1,
+    }
+    return CanaryRun.from_state(
+        state, {"component": {"componentName": MODEL, "componentVersion": version}, "soakSeconds": soak}
+    )
+
+
+def test_the_canary_counts_only_the_new_versions_reports_from_the_switch(devices, health):
+    """Old-model reports in the same minute as the switch (GetMetricData rounds StartTime down) count for nothing:
+    with none of the new version the canary fails, with them all through the soak it passes."""
     import datetime as dt
 
     from odshared.fleet.canary import CanaryBounds, check_canary
-    from odshared.fleet.metrics import HEALTH_METRICS, emf_record
-    from tests.rehearsal.emf_extraction import put_records
+    from tests.rehearsal.device_health import report
 
     bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
-    iot, cloudwatch = boto3.client("iot"), boto3.client("cloudwatch")
-    iot.create_thing_group(thingGroupName="canaries")
-    empty = check_canary("canaries", "2026-12-03T10:00:00+00:00", bounds, iot, cloudwatch)
-    assert not empty["healthy"] and "no devices" in empty["reason"]
-    iot.create_thing(thingName="camera-07")
-    iot.add_thing_to_thing_group(thingGroupName="canaries", thingName="camera-07")
-    deployed = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
-    ms = int(deployed.timestamp() * 1000)
-    before = [emf_record(HEALTH_METRICS, m, ms - 240_000 + 1000 * i) for i, m in enumerate(health)]
-    put_records(before)
-    silent = check_canary("canaries", deployed.isoformat(), bounds, iot, cloudwatch)
-    assert not silent["healthy"] and "camera-07: no health report since the deployment" in silent["reason"]
-    disconnected = [{**m, "source_connected": 0} for m in health]
-    put_records([emf_record(HEALTH_METRICS, m, ms + 60_000 + 1000 * i) for i, m in enumerate(disconnected)])
-    verdict = check_canary("canaries", deployed.isoformat(), bounds, iot, cloudwatch)
-    assert not verdict["healthy"] and "camera-07: camera connected 0% of the soak" in verdict["reason"]
-    assert verdict["devices"]["camera-07"]["soak"]["HealthReports"] == len(health)
+    iot, cloudwatch, greengrass = boto3.client("iot"), boto3.client("cloudwatch"), devices.client()
+    run = _canary(devices, soak=20)
+    assert check_canary(run, bounds, iot, greengrass, cloudwatch)["state"] == "soaking"  # not applied yet
+    time.sleep(0.5)
+    switched = time.time()
+    report(health["1.0.0"][:5], at=switched - 30)  # the old model, before
+    for i in range(20):  # the old model keeps reporting (the device never really switched its process)
+        report(health["1.0.0"][i % len(health["1.0.0"]) : i % len(health["1.0.0"]) + 1], at=switched + i)
+    later = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
+    soaking = check_canary(
+        run, bounds, iot, greengrass, cloudwatch, now=dt.datetime.fromtimestamp(switched + 5, dt.UTC)
+    )
+    assert soaking["state"] == "soaking" and 14 <= soaking["waitSeconds"] <= 16
+    silent = check_canary(run, bounds, iot, greengrass, cloudwatch, now=later)
+    assert silent["state"] == "unhealthy" and "camera-07: no health report as model 1.0.1" in silent["reason"]
+    for i in range(21):
+        report([health["1.0.1"][i % len(health["1.0.1"])]], at=switched + i)
+    verdict = check_canary(run, bounds, iot, greengrass, cloudwatch, now=later)
+    assert verdict["state"] == "healthy", verdict["reason"]
+    assert verdict["devices"]["camera-07"]["soak"]["HealthReports"] == 21
     json.dumps(verdict)  # the state's output
+
+
+def test_a_device_that_goes_silent_part_way_fails(devices, health):
+    import datetime as dt
+
+    from odshared.fleet.canary import CanaryBounds, check_canary
+    from tests.rehearsal.device_health import report
+
+    run = _canary(devices, soak=20)
+    time.sleep(0.5)
+    switched = time.time()
+    for i in range(5):  # then nothing: it hung
+        report([health["1.0.1"][i]], at=switched + i)
+    at = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
+    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
+    verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
+    assert verdict["state"] == "unhealthy" and "5 health reports as 1.0.1, of about 21 expected" in verdict["reason"]
+
+
+def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_canary(devices, health):
+    """Both groups pin the model: the nucleus refuses the conflict, the device keeps 1.0.0 (whose reports, healthy
+    as they are, are no evidence about 1.0.1)."""
+    from odshared.fleet.canary import CanaryBounds, check_canary
+    from tests.rehearsal.device_health import report
+
+    boto3.client("iot").add_thing_to_thing_group(thingGroupName="cameras", thingName="camera-07")
+    run = _canary(devices, soak=20)
+    time.sleep(0.6)
+    assert devices.running("camera-07", MODEL) == "1.0.0"
+    report(health["1.0.0"])
+    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
+    verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
+    assert verdict["state"] == "unhealthy"
+    assert "camera-07: the canary deployment FAILED on the device: Conflicts in component version" in verdict["reason"]
+
+
+def test_a_device_offline_never_applies_and_fails_after_the_soak(devices):
+    import datetime as dt
+
+    from odshared.fleet.canary import CanaryBounds, check_canary
+
+    devices.set_offline("camera-07")
+    run = _canary(devices, soak=20)
+    time.sleep(0.5)
+    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
+    clients = (boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
+    assert check_canary(run, bounds, *clients)["state"] == "soaking"
+    after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25)
+    verdict = check_canary(run, bounds, *clients, now=after)
+    assert (
+        verdict["state"] == "unhealthy"
+        and "camera-07: never applied the canary deployment (QUEUED" in verdict["reason"]
+    )
+    devices.set_offline("camera-07", False)  # back: it applies what it was sent meanwhile
+    assert devices.running("camera-07", MODEL) == "1.0.1"
+
+
+def test_the_stand_in_replaces_a_groups_deployment_and_rolls_back_a_broken_component(devices):
+    greengrass = devices.client()
+    devices.broken.add((MODEL, "1.0.2"))
+    broken = devices.add_deployment(CANARIES, {MODEL: {"componentVersion": "1.0.2"}})
+    time.sleep(0.5)
+    assert devices.running("camera-07", MODEL) == "1.0.0"  # rolled back
+    (effective,) = greengrass.list_effective_deployments(coreDeviceThingName="camera-07")["effectiveDeployments"]
+    assert effective["deploymentId"] == broken["deploymentId"] and effective["coreDeviceExecutionStatus"] == "FAILED"
+    (latest,) = greengrass.list_deployments(targetArn=CANARIES, historyFilter="LATEST_ONLY")["deployments"]
+    assert latest["deploymentId"] == broken["deploymentId"]
+    installed = greengrass.list_installed_components(coreDeviceThingName="camera-07")["installedComponents"]
+    assert [(c["componentName"], c["componentVersion"]) for c in installed] == [(MODEL, "1.0.0")]

@@ -101,7 +101,9 @@ def test_report_loads_in_headless_chromium_without_errors(demo):
     from websockets.sync.client import connect
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert browser, "Chromium is needed for this test: apt-get install chromium (.ci/run installs it)"
+    assert browser, (
+        "Chromium is needed for this test: make test installs it as root, else sudo apt-get install chromium"
+    )
     root, _ = demo
     port = _free_port()
     profile = root / "chromium-profile"

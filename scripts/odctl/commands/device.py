@@ -31,6 +31,9 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
     from odedge.app import run
     from odedge.config import EdgeConfig
 
+    for path in (args.out, args.counts_file, args.snapshots and str(Path(args.snapshots) / "x")):
+        if path:  # a folder named for the output is made, as a user expects of --out
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
     if args.out:
         Path(args.out).unlink(missing_ok=True)  # --out holds this run's messages only
     config = EdgeConfig.from_mapping(
@@ -52,6 +55,7 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
             "snapshot_interval": 0,
             "max_frames": args.max_frames,
             "max_retries": args.max_retries,
+            "start_time": args.start_time or "",
             "publish_empty": args.publish_empty,
             "lines": json.dumps([shape_option(text, "--line") for text in args.line]) if args.line else "",
             "zones": json.dumps([shape_option(text, "--zone") for text in args.zone]) if args.zone else "",
@@ -148,10 +152,15 @@ def _add_detect(sub: Any) -> None:
     )
     p.add_argument("--publish-empty", action="store_true", help="also publish frames without detections")
     p.add_argument(
+        "--start-time",
+        help="a video file's first frame's time, ISO 8601 with its zone (2026-03-01T08:00:00Z): messages are "
+        "stamped start + position in the video (default: when the run starts); cameras keep the wall clock",
+    )
+    p.add_argument(
         "--line",
         action="append",
-        help="count crossings: NAME:x1,y1,x2,y2[:left-to-right|right-to-left] (fractions; the in-direction, "
-        "default left-to-right: left and right as on the image with the first point on top); repeatable",
+        help="count crossings: NAME:x1,y1,x2,y2[:DIRECTION] (fractions of the frame); DIRECTION is the way in, as a "
+        "move on the image: left-to-right (default), right-to-left, top-to-bottom or bottom-to-top; repeatable",
     )
     p.add_argument("--zone", action="append", help="report occupancy: NAME:x1,y1,x2,y2,x3,y3,... (fractions)")
     p.add_argument(
@@ -193,5 +202,28 @@ def _add_watch(sub: Any) -> None:
     p.add_argument("--out", help="JSON Lines file for the messages, replaced (default: stdout)")
 
 
+def _cmd_preview_lines(args: argparse.Namespace) -> Any:
+    from odctl.line_preview import preview_lines
+
+    lines = [shape_option(text, "--line") for text in args.line or []]
+    zones = [shape_option(text, "--zone") for text in args.zone or []]
+    return preview_lines(args.source, lines, zones, args.out, args.frame)
+
+
+def _add_preview_lines(sub: Any) -> None:
+    p = command(
+        sub,
+        "preview-lines",
+        "Draw counting lines (with the way in) and zones on one frame of a video, image or folder, to check them.",
+        "odctl preview-lines videos/door.mp4 --line door:0,0.55,1,0.55:top-to-bottom --out line.png",
+        _cmd_preview_lines,
+    )
+    p.add_argument("source", help="a video file, an image, or a folder of images")
+    p.add_argument("--line", action="append", help="as odctl detect's --line; repeatable")
+    p.add_argument("--zone", action="append", help="as odctl detect's --zone; repeatable")
+    p.add_argument("--out", required=True, help="the picture to write (.png or .jpg)")
+    p.add_argument("--frame", type=non_negative_int(), default=0, help="which frame (0: the first)")
+
+
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_package_component, _add_detect, _add_watch)
+COMMANDS = (_add_package_component, _add_detect, _add_preview_lines, _add_watch)

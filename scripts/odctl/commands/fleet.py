@@ -6,16 +6,22 @@ import argparse
 import csv
 import io
 import json
+import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from odctl.cli_types import positive_float, positive_int
+from odctl.ledger_local import columns_of
 from odshared.core.errors import OdError
+from odshared.core.log import log_event
+from odshared.fleet.ledger import PERIODS
 
 from .common import command
 
-QUERY_BY = {"total": "net_balance", "hour": "crossings_by_hour", "day": "crossings_by_day"}
+logger = logging.getLogger(__name__)
+# every period the ledger has a named query for (crossings_by_period.sql), so the CLI offers what Athena has
+QUERY_BY = {"total": "net_balance"} | {period: f"crossings_by_{period}" for period in PERIODS}
 
 
 def _instant(text: str, option: str) -> datetime:
@@ -27,11 +33,11 @@ def _instant(text: str, option: str) -> datetime:
 
 
 def _rows(name: str, parameters: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Offline over JSON Lines (--from), else the stack's Athena workgroup."""
+    """Offline over JSON Lines (--from: files, folders, globs), else the stack's Athena workgroup."""
     if args.source:
-        from odctl.ledger_local import records_from_jsonl, run_query
+        from odctl.ledger_local import expand_sources, run_query_files
 
-        return run_query(name, parameters, records_from_jsonl(args.source))
+        return run_query_files(name, parameters, expand_sources(args.source))
     import boto3
 
     from odctl.aws_errors import aws_errors
@@ -43,30 +49,50 @@ def _rows(name: str, parameters: list[str], args: argparse.Namespace) -> list[di
         return run_athena(name, parameters, outputs["FleetWorkGroup"], outputs["FleetDatabase"], boto3.client("athena"))
 
 
-def _write(rows: list[dict[str, Any]], form: str) -> None:
+def _write(rows: list[dict[str, Any]], form: str, columns: list[str]) -> None:
+    """The rows as JSON (a list, ``[]`` for none) or CSV; CSV always has its header, so zero rows is still a
+    table a spreadsheet or a script reads as one (the query's own columns, whichever engine ran it)."""
     if form == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else columns)
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     sys.stdout.write(buffer.getvalue())
 
 
 def _cmd_counts(args: argparse.Namespace) -> Any:
     until = _instant(args.until, "--until") if args.until else datetime.now(UTC)
+    if args.gaps:
+        return _gaps(args, until)
     since = _instant(args.since, "--since") if args.since else until - timedelta(days=7)
     if since >= until:
         raise OdError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     from odshared.fleet.ledger import period_parameters
 
-    rows = _rows(QUERY_BY[args.by], period_parameters(since, until, args.thing or "", args.line or ""), args)
-    if not rows:
-        raise OdError(f"no crossings between {since.isoformat()} and {until.isoformat()}" + _filters(args))
-    _write(rows, args.format)
+    name = QUERY_BY[args.by]
+    rows = _rows(name, period_parameters(since, until, args.thing or "", args.line or ""), args)
+    if not rows:  # zero crossings is an answer, not an error: an empty table, exit 0, and a word on stderr
+        period = f"between {since.isoformat()} and {until.isoformat()}{_filters(args)}"
+        log_event(logger, "counts.none", query=name, rows=0, reason=f"no crossings {period}")
+    _write(rows, args.format, columns_of(name))
     return None
+
+
+def _gaps(args: argparse.Namespace, until: datetime) -> None:
+    """--gaps: the seq ranges missing per device and stream (crossing_gaps), over the whole ledger (a stream's
+    gap at its start shows only beside its first seq); a health report counts once Firehose has had the time to
+    land the crossings it says were delivered (offline nothing buffers). No gap is an empty table, exit 0."""
+    if args.since or args.line or args.by != "total":
+        raise OdError("--gaps reads the whole ledger per device and stream: --since, --line and --by do not apply")
+    from odshared.fleet.ledger import DELIVERY_SETTLE, gap_parameters
+
+    settle = timedelta(0) if args.source else DELIVERY_SETTLE
+    rows = _rows("crossing_gaps", gap_parameters(until, args.thing or "", settle), args)
+    if not rows:
+        log_event(logger, "counts.no_gaps", query="crossing_gaps", rows=0, reason="no seq missing" + _filters(args))
+    _write(rows, args.format, columns_of("crossing_gaps"))
 
 
 def _filters(args: argparse.Namespace) -> str:
@@ -79,12 +105,12 @@ def _cmd_fleet(args: argparse.Namespace) -> Any:
 
     now = datetime.now(UTC)
     rows = _rows("last_health", [arrival_floor(now - timedelta(days=args.days))], args)
-    if not rows:
-        raise OdError(f"no device sent health in the last {args.days} days")
+    if not rows:  # as with counts: no device is an answer (an empty table), not an error
+        log_event(logger, "fleet.none", query="last_health", rows=0, reason=f"no health in the last {args.days} days")
     for row in rows:
         seen = _instant(str(row["last_seen"]), "last_seen")
         row["stale"] = (now - seen).total_seconds() > args.stale_minutes * 60
-    _write(rows, args.format)
+    _write(rows, args.format, [*columns_of("last_health"), "stale"])
     return None
 
 
@@ -92,8 +118,11 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--from",
         dest="source",
-        action="append",
-        help="JSON Lines of odctl detect --out or odctl watch --out, repeatable (default: the stack's Athena)",
+        action="extend",
+        nargs="+",
+        metavar="PATH",
+        help="what odctl detect --out or odctl watch --out wrote: files, folders (every *.jsonl and *.json under "
+        "them) or globs; several, or repeated (default: the stack's Athena)",
     )
     p.add_argument("--stack", default="EdgeObjectDetector", help="the CloudFormation stack (for Athena)")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
@@ -109,9 +138,20 @@ def _add_counts(sub: Any) -> None:
     )
     p.add_argument("--since", help="ISO 8601 (default: 7 days before --until); UTC unless it says otherwise")
     p.add_argument("--until", help="ISO 8601, exclusive (default: now)")
-    p.add_argument("--by", choices=list(QUERY_BY), default="total", help="total: in, out and net per line and class")
+    p.add_argument(
+        "--by",
+        choices=list(QUERY_BY),
+        default="total",
+        help="total: in, out and net per line and class; minute, hour or day: crossings per period (UTC)",
+    )
     p.add_argument("--thing", help="one device (its thing name)")
     p.add_argument("--line", help="one line (its configured name)")
+    p.add_argument(
+        "--gaps",
+        action="store_true",
+        help="instead: the seq ranges missing per device and stream (neither in the ledger nor still in the "
+        "device's outbox, by its health reports before --until)",
+    )
     _add_source(p)
 
 

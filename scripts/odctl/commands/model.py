@@ -153,7 +153,12 @@ def _add_evaluate_tracking(sub: Any) -> None:
     )
     p.add_argument("video", help="a video from `odctl synth-video` (its .boxes.jsonl beside it holds the truth)")
     p.add_argument("--model", required=True, help="a converted model folder")
-    p.add_argument("--line", action="append", required=True, help="NAME:x1,y1,x2,y2[:left-to-right|right-to-left]")
+    p.add_argument(
+        "--line",
+        action="append",
+        required=True,
+        help="NAME:x1,y1,x2,y2[:left-to-right|right-to-left|top-to-bottom|bottom-to-top] (a move on the image)",
+    )
     p.add_argument("--boxes", help="the true boxes (default: VIDEO's .boxes.jsonl)")
     p.add_argument("--threshold", type=fraction(), default=0.5, help="score threshold")
     p.add_argument(

@@ -29,7 +29,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
         if args.action == "list":
             return registry_cli.list_models(group, bucket, sagemaker)
         if args.action == "approve":
-            return registry_cli.approve(group, args.version, sagemaker, args.override)
+            return registry_cli.approve(group, args.version, sagemaker, args.override, bucket)
         return registry_cli.rollback(
             args.group,
             bucket,
@@ -37,6 +37,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
             sagemaker,
             boto3.client("greengrassv2"),
             boto3.client("lambda"),
+            args.reason,
         )
 
 
@@ -52,6 +53,7 @@ def _add_model(sub: Any) -> None:
     p.add_argument("version", nargs="?", type=positive_int(), help="approve: the version (odctl model list)")
     p.add_argument("--group", help="rollback: the thing group to put its previous version back on")
     p.add_argument("--override", action="store_true", help="approve: also a version the gate or a canary rejected")
+    p.add_argument("--reason", default="by an operator", help="rollback: why (the rolled-back version's rejection)")
     p.add_argument("--stack", default="EdgeObjectDetector", help="the CDK stack's name")
 
 

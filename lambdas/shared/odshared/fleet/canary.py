@@ -1,19 +1,28 @@
-"""Is the new model healthy on the canary devices? Each device's health metrics over the soak, read from
-CloudWatch (odshared.fleet.metrics), against bounds and against the same device's soak-long window before the
-deployment (the previous model): a device that stopped reporting, runs slower, fails to publish, lost its camera
-or sees far more or far fewer boxes than before fails the canary, and the reason names the device and the signal.
+"""Is the new model healthy on the canary devices? Judged per device, on evidence about the new model only.
+
+A health report is evidence about a model only when it names it: devices report the model component version they
+run (``model_component``), and the stack's metrics rule keeps it as the ``ModelComponent`` dimension. So the soak
+reads, for each canary device, the reports of the new version alone (CloudWatch rounds GetMetricData's StartTime
+down to the minute; a dimension only the new model emits keeps the old model's reports out whatever the rounding),
+from the moment Greengrass says the device applied the deployment (ListEffectiveDeployments), for a full soak on
+that device. The device must then still run the new version (ListInstalledComponents) and have reported all along.
+A device whose canary deployment failed (a conflicting pin in another of its groups, a component that broke and
+was rolled back), that never applied it, that runs another version at the end (fell back), that sent no report of
+the new version (it dies on start), went silent part-way, runs slower, stopped delivering, lost its camera or sees
+far more or far fewer boxes than with the previous model fails the canary; the reason names the device and why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from odshared.core.log import log_event
-from odshared.fleet.metrics import HEALTH_METRICS, NAMESPACE
+from odshared.fleet.metrics import HEALTH_METRICS, MODEL_DIMENSION, NAMESPACE
 
 logger = logging.getLogger(__name__)
 PERIOD = 60  # seconds: the finest period CloudWatch keeps for standard-resolution metrics beyond 3 hours
@@ -25,6 +34,12 @@ STATISTICS = {  # metric -> statistic read; counters since the component started
     "DetectionsPerFrame": "Average",
 }
 assert set(STATISTICS) <= {m.name for m in HEALTH_METRICS.metrics}
+# health goes at QoS 0 and a report can be lost; fewer than this share of the reports the interval promises over a
+# device's soak is a device that went silent part-way
+MIN_REPORT_RATIO = 0.5
+APPLIED = ("SUCCEEDED", "COMPLETED")
+WAITING = ("QUEUED", "IN_PROGRESS")
+HEALTHY, UNHEALTHY, SOAKING = "healthy", "unhealthy", "soaking"
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,43 @@ class CanaryBounds:
         )
 
 
+@dataclass(frozen=True)
+class CanaryRun:
+    """What the canary step deployed (the deploy step's result) and how long each device must run it."""
+
+    group: str
+    deployment_id: str
+    deployed_at: dt.datetime
+    component: str  # the model component's name
+    version: str  # the version under test
+    previous_version: str | None  # the model the group ran before (None: the first deployment ever)
+    soak_seconds: int
+    health_interval: float
+
+    @classmethod
+    def from_state(cls, canary: Mapping[str, Any], plan: Mapping[str, Any]) -> CanaryRun:
+        name = plan["component"]["componentName"]
+        before = (canary.get("previous") or {}).get(name) or {}
+        return cls(
+            canary["thingGroup"],
+            canary["deploymentId"],
+            dt.datetime.fromisoformat(canary["deployedAt"]),
+            name,
+            plan["component"]["componentVersion"],
+            before.get("componentVersion"),
+            int(plan["soakSeconds"]),
+            float(canary.get("healthIntervalSeconds") or PERIOD),
+        )
+
+
+@dataclass
+class DeviceVerdict:
+    state: str
+    problems: list[str] = field(default_factory=list)
+    wait_seconds: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
 def canary_things(iot: Any, group: str) -> list[str]:
     things: list[str] = []
     for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=group, recursive=True):
@@ -55,63 +107,123 @@ def canary_things(iot: Any, group: str) -> list[str]:
     return sorted(things)
 
 
-def _queries(things: Sequence[str]) -> list[dict[str, Any]]:
+def _queries(thing: str, model: str) -> list[dict[str, Any]]:
+    dimensions = [{"Name": "thing", "Value": thing}, {"Name": MODEL_DIMENSION, "Value": model}]
     return [
         {
-            "Id": f"m{index}_{metric.lower()}",
+            "Id": metric.lower(),
             "MetricStat": {
-                "Metric": {
-                    "Namespace": NAMESPACE,
-                    "MetricName": metric,
-                    "Dimensions": [{"Name": "thing", "Value": thing}],
-                },
+                "Metric": {"Namespace": NAMESPACE, "MetricName": metric, "Dimensions": dimensions},
                 "Period": PERIOD,
                 "Stat": stat,
             },
             "ReturnData": True,
         }
-        for index, thing in enumerate(things)
         for metric, stat in STATISTICS.items()
     ]
 
 
 def read_window(
-    cloudwatch: Any, things: Sequence[str], start: dt.datetime, end: dt.datetime
-) -> dict[str, dict[str, float | None]]:
-    """thing -> metric -> the window's value (a sum of sums, a mean of averages, a maximum of maxima), None where
-    the device sent nothing in the window."""
-    values: dict[str, list[float]] = {}
-    queries = _queries(things)
-    for first in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
-        kwargs: dict[str, Any] = {"MetricDataQueries": queries[first : first + 500], "StartTime": start, "EndTime": end}
-        while True:
-            page = cloudwatch.get_metric_data(**kwargs)
-            for result in page.get("MetricDataResults", []):
-                values.setdefault(result["Id"], []).extend(float(v) for v in result.get("Values", []))
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
-    window: dict[str, dict[str, float | None]] = {}
-    for index, thing in enumerate(things):
-        window[thing] = {}
-        for metric, stat in STATISTICS.items():
-            points = values.get(f"m{index}_{metric.lower()}", [])
-            if not points:
-                window[thing][metric] = None
-            elif stat == "Sum":
-                window[thing][metric] = sum(points)
-            elif stat == "Maximum":
-                window[thing][metric] = max(points)
-            else:
-                window[thing][metric] = sum(points) / len(points)
+    cloudwatch: Any, thing: str, model: str, start: dt.datetime, end: dt.datetime
+) -> dict[str, float | None]:
+    """metric -> the window's value for the device's reports as ``model`` (a sum of sums, a mean of averages, a
+    maximum of maxima), None where it sent none; ``LastReport``: the start of the last period holding one."""
+    points: dict[str, list[tuple[dt.datetime, float]]] = {}
+    kwargs: dict[str, Any] = {"MetricDataQueries": _queries(thing, model), "StartTime": start, "EndTime": end}
+    while True:
+        page = cloudwatch.get_metric_data(**kwargs)
+        for result in page.get("MetricDataResults", []):
+            pairs = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+            points.setdefault(result["Id"], []).extend((t, float(v)) for t, v in pairs)
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    window: dict[str, float | None] = {}
+    for metric, stat in STATISTICS.items():
+        values = [v for _, v in points.get(metric.lower(), [])]
+        if not values:
+            window[metric] = None
+        elif stat == "Sum":
+            window[metric] = sum(values)
+        elif stat == "Maximum":
+            window[metric] = max(values)
+        else:
+            window[metric] = sum(values) / len(values)
+    stamps = [t for t, _ in points.get("healthreports", [])]
+    window["LastReport"] = max(stamps).timestamp() if stamps else None
     return window
+
+
+def _effective(greengrass: Any, thing: str, deployment_id: str) -> dict[str, Any] | None:
+    """The device's own record of the deployment (None: it has not been sent it, or it is no core device yet)."""
+    kwargs: dict[str, Any] = {"coreDeviceThingName": thing}
+    try:
+        while True:
+            page = greengrass.list_effective_deployments(**kwargs)
+            for item in page.get("effectiveDeployments", []):
+                if item.get("deploymentId") == deployment_id:
+                    return dict(item)
+            if not page.get("nextToken"):
+                return None
+            kwargs["nextToken"] = page["nextToken"]
+    except greengrass.exceptions.ResourceNotFoundException:
+        return None
+
+
+def _installed(greengrass: Any, thing: str, component: str) -> dict[str, Any] | None:
+    kwargs: dict[str, Any] = {"coreDeviceThingName": thing, "topologyFilter": "ALL"}
+    while True:
+        page = greengrass.list_installed_components(**kwargs)
+        for item in page.get("installedComponents", []):
+            if item.get("componentName") == component:
+                return dict(item)
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _applied(thing: str, run: CanaryRun, greengrass: Any, now: dt.datetime) -> DeviceVerdict | dt.datetime:
+    """When the device applied the canary deployment, or the verdict that it has not (yet)."""
+    effective = _effective(greengrass, thing, run.deployment_id)
+    status = (effective or {}).get("coreDeviceExecutionStatus", "not received")
+    if effective is None or status in WAITING:
+        deadline = run.deployed_at + dt.timedelta(seconds=run.soak_seconds)  # as long to apply as to soak
+        if now < deadline:
+            return DeviceVerdict(SOAKING, wait_seconds=min(PERIOD, (deadline - now).total_seconds()))
+        return DeviceVerdict(
+            UNHEALTHY, [f"{thing}: never applied the canary deployment ({status} {run.soak_seconds} s after it)"]
+        )
+    if status not in APPLIED:
+        reason = effective.get("reason") or ", ".join((effective.get("statusDetails") or {}).get("errorTypes", []))
+        return DeviceVerdict(UNHEALTHY, [f"{thing}: the canary deployment {status} on the device: {reason}"])
+    installed = _installed(greengrass, thing, run.component)
+    running = (installed or {}).get("componentVersion")
+    if running != run.version:
+        return DeviceVerdict(UNHEALTHY, [f"{thing}: runs model {running or 'none'}, not {run.version} (fell back)"])
+    state = (installed or {}).get("lifecycleState")
+    if state in ("ERRORED", "BROKEN"):
+        return DeviceVerdict(UNHEALTHY, [f"{thing}: model {run.version} is {state}"])
+    modified = effective["modifiedTimestamp"]
+    return modified if isinstance(modified, dt.datetime) else dt.datetime.fromtimestamp(float(modified), dt.UTC)
+
+
+def _reporting(thing: str, run: CanaryRun, soak: Mapping[str, float | None], since: float, now: float) -> list[str]:
+    """Reports of the new version all through the device's soak: some, enough, and recent."""
+    reports = soak["HealthReports"] or 0.0
+    if not reports:
+        return [f"{thing}: no health report as model {run.version} since it switched (it dies on start?)"]
+    expected = (now - since) / run.health_interval
+    if reports < MIN_REPORT_RATIO * expected:
+        return [f"{thing}: {reports:g} health reports as {run.version}, of about {expected:.0f} expected (silent)"]
+    allowed = max(2 * run.health_interval, 2 * PERIOD)  # the last period holding a report starts up to PERIOD early
+    if soak["LastReport"] is not None and now - soak["LastReport"] > allowed:
+        return [f"{thing}: silent for the last {now - soak['LastReport']:.0f} s of its soak"]
+    return []
 
 
 def _problems(
     thing: str, now: Mapping[str, float | None], before: Mapping[str, float | None], b: CanaryBounds
 ) -> list[str]:
-    if not now["HealthReports"]:
-        return [f"{thing}: no health report since the deployment (HealthReports)"]
     problems = []
     fps, fps_before = now["FPS"] or 0.0, before["FPS"]
     if fps_before and fps < b.min_fps_ratio * fps_before:
@@ -133,23 +245,61 @@ def _problems(
     return problems
 
 
+def device_verdict(
+    thing: str, run: CanaryRun, bounds: CanaryBounds, greengrass: Any, cloudwatch: Any, now: dt.datetime
+) -> DeviceVerdict:
+    """One canary device: applied, still on the new version, soaked for ``soak_seconds`` on it, within bounds
+    against its own reports of the previous model over as long before it switched."""
+    switched = _applied(thing, run, greengrass, now)
+    if isinstance(switched, DeviceVerdict):
+        return switched
+    soaked = (now - switched).total_seconds()
+    if soaked < run.soak_seconds:
+        evidence: dict[str, Any] = {"switched": switched.isoformat()}
+        return DeviceVerdict(SOAKING, wait_seconds=run.soak_seconds - soaked, evidence=evidence)
+    soak = read_window(cloudwatch, thing, run.version, switched, now)
+    empty = dict.fromkeys(STATISTICS)
+    old = run.previous_version
+    before = read_window(cloudwatch, thing, old, switched - (now - switched), switched) if old else empty
+    problems = _reporting(thing, run, soak, switched.timestamp(), now.timestamp())
+    problems += [] if problems else _problems(thing, soak, before, bounds)
+    evidence = {"switched": switched.isoformat(), "soak": soak, "before": before}
+    return DeviceVerdict(UNHEALTHY if problems else HEALTHY, problems, evidence=evidence)
+
+
 def check_canary(
-    group: str, deployed_at: str, bounds: CanaryBounds, iot: Any, cloudwatch: Any, now: dt.datetime | None = None
+    run: CanaryRun, bounds: CanaryBounds, iot: Any, greengrass: Any, cloudwatch: Any, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """The canary's verdict over [deployed_at, now], compared with the window of the same length before."""
-    end = now or dt.datetime.now(dt.UTC)
-    start = dt.datetime.fromisoformat(deployed_at)
-    things = canary_things(iot, group)
+    """The canary's verdict: ``unhealthy`` as soon as one device fails, ``soaking`` (check again after
+    ``waitSeconds``) while a device has not soaked long enough, ``healthy`` when every device passed."""
+    at = now or dt.datetime.now(dt.UTC)
+    things = canary_things(iot, run.group)
     if not things:
-        return {"healthy": False, "reason": f"the canary group {group} has no devices", "devices": {}}
-    after = read_window(cloudwatch, things, start, end)
-    before = read_window(cloudwatch, things, start - (end - start), start)
-    problems = [p for thing in things for p in _problems(thing, after[thing], before[thing], bounds)]
+        return _verdict(run, UNHEALTHY, [f"the canary group {run.group} has no devices"], 0, {})
+    verdicts = {thing: device_verdict(thing, run, bounds, greengrass, cloudwatch, at) for thing in things}
+    problems = [p for v in verdicts.values() for p in v.problems]
+    soaking = [v.wait_seconds for v in verdicts.values() if v.state == SOAKING]
+    state = UNHEALTHY if problems else (SOAKING if soaking else HEALTHY)
+    wait = math.ceil(max(1.0, min(soaking))) if soaking and not problems else 0
+    devices = {t: {"state": v.state, **v.evidence} for t, v in verdicts.items()}
+    return _verdict(run, state, problems, wait, devices, len(things))
+
+
+def _verdict(
+    run: CanaryRun, state: str, problems: Sequence[str], wait: int, devices: dict[str, Any], count: int = 0
+) -> dict[str, Any]:
+    reason = "; ".join(problems) or (
+        f"{count} canary devices ran model {run.version} for {run.soak_seconds} s each within bounds"
+        if state == HEALTHY
+        else f"soaking: {wait} s more"
+    )
     verdict = {
-        "healthy": not problems,
-        "reason": "; ".join(problems) if problems else f"{len(things)} canary devices within bounds",
-        "devices": {t: {"soak": after[t], "before": before[t]} for t in things},
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "state": state,
+        "healthy": state == HEALTHY,
+        "waitSeconds": wait,
+        "reason": reason,
+        "devices": devices,
+        "version": run.version,
     }
-    log_event(logger, "canary.checked", group=group, healthy=verdict["healthy"], reason=verdict["reason"])
+    log_event(logger, "canary.checked", group=run.group, state=state, version=run.version, reason=reason)
     return verdict

@@ -2,14 +2,28 @@
 
 Each stream writes the device's messages as JSON Lines (the rule's action appends the newline) under
 ``fleet/<table>/`` in Firehose's default layout, ``YYYY/MM/DD/HH/`` of the arrival hour (UTC): the tables project
-that as the partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions. The queries are Athena's SQL
-(Trino) in ``queries/``; ``odctl counts`` runs the same text offline through DuckDB (transpiled by sqlglot). A
-crossing arrives at or after it happened, so a period's queries bound ``dt`` from below only (a day before ``since``,
-for device clocks running ahead), and count each crossing once by ``event_id``.
+that as the partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions.
+
+Each table is the stream's lines as they are, one string column ``body`` read by the Regex SerDe (``(?s)(.*)``:
+the whole line, DOTALL so a JSON string's raw U+2028 stays in it), and the queries parse it with Trino's JSON
+functions. A JSON SerDe cannot be exact here: the OpenX SerDe with ``ignore.malformed.json`` skips bad lines and
+Athena's own page for it says its results "can be non-deterministic"; the Hive JSON SerDe, which that page
+recommends, has no such option and fails the whole query on one malformed line. Reading lines as strings, every
+line is one row whatever it holds, and a query decides in SQL whether it is a message it can count: the ones it
+cannot are never dropped unseen, ``malformed_records`` names each (its S3 object, ``$path``; its text; why), and
+every line is in exactly one of the two.
+
+The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}`` and ``{health}`` in them stand for the parsed
+table (``parsed_sql``), so the parse is written once, from the fields declared here. ``odctl counts`` runs the same
+text offline through DuckDB (transpiled by sqlglot). A field's text is checked against a pattern before it is
+cast, so both engines accept exactly the same values (their casts differ: DuckDB takes ``'5.0'`` as a bigint).
+A crossing arrives at or after it happened, so a period's queries bound ``dt`` from below only (a day before
+``since``, for device clocks running ahead), and count each crossing once by ``event_id``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,63 +33,142 @@ PARTITION_FORMAT = "%Y/%m/%d/%H"  # Firehose's default prefix, as strftime
 PARTITION_PROJECTION_FORMAT = "yyyy/MM/dd/HH"  # the same, as Athena's projection writes it
 QUERIES = Path(__file__).with_name("queries")
 PERIODS = ("minute", "hour", "day")  # date_trunc units of crossings_by_period.sql
+BODY = "body"  # the tables' one column: a line as Firehose wrote it
+SOURCE = "$path"  # Athena's hidden column: the S3 object a row was read from (offline: the file and line)
+SERDE = "org.apache.hadoop.hive.serde2.RegexSerDe"
+LINE_REGEX = "(?s)(.*)"  # the whole line; (?s): a raw U+2028/U+0085 in a JSON string is not a line's end to Java
+LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where Hadoop's LineRecordReader (TextInputFormat) ends a line
+DELIVERY_SETTLE = timedelta(minutes=10)  # twice the streams' 300 s buffering: a report older than this is landed
+# a field's text, as json_extract_scalar gives it, that both engines cast alike ({0,1}: no ? in the SQL's text)
+PATTERNS = {
+    "bigint": r"^-{0,1}[0-9]{1,18}$",
+    "double": r"^-{0,1}[0-9]+(\.[0-9]+){0,1}([eE][-+]{0,1}[0-9]+){0,1}$",
+    "boolean": r"^(true|false)$",
+    "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6}){0,1}(Z|[-+][0-9]{2}:[0-9]{2})$",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column of the parsed table: the message's value at ``path``, of ``kind`` (string, bigint, double, boolean,
+    timestamp). A value of another kind makes the line malformed, as does a ``required`` one missing."""
+
+    name: str
+    path: str
+    kind: str = "string"
+    required: bool = False
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     topic_filter: str  # the IoT rule's topic
-    columns: tuple[tuple[str, str], ...]  # Glue (Hive) types
+    message_type: str  # the messages' "type"
+    fields: tuple[Field, ...]
+    derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the fields' text columns)
+    checks: tuple[tuple[str, str], ...] = ()  # (SQL over the text columns, true when wrong; the reason)
 
     @property
     def prefix(self) -> str:
         return f"{RAW_PREFIX}/{self.name}/"
 
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """The Glue table's columns (Hive types): the line, as a string."""
+        return ((BODY, "string"),)
 
-TOTALS = "struct<in:map<string,bigint>,out:map<string,bigint>>"
+
 COUNTS = Table(
     "counts",
     "od/+/counts",
+    "crossing",
     (
-        ("thing", "string"),
-        ("type", "string"),
-        ("event_id", "string"),
-        ("seq", "bigint"),
-        ("timestamp", "string"),
-        ("line", "string"),
-        ("class", "string"),
-        ("direction", "string"),
-        ("track_id", "bigint"),
-        ("totals", TOTALS),
+        Field("thing", "$.thing", required=True),
+        Field("type", "$.type", required=True),
+        Field("event_id", "$.event_id", required=True),
+        Field("seq", "$.seq", "bigint", required=True),
+        Field("timestamp", "$.timestamp", required=True),
+        Field("sent_at", "$.timestamp", "timestamp"),
+        Field("line", "$.line", required=True),
+        Field("class", "$.class", required=True),
+        Field("direction", "$.direction", required=True),
+        Field("track_id", "$.track_id", "bigint"),
+    ),
+    derived=(("stream", "regexp_extract(\"event_id_text\", '^(.+)-[0-9]+$', 1)"),),
+    checks=(
+        ("\"direction_text\" NOT IN ('in', 'out')", "direction is neither in nor out"),
+        (
+            'regexp_extract("event_id_text", \'^.+-([0-9]+)$\', 1) IS DISTINCT FROM "seq_text"',
+            "event_id is not <stream>-<seq>",
+        ),
     ),
 )
 HEALTH = Table(
     "health",
     "od/+/health",
+    "health",
     (
-        ("thing", "string"),
-        ("type", "string"),
-        ("timestamp", "string"),
-        ("model", "string"),
-        ("fps", "double"),
-        ("uptime_s", "double"),
-        ("runtime", "struct<backend:string,precision:string,fallback:string>"),
-        (
-            "counts",
-            f"struct<lines:map<string,{TOTALS}>,seq:bigint,stream:string,"
-            "outbox:struct<pending:bigint,capacity:bigint,full:boolean>>",
-        ),
-        ("frames_in", "bigint"),
-        ("frames_processed", "bigint"),
-        ("frames_dropped", "bigint"),
-        ("published", "bigint"),
-        ("publish_dropped", "bigint"),
-        ("publish_errors", "bigint"),
-        ("counts_lost", "bigint"),
-        ("source_connected", "bigint"),
+        Field("thing", "$.thing", required=True),
+        Field("type", "$.type", required=True),
+        Field("timestamp", "$.timestamp", required=True),
+        Field("sent_at", "$.timestamp", "timestamp"),
+        Field("model", "$.model"),
+        Field("model_component", "$.model_component"),
+        Field("fps", "$.fps", "double"),
+        Field("backend", "$.runtime.backend"),
+        Field("precision", "$.runtime.precision"),
+        Field("counts_seq", "$.counts.seq", "bigint"),
+        Field("counts_stream", "$.counts.stream"),
+        Field("outbox_pending", "$.counts.outbox.pending", "bigint"),
+        Field("outbox_capacity", "$.counts.outbox.capacity", "bigint"),
+        Field("outbox_oldest_seq", "$.counts.outbox.oldest_seq", "bigint"),
+        Field("outbox_full", "$.counts.outbox.full", "boolean"),
+        Field("publish_errors", "$.publish_errors", "bigint"),
+        Field("counts_lost", "$.counts_lost", "bigint"),
     ),
 )
 TABLES = (COUNTS, HEALTH)
+
+
+def _typed(field: Field) -> str:
+    text = f'"{field.name}_text"'
+    if field.kind == "string":
+        return text
+    pattern = PATTERNS[field.kind]
+    value = f"try(from_iso8601_timestamp({text}))" if field.kind == "timestamp" else f"CAST({text} AS {field.kind})"
+    return f"CASE WHEN regexp_like({text}, '{pattern}') THEN {value} END"
+
+
+def _malformed(table: Table) -> str:
+    """Why a line is not a message of the table (NULL when it is): the first reason that holds."""
+    wrong = [f"CASE WHEN \"{f.name}_text\" IS NULL THEN '{f.path[2:]}' END" for f in table.fields if f.required]
+    wrong += [
+        f"CASE WHEN \"{f.name}_text\" IS NOT NULL AND ({_typed(f)}) IS NULL THEN '{f.path[2:]}' END"
+        for f in table.fields
+        if f.kind != "string"
+    ]
+    listed = f"concat_ws(', ', {', '.join(wrong)})"
+    cases = [
+        "WHEN doc IS NULL THEN 'not JSON'",
+        f"WHEN \"type_text\" IS DISTINCT FROM '{table.message_type}' THEN 'type is not {table.message_type}'",
+        f"WHEN {listed} <> '' THEN concat('missing or mistyped: ', {listed})",
+        *(f"WHEN {condition} THEN '{reason}'" for condition, reason in table.checks),
+    ]
+    return "CASE " + " ".join(cases) + " END"
+
+
+def parsed_sql(table: Table) -> str:
+    """The table's lines parsed, as a subquery: ``dt``, ``source`` (the S3 object), ``body`` (the line), each field
+    typed (NULL where the line is malformed), the derived columns, and ``malformed`` (why; NULL for a good line).
+    Three levels: the JSON parsed once, each field's text extracted once, then checked and cast."""
+    texts = ", ".join(f"json_extract_scalar(doc, '{f.path}') AS \"{f.name}_text\"" for f in table.fields)
+    typed = [f'{_typed(f)} AS "{f.name}"' for f in table.fields]
+    typed += [f'{sql} AS "{name}"' for name, sql in table.derived]
+    return (
+        f"(SELECT dt, source, {BODY}, {', '.join(typed)}, {_malformed(table)} AS malformed "
+        f"FROM (SELECT dt, source, {BODY}, doc, {texts} "
+        f'FROM (SELECT dt, "{SOURCE}" AS source, {BODY}, try(json_parse({BODY})) AS doc FROM {table.name})))'
+    )
 
 
 @dataclass(frozen=True)
@@ -95,12 +188,25 @@ def named_queries() -> tuple[NamedQuery, ...]:
             texts += [(f"crossings_by_{p}", text.replace("{period}", p)) for p in PERIODS]
         else:
             texts.append((path.stem, text))
-    found = [NamedQuery(name, text.splitlines()[0].removeprefix("--").strip(), text) for name, text in texts]
+    found = [NamedQuery(name, text.splitlines()[0].removeprefix("--").strip(), _expand(text)) for name, text in texts]
     return tuple(sorted(found, key=lambda q: q.name))
+
+
+def _expand(text: str) -> str:
+    for table in TABLES:
+        text = text.replace("{" + table.name + "}", parsed_sql(table))
+    return text
 
 
 def query(name: str) -> NamedQuery:
     return next(q for q in named_queries() if q.name == name)
+
+
+def split_lines(text: str) -> list[str]:
+    """A Firehose object's lines as Athena reads them (TextInputFormat: ``\\n``, ``\\r`` or ``\\r\\n`` ends a line;
+    no row after a final break), so offline rows are Athena's rows."""
+    lines = LINE_BREAK.split(text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def arrival_floor(since: datetime) -> str:
@@ -108,7 +214,16 @@ def arrival_floor(since: datetime) -> str:
     return (since.astimezone(UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
 
 
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def period_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
     """The crossings queries' parameters, in their order."""
-    iso = [t.astimezone(UTC).isoformat().replace("+00:00", "Z") for t in (since, until)]
-    return [arrival_floor(since), *iso, thing, thing, line, line]
+    return [arrival_floor(since), _iso(since), _iso(until), thing, thing, line, line]
+
+
+def gap_parameters(until: datetime, thing: str = "", settle: timedelta = DELIVERY_SETTLE) -> list[str]:
+    """``crossing_gaps``' parameters: health reports sent before ``until - settle`` count, so that the crossings
+    a report says were delivered have left Firehose's buffer (offline, nothing buffers: ``settle`` 0)."""
+    return [_iso(until - settle), thing, thing]

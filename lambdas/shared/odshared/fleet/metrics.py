@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 NAMESPACE = "EdgeObjectDetector/Fleet"
+MODEL_DIMENSION = "ModelComponent"  # the model component version a health report was sent by
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     unit: str
-    field: str | None  # the message's field (0 where a device leaves it out); None: 1 per message
+    field: str | None  # the message's field, dotted when nested (0 where a device leaves it out); None: 1 per message
+    flag: bool = False  # a true/false field: 1 when true, else 0 (EMF's values are numbers)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class MetricSet:
     dimensions: tuple[str, ...]
     metrics: tuple[Metric, ...]
     fleetwide: bool = False  # also without dimensions: the fleet's total, which goes missing when all are silent
+    # further dimension sets, and the values they need that a message may leave out: (name, field, default)
+    extra_dimensions: tuple[tuple[str, ...], ...] = ()
+    derived: tuple[tuple[str, str, str], ...] = ()
 
 
 HEALTH_METRICS = MetricSet(
@@ -41,9 +46,17 @@ HEALTH_METRICS = MetricSet(
         Metric("FramesDropped", "Count", "frames_dropped"),  # since the component started
         Metric("PublishErrors", "Count", "publish_errors"),  # since the component started
         Metric("SourceConnected", "None", "source_connected"),
-        Metric("CountsLost", "Count", "counts_lost"),
+        Metric("CountsLost", "Count", "counts_lost"),  # since the component started
+        # the crossings outbox (issue 34): how many await delivery; close to its bound; past it (not kept on disk)
+        Metric("OutboxPending", "Count", "counts.outbox.pending"),
+        Metric("OutboxNearlyFull", "None", "counts.outbox.nearly_full", flag=True),
+        Metric("OutboxFull", "None", "counts.outbox.full", flag=True),
     ),
     fleetwide=True,
+    # per device and model component version: a canary counts only the reports of the version it deployed (a device
+    # that never switched, or switched back, sends none under it); "none" where the device does not say (older code)
+    extra_dimensions=(("thing", MODEL_DIMENSION),),
+    derived=((MODEL_DIMENSION, "model_component", "none"),),
 )
 CROSSING_METRICS = MetricSet(
     "od/+/counts", ("thing", "line", "direction", "class"), (Metric("Crossings", "Count", None),)
@@ -56,7 +69,11 @@ def _metadata(metric_set: MetricSet) -> dict[str, Any]:
         "CloudWatchMetrics": [
             {
                 "Namespace": NAMESPACE,
-                "Dimensions": [list(metric_set.dimensions), *([[]] if metric_set.fleetwide else [])],
+                "Dimensions": [
+                    list(metric_set.dimensions),
+                    *(list(extra) for extra in metric_set.extra_dimensions),
+                    *([[]] if metric_set.fleetwide else []),
+                ],
                 "Metrics": [{"Name": m.name, "Unit": m.unit} for m in metric_set.metrics],
             }
         ]
@@ -69,9 +86,14 @@ def rule_sql(metric_set: MetricSet) -> str:
     metadata = json.dumps(_metadata(metric_set)).replace('"', "'")
     timestamped = "{'Timestamp': timestamp(), " + metadata[1:]
     items = ["*"]
+    for name, field, default in metric_set.derived:
+        items.append(f"CASE isUndefined({field}) WHEN true THEN '{default}' ELSE {field} END AS {name}")
     for metric in metric_set.metrics:
         if metric.field is None:
             items.append(f"1 AS {metric.name}")
+        elif metric.flag:  # CASE of an Undefined value is Undefined (IoT SQL's Case statements): tested first
+            value = f"CASE {metric.field} WHEN true THEN 1 ELSE 0 END"
+            items.append(f"CASE isUndefined({metric.field}) WHEN true THEN 0 ELSE {value} END AS {metric.name}")
         else:
             value = f"CASE isUndefined({metric.field}) WHEN true THEN 0 ELSE {metric.field} END"
             items.append(f"{value} AS {metric.name}")
@@ -81,6 +103,19 @@ def rule_sql(metric_set: MetricSet) -> str:
 def emf_record(metric_set: MetricSet, message: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
     """What ``rule_sql`` selects from ``message``: the log event CloudWatch Logs reads as EMF."""
     record: dict[str, Any] = dict(message)
+    for name, field, default in metric_set.derived:
+        record[name] = message.get(field, default)
     for metric in metric_set.metrics:
-        record[metric.name] = 1 if metric.field is None else message.get(metric.field, 0)
+        record[metric.name] = 1 if metric.field is None else _value(message, metric)
     return {**record, "_aws": {"Timestamp": timestamp_ms, **_metadata(metric_set)}}
+
+
+def _value(message: dict[str, Any], metric: Metric) -> Any:
+    """The metric's value as the rule's SQL gives it: a nested field by its dotted path, 0 where it is undefined;
+    a flag 1 when true."""
+    value: Any = message
+    for part in str(metric.field).split("."):
+        if not isinstance(value, dict) or part not in value:
+            return 0
+        value = value[part]
+    return (1 if value is True else 0) if metric.flag else value

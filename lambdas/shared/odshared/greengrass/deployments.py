@@ -27,6 +27,7 @@ NUCLEUS = "aws.greengrass.Nucleus"
 LOG_MANAGER = "aws.greengrass.LogManager"
 DISK_SPOOLER = "aws.greengrass.DiskSpooler"
 DISK_SPOOLER_MIN_NUCLEUS = (2, 11, 0)
+DEFAULT_HEALTH_INTERVAL = 60  # seconds: edge_component/recipes/inference.yaml's HealthInterval
 
 
 class DeployError(OdError):
@@ -180,13 +181,15 @@ def deploy_model(
     target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
     limits = settings.resource_limits
     existing = current_components(greengrass, target)
+    inference = {  # the group's own settings of the component (camera, lines) kept
+        **existing.get(settings.inference_component, {}),
+        "componentVersion": settings.inference_version,
+        **({"runWith": {"systemResourceLimits": limits}} if limits else {}),
+    }
     ours = {
         **spooler_components(existing, settings.spooler),
         **log_manager_component(existing, settings.inference_component, settings.logs),
-        settings.inference_component: {
-            "componentVersion": settings.inference_version,
-            **({"runWith": {"systemResourceLimits": limits}} if limits else {}),
-        },
+        settings.inference_component: inference,
         component["componentName"]: {"componentVersion": component["componentVersion"]},
     }
     deployed = merge_and_deploy(
@@ -198,8 +201,33 @@ def deploy_model(
         settings.failure_percent,
         existing,
     )
-    # when it was made (a canary's soak starts here) and what the group ran before (what a rollback restores)
-    return {**deployed, "deployedAt": _now(), "previous": existing, "thingGroup": thing_group}
+    # when it was made (a device has as long as the soak to apply it), what the group ran before (what a rollback
+    # restores) and how often its devices report health (what a canary expects of each)
+    interval = health_interval(greengrass, scope, settings.inference_component, inference)
+    return {
+        **deployed,
+        "deployedAt": _now(),
+        "previous": existing,
+        "thingGroup": thing_group,
+        "healthIntervalSeconds": interval,
+    }
+
+
+def health_interval(greengrass: Any, scope: FunctionScope, name: str, spec: Mapping[str, Any]) -> float:
+    """The inference component's HealthInterval on the group's devices: the deployment's configuration update
+    where it sets one, else the recipe's default."""
+    merge = json.loads((spec.get("configurationUpdate") or {}).get("merge") or "{}")
+    if "HealthInterval" in merge:
+        return float(merge["HealthInterval"])
+    arn = f"arn:{scope.partition}:greengrass:{scope.region}:{scope.account}:components:{name}"
+    try:
+        body = greengrass.get_component(arn=f"{arn}:versions:{spec['componentVersion']}", recipeOutputFormat="JSON")
+    except greengrass.exceptions.ResourceNotFoundException:  # the deployment fails on the devices anyway
+        log_event(logger, "deploy.no_recipe", level=logging.WARNING, component=name, version=spec["componentVersion"])
+        return float(DEFAULT_HEALTH_INTERVAL)
+    text = body["recipe"].decode() if isinstance(body["recipe"], bytes) else str(body["recipe"])
+    defaults = (json.loads(text).get("ComponentConfiguration") or {}).get("DefaultConfiguration") or {}
+    return float(defaults.get("HealthInterval", DEFAULT_HEALTH_INTERVAL))
 
 
 def restore_deployment(

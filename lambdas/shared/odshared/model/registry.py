@@ -84,10 +84,14 @@ def read_deployed(bucket: str, thing_group: str) -> dict[str, Any] | None:
     return json.loads(storage.read_text(uri)) if storage.exists(uri) else None
 
 
-def write_deployed(bucket: str, thing_group: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    previous = read_deployed(bucket, thing_group)
+def write_deployed(
+    bucket: str, thing_group: str, record: Mapping[str, Any], keep_history: bool = True
+) -> dict[str, Any]:
+    """The group's record; the one it replaces becomes ``previous`` (one step of history: what a rollback goes back
+    to), except after a rollback (``keep_history`` false), which leaves nothing to go back to."""
+    previous = read_deployed(bucket, thing_group) if keep_history else None
     if previous:
-        previous.pop("previous", None)  # one step of history: what a rollback goes back to
+        previous.pop("previous", None)
     written = {**record, "thingGroup": thing_group, "previous": previous}
     storage.write_text(record_uri(bucket, thing_group), json.dumps(written, indent=2) + "\n", "application/json")
     return written

@@ -1,14 +1,14 @@
 -- Crossings per {period} per device, line, direction and class; each crossing once (by event_id).
 -- Parameters: arrival partition from (yyyy/MM/dd/HH), since, until (ISO 8601), thing, thing, line, line ('' = all).
-SELECT thing, line, direction, "class", date_trunc('{period}', from_iso8601_timestamp("timestamp")) AS period,
-       count(*) AS crossings
+SELECT thing, line, direction, "class", date_trunc('{period}', sent_at) AS period, count(*) AS crossings
 FROM (
-    SELECT DISTINCT event_id, thing, line, direction, "class", "timestamp"
-    FROM counts
-    WHERE dt >= ? AND type = 'crossing'
-      AND from_iso8601_timestamp("timestamp") >= from_iso8601_timestamp(?)
-      AND from_iso8601_timestamp("timestamp") < from_iso8601_timestamp(?)
+    SELECT thing, line, direction, "class", sent_at,
+           row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, body) AS copy
+    FROM {counts}
+    WHERE dt >= ? AND malformed IS NULL
+      AND sent_at >= from_iso8601_timestamp(?) AND sent_at < from_iso8601_timestamp(?)
       AND (? = '' OR thing = ?) AND (? = '' OR line = ?)
 )
+WHERE copy = 1
 GROUP BY 1, 2, 3, 4, 5
 ORDER BY period, thing, line, direction, "class"

@@ -1,9 +1,11 @@
 -- Every device's last health message: when, FPS, model, backend and precision, its last crossing's seq.
 -- Parameters: arrival partition from (yyyy/MM/dd/HH).
-SELECT thing, max("timestamp") AS last_seen, max_by(fps, "timestamp") AS fps, max_by(model, "timestamp") AS model,
-       max_by(runtime.backend, "timestamp") AS backend, max_by(runtime.precision, "timestamp") AS "precision",
-       max_by(counts.seq, "timestamp") AS last_seq, max_by(publish_errors, "timestamp") AS publish_errors
-FROM health
-WHERE dt >= ? AND type = 'health'
-GROUP BY thing
+SELECT thing, "timestamp" AS last_seen, fps, model, backend, "precision", counts_seq AS last_seq, publish_errors
+FROM (
+    SELECT thing, "timestamp", fps, model, backend, "precision", counts_seq, publish_errors,
+           row_number() OVER (PARTITION BY thing ORDER BY sent_at DESC, body) AS newest
+    FROM {health}
+    WHERE dt >= ? AND malformed IS NULL
+)
+WHERE newest = 1
 ORDER BY thing

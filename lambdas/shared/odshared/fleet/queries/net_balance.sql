@@ -3,12 +3,13 @@
 SELECT thing, line, "class", count_if(direction = 'in') AS crossed_in, count_if(direction = 'out') AS crossed_out,
        count_if(direction = 'in') - count_if(direction = 'out') AS net
 FROM (
-    SELECT DISTINCT event_id, thing, line, direction, "class", "timestamp"
-    FROM counts
-    WHERE dt >= ? AND type = 'crossing'
-      AND from_iso8601_timestamp("timestamp") >= from_iso8601_timestamp(?)
-      AND from_iso8601_timestamp("timestamp") < from_iso8601_timestamp(?)
+    SELECT thing, line, direction, "class",
+           row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, body) AS copy
+    FROM {counts}
+    WHERE dt >= ? AND malformed IS NULL
+      AND sent_at >= from_iso8601_timestamp(?) AND sent_at < from_iso8601_timestamp(?)
       AND (? = '' OR thing = ?) AND (? = '' OR line = ?)
 )
+WHERE copy = 1
 GROUP BY 1, 2, 3
 ORDER BY thing, line, "class"
