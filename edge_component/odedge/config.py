@@ -12,7 +12,7 @@ from typing import Any
 from .errors import ConfigError
 from .runtimes import BACKEND_CHOICES, PRECISIONS
 
-__all__ = ["ConfigError", "EdgeConfig", "argument_parser", "from_args"]
+__all__ = ["ConfigError", "EdgeConfig", "argument_parser", "from_args", "instant"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class EdgeConfig:
     realtime: bool = False
     max_frames: int = 0
     max_retries: int = 0  # a live source's reconnect attempts before the run fails; 0: forever (Greengrass)
-    # a video file's clock: ISO 8601 time of its first frame (with its zone); "": when the run starts. Its frames
-    # are stamped start + position, so a recorded hour is an hour in the counts (cameras keep the wall clock)
+    # a video file's clock: ISO 8601 time of its first frame (with its zone); "": the file's modification time less
+    # its duration (a looped file: when the run starts). Its frames are stamped start + position, so a recorded hour
+    # is an hour in the counts (cameras keep the wall clock)
     start_time: str = ""
     queue_size: int = 2
     buffer_size: int = 1000
@@ -108,26 +109,18 @@ class EdgeConfig:
         self.start_epoch  # noqa: B018 - names a bad start_time at start
         from .counting import parse_lines, parse_zones  # names the bad key: lines[0].points, zones[1].points, ...
 
-        parse_lines(self.lines)
+        parse_lines(self.lines, notify=False)  # the loop's own parse logs what is deprecated, once
         parse_zones(self.zones)
         if not 0.0 <= self.track_low <= self.score_threshold:
             raise ConfigError(f"configuration track_low: must be in [0, score_threshold] (got {self.track_low!r})")
 
     @property
     def start_epoch(self) -> float | None:
-        """``start_time`` in seconds since the epoch; None for the wall clock."""
-        if not self.start_time:
-            return None
-        text = self.start_time.strip()
+        """``start_time`` in seconds since the epoch; None for the file's default (odedge.sources)."""
         try:
-            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            raise ConfigError(
-                f"configuration start_time: ISO 8601 with a zone, such as 2026-03-01T08:00:00Z (got {text!r})"
-            )
-        return moment.timestamp()
+            return instant(self.start_time)
+        except ValueError as exc:
+            raise ConfigError(f"configuration start_time: {exc}") from None
 
     @property
     def tracking(self) -> bool:
@@ -162,6 +155,21 @@ class EdgeConfig:
         if "model_dir" not in kwargs:
             raise ConfigError("configuration model_dir: required (the model component's artifact folder)")
         return cls(**kwargs)
+
+
+def instant(text: str) -> float | None:
+    """An ISO 8601 time with its zone in seconds since the epoch; "" is None. A time without its zone is refused:
+    read in the device's own zone, it would shift every hour of the counts without a word."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"ISO 8601 with a zone, such as 2026-03-01T08:00:00Z (got {text!r})")
+    return moment.timestamp()
 
 
 def argument_parser() -> argparse.ArgumentParser:

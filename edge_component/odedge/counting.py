@@ -1,12 +1,19 @@
 """Counting what crosses lines and what stays in zones, from tracked detections.
 
 Coordinates are fractions of the frame (0..1, origin top-left), so a line survives a change of camera resolution.
-A line runs from its first point to its second. Its left and right sides are the image's left and right when the
-line is seen with its first point at the top (a line from [0.5, 0] down to [0.5, 1]: ``left-to-right`` is a move
-to the right of the image; a line from [0, 0.5] across to [1, 0.5]: ``left-to-right`` is a move up). Each line
-names which direction is ``in``. Configurations deployed with those words keep their meaning; ``top-to-bottom`` and
-``bottom-to-top`` are the image's words for a line across the picture (``line_direction`` turns them into the
-line's own, and ``odctl`` turns all four image words into them, refusing one that runs along the line).
+Each line names which way is ``in``, as a move on the image: ``left-to-right`` and ``right-to-left`` for a line
+down the picture, ``top-to-bottom`` and ``bottom-to-top`` for a line across it; a slanted line takes the words of
+the axis closer to square with it (``line_direction``: both near 45 degrees, measured in fractions of the frame;
+``odctl`` holds a user to that, the device refuses only a word within 30 degrees of its line, as 1.7.0 did).
+
+Deployed configurations keep their meaning: ``left-to-right``/``right-to-left`` in the configuration are the
+line's own sides, the image's left and right when the line is seen with its first point at the top. For a line
+drawn downwards that is the image's meaning (a line from [0.5, 0] to [0.5, 1]: ``left-to-right`` is a move to the
+right); for one drawn upwards the words are mirrored (``odctl`` writes the mirrored word for it). For a line across
+the picture the words ran along the line: a line from [0, 0.5] to [1, 0.5] with ``left-to-right`` (or no ``in``,
+the default) counts a move up. Such a line still counts as before, and the device logs
+``counting.direction_deprecated`` with the image's word that means the same; ``odctl`` refuses the word and
+writes ``top-to-bottom``/``bottom-to-top`` into the configuration itself.
 
 Every crossing counts (the rule), so that ``in - out`` is what is on the in-side of the line (a box carried in,
 out and in again by one person is in 2, out 1: it is in the room). What is not a crossing:
@@ -55,21 +62,37 @@ IMAGE_MOTIONS: dict[str, tuple[float, float]] = {
     "top-to-bottom": (0.0, 1.0),
     "bottom-to-top": (0.0, -1.0),
 }
-# a word whose motion runs closer than 30 degrees to the line's own direction crosses it too little to name a side
-MIN_CROSSING_COSINE = 0.5
+# a word fits a line when its move is within 50 degrees of square to the line: the axis closer to the line's normal,
+# and both axes for a line within 5 degrees of a diagonal (a line drawn by eye at 45 degrees takes either); odctl
+# holds a user to it
+MIN_CROSSING_COSINE = math.cos(math.radians(50))
+# the device refuses only a word within 30 degrees of its line (as 1.7.0 did): no configuration it took is refused
+DEVICE_MIN_COSINE = 0.5
 Point = tuple[float, float]
 
 
-def line_direction(start: Point, end: Point, image_word: str) -> str:
+def line_direction(start: Point, end: Point, image_word: str, minimum: float = MIN_CROSSING_COSINE) -> str:
     """The line's own direction word (``DIRECTIONS``) for a move named with the image's words: a horizontal door
-    line's ``top-to-bottom`` is the line's ``right-to-left``. Refuses a word that runs along the line."""
+    line's ``top-to-bottom`` is the line's ``right-to-left``. Refuses a word that runs along the line, naming the
+    words that fit, so a user never gets a side that depends on which end of the line they wrote first."""
     if image_word not in IMAGE_MOTIONS:
         raise ConfigError(f"direction {image_word!r}: one of {list(IMAGE_MOTIONS)} (a move on the image)")
     cosine = _cosine(start, end, image_word)  # the move against the normal of the line's right side
-    if abs(cosine) < MIN_CROSSING_COSINE:
-        fitting = [w for w in IMAGE_MOTIONS if abs(_cosine(start, end, w)) >= MIN_CROSSING_COSINE]
-        raise ConfigError(f"direction {image_word!r} runs along this line: say {' or '.join(fitting)}")
+    if abs(cosine) < minimum:
+        fitting = " or ".join(fitting_words(start, end))
+        raise ConfigError(f"direction {image_word!r} runs along this line: say {fitting}")
     return "left-to-right" if cosine > 0 else "right-to-left"
+
+
+def fitting_words(start: Point, end: Point, minimum: float = MIN_CROSSING_COSINE) -> list[str]:
+    """The image's words that name a way across this line (two, or all four for a diagonal)."""
+    return [w for w in IMAGE_MOTIONS if abs(_cosine(start, end, w)) >= minimum]
+
+
+def image_direction(start: Point, end: Point, own: str) -> str:
+    """The image's word for the line's own side ``own``: the first fitting word that means the same, so a
+    configuration written in the line's own words can be said (and logged, and drawn) in the image's."""
+    return next(w for w in fitting_words(start, end) if line_direction(start, end, w) == own)
 
 
 def _cosine(start: Point, end: Point, image_word: str) -> float:
@@ -146,24 +169,46 @@ def _load(text: str, key: str) -> list[dict[str, Any]]:
     return items
 
 
-def parse_lines(text: str) -> tuple[Line, ...]:
-    """``[{"name": "door", "points": [[0.5, 0], [0.5, 1]], "in": "left-to-right"}]``"""
+def parse_lines(text: str, notify: bool = True) -> tuple[Line, ...]:
+    """``[{"name": "door", "points": [[0.5, 0], [0.5, 1]], "in": "left-to-right"}]``; ``notify``: log a line
+    across the picture whose way in is in the line's own words (``_deprecated``), once per start of the loop."""
     lines = []
     for index, item in enumerate(_load(text, "lines")):
         points = _points(item.get("points"), f"lines[{index}].points", 2)
         if len(points) != 2 or points[0] == points[1]:
             raise ConfigError(f"configuration lines[{index}].points: two different points, got {list(points)}")
-        inward = item.get("in", "left-to-right")
+        given = item.get("in")
+        inward = "left-to-right" if given is None else given
         if inward in ("top-to-bottom", "bottom-to-top"):  # the image's words, for a line across the picture
             try:
-                inward = line_direction(points[0], points[1], inward)
+                inward = line_direction(points[0], points[1], inward, DEVICE_MIN_COSINE)
             except ConfigError as exc:
                 raise ConfigError(f"configuration lines[{index}].in: {exc}") from None
-        if inward not in DIRECTIONS:
+        elif inward not in DIRECTIONS:
             words = [*DIRECTIONS, "top-to-bottom", "bottom-to-top"]
             raise ConfigError(f"configuration lines[{index}].in: one of {words}, got {inward!r}")
+        elif notify and inward not in fitting_words(*points, DEVICE_MIN_COSINE):
+            _deprecated(index, item["name"], points, given, inward)
         lines.append(Line(item["name"], points[0], points[1], inward))
     return tuple(lines)
+
+
+def _deprecated(index: int, name: str, points: tuple[Point, ...], given: str | None, inward: str) -> None:
+    """A line across the picture with left-to-right/right-to-left (or no ``in``): configurations deployed before
+    the image's words keep counting as they did (their totals and dashboards depend on it), and the log says the
+    word that means the same, so the next deployment can say it plainly."""
+    instead = image_direction(points[0], points[1], inward)
+    said = f"'{given}'" if given else "no 'in' (the default, 'left-to-right')"
+    log_event(
+        logger,
+        "counting.direction_deprecated",
+        logging.WARNING,
+        line=name,
+        key=f"lines[{index}].in",
+        given=given,
+        counts_as=instead,
+        fix=f'{said} runs along this line in the image\'s words; "in": "{instead}" means the same',
+    )
 
 
 def parse_zones(text: str) -> tuple[Zone, ...]:
@@ -234,6 +279,7 @@ class Counter:
         self.reset: list[str] = []
         self.disk_error: dict[str, Any] | None = None  # the totals' file could not be written (health says)
         self.unsaved = False  # the newest state is not on disk yet: written again at the next frame
+        self.camera = ""  # the camera's state while it is not OK (odedge.camera_health): each crossing carries it
         saved, from_outbox = self._saved()
         self.stream: str = saved.get("stream") or uuid.uuid4().hex
         self.seq: int = int(saved.get("seq", 0))
@@ -357,6 +403,7 @@ class Counter:
             "seq": self.seq,
             "event_id": f"{self.stream}-{self.seq}",
             "totals": totals.as_dict(),
+            **({"camera": self.camera} if self.camera else {}),
         }
 
     def _zones(self, tracked: Sequence[Detection], present: set[tuple[str, int]]) -> None:

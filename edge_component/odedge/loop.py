@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import camera_health
 from .config import EdgeConfig
 from .counting import Counter
 from .messages import detection_message, health_message
@@ -25,7 +26,7 @@ from .quality import ModelQuality
 from .runtimes import Runtime
 from .sources import EndOfStream, Frame, FrameSource, SourceError
 from .stages import FrameResult, FrameStage
-from .telemetry import Counters, LatencyWindow, log_event
+from .telemetry import Counters, LatencyWindow, ZoneVisits, log_event
 from .tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ class LoopResult:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] | None = None  # the counter's summary at the end (lines' totals), when counting
-    warnings: tuple[str, ...] = ()  # the model named too weak to count (odedge.quality)
+    warnings: tuple[str, ...] = ()  # the model named too weak to count (odedge.quality), a file cut short
+    zones: dict[str, Any] | None = None  # each zone over the run (odedge.telemetry.ZoneVisits), when zones are set
+    clock: dict[str, str] | None = None  # a video file's clock: its first frame's time and where it came from
 
 
 class InferenceLoop:
@@ -109,6 +112,10 @@ class InferenceLoop:
         self.latency = LatencyWindow()
         self.stages = stages or []
         self.tracker, self.counter = tracker, counter
+        self.camera = camera_health.from_config(config, source)  # None where frames are requests, not a camera
+        zones = counter.zones if counter is not None else ()
+        self.zone_visits = ZoneVisits(zone.name for zone in zones) if zones else None
+        self.frame_time: float | None = None  # the last processed frame's time (a video file's own clock)
         self.quality = ModelQuality(config.weak_model_map, config.flood_new_tracks)
         self.quality.check_recorded(package.validation_map)
         self.wanted = frozenset(config.classes) if config.classes else None
@@ -165,10 +172,15 @@ class InferenceLoop:
 
     def process(self, frame: Frame) -> list[Any]:
         start = time.monotonic()
+        self.frame_time = frame.timestamp
         blob, meta = preprocess(frame.image, self.package.input_size)
         t_pre = time.monotonic()
         rows = self.runtime.predict(blob)
         t_inf = time.monotonic()
+        if self.camera is not None:  # before counting: a crossing counted while the camera is not OK says so
+            flag = self.camera.watch(frame.image, frame.timestamp)
+            if self.counter is not None:
+                self.counter.camera = flag
         found = self._detect(rows, meta, frame)
         t_post = time.monotonic()
         stages = {
@@ -221,10 +233,14 @@ class InferenceLoop:
     def _count(self, counter: Counter, tracker: Tracker, tracked: list[Any], frame: Frame) -> None:
         """Counting never costs the frame its detections: the counter keeps or sends each crossing whatever the
         disk does (odedge.outbox); anything it still raises is logged and counted (``counting_errors``) here, and
-        the frame's detections go out all the same."""
+        the frame's detections go out all the same. The zones' visits are followed over the whole run beside it."""
         try:
             counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
             counter.forget(tracker.ended)
+            if self.zone_visits is not None:  # the counter's entered: the (zone, track) pairs inside this frame
+                seen = (d.track_id for d in tracked if d.track_id is not None)
+                self.zone_visits.observe(list(counter.entered), seen, frame.timestamp)
+                self.zone_visits.forget(tracker.ended)
         except Exception:
             logger.exception("counting.failed")
             self.counters.add("counting_errors")
@@ -265,6 +281,8 @@ class InferenceLoop:
             self._detections_per_frame(),
             self.quality.warning,
             self.config.model_component,
+            self.frame_time if self.source.clock is not None else None,  # a file's own clock; a camera's: now
+            camera=self.camera.summary() if self.camera is not None else None,
         )
 
     def run(self) -> LoopResult:
@@ -295,16 +313,7 @@ class InferenceLoop:
         self._publish(self.health_topic, self.health(started))
         if self.source_error is not None:
             raise self.source_error
-        result = LoopResult(
-            int(self.counters.get("frames_processed")),
-            self.counters.snapshot(),
-            self.latency.fps(),
-            self.latency.percentiles(),
-            stopped_by,
-            round(time.monotonic() - started, 2),
-            counts=self.counter.summary() if self.counter is not None else None,
-            warnings=(*self.quality.warnings, *self.source.warnings),
-        )
+        result = self._result(stopped_by, started)
         log_event(
             logger,
             "loop.stopped",
@@ -314,3 +323,18 @@ class InferenceLoop:
             dropped=self.counters.get("frames_dropped"),
         )
         return result
+
+    def _result(self, stopped_by: str, started: float) -> LoopResult:
+        """What the run comes to: the caller's summary (odctl detect) is made of it."""
+        return LoopResult(
+            int(self.counters.get("frames_processed")),
+            self.counters.snapshot(),
+            self.latency.fps(),
+            self.latency.percentiles(),
+            stopped_by,
+            round(time.monotonic() - started, 2),
+            counts=self.counter.summary() if self.counter is not None else None,
+            warnings=(*self.quality.warnings, *self.source.warnings),
+            zones=self.zone_visits.summary() if self.zone_visits is not None else None,
+            clock=self.source.clock,
+        )

@@ -75,6 +75,7 @@ def counts_message(thing: str, event: dict[str, Any]) -> bytes:
             "direction": event["direction"],
             "track_id": event["track_id"],
             "totals": event["totals"],
+            **({"camera": event["camera"]} if event.get("camera") else {}),  # counted while the camera was not OK
         },
         separators=(",", ":"),
     ).encode()
@@ -92,20 +93,26 @@ def health_message(
     detections_per_frame: float = 0.0,
     model_warning: str = "",
     model_component: str = "",
+    timestamp: float | None = None,
+    camera: dict[str, Any] | None = None,
 ) -> bytes:
     """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
     zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked;
     ``model_warning`` when the model is too weak to count (odedge.quality); ``model_component``: the model
-    component's version running (under Greengrass), the evidence a canary needs that a report is of the new model."""
+    component's version running (under Greengrass), the evidence a canary needs that a report is of the new model.
+    ``timestamp``: the source's clock (a video file's own, so health sits among its crossings); None: now.
+    ``camera``: the camera's health (odedge.camera_health), with ``camera_fault`` 1 while it is not OK (a metric
+    to alarm on that reads 0, all well, where a device does not say)."""
     return json.dumps(
         {
             **({"counts": counts} if counts is not None else {}),
             **({"runtime": runtime} if runtime is not None else {}),
             **({"model_warning": model_warning} if model_warning else {}),
             **({"model_component": model_component} if model_component else {}),
+            **({"camera": camera, "camera_fault": 0 if camera.get("ok") else 1} if camera is not None else {}),
             "thing": thing,
             "type": "health",
-            "timestamp": iso(time.time()),
+            "timestamp": iso(time.time() if timestamp is None else timestamp),
             "model": model,
             "fps": fps,
             "detections_per_frame": detections_per_frame,

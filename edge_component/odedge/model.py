@@ -30,7 +30,9 @@ class ModelPackage:
     files: dict[str, str]
     version: str
     int8_withheld: str = ""  # why the promotion gate kept INT8 from being the default (it lost too much mAP)
-    validation_map: float | None = None  # recorded by the conversion or the workflow's scoring (odedge.quality)
+    # the mAP the weak-model check reads (odedge.quality): model.json ``held_out.map`` (odctl evaluate, on frames the
+    # training never saw) first, else ``validation.mAP`` (the conversion from local training, the workflow's scoring)
+    validation_map: float | None = None
 
     @classmethod
     def load(cls, root: str | Path, verify: bool = True) -> ModelPackage:
@@ -64,8 +66,8 @@ class ModelPackage:
                     raise ModelError(f"{path}: checksum mismatch (corrupt or partial download)")
         version = manifest.get("version") or sums.get(files.get("onnx", ""), "")[:12] or "unknown"
         withheld = str((manifest.get("int8") or {}).get("withheld") or "")
-        recorded = (manifest.get("validation") or {}).get("mAP")
-        validation = float(recorded) if isinstance(recorded, int | float) else None
+        figures = ((manifest.get("held_out") or {}).get("map"), (manifest.get("validation") or {}).get("mAP"))
+        validation = next((float(f) for f in figures if isinstance(f, int | float) and not isinstance(f, bool)), None)
         detection = dict(manifest.get("detection", {}))
         return cls(base, classes, size, anchors, detection, files, version, withheld, validation)
 

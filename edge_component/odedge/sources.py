@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .messages import iso
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Frame:
     image: np.ndarray
     index: int
     captured: float  # time.monotonic() when read
-    timestamp: float  # time.time() when read
+    timestamp: float  # time.time() when read; a video file's: its start plus its position (VideoSource)
     source: str
     reply_to: str | None = None  # request mode: where the answer goes
 
@@ -53,6 +54,7 @@ class FrameSource:
         self.counters = counters
         self.index = 0
         self.warnings: list[str] = []  # a result still usable but not whole (a file cut short), said in the summary
+        self.clock: dict[str, str] | None = None  # a file's own clock: its first frame's time and where it came from
 
     def read(self) -> Frame | None:
         """The next frame; None when nothing is available right now; raises EndOfStream when done."""
@@ -97,13 +99,27 @@ class VideoSource(FrameSource):
             if not self.live:
                 raise SourceError(f"video source {spec}: OpenCV cannot open it (corrupt or an unsupported codec)")
             self._schedule_retry("cannot open")
-        self.clock_start = time.time() if start_time is None else start_time  # a file's first frame
         self.declared_frames = 0 if self.live or self.capture is None else self._frame_count()
+        self.clock_start, origin = (start_time, "start_time") if start_time is not None else self._default_start()
+        if not self.live:  # said in the run's result: a guessed start is never taken for the footage's real time
+            self.clock = {"start": iso(self.clock_start), "from": origin}
+            log_event(logger, "source.clock", source=self.name, start=self.clock["start"], origin=origin)
 
     def _frame_count(self) -> int:
         import cv2
 
         return max(0, int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+
+    def _default_start(self) -> tuple[float, str]:
+        """A file read once without ``start_time`` starts at its modification time less its duration: a recording
+        is most often last written when it ends, and a second run over the same footage gets the same times (the
+        run's start would put each run in other hours). A looped file stands in for a camera: the run's start."""
+        now = time.time()
+        if self.live or self.loop:
+            return now, "the run's start"
+        fps = self.fps()
+        duration = self.declared_frames / fps if fps > 0 else 0.0
+        return Path(self.name).stat().st_mtime - duration, f"the file's modification time less its {duration:.1f} s"
 
     def _timestamp(self) -> float:
         """A camera's frame is now; a file's is its start plus its position (its own clock, not the reading's)."""

@@ -1,4 +1,5 @@
-"""Counters, latency percentiles and structured log lines for the device (no dependency on odshared)."""
+"""Counters, latency percentiles, zones' visits over a run and structured log lines for the device (no dependency
+on odshared)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -107,3 +110,69 @@ class LatencyWindow:
                 return 0.0
             span = self._frames[-1] - self._frames[0]
             return round((len(self._frames) - 1) / span, 2) if span > 0 else 0.0
+
+
+@dataclass
+class _Visit:
+    last: float  # when the track was last seen inside
+    inside: bool = True  # where it was last seen: in the zone, or elsewhere in the frame
+    dwell: float = 0.0
+
+
+class ZoneVisits:
+    """Each zone over a whole run: occupancy at the end and at its peak, visits (tracks that entered) and their
+    dwell. The counter knows only the moment (health's occupancy, the longest dwell of the tracks inside now); a run
+    over footage needs the whole story. Dwell is time inside in the frames' clock (a video file's own): an object
+    hidden for a few frames where it was last seen inside stays inside; one seen outside stops its dwell until it
+    comes back (the same visit while its track lives). Memory holds the live tracks' visits only (``forget``)."""
+
+    def __init__(self, zones: Iterable[str]) -> None:
+        self.zones = tuple(zones)
+        self.visits: dict[tuple[str, int], _Visit] = {}
+        self.now_inside = dict.fromkeys(self.zones, 0)
+        self.peak = dict.fromkeys(self.zones, 0)
+        self.entered = dict.fromkeys(self.zones, 0)
+        self.ended: dict[str, list[float]] = {zone: [0.0, 0.0] for zone in self.zones}  # ended visits: total, max
+
+    def observe(self, inside: Iterable[tuple[str, int]], seen: Iterable[int], now: float) -> None:
+        """This frame's (zone, track id) pairs inside, and every track id seen in the frame."""
+        present, tracks = set(inside), set(seen)
+        for key, going in self.visits.items():
+            if key[1] in tracks and key not in present:
+                going.inside = False
+        for key in present:
+            visit = self.visits.get(key)
+            if visit is None:
+                self.visits[key] = _Visit(now)
+                self.entered[key[0]] += 1
+                continue
+            if visit.inside:
+                visit.dwell += max(0.0, now - visit.last)
+            visit.last, visit.inside = now, True
+        for zone in self.zones:
+            self.now_inside[zone] = sum(1 for name, _ in present if name == zone)
+            self.peak[zone] = max(self.peak[zone], self.now_inside[zone])
+
+    def forget(self, track_ids: Iterable[int]) -> None:
+        """The tracker ended these tracks: their visits are over (only their totals stay)."""
+        ended = set(track_ids)
+        for key in [k for k in self.visits if k[1] in ended]:
+            dwell = self.visits.pop(key).dwell
+            totals = self.ended[key[0]]
+            totals[0], totals[1] = totals[0] + dwell, max(totals[1], dwell)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per zone; the visits still going at the end count with their dwell so far."""
+        out: dict[str, dict[str, float]] = {}
+        for zone in self.zones:
+            going = [v.dwell for (name, _), v in self.visits.items() if name == zone]
+            total, longest = self.ended[zone]
+            visits = self.entered[zone]
+            out[zone] = {
+                "occupancy": self.now_inside[zone],
+                "peak_occupancy": self.peak[zone],
+                "visits": visits,
+                "mean_dwell_s": round((total + sum(going)) / visits, 1) if visits else 0.0,
+                "max_dwell_s": round(max([longest, *going]), 1),
+            }
+        return out

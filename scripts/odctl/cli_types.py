@@ -93,11 +93,28 @@ def shape_option(text: str, option: str) -> dict[str, Any]:
             f"{option} {text!r}: a line has two points, NAME:x1,y1,x2,y2 (a zone, --zone, takes three or more)"
         )
     shape: dict[str, Any] = {"name": name, "points": [values[i : i + 2] for i in range(0, len(values), 2)]}
-    if not direction:
+    if option != "--line":
+        if direction:
+            raise ValueError(f"{option} {text!r}: a zone has no direction (a line, --line, has)")
         return shape
-    from odedge.counting import line_direction
-
-    try:  # the image's words, whatever way the line was drawn; the device keeps the line's own
-        return {**shape, "in": line_direction((values[0], values[1]), (values[2], values[3]), direction)}
+    try:
+        inward = _configuration_word((values[0], values[1]), (values[2], values[3]), direction)
     except ValueError as exc:
         raise ValueError(f"{option} {text!r}: {exc}") from None
+    return shape if inward is None else {**shape, "in": inward}
+
+
+def _configuration_word(start: tuple[float, float], end: tuple[float, float], direction: str) -> str | None:
+    """The device configuration's ``in`` for the image's word ``direction``: top-to-bottom and bottom-to-top as
+    they are (the device reads them as the image's), left-to-right and right-to-left as the line's own side (what
+    the device has always read them as: the mirrored word for a line drawn upwards). Without a direction, the
+    device's default (the line's own left-to-right) where that is a left or right move, else the image's word that
+    means the same, so the configuration never holds a word that runs along its line (the device logs those)."""
+    from odedge.counting import fitting_words, image_direction, line_direction
+
+    if start == end:
+        raise ValueError("a line needs two different points")
+    if not direction:
+        return None if "left-to-right" in fitting_words(start, end) else image_direction(start, end, "left-to-right")
+    own = line_direction(start, end, direction)  # refuses a word that runs along the line, naming those that fit
+    return direction if direction in ("top-to-bottom", "bottom-to-top") else own

@@ -1,14 +1,20 @@
 """Generated videos of coloured boxes with their exact per-frame boxes: the demo's and the tests' data.
 
 A scene has a textured background, boxes that enter, move, bounce, change scale and leave, a pole that
-passes in front of them, a slow lighting drift and sensor noise. The same seed gives the same frames.
+passes in front of them, a slow lighting drift and sensor noise. The same seed gives the same frames. Every class
+appears, as often as the others; each class has a colour of its own (``class_colours``), so a model trained on the
+video can tell the classes apart. The crossings scenario moves the boxes across the frame's middle in the direction
+asked (``CROSSING_DIRECTIONS``); ``crossing_line`` is the counting line that fits it.
 """
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
 import json
 import logging
+import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +27,8 @@ from .progress import bar
 
 logger = logging.getLogger(__name__)
 
-# BGR colours for class names that name a colour; other names get a colour from their hash.
+# BGR colours for class names that name a colour; other names get a colour from their hash (class_colour, for
+# drawing a label anywhere) or one far from the others' in their video (class_colours)
 NAMED_COLOURS = {
     "blue": (200, 90, 30),
     "yellow": (40, 205, 235),
@@ -33,14 +40,76 @@ NAMED_COLOURS = {
     "black": (25, 25, 25),
 }
 MIN_VISIBLE = 0.5  # a box less than half visible (occluded or out of frame) is not labelled
+Colour = tuple[int, int, int]
+# the crossings scenario's directions: a move across the frame's middle, both ways or one way only
+CROSSING_DIRECTIONS = (
+    "left-right",
+    "top-bottom",
+    "left-to-right",
+    "right-to-left",
+    "top-to-bottom",
+    "bottom-to-top",
+)
 
 
-def class_colour(name: str) -> tuple[int, int, int]:
-    for word, colour in NAMED_COLOURS.items():
-        if word in name.lower().split():
-            return colour
+def _named_colour(name: str) -> Colour | None:
+    words = re.split(r"[\s_\-]+", name.lower())
+    return next((colour for word, colour in NAMED_COLOURS.items() if word in words), None)
+
+
+def class_colour(name: str) -> Colour:
+    """A colour for one class name on its own (labels drawn on previews and reports): its colour word, else one
+    from its hash. Two names may hash alike: a video's boxes take ``class_colours`` instead."""
+    named = _named_colour(name)
+    if named is not None:
+        return named
     digest = hashlib.sha256(name.encode()).digest()
     return (64 + digest[0] % 160, 64 + digest[1] % 160, 64 + digest[2] % 160)
+
+
+def _hue(colour: Colour) -> float | None:
+    """The hue in degrees of a BGR colour, None for a grey (white, black): greys take no hue from the others."""
+    b, g, r = (c / 255 for c in colour)
+    hue, saturation, _ = colorsys.rgb_to_hsv(r, g, b)
+    return hue * 360 if saturation > 0.25 else None
+
+
+def _farthest_hue(used: list[float]) -> float:
+    """The whole-degree hue farthest from every hue in ``used`` (the lowest of equals: deterministic)."""
+    if not used:
+        return 0.0
+
+    def distance(hue: int) -> float:
+        return min(min(abs(hue - u) % 360, 360 - abs(hue - u) % 360) for u in used)
+
+    return float(max(range(360), key=lambda hue: (distance(hue), -hue)))
+
+
+def class_colours(classes: Sequence[str]) -> list[Colour]:
+    """One colour per class, all different: a colour word keeps its colour (a blue box is blue; a second blue
+    class a darker blue), and each other class takes the hue farthest from those already taken, in the order of
+    ``classes`` (hashed colours made two classes the same green, and the model trained on them mixed them up).
+    The same list gives the same colours; give every video of one data set the same class list."""
+    colours: list[Colour | None] = [_named_colour(name) for name in classes]
+    seen: dict[Colour, int] = {}
+    for index, colour in enumerate(colours):
+        if colour is not None:
+            shade = 0.6 ** seen.get(colour, 0)
+            seen[colour] = seen.get(colour, 0) + 1
+            colours[index] = (int(colour[0] * shade), int(colour[1] * shade), int(colour[2] * shade))
+    used = [h for h in (_hue(c) for c in colours if c is not None) if h is not None]
+    hues: dict[int, float] = {}
+    for index, colour in enumerate(colours):
+        if colour is None:
+            hues[index] = _farthest_hue(used)
+            used.append(hues[index])
+    crowded = len(used) > 8  # hues closer than 45 degrees apart: neighbours differ in brightness too
+    by_hue = sorted(hues, key=lambda index: hues[index])
+    for index, hue in hues.items():
+        value = 0.55 if crowded and by_hue.index(index) % 2 else 0.9
+        r, g, b = colorsys.hsv_to_rgb(hue / 360, 0.75, value)
+        colours[index] = (round(b * 255), round(g * 255), round(r * 255))
+    return [c for c in colours if c is not None]
 
 
 @dataclass
@@ -78,7 +147,8 @@ class SynthSpec:
     height: int = 360
     fps: float = 10.0
     seed: int = 0
-    scenario: str = "random"  # random: boxes bounce around; crossings: boxes cross the frame's vertical middle
+    scenario: str = "random"  # random: boxes bounce around; crossings: boxes cross the frame's middle
+    direction: str = "left-right"  # crossings: which way (CROSSING_DIRECTIONS); left-right is both ways across x
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -123,29 +193,93 @@ def _tracks(rng: np.random.Generator, spec: SynthSpec) -> list[_Track]:
     return tracks
 
 
+# one round of the crossings scenario in the left-right frame of reference (x across the line, y along it):
+# (start, end, waypoints as (fraction of the span, x fraction, y fraction), goes back the other way)
+_ROUND: tuple[tuple[float, float, tuple[tuple[float, float, float], ...], bool], ...] = (
+    (0.05, 0.35, ((0, 0.12, 0.35), (1, 0.88, 0.4)), False),  # across
+    (0.10, 0.40, ((0, 0.12, 0.62), (1, 0.88, 0.58)), True),  # across the other way, passing the first
+    (0.40, 0.75, ((0, 0.15, 0.5), (0.35, 0.5, 0.5), (0.65, 0.5, 0.5), (1, 0.85, 0.5)), False),  # stops on the line
+    (0.70, 0.98, ((0, 0.2, 0.3), (0.5, 0.75, 0.32), (1, 0.15, 0.35)), False),  # crosses and turns back
+)
+MIN_FRAMES_PER_ROUND = 40
+
+
+def _rounds(classes: int) -> tuple[int, int]:
+    """(boxes, rounds): at least one round of four; as many boxes of each class, each class at least once."""
+    boxes = classes * math.ceil(4 / classes)
+    return boxes, math.ceil(boxes / 4)
+
+
+def _orient(x: float, y: float, direction: str) -> tuple[float, float]:
+    """A point of the left-right plan in the frame of ``direction``: mirrored for a move right to left or bottom
+    to top, x and y swapped for a move across a horizontal line."""
+    if direction in ("right-to-left", "bottom-to-top"):
+        x = 1 - x
+    return (y, x) if direction in ("top-bottom", "top-to-bottom", "bottom-to-top") else (x, y)
+
+
 def _crossing_tracks(rng: np.random.Generator, spec: SynthSpec) -> list[_Track]:
-    """Boxes that cross the vertical middle: left to right, right to left passing another, one that stops on the
-    line and goes on, one that turns back after crossing; the moving pole hides some of them on the way."""
+    """Boxes that cross the middle: both ways, one passing another, one that stops on the line and goes on, one
+    that turns back after crossing; the moving pole hides some of them on the way. Rounds of four follow each
+    other until every class has had as many boxes as the others (two classes: one round, the demo's video)."""
     n, w, h = spec.frames, spec.width, spec.height
-    classes = len(spec.classes)
-    plans = [  # (class, start, end, waypoints as (fraction of the span, x fraction, y fraction))
-        (0, 0.05, 0.35, ((0, 0.12, 0.35), (1, 0.88, 0.4))),
-        (1 % classes, 0.10, 0.40, ((0, 0.88, 0.62), (1, 0.12, 0.58))),
-        (0, 0.40, 0.75, ((0, 0.15, 0.5), (0.35, 0.5, 0.5), (0.65, 0.5, 0.5), (1, 0.85, 0.5))),
-        (1 % classes, 0.70, 0.98, ((0, 0.2, 0.3), (0.5, 0.75, 0.32), (1, 0.15, 0.35))),
-    ]
+    count, rounds = _rounds(len(spec.classes))
     tracks = []
-    for class_id, start, end, points in plans:
-        first, last = int(start * n), int(end * n)
+    for index in range(count):
+        start, end, points, back = _ROUND[index % 4]
+        first, last = int((index // 4 + start) / rounds * n), int((index // 4 + end) / rounds * n)
+        if back and spec.direction in ("left-right", "top-bottom"):
+            points = tuple((f, 1 - x, y) for f, x, y in points)  # both ways: this one goes the other way
         jitter = rng.uniform(-0.04, 0.04, size=(len(points), 2))
+        placed = [(f, *_orient(x, y, spec.direction)) for f, x, y in points]
         waypoints = tuple(
-            (f * (last - first), (x + dx) * w, (y + dy) * h) for (f, x, y), (dx, dy) in zip(points, jitter, strict=True)
+            (f * (last - first), (x + dx) * w, (y + dy) * h) for (f, x, y), (dx, dy) in zip(placed, jitter, strict=True)
         )
         size = rng.uniform(0.2, 0.3) * h
         tracks.append(
-            _Track(class_id, first, last, 0, 0, 0, 0, size, rng.uniform(0.9, 1.3), rng.uniform(60, 90), 0.0, waypoints)
+            _Track(
+                class_id=index % len(spec.classes),
+                start=first,
+                end=last,
+                x=0,
+                y=0,
+                vx=0,
+                vy=0,
+                size=size,
+                aspect=rng.uniform(0.9, 1.3),
+                scale_period=rng.uniform(60, 90),
+                phase=0.0,
+                waypoints=waypoints,
+            )
         )
     return tracks
+
+
+def crossing_line(direction: str) -> str:
+    """The counting line (``--line`` text) across the middle that a crossings video of ``direction`` crosses,
+    its way in the scenario's first way."""
+    if direction in ("left-right", "left-to-right", "right-to-left"):
+        way = "left-to-right" if direction == "left-right" else direction
+        return f"middle:0.5,0,0.5,1:{way}"
+    way = "top-to-bottom" if direction == "top-bottom" else direction
+    return f"middle:0,0.5,1,0.5:{way}"
+
+
+def check_spec(spec: SynthSpec) -> None:
+    """Refuse what would make a video that says something else than asked (one line, the option at fault)."""
+    if spec.scenario not in ("random", "crossings"):
+        raise ValueError(f"--scenario {spec.scenario!r}: random or crossings")
+    if spec.direction not in CROSSING_DIRECTIONS:
+        raise ValueError(f"--direction {spec.direction!r}: one of {', '.join(CROSSING_DIRECTIONS)}")
+    if spec.scenario == "random" and spec.direction != "left-right":
+        raise ValueError(f"--direction {spec.direction}: applies to --scenario crossings (random boxes bounce about)")
+    if spec.scenario == "crossings":
+        rounds = _rounds(len(spec.classes))[1]
+        if spec.frames < MIN_FRAMES_PER_ROUND * rounds:
+            raise ValueError(
+                f"--frames {spec.frames}: {len(spec.classes)} classes crossing need at least "
+                f"{MIN_FRAMES_PER_ROUND * rounds} frames ({MIN_FRAMES_PER_ROUND} per round of four boxes)"
+            )
 
 
 def _draw_box(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: tuple[int, int, int]) -> None:
@@ -168,10 +302,11 @@ def render(spec: SynthSpec) -> Iterator[tuple[np.ndarray, list[dict]]]:
     """Yield (BGR frame, boxes) for each frame; boxes in pixels, clipped to the frame."""
     import cv2
 
+    check_spec(spec)
     rng = np.random.default_rng(spec.seed)
     background = _background(rng, spec.width, spec.height)
     tracks = _crossing_tracks(rng, spec) if spec.scenario == "crossings" else _tracks(rng, spec)
-    colours = [class_colour(name) for name in spec.classes]
+    colours = class_colours(spec.classes)
     pole_w = spec.width // 14
     pole_speed = spec.width / max(spec.frames, 1) * 1.5
     for index in range(spec.frames):
@@ -233,6 +368,7 @@ def write_video(spec: SynthSpec, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<name>.mp4`` and ``<name>.boxes.jsonl`` (one line per frame) under ``out_dir``."""
     import cv2
 
+    check_spec(spec)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     video = out / f"{spec.name}.mp4"

@@ -68,14 +68,24 @@ def prepare_hyperparameters(
 
 
 def _check_inputs(train_manifest: str, train_items: list, validation_manifest: str, val_items: list) -> None:
-    """Without validation boxes training still runs, then reports mAP 0.0 and advice to train longer: a wrong answer
-    given after minutes of work. Refused before any is done, with the fix."""
+    """Without validation boxes training still runs, then reports mAP 0.0 and advice to train longer; without
+    training boxes it learns nothing: wrong answers given after minutes of work. Refused before any is done, each
+    with the fix in prepare-training's own option names."""
     if not train_items:
-        raise HyperparameterError(f"{train_manifest}: no training lines")
+        raise HyperparameterError(
+            f"{train_manifest} has no images, so there is nothing to train on: give the train.manifest "
+            "prepare-training wrote (odctl prepare-training OUTPUT.manifest --out prepared/), or label more frames"
+        )
+    if not any(item.boxes for item in train_items):
+        raise HyperparameterError(
+            f"{train_manifest}: none of its {len(train_items)} images has a box, so there is nothing to learn: "
+            "train on labeled frames with objects (prepare-training drops images without boxes unless --keep-empty)"
+        )
     if not val_items:
         raise HyperparameterError(
-            f"{validation_manifest}: no validation images, so no mAP can be measured: run prepare-training with "
-            "a larger --validation-fraction, or label more frames"
+            f"{validation_manifest} has no images (no validation images), so no mAP can be measured: "
+            "prepare-training's split left none for validation; run it again with a larger --validation-fraction "
+            "(default 0.1), or label more frames"
         )
     if not any(item.boxes for item in val_items):
         raise HyperparameterError(

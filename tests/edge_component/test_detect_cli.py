@@ -168,4 +168,4 @@ def test_a_video_cut_short_is_said_and_its_frames_carry_the_videos_own_clock(sce
     detections = [s for s in stamps if s.startswith("2026-03-01T08:00:0")]
     assert detections[:2] == ["2026-03-01T08:00:00.000Z", "2026-03-01T08:00:00.100Z"]
     code, _, err, _ = _odctl("detect", str(whole), "--model", str(scene["package"]), "--start-time", "8am")
-    assert code == 2 and "start_time: ISO 8601 with a zone" in _error_lines(err)[0]
+    assert code == 2 and "--start-time: ISO 8601 with a zone" in _error_lines(err)[0]

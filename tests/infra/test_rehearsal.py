@@ -22,13 +22,11 @@ from infra.config import cdk_json_context
 from odctl.pipeline_cli import execution_input
 from odshared.core import storage
 from odshared.data.input_manifest import build_input_manifest
-from odshared.fleet.metrics import HEALTH_METRICS, emf_record
 from odshared.model.registry import read_deployed
 from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
 from tests.rehearsal import asl_semantics, sagemaker_task
-from tests.rehearsal.device_health import health_messages
-from tests.rehearsal.emf_extraction import put_records
+from tests.rehearsal.canary_device import CanaryDevice, wait_for
 from tests.rehearsal.harness import TASK_STATES, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -92,18 +90,14 @@ def rehearsal(synthesized, lambda_bundles, aws, monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def canary_health(scene, tmp_path_factory):
-    """(before, during the soak) health messages of the canary camera: the trained model both times ("good"), or
-    the trained model before and a worse one during the soak ("worse": the same training converted for real with
-    a 0.99 score floor)."""
+def canary_models(scene, tmp_path_factory):
+    """The model packages a canary camera runs: the trained model ("good"), and a worse one ("worse": the same
+    training converted for real with a 0.99 score floor)."""
     from odshared.model.convert import convert
 
     root = tmp_path_factory.mktemp("canary")
     convert(str(scene["root"] / "model.tar.gz"), str(root / "worse"), ["blue box", "yellow box"], threshold=0.99)
-    good = health_messages(scene["package"], scene["video"], root / "good.jsonl")
-    worse = health_messages(root / "worse", scene["video"], root / "worse.jsonl")
-    assert len(good) >= 3 and len(worse) >= 3
-    return {"good": (good, good), "worse": (good, worse)}
+    return {"good": scene["package"], "worse": root / "worse", "video": scene["video"], "root": root}
 
 
 @cache
@@ -293,40 +287,21 @@ def test_labeling_job_then_a_model_the_gate_rejects(rehearsal):
     assert rehearsal.greengrass.deployments == {}
 
 
-def _soak_with(rehearsal, promotion_input: dict, before: list, after: list):
-    """Run the promotion while the canary device reports: ``before`` (the previous model) just ahead of the canary
-    deployment, ``after`` (the new one) during the soak, as CloudWatch Logs extracts them from the IoT rule's EMF."""
-    import threading
-    import time
-
-    def report(messages: list) -> None:
-        now_ms = int(time.time() * 1000)
-        records = [emf_record(HEALTH_METRICS, m, now_ms - 20 * (len(messages) - i)) for i, m in enumerate(messages)]
-        put_records(records)
-
-    report(before)
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(run=rehearsal.run(promotion_input, machine="Promotion")))
-    thread.start()
-    client, deadline = boto3.client("stepfunctions"), time.monotonic() + 120
-    while time.monotonic() < deadline:
-        executions = client.list_executions(stateMachineArn=rehearsal.machines["Promotion"])["executions"]
-        history = [
-            e
-            for x in executions
-            if x["status"] == "RUNNING"
-            for e in client.get_execution_history(executionArn=x["executionArn"])["events"]
-        ]
-        if any(e["type"] == "WaitStateEntered" for e in history):
-            time.sleep(2)  # metrics a little after the deployment time (whole seconds)
-            report(after)
-            break
-        time.sleep(0.2)
-    thread.join()
-    return result["run"]
+def _component(registered: dict) -> tuple[str, str]:
+    """(model component, version) the registry records for a registered version."""
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["modelPackageArn"])
+    metadata = described["CustomerMetadataProperties"]
+    return metadata["componentName"], metadata["componentVersion"]
 
 
-def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_health):
+def _canary_device(rehearsal, canary_models, component: str, package_for, thing: str = "camera-07") -> CanaryDevice:
+    """camera-07 as the stand-in runs it: its health comes from the real device loop running the package of the
+    model component version the stand-in says it runs."""
+    root = canary_models["root"]
+    return CanaryDevice(rehearsal.greengrass, thing, component, package_for, canary_models["video"], root)
+
+
+def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_models):
     _promotion_settings(rehearsal, **GATE_PASSED, **CANARY, approvalMode="manual")
     run = rehearsal.run(
         execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras", evaluation_images=EVALUATION)
@@ -342,7 +317,9 @@ def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_
     sagemaker = boto3.client("sagemaker")
     group = rehearsal.model_package_group
     approve(group, registered["version"], sagemaker)  # odctl model approve VERSION
-    promotion = _soak_with(rehearsal, rehearsal.approval_event(registered["modelPackageArn"]), *canary_health["good"])
+    component, version = _component(registered)
+    with _canary_device(rehearsal, canary_models, component, lambda _: canary_models["good"]) as device:
+        promotion = rehearsal.run(rehearsal.approval_event(registered["modelPackageArn"]), machine="Promotion")
     assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
     assert promotion.entered[:6] == [
         "PlanPromotion",
@@ -355,7 +332,10 @@ def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_
     assert promotion.entered[-4:] == ["DeployToFleet", "RecordPromotion", "NotifyPromoted", "Promoted"]
     check = promotion.output["check"]["value"]
     assert check["healthy"], check
-    assert check["devices"]["camera-07"]["soak"]["HealthReports"] == len(canary_health["good"][1])
+    # judged on the reports camera-07 sent running the new version, which the stand-in applied to it
+    assert device.ran == [version]
+    assert 0 < check["devices"]["camera-07"]["soak"]["HealthReports"] <= device.reported[version]
+    assert rehearsal.greengrass.running("camera-07", component) == version
     assert _deployment_of(rehearsal, promotion, "canary")["targetArn"].endswith(":thinggroup/canaries")
     assert _deployment_of(rehearsal, promotion, "fleet")["targetArn"].endswith(":thinggroup/cameras")
     assert read_deployed("od-artifacts", "canaries")["version"] == registered["version"]
@@ -366,24 +346,35 @@ def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_
     _ran_from_bundles(rehearsal, "promotion")
 
 
-def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, canary_health):
-    """During the soak the canary camera runs a worse model (the same training converted with a 0.99 score
-    floor): it sees far fewer boxes than before; the canary group gets its previous components back."""
-    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
-    before = rehearsal.greengrass.client().create_deployment(
-        targetArn="arn:aws:iot:us-east-1:123456789012:thinggroup/canaries",
-        deploymentName="what the canaries ran",
-        components={
-            "com.example.ObjectDetection": {"componentVersion": cdk_json_context()["edge-od:componentVersion"]}
-        },
-    )
+def _registered_version(rehearsal) -> dict:
+    """The pipeline run from the labeled manifests to a registered (approved) version."""
     run = rehearsal.run(
         execution_input(_labeled_manifests(), preparation=PREPARATION, deploy="cameras", evaluation_images=EVALUATION)
     )
     assert run.status == "SUCCEEDED", run.failed_state_event()
-    registered = run.output["registered"]["value"]
-    good, worse = canary_health["good"], canary_health["worse"]
-    promotion = _soak_with(rehearsal, rehearsal.approval_event(registered["modelPackageArn"]), good[0], worse[1])
+    return run.output["registered"]["value"]
+
+
+def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, canary_models):
+    """A first version soaks well on the canary camera and reaches the fleet; a second, running a worse model on
+    the camera (the same training converted with a 0.99 score floor), sees far fewer boxes than the first did: the
+    canary group gets its previous deployment back, the camera the first version, and the fleet keeps the first."""
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    first = _registered_version(rehearsal)
+    component, first_version = _component(first)
+
+    def package_for(version: str):
+        return canary_models["good"] if version == first_version else canary_models["worse"]
+
+    with _canary_device(rehearsal, canary_models, component, package_for) as device:
+        promoted = rehearsal.run(rehearsal.approval_event(first["modelPackageArn"]), machine="Promotion")
+        assert promoted.status == "SUCCEEDED" and promoted.entered[-1] == "Promoted", promoted.output
+        before = _deployment_of(rehearsal, promoted, "canary")
+        registered = _registered_version(rehearsal)
+        _, version = _component(registered)
+        assert version != first_version
+        promotion = rehearsal.run(rehearsal.approval_event(registered["modelPackageArn"]), machine="Promotion")
+        wait_for(lambda: rehearsal.greengrass.running("camera-07", component) == first_version)
     assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
     assert promotion.entered[-5:] == [
         "CanaryHealthy?",
@@ -394,14 +385,59 @@ def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, 
     ]
     check = promotion.output["check"]["value"]
     assert not check["healthy"] and "DetectionsPerFrame" in check["reason"] and "camera-07" in check["reason"]
+    assert device.ran == [first_version, version, first_version]  # the stand-in applied the canary, then the rollback
     restored = _deployment_of(rehearsal, promotion, "rollback")
-    assert restored["components"] == rehearsal.greengrass.deployments[before["deploymentId"]]["components"]
+    assert restored["components"] == before["components"]
     described = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["modelPackageArn"])
     assert described["ModelApprovalStatus"] == "Rejected" and "DetectionsPerFrame" in described["ApprovalDescription"]
     assert described["CustomerMetadataProperties"]["componentVersion"]  # the update kept the metadata
-    assert read_deployed("od-artifacts", "cameras") is None  # the fleet never got it
+    assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]  # the fleet never got it
     notices = rehearsal.notifications()
     assert notices[-1]["reason"] == check["reason"]
+
+
+def test_a_model_that_dies_on_start_never_reaches_the_fleet(rehearsal, canary_models):
+    """The canary camera applies the new version and never sends a health report as it (the model dies on
+    start): the canary is unhealthy on that alone, and the fleet group gets no deployment."""
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    registered = _registered_version(rehearsal)
+    component, version = _component(registered)
+    with _canary_device(rehearsal, canary_models, component, lambda _: None) as device:
+        promotion = rehearsal.run(rehearsal.approval_event(registered["modelPackageArn"]), machine="Promotion")
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered[-4:] == ["RollBackCanary", "RejectVersion", "NotifyRolledBack", "RolledBack"]
+    assert device.ran[:1] == [version] and device.reported[version] == 0
+    check = promotion.output["check"]["value"]
+    assert not check["healthy"] and "camera-07: no health report as model" in check["reason"], check
+    fleet = [d for d in rehearsal.greengrass.deployments.values() if d["targetArn"].endswith(":thinggroup/cameras")]
+    assert fleet == [] and read_deployed("od-artifacts", "cameras") is None
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert rehearsal.notifications()[-1]["reason"] == check["reason"]
+
+
+def test_a_canary_device_still_on_the_fleet_version_fails_the_canary(rehearsal, canary_models):
+    """camera-07 is in the fleet group too: the fleet's deployment pins the first version, the canary's the second,
+    and the device refuses the conflict and keeps the first. Its healthy reports of the first version are no
+    evidence about the second: the canary fails and the fleet keeps the first version."""
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    first = _registered_version(rehearsal)
+    component, first_version = _component(first)
+    with _canary_device(rehearsal, canary_models, component, lambda _: canary_models["good"]) as device:
+        promoted = rehearsal.run(rehearsal.approval_event(first["modelPackageArn"]), machine="Promotion")
+        assert promoted.status == "SUCCEEDED" and promoted.entered[-1] == "Promoted", promoted.output
+        boto3.client("iot").add_thing_to_thing_group(thingGroupName="cameras", thingName="camera-07")
+        registered = _registered_version(rehearsal)
+        _, version = _component(registered)
+        promotion = rehearsal.run(rehearsal.approval_event(registered["modelPackageArn"]), machine="Promotion")
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered[-4:] == ["RollBackCanary", "RejectVersion", "NotifyRolledBack", "RolledBack"]
+    assert version not in device.ran and rehearsal.greengrass.running("camera-07", component) == first_version
+    check = promotion.output["check"]["value"]
+    assert not check["healthy"] and "camera-07" in check["reason"], check
+    assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]
+    fleet = [d for d in rehearsal.greengrass.deployments.values() if d["targetArn"].endswith(":thinggroup/cameras")]
+    assert all(d["components"][component]["componentVersion"] == first_version for d in fleet)
 
 
 def _break(rehearsal, step: str) -> dict:

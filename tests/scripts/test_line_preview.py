@@ -19,7 +19,7 @@ def test_lines_and_zones_are_drawn_on_the_chosen_frame(small_video, tmp_path, ca
     code = main([*argv, "--zone", "bay:0.1,0.1,0.4,0.1,0.4,0.4,0.1,0.4", "--frame", "5"])
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
-    assert result["lines"][0]["in"] == "right-to-left"  # the line's own word for a move down the picture
+    assert result["lines"][0]["in"] == "top-to-bottom"  # as said: the device reads the image's words for it
     drawn = cv2.imread(str(out))
     capture = cv2.VideoCapture(str(video))
     for _ in range(6):
@@ -50,3 +50,28 @@ def test_bad_input_is_one_line_and_nothing_is_written(small_video, tmp_path, cap
     assert main(["preview-lines", *argv, "--out", str(out)]) == 2
     (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("odctl")]
     assert message in line and not out.exists()
+
+
+@pytest.mark.parametrize(("word", "head_below"), [("top-to-bottom", True), ("bottom-to-top", False), ("", False)])
+def test_the_arrow_points_to_the_side_the_counter_calls_in(word, head_below, tmp_path, capsys):
+    """On a plain picture, the arrow's head and the label are drawn on the in-side: below a horizontal line for
+    top-to-bottom; above it for bottom-to-top, and for no word on a line drawn left to right (the old default)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((360, 640, 3), 90, np.uint8))
+    out = tmp_path / "p.png"
+    line = "door:0,0.5,1,0.5" + (f":{word}" if word else "")
+    assert main(["preview-lines", str(folder), "--line", line, "--out", str(out)]) == 0, capsys.readouterr().err
+    changed = np.abs(cv2.imread(str(out)).astype(int) - 90).max(axis=2) > 30
+    above, below = changed[100:170, 300:640].sum(), changed[190:260, 300:640].sum()
+    assert (below > 2 * above) if head_below else (above > 2 * below), (above, below)
+    label = json.loads(capsys.readouterr().out)["lines"][0]
+    assert label["in"] == (word or "bottom-to-top")
+
+
+def test_an_image_that_cannot_be_read_is_named(tmp_path, capsys):
+    broken = tmp_path / "camera.jpg"
+    broken.write_bytes(b"not a picture")
+    out = tmp_path / "p.png"
+    assert main(["preview-lines", str(broken), "--line", "door:0.5,0,0.5,1", "--out", str(out)]) == 2
+    assert "camera.jpg: OpenCV cannot read this image" in capsys.readouterr().err and not out.exists()

@@ -1,6 +1,6 @@
 """The odctl subcommands, one module per group; each lists the functions that add its subcommands (``COMMANDS``)."""
 
-from odctl.commands import data, demo, device, fleet, labeling, model, pipeline, registry
+from odctl.commands import camera, data, demo, device, fleet, labeling, model, pipeline, registry
 
 # the order of ``odctl --help``: the operator's journey
-GROUPS = (data, labeling, model, device, fleet, pipeline, registry, demo)
+GROUPS = (data, labeling, model, device, camera, fleet, pipeline, registry, demo)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import Number, fraction, non_negative_int, positive_float, positive_int
+from odctl.synth_video import CROSSING_DIRECTIONS
 from odshared.core.errors import OdError
 
 from .common import IMAGES_HELP, command
@@ -22,10 +23,38 @@ def _cmd_synth_video(args: argparse.Namespace) -> Any:
     from odctl.synth_video import SynthSpec, parse_classes, write_video
 
     spec = SynthSpec(
-        args.name, parse_classes(args.classes), args.frames, args.width, args.height, args.fps, args.seed, args.scenario
+        args.name,
+        parse_classes(args.classes),
+        args.frames,
+        args.width,
+        args.height,
+        args.fps,
+        args.seed,
+        args.scenario,
+        args.direction or "left-right",
     )
+    if args.direction and args.scenario != "crossings":
+        raise OdError(f"--direction {args.direction}: applies to --scenario crossings (add it)")
     video, boxes = write_video(spec, args.out)
-    return {"video": str(video), "boxes": str(boxes), "frames": spec.frames}
+    result: dict[str, Any] = {"video": str(video), "boxes": str(boxes), "frames": spec.frames}
+    if spec.scenario == "crossings":
+        result.update(_crossings_truth(spec.direction, boxes))
+    return result
+
+
+def _crossings_truth(direction: str, boxes: Path) -> dict[str, Any]:
+    """The line that a crossings video crosses and what a counter on it should report (the true tracks through
+    the device's own counting rule), so a user can run detect or evaluate-tracking with that line and compare."""
+    import json
+
+    from odctl.cli_types import shape_option
+    from odctl.counting_truth import true_totals
+    from odctl.synth_video import crossing_line
+    from odedge.counting import parse_lines
+
+    line = crossing_line(direction)
+    lines = parse_lines(json.dumps([shape_option(line, "--line")]), notify=False)
+    return {"line": line, "true_counts": true_totals(boxes, lines)}
 
 
 def _cmd_extract_frames(args: argparse.Namespace) -> Any:
@@ -125,8 +154,15 @@ def _add_synth_video(sub: Any) -> None:
         "--scenario",
         choices=["random", "crossings"],
         default="random",
-        help="random: boxes bounce around; crossings: boxes cross the vertical middle both ways, pass each other, "
-        "stop on it and turn back (for counting lines)",
+        help="random: boxes bounce around; crossings: boxes cross the middle of the frame, pass each other, stop "
+        "on the line and turn back (for counting lines; the result names the line and its true counts)",
+    )
+    p.add_argument(
+        "--direction",
+        choices=list(CROSSING_DIRECTIONS),
+        help="with --scenario crossings, which way the boxes move: left-right (the default: both ways across the "
+        "vertical middle line), top-bottom (both ways across the horizontal middle line), or one way only: "
+        "left-to-right, right-to-left, top-to-bottom, bottom-to-top",
     )
 
 

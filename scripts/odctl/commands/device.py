@@ -29,8 +29,12 @@ def _cmd_package_component(args: argparse.Namespace) -> Any:
 
 def _cmd_detect(args: argparse.Namespace) -> Any:
     from odedge.app import run
-    from odedge.config import EdgeConfig
+    from odedge.config import EdgeConfig, instant
 
+    try:  # checked here so that the line names the option (the device's own check names its key, start_time)
+        instant(args.start_time or "")
+    except ValueError as exc:
+        raise ValueError(f"--start-time: {exc}") from None
     for path in (args.out, args.counts_file, args.snapshots and str(Path(args.snapshots) / "x")):
         if path:  # a folder named for the output is made, as a user expects of --out
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +76,8 @@ def _cmd_detect(args: argparse.Namespace) -> Any:
         "counters": result.counters,
         "stopped_by": result.stopped_by,
         **({"counts": result.counts["lines"]} if result.counts is not None and result.counts["lines"] else {}),
+        **({"zones": result.zones} if result.zones else {}),
+        **({"clock": result.clock} if result.clock else {}),
         **({"warnings": list(result.warnings)} if result.warnings else {}),
     }
     if result.frames == 0:
@@ -154,15 +160,25 @@ def _add_detect(sub: Any) -> None:
     p.add_argument(
         "--start-time",
         help="a video file's first frame's time, ISO 8601 with its zone (2026-03-01T08:00:00Z): messages are "
-        "stamped start + position in the video (default: when the run starts); cameras keep the wall clock",
+        "stamped start + position in the video (default: the file's modification time less its duration; the "
+        "summary's clock says which); cameras keep the wall clock",
     )
     p.add_argument(
         "--line",
         action="append",
-        help="count crossings: NAME:x1,y1,x2,y2[:DIRECTION] (fractions of the frame); DIRECTION is the way in, as a "
-        "move on the image: left-to-right (default), right-to-left, top-to-bottom or bottom-to-top; repeatable",
+        help="count crossings: NAME:x1,y1,x2,y2[:DIRECTION] (fractions of the frame, 0,0 top-left); DIRECTION is "
+        "the way in, as a move on the image: left-to-right or right-to-left for a line down the picture, "
+        "top-to-bottom or bottom-to-top for a line across it (door:0,0.55,1,0.55:top-to-bottom counts a move down "
+        "as in), either pair for a diagonal; a word that runs along the line is refused with the words that fit; "
+        "without one, as before: a move right across a line drawn downwards, up across one drawn left to right "
+        "(odctl preview-lines draws the arrow); repeatable",
     )
-    p.add_argument("--zone", action="append", help="report occupancy: NAME:x1,y1,x2,y2,x3,y3,... (fractions)")
+    p.add_argument(
+        "--zone",
+        action="append",
+        help="report occupancy: NAME:x1,y1,x2,y2,x3,y3,... (fractions); the summary gives each zone's final and "
+        "peak occupancy, visits and dwell",
+    )
     p.add_argument(
         "--counts-file",
         help="keep the totals and the sequence here across runs, and the crossings not yet delivered in an outbox "

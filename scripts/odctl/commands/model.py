@@ -38,7 +38,7 @@ def _cmd_train_local(args: argparse.Namespace) -> Any:
 
 def _cmd_convert(args: argparse.Namespace) -> Any:
     from odctl.synth_video import parse_classes
-    from odshared.model.convert import convert
+    from odshared.model.convert import convert, read_class_order
 
     overrides = {"nms_threshold": args.nms_threshold, "nms_topk": args.nms_topk, "threshold": args.threshold}
     if args.force_suppress is not None:
@@ -47,7 +47,7 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
         raise OdError("--classes and --classes-from: give one of the two")
     classes = list(parse_classes(args.classes)) if args.classes else None
     if args.classes_from:
-        classes = _classes_from(args.classes_from)
+        classes = read_class_order(args.classes_from)
     calibration = None
     if args.int8:
         from odshared.model.calibration import build_calibration
@@ -61,22 +61,7 @@ def _cmd_convert(args: argparse.Namespace) -> Any:
         calibration = lambda size: build_calibration([source], size, count)  # noqa: E731 - once the size is known
     elif args.calibration:
         raise OdError("--calibration: only used with --int8 (add --int8 to write model.int8.onnx)")
-    return convert(args.model, args.out, classes, calibration=calibration, **overrides)
-
-
-def _classes_from(uri: str) -> list[str]:
-    """prepare-training's classes.json ({"classes": [...]}, in class-id order)."""
-    import json
-
-    from odshared.core import storage
-
-    try:
-        classes = json.loads(storage.read_text(uri)).get("classes")
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise OdError(f"--classes-from {uri}: not prepare-training's classes.json ({exc})") from None
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
-        raise OdError(f"--classes-from {uri}: needs a classes list of names in class-id order")
-    return classes
+    return convert(args.model, args.out, classes, calibration=calibration, classes_from=args.classes_from, **overrides)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -103,6 +88,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
         args.backend,
         list(parse_classes(args.classes)) if args.classes else None,
         _pairs(args.class_map, "--class-map"),
+        args.report,
+        not args.no_record,
     )
     report.pop("curves")
     return report
@@ -183,7 +170,11 @@ def _add_convert(sub: Any) -> None:
         help="comma-separated class names, in class id order (default: those the training recorded; SageMaker's "
         "artifacts record none)",
     )
-    p.add_argument("--classes-from", help="prepare-training's classes.json (path or s3://), instead of --classes")
+    p.add_argument(
+        "--classes-from",
+        help="the training's class order, instead of --classes: prepare-training's classes.json or output folder, the "
+        "train manifest (its class-map), or the JSON of `aws sagemaker describe-training-job` (path or s3://)",
+    )
     p.add_argument(
         "--nms-threshold", type=fraction(low_open=True), help="override the training graph's NMS IoU threshold"
     )
@@ -204,8 +195,8 @@ def _add_evaluate(sub: Any) -> None:
     p = command(
         sub,
         "evaluate",
-        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest.",
-        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --iou 0.5",
+        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest; a package keeps it (held-out mAP).",
+        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --report report/",
         _cmd_evaluate,
     )
     p.add_argument(
@@ -225,6 +216,13 @@ def _add_evaluate(sub: Any) -> None:
         action="append",
         metavar="MANIFEST=MODEL",
         help="score the manifest's class MANIFEST as the model's class MODEL (repeatable)",
+    )
+    p.add_argument("--report", metavar="DIR", help="also write report.html (the page odctl demo writes) in this folder")
+    p.add_argument(
+        "--no-record",
+        action="store_true",
+        help="keep the package's model.json as it is (by default a package records this mAP as its held-out figure, "
+        "which the device's weak-model check reads first): for a manifest the model was trained on",
     )
 
 

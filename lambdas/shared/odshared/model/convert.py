@@ -48,6 +48,12 @@ CLASSES_MEMBER = "classes.json"
 # the best epoch's validation mAP as our trainer records it ({"mAP": ..., "epoch": ...}); the package carries it
 # (model.json "validation") so the device can say when the model is too weak to count (odedge.quality)
 VALIDATION_MEMBER = "validation.json"
+# where the training's class order is, named wherever it cannot be checked (SageMaker's artifacts record none)
+CLASS_ORDER_SOURCES = (
+    "the training's class map: classes.json in prepare-training's output folder (--classes-from PREPARED_FOLDER), "
+    "the class-map of the manifest it trained on (--classes-from prepared/train.manifest), or the training job "
+    "(--classes-from the JSON `aws sagemaker describe-training-job` prints)"
+)
 
 
 class ConversionError(InputDataError):
@@ -69,6 +75,7 @@ class TrainingArtifact:
 class ConvertedModel:
     files: dict[str, bytes]
     manifest: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)  # what the conversion could not check, said in its result
 
 
 def _one(names: Sequence[str], pattern: str, source: str) -> str | None:
@@ -168,6 +175,32 @@ def class_names(artifact: TrainingArtifact, given: Sequence[str] | None) -> list
     )
 
 
+def unchecked_order_warnings(artifact: TrainingArtifact, names: Sequence[str], classes_from: str | None) -> list[str]:
+    """A SageMaker artifact records no class names, so a list given in another order than training used converts
+    without error into a package that labels every box wrongly (evaluate then shows a low mAP and no reason). Said
+    loudly, with where the right order is; read from the training's own class map (``classes_from``) it is only
+    noted."""
+    if artifact.classes is not None:
+        return []
+    if classes_from:
+        log_event(logger, "convert.classes_from", source=artifact.source, classes=list(names), read_from=classes_from)
+        return []
+    text = (
+        f"the class order ({', '.join(names)}) comes from --classes and cannot be checked: {artifact.source} records "
+        "no class names (SageMaker's artifacts do not), and a list in another order than training used labels every "
+        f"box as another class; the right order is {CLASS_ORDER_SOURCES}"
+    )
+    log_event(
+        logger,
+        "convert.class_order_unchecked",
+        level=logging.WARNING,
+        source=artifact.source,
+        classes=list(names),
+        detail=text,
+    )
+    return [text]
+
+
 def _int_hyper(hyper: Mapping[str, str], key: str, default: int | None, source: str) -> int:
     value = hyper.get(key)
     if value is None:
@@ -184,10 +217,11 @@ def convert_artifact(
     artifact: TrainingArtifact,
     classes: Sequence[str] | None = None,
     calibration: CalibrationFor | None = None,
+    classes_from: str | None = None,
     **overrides: Any,
 ) -> ConvertedModel:
     """Build the package in memory; ``overrides`` set nms_threshold, force_suppress, nms_topk or threshold;
-    with ``calibration`` frames, the INT8 model too."""
+    with ``calibration`` frames, the INT8 model too; ``classes_from`` names the file ``classes`` were read from."""
     source = artifact.source
     params_name = f"{source}!{artifact.member_names.get('params', 'params')}"
     params = mxnet_params.loads(artifact.params_bytes, params_name)
@@ -199,37 +233,13 @@ def convert_artifact(
     image_size = _int_hyper(hyper, "image_shape", 300, source)
     values = {**args, **aux}
     shapes = infer_shapes(deploy, (1, 3, image_size, image_size), {k: v.shape for k, v in values.items()})
-    cls_shape = shapes[deploy.index("multibox_cls_pred")]
-    graph_classes = cls_shape[1] - 1
-    declared = _int_hyper(hyper, "num_classes", graph_classes, source)
-    if declared != graph_classes:
-        raise ConversionError(
-            f"{source}: hyperparams.json says num_classes={declared} but the class head "
-            f"(multibox_cls_pred) predicts {graph_classes} classes plus background"
-        )
-    names = class_names(artifact, classes)
-    if len(names) != graph_classes:
-        raise ConversionError(f"{len(names)} class names given ({names}) but the model has {graph_classes} classes")
-
-    needed = [name for name in deploy.variables() if name != "data"]
-    absent = [name for name in needed if name not in values]
-    if absent:
-        raise ConversionError(
-            f"{params_name}: lacks parameters the graph uses: {absent[:5]}{' ...' if len(absent) > 5 else ''}"
-        )
-    aux_names = deploy.aux_names()
-    kept = {f"{'aux' if name in aux_names else 'arg'}:{name}": values[name] for name in needed}
-    prefixed_original = [k for k in params if k.split(":", 1)[-1] in set(needed)]
-    if len(prefixed_original) == len(params) and set(prefixed_original) == set(kept):
-        deploy_params = artifact.params_bytes  # nothing to prune: MXNet's own bytes, unchanged
-    else:
-        ordered = {k: params[k] for k in params if k in kept}
-        deploy_params = mxnet_params.dumps(ordered)
-
+    names = _checked_names(artifact, classes, shapes[deploy.index("multibox_cls_pred")][1] - 1)
+    warnings = unchecked_order_warnings(artifact, names, classes_from)
+    deploy_params, pruned = _deploy_params(deploy, params, values, artifact.params_bytes, params_name)
     anchors = shapes[deploy.index("multibox_anchors")][1]
     detection = {**settings.__dict__, "variances": list(settings.variances)}
     metadata = {
-        "num_classes": graph_classes,
+        "num_classes": len(names),
         "anchors": anchors,
         "detection": json.dumps(detection),
         "base_network": hyper.get("base_network", ""),
@@ -238,13 +248,8 @@ def convert_artifact(
 
     onnx_bytes = export_onnx(deploy, values, image_size, names, metadata)
     files = {SYMBOL_FILE: deploy.dumps().encode("utf-8"), PARAMS_FILE: deploy_params, ONNX_FILE: onnx_bytes}
-    frames = calibration(image_size) if calibration is not None else None
+    frames = _calibration_frames(calibration, image_size)
     if frames is not None:
-        if frames.frames.shape[1:] != (3, image_size, image_size):
-            raise ConversionError(
-                f"{frames.source}: calibration frames are {list(frames.frames.shape[1:])}, the model takes "
-                f"[3, {image_size}, {image_size}]"
-            )
         files[INT8_ONNX_FILE] = quantize(onnx_bytes, frames)
     manifest = model_manifest(names, image_size, anchors, settings, hyper, files)
     if artifact.validation_map is not None:
@@ -253,7 +258,6 @@ def convert_artifact(
         manifest["int8"] = {"format": "QDQ", "quantized": ["Conv"], "calibration": frames.describe()}
     files[MODEL_JSON] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     files[CHECKSUMS] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files.items()).encode()
-    pruned = len(params) - len(kept)
     log_event(
         logger,
         "convert.done",
@@ -264,7 +268,51 @@ def convert_artifact(
         pruned_params=pruned,
         onnx_bytes=len(onnx_bytes),
     )
-    return ConvertedModel(files, manifest)
+    return ConvertedModel(files, manifest, warnings)
+
+
+def _checked_names(artifact: TrainingArtifact, given: Sequence[str] | None, graph_classes: int) -> list[str]:
+    """The class names, as many as the class head predicts (plus background) and hyperparams.json declares."""
+    declared = _int_hyper(artifact.hyperparameters, "num_classes", graph_classes, artifact.source)
+    if declared != graph_classes:
+        raise ConversionError(
+            f"{artifact.source}: hyperparams.json says num_classes={declared} but the class head "
+            f"(multibox_cls_pred) predicts {graph_classes} classes plus background"
+        )
+    names = class_names(artifact, given)
+    if len(names) != graph_classes:
+        raise ConversionError(f"{len(names)} class names given ({names}) but the model has {graph_classes} classes")
+    return names
+
+
+def _deploy_params(
+    deploy: Symbol, params: Mapping[str, Any], values: Mapping[str, Any], original: bytes, params_name: str
+) -> tuple[bytes, int]:
+    """The deploy graph's parameters (those the training heads alone used pruned) and how many were pruned; MXNet's
+    own bytes, unchanged, where nothing is pruned."""
+    needed = [name for name in deploy.variables() if name != "data"]
+    absent = [name for name in needed if name not in values]
+    if absent:
+        raise ConversionError(
+            f"{params_name}: lacks parameters the graph uses: {absent[:5]}{' ...' if len(absent) > 5 else ''}"
+        )
+    aux_names = deploy.aux_names()
+    kept = {f"{'aux' if name in aux_names else 'arg'}:{name}": values[name] for name in needed}
+    prefixed_original = [k for k in params if k.split(":", 1)[-1] in set(needed)]
+    if len(prefixed_original) == len(params) and set(prefixed_original) == set(kept):
+        return original, 0
+    return mxnet_params.dumps({k: params[k] for k in params if k in kept}), len(params) - len(kept)
+
+
+def _calibration_frames(calibration: CalibrationFor | None, image_size: int) -> Calibration | None:
+    """The INT8 calibration frames for this input size, refused when built for another."""
+    frames = calibration(image_size) if calibration is not None else None
+    if frames is not None and frames.frames.shape[1:] != (3, image_size, image_size):
+        raise ConversionError(
+            f"{frames.source}: calibration frames are {list(frames.frames.shape[1:])}, the model takes "
+            f"[3, {image_size}, {image_size}]"
+        )
+    return frames
 
 
 def model_manifest(
@@ -314,10 +362,12 @@ def convert(
     classes: Sequence[str] | None = None,
     skip_unchanged: bool = True,
     calibration: CalibrationFor | None = None,
+    classes_from: str | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Convert a ``model.tar.gz`` (path or s3://) and write the package under ``out`` (folder or s3://);
-    ``calibration`` gives frames for the model's input size, and the INT8 model is written too."""
+    ``calibration`` gives frames for the model's input size, and the INT8 model is written too; ``classes_from``
+    names where ``classes`` were read (:func:`read_class_order`), else they count as typed by hand."""
     storage.check_bucket(out)
     with tempfile.TemporaryDirectory(prefix="convert-") as tmp:
         local = Path(tmp) / "model.tar.gz"
@@ -327,7 +377,8 @@ def convert(
             local = Path(model_uri)
             if not local.exists():
                 raise ConversionError(f"{model_uri}: no such file")
-        converted = convert_artifact(read_artifact(local, model_uri), classes, calibration, **overrides)
+        artifact = read_artifact(local, model_uri)
+        converted = convert_artifact(artifact, classes, calibration, classes_from, **overrides)
     checksums_uri = storage.join(out, CHECKSUMS)
     unchanged = (
         skip_unchanged
@@ -348,9 +399,108 @@ def convert(
         "files": {name: {"uri": storage.join(out, name), "bytes": len(converted.files[name])} for name in names},
         "classes": converted.manifest["classes"],
         "image_size": converted.manifest["input"]["shape"][2],
+        "warnings": converted.warnings,
     }
     log_event(logger, "convert.written", package=out, unchanged=unchanged)
     return result
+
+
+# what --classes-from reads, named when it is none of them
+CLASS_ORDER_FILES = (
+    "prepare-training's classes.json or its output folder, a manifest the training read (its class-map), or the "
+    "JSON of `aws sagemaker describe-training-job`"
+)
+
+
+def read_class_order(uri: str) -> list[str]:
+    """The class names in the id order a training used, taken from what it read rather than typed: prepare-training's
+    classes.json or its output folder, a manifest it trained on (the class-map its lines carry), or a training job's
+    description (classes.json beside its train channel's manifest, else that manifest's class-map). SageMaker's
+    artifact records no names, so these are the only places its order can come from."""
+    folder_file = storage.join(uri, CLASSES_MEMBER)
+    if storage.exists(folder_file):
+        return _checked_order(_json_object(folder_file).get("classes"), folder_file)
+    if not storage.is_s3(uri) and Path(uri).is_dir():
+        raise ConversionError(f"{uri}: a folder without {CLASSES_MEMBER}; --classes-from takes {CLASS_ORDER_FILES}")
+    try:
+        whole = json.loads(storage.read_text(uri))
+    except UnicodeDecodeError:
+        raise ConversionError(f"{uri}: not text; --classes-from takes {CLASS_ORDER_FILES}") from None
+    except json.JSONDecodeError:
+        whole = None  # several JSON lines: a manifest
+    if isinstance(whole, dict) and "classes" in whole:
+        return _checked_order(whole["classes"], uri)
+    if isinstance(whole, dict) and "InputDataConfig" in whole:
+        return _training_job_order(whole, uri)
+    return _manifest_order(uri)
+
+
+def _json_object(uri: str) -> dict[str, Any]:
+    try:
+        value = json.loads(storage.read_text(uri))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"{uri}: not JSON ({exc}); expected prepare-training's classes.json") from None
+    if not isinstance(value, dict):
+        raise ConversionError(f"{uri}: not a JSON object; expected prepare-training's classes.json")
+    return value
+
+
+def _checked_order(classes: Any, uri: str) -> list[str]:
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise ConversionError(f"{uri}: classes must be a list of names in class-id order (got {classes!r})")
+    if len(set(classes)) != len(classes):
+        raise ConversionError(f"{uri}: classes has duplicates: {classes}")
+    return list(classes)
+
+
+def _training_job_order(described: Mapping[str, Any], uri: str) -> list[str]:
+    """A training job names no classes; its train channel is prepare-training's train.manifest (an augmented
+    manifest), beside which prepare-training wrote classes.json."""
+    channels = {c.get("ChannelName"): c for c in described.get("InputDataConfig") or [] if isinstance(c, dict)}
+    try:
+        source = channels["train"]["DataSource"]["S3DataSource"]
+        train = str(source["S3Uri"])
+    except (KeyError, TypeError):
+        raise ConversionError(
+            f"{uri}: the training job has no train channel with an S3Uri (channels: {sorted(map(str, channels))})"
+        ) from None
+    manifest = source.get("S3DataType") == "AugmentedManifestFile"
+    beside = storage.join(storage.parent(train) if manifest else train, CLASSES_MEMBER)
+    if storage.exists(beside):
+        return _checked_order(_json_object(beside).get("classes"), beside)
+    if not manifest:
+        raise ConversionError(f"{uri}: its train channel {train} holds no {CLASSES_MEMBER}; give --classes-from it")
+    return _manifest_order(train)
+
+
+def _manifest_order(uri: str) -> list[str]:
+    """The class-map of a manifest's lines (``<attribute>-metadata``), which must agree and number the classes
+    from 0 without gaps, as the ids a training learns do."""
+    names: dict[int, str] = {}
+    for number, line in enumerate(storage.iter_lines(uri), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            maps = [v["class-map"] for k, v in row.items() if k.endswith("-metadata") and "class-map" in v]
+            pairs = [(int(cid), str(name)) for class_map in maps for cid, name in class_map.items()]
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            raise ConversionError(
+                f"{uri}: line {number} is not a manifest line; --classes-from takes {CLASS_ORDER_FILES}"
+            ) from None
+        for cid, name in pairs:
+            if names.setdefault(cid, name) != name:
+                raise ConversionError(
+                    f"{uri}: line {number} maps class id {cid} to {name!r}, earlier lines to {names[cid]!r}"
+                )
+    if not names:
+        raise ConversionError(f"{uri}: no line has a class-map; --classes-from takes {CLASS_ORDER_FILES}")
+    if sorted(names) != list(range(len(names))):
+        raise ConversionError(
+            f"{uri}: its class-map numbers the classes {sorted(names)}, not 0 to {len(names) - 1} as a training's ids "
+            "run; give the classes.json prepare-training wrote instead"
+        )
+    return [names[cid] for cid in range(len(names))]
 
 
 def make_tarball(members: Mapping[str, bytes]) -> bytes:

@@ -24,6 +24,8 @@ PACKAGE_FILES = (SYMBOL_FILE, PARAMS_FILE, ONNX_FILE, MODEL_JSON, CHECKSUMS)
 OPTIONAL_FILES = (INT8_ONNX_FILE,)
 # model.json's "files" keys, as the device's runtimes ask for them
 FILE_KEYS = {"onnx": ONNX_FILE, "onnx_int8": INT8_ONNX_FILE, "mxnet_symbol": SYMBOL_FILE, "mxnet_params": PARAMS_FILE}
+# model.json's key of the mAP measured on held-out frames (odctl evaluate); odedge.model reads it by this name
+HELD_OUT = "held_out"
 # the model component's artifact: Greengrass unzips it under {artifacts:decompressedPath}/model/model/
 MODEL_ZIP = "model.zip"
 ZIP_FOLDER = "model"
@@ -78,6 +80,13 @@ def update_manifest(uri: str, changes: Mapping[str, Any]) -> None:
     ]
     storage.write_bytes(storage.join(uri, MODEL_JSON), data, "application/json")
     storage.write_bytes(storage.join(uri, CHECKSUMS), ("\n".join(lines) + "\n").encode())
+
+
+def record_held_out(uri: str, figure: Mapping[str, Any]) -> None:
+    """Keep in the package's model.json (``held_out``) the mAP ``odctl evaluate`` measured on labeled frames: map,
+    precision, images, source, measured_at. The device's weak-model check reads it before the training's own
+    validation score, which is measured on frames like the training's and flatters the model."""
+    update_manifest(uri, {HELD_OUT: dict(figure)})
 
 
 def withhold_int8(uri: str, reason: str) -> None:
