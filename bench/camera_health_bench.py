@@ -1,12 +1,13 @@
 """Camera health's cost per frame as a share of the loop's frame time, both measured in this one run (issue 36).
 
 The loop: odedge reading 1920x1080 camera frames from a folder (bench.inputs: the two real seed frames, then generated
-ones) with `make demo`'s model (``--model`` names another package), camera health on as the device runs it; its
-per-frame time is the steady-state frame rate's inverse. The same run once more with camera health off gives a
-second, noisier figure (frame rate off / on). Camera health alone: ``CameraHealth.watch`` over the same decoded
+ones), camera health on as the device runs it, with `make demo`'s model (the tiny SSD at 300: the fastest loop, so
+the largest share), ``--model seed`` (the seed's ResNet-50 SSD 512, as edge_bench builds it) or a package's folder;
+its per-frame time is the steady-state frame rate's inverse. The same run once more with camera health off gives a
+second, noisier figure (the loop's time on / off). Camera health alone: ``CameraHealth.watch`` over the same decoded
 frames, cycled, on a clock that advances by the loop's frame time (a live camera's frames are stamped as the loop
 takes them), so its background checks every 2 s fall on as many frames as they would on the device.
-``python -m bench.camera_health_bench [--model PKG] [--frames 60] [--seconds 120]``.
+``python -m bench.camera_health_bench [--model demo|seed|PKG] [--frames 60] [--seconds 120]``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ from bench.measure import REPO
 
 DEMO_MODEL = REPO / "demo-work" / "data" / "models" / "demo-job"  # where `make demo` converts its model
 EPOCH = 1_767_225_600.0
+
+
+def model_folder(name: str) -> str:
+    """demo: `make demo`'s package; seed: the seed's ResNet-50 512 graph (random weights), made once under bench/out."""
+    if name == "demo":
+        return str(DEMO_MODEL)
+    if name != "seed":
+        return name
+    from bench.inputs import OUT, build_artifact
+    from odshared.model.convert import convert
+
+    package = OUT / "resnet50-512" / "package"
+    if not (package / "model.json").exists():
+        convert(str(build_artifact(OUT / "resnet50-512" / "model.tar.gz")), str(package), ["blue box", "yellow box"])
+    return str(package)
 
 
 def loop_ms(model: str, folder: Path, camera: bool) -> float:
@@ -85,22 +101,23 @@ def camera_ms(images: list[np.ndarray], frame_s: float, seconds: float) -> dict[
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.camera_health_bench")
-    parser.add_argument("--model", default=str(DEMO_MODEL), help="a converted model package (default: make demo's)")
+    parser.add_argument("--model", default="demo", help="demo (make demo's), seed (ResNet-50 512) or a package folder")
     parser.add_argument("--frames", type=int, default=60, help="1920x1080 frames the loop reads")
     parser.add_argument("--seconds", type=float, default=120.0, help="the camera clock's seconds camera health sees")
     args = parser.parse_args(argv)
-    if not (Path(args.model) / "model.json").exists():
-        raise SystemExit(f"{args.model}: no converted model there (run `make demo`, or pass --model PKG)")
+    model = model_folder(args.model)
+    if not (Path(model) / "model.json").exists():
+        raise SystemExit(f"{model}: no converted model there (run `make demo`, or pass --model seed or a package)")
     logging.disable(logging.WARNING)  # the states the cycled frames may enter are not what is measured here
     with tempfile.TemporaryDirectory() as tmp:
         paths = camera_frames(Path(tmp) / "frames", args.frames)
-        images = [cv2.imread(str(path)) for path in paths]
-        loop_on = loop_ms(args.model, Path(tmp) / "frames", camera=True)
-        loop_off = loop_ms(args.model, Path(tmp) / "frames", camera=False)
+        images = [image for image in (cv2.imread(str(path)) for path in paths) if image is not None]
+        loop_on = loop_ms(model, Path(tmp) / "frames", camera=True)
+        loop_off = loop_ms(model, Path(tmp) / "frames", camera=False)
     camera = camera_ms(images, loop_on / 1000, args.seconds)
     report = {
         "frames": "1920x1080 (bench.inputs.camera_frames)",
-        "model": str(args.model),
+        "model": model,
         "loop_ms_per_frame": round(loop_on, 2),
         "camera_health_ms_per_frame": round(camera["mean_ms"], 3),
         "share_of_loop": round(camera["mean_ms"] / loop_on, 4),

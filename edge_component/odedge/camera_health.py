@@ -62,6 +62,7 @@ MEDIAN9_SIZE = 9
 ONE_COLOUR_LEVELS = 10  # "one colour": within this many gray levels of the commonest level
 FLAT_BLOCK, FLAT_STD = 10, 3.0  # a 10x10 block of the 160x90 copy whose gray levels vary less than this is flat
 SATURATED = 245  # a gray level at or over this is clipped white
+LEVELS = np.arange(256, dtype=np.float32)
 MIN_KEYPOINTS, MIN_INLIERS = 40, 12  # fewer keypoints: too little texture to say; fewer inliers: another view
 
 ENTER_S = {"frozen": 5.0, "covered": 5.0, "dark": 5.0, "overexposed": 5.0, "moved": 4.0, "defocused": 6.0}
@@ -137,22 +138,33 @@ def frame_measures(small: np.ndarray, previous: np.ndarray | None) -> dict[str, 
     """What one frame says: ``brightness`` (mean gray level), ``saturated`` (share clipped white), ``uniform`` (the
     larger of the share in one colour and the share in flat blocks: a lens cap, a hand, a cloth or a sticker) and
     ``change`` (mean gray-level difference from the previous frame; None for the first)."""
-    counts = np.bincount(small.ravel(), minlength=256)
-    cumulative = np.concatenate(([0], np.cumsum(counts)))
+    import cv2
+
+    counts = cv2.calcHist([small], [0], None, [256], [0, 256]).ravel()  # OpenCV: a fifth of numpy's time here
+    cumulative = np.concatenate(([0.0], np.cumsum(counts)))
     width = 2 * ONE_COLOUR_LEVELS + 1
     one_colour = float((cumulative[width:] - cumulative[:-width]).max()) / small.size
-    rows, cols = small.shape[0] // FLAT_BLOCK, small.shape[1] // FLAT_BLOCK
-    blocks = small[: rows * FLAT_BLOCK, : cols * FLAT_BLOCK].reshape(rows, FLAT_BLOCK, cols, FLAT_BLOCK)
-    flat = float((blocks.astype(np.float32).std(axis=(1, 3)) < FLAT_STD).mean())
-    change = None
-    if previous is not None:
-        change = float(np.abs(small.astype(np.int16) - previous.astype(np.int16)).mean())
+    flat = float((_block_std(small) < FLAT_STD).mean())
+    change = None if previous is None else float(cv2.norm(small, previous, cv2.NORM_L1)) / small.size
     return {
-        "brightness": float(small.mean()),
+        "brightness": float(counts @ LEVELS) / small.size,
         "saturated": float(counts[SATURATED:].sum()) / small.size,
         "uniform": max(one_colour, flat),
         "change": change,
     }
+
+
+def _block_std(small: np.ndarray) -> np.ndarray:
+    """Each 10x10 block's standard deviation, from the blocks' means of x and x squared (two area resizes: a
+    quarter of numpy's reshaped std)."""
+    import cv2
+
+    rows, cols = small.shape[0] // FLAT_BLOCK, small.shape[1] // FLAT_BLOCK
+    values = small[: rows * FLAT_BLOCK, : cols * FLAT_BLOCK].astype(np.float32)
+    mean = cv2.resize(values, (cols, rows), interpolation=cv2.INTER_AREA)
+    square = cv2.resize(values * values, (cols, rows), interpolation=cv2.INTER_AREA)
+    std: np.ndarray = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    return std
 
 
 def instant_conditions(measures: Mapping[str, float | None], settings: CameraSettings) -> dict[str, bool | None]:

@@ -192,7 +192,7 @@ def _record(
         log_event(logger, "evaluate.not_recorded", model=model, why=why)
         return None
     precision = "int8" if "int8" in reports and not package.int8_withheld else "fp32"
-    figure = {
+    figure: dict[str, Any] = {
         "map": round(float(reports[precision]["mAP"]), 4),
         "precision": precision,
         "images": images,

@@ -233,3 +233,21 @@ def test_zone_visits_follow_a_track_through_occlusion_out_and_back():
     # dwell: 1 for 5 s (0 to 5, hidden from 3 to 4), 2 for 2 s (0, then 3 to 5), 3 for 1 s (4 to 5)
     summary = visits.summary()["left"]
     assert summary == {"occupancy": 3, "peak_occupancy": 3, "visits": 3, "mean_dwell_s": 2.7, "max_dwell_s": 5.0}
+
+
+def test_the_devices_start_time_takes_a_zone_and_names_its_key_without_one(tmp_path, capsys):
+    """The component's StartTime as the recipe would pass it: any zone, read as that zone; none is refused at
+    start (read in the device's own zone it would shift every hour), one line naming start_time, exit 2."""
+    from odedge.__main__ import main as odedge_main
+    from odedge.config import ConfigError, EdgeConfig
+
+    paris = EdgeConfig.from_mapping({"model_dir": str(tmp_path), "start_time": "2026-03-01T09:00:00+01:00"})
+    assert paris.start_epoch == _epoch("2026-03-01T08:00:00Z")
+    assert EdgeConfig.from_mapping({"model_dir": str(tmp_path)}).start_epoch is None  # the file's default
+    with pytest.raises(ConfigError, match="configuration start_time: ISO 8601 with a zone"):
+        EdgeConfig.from_mapping({"model_dir": str(tmp_path), "start_time": "2026-03-01 08:00"})
+    assert odedge_main(["--model-dir", str(tmp_path), "--start-time", "yesterday"]) == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said == "odedge: error: configuration start_time: ISO 8601 with a zone, such as 2026-03-01T08:00:00Z " + (
+        "(got 'yesterday')"
+    )

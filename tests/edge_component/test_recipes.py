@@ -91,10 +91,15 @@ def test_recipes_have_the_required_keys(packaged):
         f"s3://acme-artifacts/components/com.acme.cam.ObjectDetection/1.2.3/{edge_code_digest(EDGE)}/odedge.zip"
     )
     assert model["Manifests"][0]["Artifacts"][0]["Permission"]["Read"] == "ALL"
-    # every {configuration:/X} the Run step reads exists in the default configuration
+    # every {configuration:/X} the Run step reads exists in the default configuration of the component it names
+    # (its own, or the model's: {PREFIX.ObjectDetection.Model:configuration:/ComponentVersion})
+    defaults = {
+        "": config,
+        "com.acme.cam.ObjectDetection.Model:": model["ComponentConfiguration"]["DefaultConfiguration"],
+    }
     for match in VARIABLE.finditer(lifecycle["Run"]["Script"]):
         if match.group(3):
-            assert match.group(3).strip("/") in config, match.group(0)
+            assert match.group(3).strip("/") in defaults[match.group(1) or ""], match.group(0)
 
 
 @pytest.mark.slow

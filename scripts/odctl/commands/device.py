@@ -173,6 +173,11 @@ def _add_detect(sub: Any) -> None:
         "without one, as before: a move right across a line drawn downwards, up across one drawn left to right "
         "(odctl preview-lines draws the arrow); repeatable",
     )
+    _add_detect_outputs(p)
+
+
+def _add_detect_outputs(p: argparse.ArgumentParser) -> None:
+    """detect's zones and what it keeps and shows besides its messages (apart, so each part reads on one screen)."""
     p.add_argument(
         "--zone",
         action="append",
