@@ -109,7 +109,8 @@ def _claimed(uri: str, plan: Mapping[str, Any], execution: str) -> bool:
         return True
     try:
         return json.loads(storage.read_text(uri)).get("execution") == execution != ""
-    except Exception:  # a claim of the earlier format, or unreadable: another execution's
+    except Exception as exc:  # a claim of the earlier format, or unreadable: another execution's
+        log_event(logger, "promotion.claim_unreadable", claim=uri, error=str(exc))
         return False
 
 
@@ -172,7 +173,8 @@ def acquire_lock(settings: PromotionSettings, group: str, execution: str, versio
         return dict(holder)
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=current["ETag"])
-    except Exception:  # another waiter took it first
+    except Exception as exc:  # another waiter took it first
+        log_event(logger, "promotion.lock_takeover_lost", group=group, error=str(exc))
         return dict(holder)
     log_event(logger, "promotion.lock_taken_over", group=group, expired=holder)
     return None
