@@ -8,12 +8,15 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from odshared.model.promotion_end import ENDED
 
 from .state_machines import guard, logged_state_machine, notify_then_fail
 from .workflow import TRANSIENT
@@ -81,7 +84,8 @@ class Promotion(Construct):
             },
             "$.recorded",
         )
-        no_canary = sfn.Pass(self, "NoCanary", result=sfn.Result.from_object({"value": None}), result_path="$.canary")
+        # an empty deployment, not null: CDK drops a null from a Pass's Result, and $.canary.value must exist
+        no_canary = sfn.Pass(self, "NoCanary", result=sfn.Result.from_object({"value": {}}), result_path="$.canary")
         to_fleet = self._deploy("DeployToFleet", "$.plan.value.thingGroup", "$.fleet")
         record = self._invoke(
             "RecordPromotion",
@@ -123,6 +127,39 @@ class Promotion(Construct):
             description="An approved model version of the stack's group starts its promotion",
             event_pattern=approval_pattern(group_name),
             targets=[targets.SfnStateMachine(self.state_machine)],
+        )
+        self._on_end(functions["end"], topic)
+
+    def _on_end(self, function: lambda_.IFunction, topic: sns.ITopic) -> None:
+        """A promotion stopped, failed or timed out never runs its own last steps: EndPromotion puts the canary
+        back and frees the group (odshared.model.promotion_end), and the topic says it happened."""
+        executions = cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function.add_to_role_policy(iam.PolicyStatement(actions=["states:GetExecutionHistory"], resources=[executions]))
+        detail = "$.detail.{}"
+        notice = events.RuleTargetInput.from_object(
+            {
+                "subject": "Model promotion ended without its record",
+                "execution": events.EventField.from_path(detail.format("executionArn")),
+                "status": events.EventField.from_path(detail.format("status")),
+                "reason": "the canary group is given back its deployment from before and the version is Rejected "
+                "(odctl model approve VERSION --override promotes it again)",
+            }
+        )
+        self.end_rule = events.Rule(
+            self,
+            "OnEnded",
+            description="A promotion that stopped, failed or timed out: its canary put back, its group released",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"stateMachineArn": [self.state_machine.state_machine_arn], "status": list(ENDED)},
+            ),
+            targets=[targets.LambdaFunction(function), targets.SnsTopic(topic, message=notice)],
         )
 
     def _invoke(self, name: str, function: str, payload: dict, result: str) -> tasks.LambdaInvoke:

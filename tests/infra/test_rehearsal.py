@@ -225,6 +225,7 @@ def test_labeled_manifests_to_a_scored_registered_and_promoted_model(rehearsal):
     assert promotion.entered == [
         "PlanPromotion",
         "Proceed?",
+        "NoCanary",  # no canary group configured: straight to the fleet, said in the plan's route
         "DeployToFleet",
         "RecordPromotion",
         "NotifyPromoted",
@@ -374,7 +375,8 @@ def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, 
         _, version = _component(registered)
         assert version != first_version
         promotion = rehearsal.run(rehearsal.approval_event(registered["modelPackageArn"]), machine="Promotion")
-        wait_for(lambda: rehearsal.greengrass.running("camera-07", component) == first_version)
+        # the stand-in applies the rollback asynchronously; the camera sees it at its next poll
+        wait_for(lambda: device.ran[-1:] == [first_version] and len(device.ran) == 3)
     assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
     assert promotion.entered[-5:] == [
         "CanaryHealthy?",
@@ -394,6 +396,37 @@ def test_an_unhealthy_canary_is_rolled_back_and_the_version_rejected(rehearsal, 
     assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]  # the fleet never got it
     notices = rehearsal.notifications()
     assert notices[-1]["reason"] == check["reason"]
+    _override_then_roll_back_twice(rehearsal, canary_models, registered, first)
+
+
+def _override_then_roll_back_twice(rehearsal, canary_models, rejected: dict, first: dict) -> None:
+    """The operator ships the canary-rejected version anyway (``odctl model approve --override``): its promotion
+    runs again, canary included (the camera runs it well this time), and reaches the fleet. Then ``odctl model
+    rollback --group cameras`` twice: the first puts the fleet back on the first version exactly, the second
+    changes nothing."""
+    from odctl.registry_cli import approve, rollback
+
+    sagemaker = boto3.client("sagemaker")
+    component, first_version = _component(first)
+    _, version = _component(rejected)
+    approve(rehearsal.model_package_group, rejected["version"], sagemaker, override=True, bucket="od-artifacts")
+    with _canary_device(rehearsal, canary_models, component, lambda _: canary_models["good"]) as device:
+        again = rehearsal.run(rehearsal.approval_event(rejected["modelPackageArn"]), machine="Promotion")
+    assert again.status == "SUCCEEDED" and again.entered[-1] == "Promoted", again.failed_state_event()
+    assert "DeployToCanary" in again.entered and device.ran == [first_version, version]
+    assert read_deployed("od-artifacts", "cameras")["version"] == rejected["version"]
+    clients = (sagemaker, rehearsal.greengrass.client(), boto3.client("lambda"))
+    done = rollback("cameras", "od-artifacts", "DeployToThingGroup", *clients, "camera-01 hangs")
+    assert done["changed"] and (done["version"], done["from"]) == (first["version"], rejected["version"])
+    fleet = rehearsal.greengrass.deployments[done["deploymentId"]]
+    assert fleet["targetArn"].endswith(":thinggroup/cameras")
+    assert fleet["components"][component]["componentVersion"] == first_version
+    made = len(rehearsal.greengrass.deployments)
+    twice = rollback("cameras", "od-artifacts", "DeployToThingGroup", *clients, "again")
+    assert not twice["changed"] and len(rehearsal.greengrass.deployments) == made
+    described = sagemaker.describe_model_package(ModelPackageName=rejected["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Rejected"
+    assert described["ApprovalDescription"] == "rolled back from cameras: camera-01 hangs"
 
 
 def test_a_model_that_dies_on_start_never_reaches_the_fleet(rehearsal, canary_models):
@@ -438,6 +471,41 @@ def test_a_canary_device_still_on_the_fleet_version_fails_the_canary(rehearsal, 
     assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]
     fleet = [d for d in rehearsal.greengrass.deployments.values() if d["targetArn"].endswith(":thinggroup/cameras")]
     assert all(d["components"][component]["componentVersion"] == first_version for d in fleet)
+
+
+def test_two_approvals_close_together_then_the_first_stopped_mid_soak(rehearsal, canary_models):
+    """Two versions approved a moment apart: the second waits for the canary group while the first soaks. An
+    operator stops the first mid-soak: the stack's rule on the execution's end runs EndPromotion, which gives the
+    canary group its deployment from before (none: this is its first ever), Rejects the first version and frees the
+    group at once, so the second goes through the canary to the fleet without waiting for the lock to expire."""
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    first, second = _registered_version(rehearsal), _registered_version(rehearsal)
+    component, first_version = _component(first)
+    _, second_version = _component(second)
+    stepfunctions = boto3.client("stepfunctions")
+    with _canary_device(rehearsal, canary_models, component, lambda _: canary_models["good"]) as device:
+        one = rehearsal.start(rehearsal.approval_event(first["modelPackageArn"]), machine="Promotion")
+        wait_for(lambda: "Soak" in rehearsal.entered(one), timeout=60)
+        two = rehearsal.start(rehearsal.approval_event(second["modelPackageArn"]), machine="Promotion")
+        wait_for(lambda: "WaitForGroup" in rehearsal.entered(two), timeout=60)
+        wait_for(lambda: device.ran == [first_version], timeout=60)
+        stepfunctions.stop_execution(executionArn=one, cause="operator: the wrong camera group")
+        assert rehearsal.wait(one).status == "ABORTED"
+        event, function = rehearsal.status_change_event(one)
+        response = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+        ended = json.loads(response["Payload"].read())
+        assert ended["restored"] and ended["rejected"] and ended["lock"], ended
+        promotion = rehearsal.wait(two)
+    assert promotion.status == "SUCCEEDED", promotion.failed_state_event()
+    assert promotion.entered.count("WaitForGroup") >= 1 and promotion.entered[-1] == "Promoted"
+    restored = rehearsal.greengrass.deployments[ended["restored"]]
+    assert restored["targetArn"].endswith(":thinggroup/canaries") and restored["components"] == {}
+    assert device.ran == [first_version, second_version]  # back to nothing in between, then the second
+    sagemaker = boto3.client("sagemaker")
+    described = sagemaker.describe_model_package(ModelPackageName=first["modelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Rejected" and "ABORTED" in described["ApprovalDescription"]
+    assert read_deployed("od-artifacts", "cameras")["version"] == second["version"]
+    assert "ABORTED" in ended["why"] and ended["status"] == "ABORTED"
 
 
 def _break(rehearsal, step: str) -> dict:

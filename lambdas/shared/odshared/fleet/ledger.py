@@ -93,6 +93,7 @@ COUNTS = Table(
         Field("class", "$.class", required=True),
         Field("direction", "$.direction", required=True),
         Field("track_id", "$.track_id", "bigint"),
+        Field("camera", "$.camera"),  # absent: the camera was OK when the crossing was counted
     ),
     derived=(("stream", "regexp_extract(\"event_id_text\", '^(.+)-[0-9]+$', 1)"),),
     checks=(
@@ -117,6 +118,7 @@ HEALTH = Table(
         Field("fps", "$.fps", "double"),
         Field("backend", "$.runtime.backend"),
         Field("precision", "$.runtime.precision"),
+        Field("camera_state", "$.camera.state"),
         Field("counts_seq", "$.counts.seq", "bigint"),
         Field("counts_stream", "$.counts.stream"),
         Field("outbox_pending", "$.counts.outbox.pending", "bigint"),
