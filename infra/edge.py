@@ -1,6 +1,6 @@
 """The Greengrass side of the stack: the inference component version (its code uploaded under a folder named by
 the code's digest), the IAM policy a device's token-exchange role needs (component downloads, its own capture
-prefix) and the AWS IoT policy for the component's topics."""
+and evidence prefixes) and the AWS IoT policy for the component's topics."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ TOPIC_ROOT = "od"
 THING_NAME_IN_CREDENTIALS = "${credentials-iot:ThingName}"
 THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
 INFERENCE_RECIPE = EDGE / "recipes" / "inference.yaml"
+# the data bucket's prefixes a device writes, each under its own thing name: active-learning captures and evidence
+# per crossing (odedge.evidence.PREFIX)
+DEVICE_PREFIXES = ("capture", "evidence")
 
 
 def _recipe_defaults() -> dict[str, Any]:
@@ -117,9 +120,12 @@ class EdgeComponents(Construct):
                     actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(f"{COMPONENTS_PREFIX}/*")]
                 ),
                 iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[artifacts.bucket_arn]),
+                # captures and evidence per crossing (odedge.evidence): each device under its own thing name only
                 iam.PolicyStatement(
                     actions=["s3:PutObject"],
-                    resources=[data.arn_for_objects(f"capture/{THING_NAME_IN_CREDENTIALS}/*")],
+                    resources=[
+                        data.arn_for_objects(f"{prefix}/{THING_NAME_IN_CREDENTIALS}/*") for prefix in DEVICE_PREFIXES
+                    ],
                 ),
                 # aws.greengrass.LogManager uploads into /aws/greengrass/{GreengrassSystemComponent|UserComponent}/...
                 iam.PolicyStatement(
@@ -131,8 +137,8 @@ class EdgeComponents(Construct):
                     resources=[_greengrass_logs(cdk.Stack.of(self), "*:log-stream:*")],
                 ),
             ],
-            description="Attach to the Greengrass token exchange role: component downloads, capture uploads and "
-            "the LogManager's log uploads.",
+            description="Attach to the Greengrass token exchange role: component downloads, capture and evidence "
+            "uploads and the LogManager's log uploads.",
         )
         if config.device_role_name:
             self.device_policy.attach_to_role(iam.Role.from_role_name(self, "DeviceRole", config.device_role_name))

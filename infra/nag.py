@@ -70,6 +70,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("prepared/*", "data preparation writes each run's manifests under its own prefix"),
         ("frames/*", "data preparation writes mirrored copies beside the original frames"),
         ("capture/<credentials-iot:ThingName>/*", "each device uploads captures under its own thing name only"),
+        (
+            "evidence/<credentials-iot:ThingName>/*",
+            "each device uploads its crossings' evidence under its own thing name",
+        ),
         ("ingest/*", "ingestion writes each run's manifest parts, contact sheets and merged manifest there"),
         ("ingest/*/failed/*", "a video that succeeds on a re-run clears its own failure record"),
         ("fleet/*", "Firehose writes the fleet's messages under fleet/<table>/YYYY/MM/DD/HH/ with names it chooses"),
@@ -142,6 +146,13 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         "The deploy step reads the inference component's recipe (its HealthInterval, what a canary expects).",
     )
     acknowledge_ingestion(stack, data, region, account)
+    machine = stack.node.find_child("Promotion").state_machine
+    acknowledge(
+        stack.node.find_child("EndPromotion"),
+        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"<{stack.get_logical_id(machine.node.default_child)}.Name>:*]",
+        "EndPromotion reads the history of the promotion state machine's executions only (names made per start).",
+    )
 
 
 def acknowledge_ingestion(stack: cdk.Stack, data: IConstruct, region: str, account: str) -> None:

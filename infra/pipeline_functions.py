@@ -82,6 +82,9 @@ SPECS = {
     "record": FunctionSpec(
         "RecordPromotion", "record_promotion", "Deployment records, or the version rejected after a rollback", 1, 256
     ),
+    "end": FunctionSpec(
+        "EndPromotion", "end_promotion", "A stopped or failed promotion: the canary put back, the group freed", 2, 256
+    ),
 }
 
 
@@ -121,6 +124,7 @@ def pipeline_functions(
             "LOGS": json.dumps(config.logs),
         },
     }
+    environments["end"] = {**environments["deploy"], "ARTIFACTS_BUCKET": artifacts}
     extra_files = {"publish": {"model.yaml": REPO / "edge_component/recipes/model.yaml"}}
     functions: dict[str, lambda_.IFunction] = {
         key: PythonFunction(
@@ -139,7 +143,8 @@ def pipeline_functions(
     _grant_data(storage, functions)
     _grant_models(stack, storage, edge, functions)
     _grant_promotion(stack, storage, registry, functions)
-    grant_thing_group_deployments(stack, functions["deploy"])
+    for key in ("deploy", "end"):
+        grant_thing_group_deployments(stack, functions[key])
     return functions
 
 
@@ -164,16 +169,18 @@ def _grant_promotion(
         ("register", ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"]),
         ("plan", ["sagemaker:DescribeModelPackage"]),
         ("record", ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"]),
+        ("end", ["sagemaker:UpdateModelPackage", "sagemaker:DescribeModelPackage"]),
     ):
         functions[key].add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[versions]))
     grant_objects(artifacts, functions["register"], "promotion/groups/*", read=True)
     grant_objects(artifacts, functions["plan"], "promotion/claims/*", read=True, write=True)
     grant_objects(artifacts, functions["plan"], "promotion/locks/*", read=True, write=True)
     grant_objects(artifacts, functions["record"], "promotion/groups/*", read=True, write=True)
-    grant_objects(artifacts, functions["record"], "promotion/locks/*", read=True)
-    functions["record"].add_to_role_policy(  # the lock released at the end of a promotion
-        iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[artifacts.arn_for_objects("promotion/locks/*")])
-    )
+    for key in ("record", "end"):  # the lock released at the end of a promotion
+        grant_objects(artifacts, functions[key], "promotion/locks/*", read=True)
+        functions[key].add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[artifacts.arn_for_objects("promotion/locks/*")])
+        )
     grant_objects(storage.data, functions["score"], "prepared/*", read=True)  # the evaluation frames
     grant_objects(artifacts, functions["score"], "models/*", read=True, write=True)  # model.json, scores.json
     functions["score"].add_to_role_policy(

@@ -22,6 +22,7 @@ from .state_machines import guard, logged_state_machine, notify_then_fail
 from .workflow import TRANSIENT
 
 APPROVAL_EVENT = "SageMaker Model Package State Change"
+EXECUTION = "$$.Execution.Id"  # the context object's execution ARN: what holds a claim and a lock
 
 
 def model_package_group(scope: Construct, stack_name: str) -> sagemaker.CfnModelPackageGroup:
@@ -56,10 +57,55 @@ class Promotion(Construct):
         super().__init__(scope, construct_id)
         self.functions, self.topic = functions, topic
         self.notify = notify_then_fail(self, topic, "Model promotion failed", "PromotionFailed")
-        execution = "$$.Execution.Id"
-        plan = self._invoke("PlanPromotion", "plan", {"detail.$": "$.detail", "execution.$": execution}, "$.plan")
+        plan = self._invoke("PlanPromotion", "plan", {"detail.$": "$.detail", "execution.$": EXECUTION}, "$.plan")
         # another version's promotion holds the canary group: ask again later (never two soaks at once)
         wait_for_group = sfn.Wait(self, "WaitForGroup", time=sfn.WaitTime.seconds_path("$.plan.value.waitSeconds"))
+        to_fleet = self._to_fleet()
+        # an empty deployment, not null: CDK drops a null from a Pass's Result, and $.canary.value must exist
+        no_canary = sfn.Pass(self, "NoCanary", result=sfn.Result.from_object({"value": {}}), result_path="$.canary")
+        no_canary.next(to_fleet)
+        wait_for_group.next(plan)
+        definition = plan.next(
+            sfn.Choice(self, "Proceed?")
+            .when(sfn.Condition.boolean_equals("$.plan.value.proceed", False), sfn.Succeed(self, "NothingToDo"))
+            .when(sfn.Condition.boolean_equals("$.plan.value.waiting", True), wait_for_group)
+            .when(sfn.Condition.string_equals("$.plan.value.canaryGroup", ""), no_canary)
+            .otherwise(self._through_canary(to_fleet))
+        )
+        self.state_machine, self.log_group = logged_state_machine(
+            self, definition, cdk.Duration.days(2), sfn.LogLevel.ALL, execution_data=True
+        )
+        self.rule = events.Rule(
+            self,
+            "OnApproval",
+            description="An approved model version of the stack's group starts its promotion",
+            event_pattern=approval_pattern(group_name),
+            targets=[targets.SfnStateMachine(self.state_machine)],
+        )
+        self._on_end(functions["end"], topic)
+
+    def _to_fleet(self) -> sfn.IChainable:
+        """The fleet's group gets the version, both groups' records name it, the topic says so."""
+        to_fleet = self._deploy("DeployToFleet", "$.plan.value.thingGroup", "$.fleet")
+        record = self._invoke(
+            "RecordPromotion",
+            "record",
+            {
+                "plan.$": "$.plan.value",
+                "outcome": "promoted",
+                "groups.$": "States.Array($.plan.value.thingGroup, $.plan.value.canaryGroup)",
+                "deployments.$": "States.Array($.fleet.value, $.canary.value)",
+                "execution.$": EXECUTION,
+            },
+            "$.recorded",
+        )
+        promoted = self._publish("NotifyPromoted", "Model promoted to the fleet", "$.recorded.value.reason")
+        to_fleet.next(record).next(promoted).next(sfn.Succeed(self, "Promoted"))
+        return to_fleet
+
+    def _through_canary(self, to_fleet: sfn.IChainable) -> sfn.IChainable:
+        """Deploy to the canary group, soak, judge: on to the fleet, or the canary put back and the version
+        Rejected."""
         to_canary = self._deploy("DeployToCanary", "$.plan.value.canaryGroup", "$.canary")
         soak = sfn.Wait(self, "Soak", time=sfn.WaitTime.seconds_path("$.plan.value.soakSeconds"))
         check = self._invoke(
@@ -80,30 +126,11 @@ class Promotion(Construct):
                 "plan.$": "$.plan.value",
                 "outcome": "rolled_back",
                 "reason.$": "$.check.value.reason",
-                "execution.$": execution,
-            },
-            "$.recorded",
-        )
-        # an empty deployment, not null: CDK drops a null from a Pass's Result, and $.canary.value must exist
-        no_canary = sfn.Pass(self, "NoCanary", result=sfn.Result.from_object({"value": {}}), result_path="$.canary")
-        to_fleet = self._deploy("DeployToFleet", "$.plan.value.thingGroup", "$.fleet")
-        record = self._invoke(
-            "RecordPromotion",
-            "record",
-            {
-                "plan.$": "$.plan.value",
-                "outcome": "promoted",
-                "groups.$": "States.Array($.plan.value.thingGroup, $.plan.value.canaryGroup)",
-                "deployments.$": "States.Array($.fleet.value, $.canary.value)",
-                "execution.$": execution,
+                "execution.$": EXECUTION,
             },
             "$.recorded",
         )
         rolled_back = self._publish("NotifyRolledBack", "Canary unhealthy: model rolled back", "$.check.value.reason")
-        promoted = self._publish("NotifyPromoted", "Model promoted to the fleet", "$.recorded.value.reason")
-        to_fleet.next(record).next(promoted).next(sfn.Succeed(self, "Promoted"))
-        no_canary.next(to_fleet)
-        wait_for_group.next(plan)
         keep_soaking.next(check)
         to_canary.next(soak).next(check).next(
             sfn.Choice(self, "CanaryHealthy?")
@@ -111,24 +138,7 @@ class Promotion(Construct):
             .when(sfn.Condition.string_equals("$.check.value.state", "healthy"), to_fleet)
             .otherwise(rollback.next(reject).next(rolled_back).next(sfn.Succeed(self, "RolledBack")))
         )
-        definition = plan.next(
-            sfn.Choice(self, "Proceed?")
-            .when(sfn.Condition.boolean_equals("$.plan.value.proceed", False), sfn.Succeed(self, "NothingToDo"))
-            .when(sfn.Condition.boolean_equals("$.plan.value.waiting", True), wait_for_group)
-            .when(sfn.Condition.string_equals("$.plan.value.canaryGroup", ""), no_canary)
-            .otherwise(to_canary)
-        )
-        self.state_machine, self.log_group = logged_state_machine(
-            self, definition, cdk.Duration.days(2), sfn.LogLevel.ALL, execution_data=True
-        )
-        self.rule = events.Rule(
-            self,
-            "OnApproval",
-            description="An approved model version of the stack's group starts its promotion",
-            event_pattern=approval_pattern(group_name),
-            targets=[targets.SfnStateMachine(self.state_machine)],
-        )
-        self._on_end(functions["end"], topic)
+        return to_canary
 
     def _on_end(self, function: lambda_.IFunction, topic: sns.ITopic) -> None:
         """A promotion stopped, failed or timed out never runs its own last steps: EndPromotion puts the canary

@@ -245,7 +245,8 @@ class Workflow(Construct):
             {
                 "model_artifact.$": "$.training.modelArtifact",
                 "training_job_name.$": "$.training.trainingJobName",
-                "classes.$": "$.config.value.classes",
+                # the id order the training read (prepare-training's classes.json), not the names as typed
+                "classes_from.$": "$.prepared.value.classes_json",
                 "output_prefix": f"s3://{artifacts_bucket_name}/models",
                 # model.int8.onnx beside model.onnx, calibrated on the run's own validation frames
                 "calibration.$": "$.calibration.value.calibration",

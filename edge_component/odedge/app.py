@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import EdgeConfig
 from .counting import Counter, parse_lines, parse_zones
+from .evidence import EvidenceRecorder, EvidenceSettings
 from .loop import InferenceLoop, LoopResult
 from .model import ModelError, ModelPackage
 from .outbox import CountsJournal, Outbox
@@ -74,6 +75,29 @@ def build_counting(
     return tracker, Counter(lines, zones, config.counts_file, journal=journal), outbox
 
 
+def build_evidence(config: EdgeConfig, counter: Counter | None) -> EvidenceRecorder | None:
+    """Evidence per crossing where it is on (a budget, a folder) and lines count; uploads go to the captures'
+    bucket under evidence/<thing>/ where one is set and EvidenceUpload allows."""
+    if not config.evidence_folder or counter is None or not counter.lines:
+        return None
+    settings = EvidenceSettings(
+        folder=config.evidence_folder,
+        max_bytes=int(config.evidence_max_mb * 2**20),
+        frames=config.evidence_frames,
+        ring=config.evidence_ring,
+        width=config.evidence_width,
+        privacy=config.evidence_privacy,
+        queue=config.evidence_queue,
+        bucket=config.upload_bucket if config.evidence_upload else "",
+        thing=config.thing_name,
+    )
+    try:
+        return EvidenceRecorder(settings, counter.lines)
+    except OSError as exc:  # a folder it cannot make or read: the device counts on without pictures, loudly
+        log_event(logger, "evidence.unavailable", level=logging.ERROR, folder=settings.folder, error=str(exc))
+        return None
+
+
 def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals: bool = True) -> LoopResult:
     """Start everything; errors in the model or configuration are raised before any frame is read."""
     stop = stop or threading.Event()
@@ -91,6 +115,7 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
     stages = build_stages(config, counters)
     tracker, counter, outbox = build_counting(config, counters, sinks)
     sender = OutboxSender(outbox, sinks[0].transport, counters) if outbox is not None else None
+    evidence = build_evidence(config, counter)
     if install_signals and threading.current_thread() is threading.main_thread():
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -109,13 +134,15 @@ def run(config: EdgeConfig, stop: threading.Event | None = None, install_signals
         classes=list(package.classes),
         input_size=package.input_size,
     )
-    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages, tracker, counter)
+    loop = InferenceLoop(config, package, runtime, source, sinks, counters, stop, stages, tracker, counter, evidence)
     try:
         result = loop.run()
     finally:
         source.close()
         for stage in stages:
             stage.close()
+        if evidence is not None:  # what waits for frames after is written with what it has
+            evidence.close(timeout=2.0)
         if sender is not None:  # before the sinks: they close the transport it sends through
             sender.close(timeout=2.0)
         for sink in sinks:

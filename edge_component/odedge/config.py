@@ -64,7 +64,7 @@ class EdgeConfig:
     track: bool = False  # give detections track ids (on by itself when lines or zones are set)
     track_low: float = 0.1  # the tracker's second stage: weaker boxes that keep a track alive
     track_max_lost: int = 30  # frames a track survives unseen (occlusion, a step out of view)
-    weak_model_map: float = 0.6  # under this recorded validation mAP the model is named too weak to count
+    weak_model_map: float = 0.6  # under this recorded mAP (held-out, else validation): too weak to count
     flood_new_tracks: float = 0.2  # more new tracks a frame than this (150 frames) names the model too weak
     lines: str = ""  # JSON: [{"name": ..., "points": [[x, y], [x, y]], "in": "left-to-right"}], fractions of the frame
     zones: str = ""  # JSON: [{"name": ..., "points": [[x, y], ...]}]
@@ -75,12 +75,43 @@ class EdgeConfig:
     # KiB the outbox leaves free in the work folder (the totals' file, the device); past it crossings are sent from
     # memory, loudly (odedge.outbox)
     outbox_reserve_kb: int = 1024
+    # evidence per crossing (odedge.evidence): off at 0 MB, the default (pictures of whoever passes the camera are
+    # the operator's decision, not a fleet default); the folder defaults to "evidence" beside counts_file
+    evidence_max_mb: float = 0.0
+    evidence_dir: str = ""
+    evidence_frames: int = 4  # JPEGs per crossing: half before it (the object on its side), the crossing, after
+    evidence_ring: int = 24  # recent frames kept in memory, shrunk to evidence_width
+    evidence_width: int = 480  # pixels: the ring's and the JPEGs' width
+    evidence_privacy: str = "blur"  # blur (outside the boxes), crop (to the track), none
+    evidence_queue: int = 8  # items waiting for the writer; past it an item is dropped (counted), never waited for
+    evidence_upload: bool = True  # to s3://upload_bucket/evidence/<thing>/<event_id>/ where upload_bucket is set
 
     @property
     def outbox_folder(self) -> str:
         if self.outbox_dir or not self.counts_file:
             return self.outbox_dir
         return os.path.join(os.path.dirname(self.counts_file) or ".", "outbox")
+
+    @property
+    def evidence_folder(self) -> str:
+        """Where evidence goes, "" when it is off (no budget, or no folder to put it in)."""
+        if self.evidence_max_mb <= 0:
+            return ""
+        if self.evidence_dir or not self.counts_file:
+            return self.evidence_dir
+        return os.path.join(os.path.dirname(self.counts_file) or ".", "evidence")
+
+    def _evidence_checks(self) -> list[tuple[bool, str, str]]:
+        on = self.evidence_max_mb > 0
+        return [
+            (self.evidence_max_mb >= 0, "evidence_max_mb", "must be 0 (off) or more"),
+            (not on or bool(self.evidence_folder), "evidence_dir", "needed for evidence without counts_file"),
+            (self.evidence_frames >= 2, "evidence_frames", "must be at least 2 (one each side of the line)"),
+            (self.evidence_ring >= self.evidence_frames, "evidence_ring", "must be at least evidence_frames"),
+            (self.evidence_width >= 64, "evidence_width", "must be at least 64 pixels"),
+            (self.evidence_privacy in ("blur", "crop", "none"), "evidence_privacy", "must be blur, crop or none"),
+            (self.evidence_queue >= 1, "evidence_queue", "must be at least 1"),
+        ]
 
     def __post_init__(self) -> None:
         checks = [
@@ -102,6 +133,7 @@ class EdgeConfig:
             (1 <= self.mqtt_port <= 65535, "mqtt_port", "must be a TCP port"),
             (0.0 <= self.weak_model_map <= 1.0, "weak_model_map", "must be in [0, 1]"),
             (self.flood_new_tracks > 0, "flood_new_tracks", "must be more than 0"),
+            *self._evidence_checks(),
         ]
         for ok, key, why in checks:
             if not ok:

@@ -18,6 +18,7 @@ from typing import Any
 from . import camera_health
 from .config import EdgeConfig
 from .counting import Counter
+from .evidence import EvidenceRecorder
 from .messages import detection_message, health_message
 from .model import ModelPackage
 from .postprocess import detections
@@ -101,6 +102,7 @@ class InferenceLoop:
         stages: list[FrameStage] | None = None,
         tracker: Tracker | None = None,
         counter: Counter | None = None,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self.config = config
         self.package = package
@@ -112,12 +114,13 @@ class InferenceLoop:
         self.latency = LatencyWindow()
         self.stages = stages or []
         self.tracker, self.counter = tracker, counter
+        self.evidence = evidence  # pictures of each crossing (odedge.evidence): fed after the counter journalled it
         self.camera = camera_health.from_config(config, source)  # None where frames are requests, not a camera
         zones = counter.zones if counter is not None else ()
         self.zone_visits = ZoneVisits(zone.name for zone in zones) if zones else None
         self.frame_time: float | None = None  # the last processed frame's time (a video file's own clock)
         self.quality = ModelQuality(config.weak_model_map, config.flood_new_tracks)
-        self.quality.check_recorded(package.validation_map)
+        self.quality.check_recorded(package.recorded_map, package.recorded_map_source)
         self.wanted = frozenset(config.classes) if config.classes else None
         unknown = set(config.classes) - set(package.classes)
         if unknown:
@@ -224,18 +227,21 @@ class InferenceLoop:
         tracked = self.tracker.update(detections(rows, meta, classes, self.tracker.low, self.wanted))
         self.quality.observe(self.tracker.confirmed_now)
         if self.counter is not None:  # its journal sends the crossings (odedge.outbox), not the loop's sinks
-            self._count(self.counter, self.tracker, tracked, frame)
+            events = self._count(self.counter, self.tracker, tracked, frame)
+            if self.evidence is not None:  # after the journal: evidence never delays a crossing's message
+                self._evidence(self.evidence, frame, tracked, events)
         # a box that continues a confirmed track is the object still there, published down to TrackLow (as
         # ByteTrack reports its tracks): dropping it where the score dips would report the object as gone
         kept = (d for d in tracked if d.score >= threshold or d.track_id is not None)
         return sorted(kept, key=lambda d: -d.score)
 
-    def _count(self, counter: Counter, tracker: Tracker, tracked: list[Any], frame: Frame) -> None:
+    def _count(self, counter: Counter, tracker: Tracker, tracked: list[Any], frame: Frame) -> list[dict[str, Any]]:
         """Counting never costs the frame its detections: the counter keeps or sends each crossing whatever the
         disk does (odedge.outbox); anything it still raises is logged and counted (``counting_errors``) here, and
         the frame's detections go out all the same. The zones' visits are followed over the whole run beside it."""
+        events: list[dict[str, Any]] = []
         try:
-            counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
+            events = counter.observe(tracked, (frame.image.shape[1], frame.image.shape[0]), frame.timestamp)
             counter.forget(tracker.ended)
             if self.zone_visits is not None:  # the counter's entered: the (zone, track) pairs inside this frame
                 seen = (d.track_id for d in tracked if d.track_id is not None)
@@ -244,6 +250,15 @@ class InferenceLoop:
         except Exception:
             logger.exception("counting.failed")
             self.counters.add("counting_errors")
+        return events
+
+    def _evidence(self, evidence: EvidenceRecorder, frame: Frame, tracked: list[Any], events: list[Any]) -> None:
+        """The frame into the evidence ring; a failure there is logged and counted, and costs nothing else."""
+        try:
+            evidence.observe(frame.image, frame.index, frame.timestamp, tracked, events)
+        except Exception:
+            logger.exception("evidence.failed")
+            self.counters.add("evidence_errors")
 
     def _observe(self, result: FrameResult) -> None:
         for stage in self.stages:
@@ -283,6 +298,7 @@ class InferenceLoop:
             self.config.model_component,
             self.frame_time if self.source.clock is not None else None,  # a file's own clock; a camera's: now
             camera=self.camera.summary() if self.camera is not None else None,
+            evidence=self.evidence.summary() if self.evidence is not None else None,
         )
 
     def run(self) -> LoopResult:
@@ -310,6 +326,8 @@ class InferenceLoop:
                 next_health = time.monotonic() + self.config.health_interval
         self.stop.set()
         capture.join(timeout=2.0)
+        if self.evidence is not None:  # the last crossings' items written (2 s at most) before the last health
+            self.evidence.close(timeout=2.0)
         self._publish(self.health_topic, self.health(started))
         if self.source_error is not None:
             raise self.source_error

@@ -95,6 +95,7 @@ def health_message(
     model_component: str = "",
     timestamp: float | None = None,
     camera: dict[str, Any] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> bytes:
     """edge_component/schemas/health.schema.json: the counters ride at the top level; ``counts`` (lines' totals,
     zones' occupancy) when counting is on; ``runtime``: the backend and precision running, and why not the asked;
@@ -102,7 +103,8 @@ def health_message(
     component's version running (under Greengrass), the evidence a canary needs that a report is of the new model.
     ``timestamp``: the source's clock (a video file's own, so health sits among its crossings); None: now.
     ``camera``: the camera's health (odedge.camera_health), with ``camera_fault`` 1 while it is not OK (a metric
-    to alarm on that reads 0, all well, where a device does not say)."""
+    to alarm on that reads 0, all well, where a device does not say). ``evidence``: the evidence folder's items and
+    bytes against its budget, what was removed, dropped and uploaded (odedge.evidence), when evidence is on."""
     return json.dumps(
         {
             **({"counts": counts} if counts is not None else {}),
@@ -110,6 +112,7 @@ def health_message(
             **({"model_warning": model_warning} if model_warning else {}),
             **({"model_component": model_component} if model_component else {}),
             **({"camera": camera, "camera_fault": 0 if camera.get("ok") else 1} if camera is not None else {}),
+            **({"evidence": evidence} if evidence is not None else {}),
             "thing": thing,
             "type": "health",
             "timestamp": iso(time.time() if timestamp is None else timestamp),

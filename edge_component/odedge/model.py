@@ -32,7 +32,8 @@ class ModelPackage:
     int8_withheld: str = ""  # why the promotion gate kept INT8 from being the default (it lost too much mAP)
     # the mAP the weak-model check reads (odedge.quality): model.json ``held_out.map`` (odctl evaluate, on frames the
     # training never saw) first, else ``validation.mAP`` (the conversion from local training, the workflow's scoring)
-    validation_map: float | None = None
+    recorded_map: float | None = None
+    recorded_map_source: str = "validation"  # which of the two it is: held-out or validation
 
     @classmethod
     def load(cls, root: str | Path, verify: bool = True) -> ModelPackage:
@@ -66,10 +67,16 @@ class ModelPackage:
                     raise ModelError(f"{path}: checksum mismatch (corrupt or partial download)")
         version = manifest.get("version") or sums.get(files.get("onnx", ""), "")[:12] or "unknown"
         withheld = str((manifest.get("int8") or {}).get("withheld") or "")
-        figures = ((manifest.get("held_out") or {}).get("map"), (manifest.get("validation") or {}).get("mAP"))
-        validation = next((float(f) for f in figures if isinstance(f, int | float) and not isinstance(f, bool)), None)
+        figures = (
+            ("held-out", (manifest.get("held_out") or {}).get("map")),
+            ("validation", (manifest.get("validation") or {}).get("mAP")),
+        )
+        source, recorded = next(
+            ((s, float(f)) for s, f in figures if isinstance(f, int | float) and not isinstance(f, bool)),
+            ("validation", None),
+        )
         detection = dict(manifest.get("detection", {}))
-        return cls(base, classes, size, anchors, detection, files, version, withheld, validation)
+        return cls(base, classes, size, anchors, detection, files, version, withheld, recorded, source)
 
     def path(self, key: str) -> Path:
         if key not in self.files:

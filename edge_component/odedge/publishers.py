@@ -101,14 +101,8 @@ class MqttTransport(Transport):
                 logger.exception("mqtt.callback_failed")
 
     def send(self, topic: str, payload: bytes) -> Any:
-        import paho.mqtt.client as mqtt
-
-        if not self.client.is_connected():
-            raise ConnectionError("not connected to the MQTT broker")
-        info = self.client.publish(topic, payload, qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise ConnectionError(f"publish failed (rc={info.rc})")
-        return info
+        """QoS 1, handed to paho (which sends it, after a reconnect if need be); raises when paho refused it."""
+        return self._queue(topic, payload)
 
     def deliver(self, topic: str, payload: bytes) -> None:
         """QoS 1 and wait for the PUBACK; the retry of a message not confirmed in time waits on the same one."""
@@ -116,12 +110,29 @@ class MqttTransport(Transport):
         if pending is not None and pending[0] == topic and pending[1] == payload:
             info = pending[2]
         else:
-            info = self.send(topic, payload)
+            info = self._queue(topic, payload)
             self.in_flight = (topic, payload, info)
         info.wait_for_publish(self.confirm_timeout)
         if not info.is_published():  # paho still holds it and sends it after a reconnect: waited for next time
             raise ConnectionError(f"no PUBACK within {self.confirm_timeout:g} s")
         self.in_flight = None
+
+    def _queue(self, topic: str, payload: bytes) -> Any:
+        """A QoS 1 publish, as paho holds it. The connection can go between the check and the publish: paho then
+        answers NO_CONN but keeps the message and sends it once connected, so it counts as handed over and, for a
+        delivery, is the one to wait on (raising there had each retry queue one more copy); its info would say
+        NO_CONN for ever, so it is marked queued, and paho marks it published at its PUBACK."""
+        import paho.mqtt.client as mqtt
+
+        if not self.client.is_connected():
+            raise ConnectionError("not connected to the MQTT broker")
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+            log_event(logger, "mqtt.queued_offline", level=logging.WARNING, topic=topic, mid=info.mid)
+            info.rc = mqtt.MQTT_ERR_SUCCESS
+        elif info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ConnectionError(f"publish failed (rc={info.rc})")
+        return info
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         self.subscriptions[topic] = callback

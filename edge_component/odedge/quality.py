@@ -3,8 +3,9 @@
 A weak detector floods the tracker: false boxes start short tracks, and every false track that drifts across a
 line is a crossing (a 30-epoch model with validation mAP 0.53 counted 43 crossings against 5 true). Two signs, each
 said once as a WARNING log line, in every health message (``model_warning``) and in ``odctl detect``'s summary:
-- the package's recorded validation mAP (model.json ``validation.mAP``, written by the conversion from local
-  training, or by the workflow's scoring step) is under ``floor``;
+- the package's recorded mAP is under ``floor``: model.json ``held_out.map`` (odctl evaluate, on frames the training
+  never saw) where there is one, else ``validation.mAP`` (the conversion from local training, the workflow's
+  scoring step); the warning names which;
 - tracks are confirmed faster than real objects arrive: more than ``flood`` new tracks per frame over ``window``
   frames (0.2 a frame is four new objects a second at 20 frames a second, sustained).
 """
@@ -27,12 +28,14 @@ class ModelQuality:
         self.flooded = False
         self.warnings: list[str] = []
 
-    def check_recorded(self, validation_map: float | None) -> None:
-        if validation_map is not None and validation_map < self.floor:
+    def check_recorded(self, recorded_map: float | None, source: str = "validation") -> None:
+        """``source``: held-out (odctl evaluate, frames the training never saw) or validation (the training's)."""
+        if recorded_map is not None and recorded_map < self.floor:
             self._warn(
-                f"validation mAP {validation_map:.2f} is under {self.floor:.2f}: counts will be inflated by false "
+                f"{source} mAP {recorded_map:.2f} is under {self.floor:.2f}: counts will be inflated by false "
                 "tracks; train longer or label more frames before trusting them",
-                validation_map=validation_map,
+                recorded_map=recorded_map,
+                source=source,
             )
 
     def observe(self, confirmed_now: int) -> None:
@@ -55,6 +58,6 @@ class ModelQuality:
     def warning(self) -> str:
         return "; ".join(self.warnings)
 
-    def _warn(self, text: str, **fields: float) -> None:
+    def _warn(self, text: str, **fields: float | str) -> None:
         self.warnings.append(text)
         log_event(logger, "model.weak", level=logging.WARNING, why=text, **fields)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from odshared.core.log import configure, log_event
-from odshared.model.convert import convert
+from odshared.model.convert import convert, read_class_order
 from odshared.model.quantize import read_calibration
 from odshared.model.training_jobs import ConvertInputError, resolve_artifact
 
@@ -24,6 +24,8 @@ def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) 
     if event.get("calibration"):  # the run's calibration frames: the INT8 model beside the FP32 one
         calibration_uri = event["calibration"]
         calibration = lambda _size: read_calibration(calibration_uri)  # noqa: E731
-    result = convert(artifact, out, event.get("classes"), calibration=calibration, **overrides)
+    classes_from = event.get("classes_from")  # the run's classes.json: the order the training used
+    classes = read_class_order(classes_from) if classes_from else event.get("classes")
+    result = convert(artifact, out, classes, calibration=calibration, classes_from=classes_from, **overrides)
     log_event(logger, "convert_model.done", training_job=job, package=out, unchanged=result["unchanged"])
     return {**result, "training_job_name": job}

@@ -241,7 +241,7 @@ class _Demo:
         """prepare-training then train-local; returns the model.tar.gz and the training history."""
         from odshared.data.dataprep import PrepareOptions, prepare_training
 
-        from .train_local import train_local
+        from .train_local import PRESETS, train_local
 
         plan, prepared = self.plan, storage.join(self.base, "prepared")
         options = PrepareOptions(classes=CLASSES, flip=True, validation_fraction=0.1)
@@ -251,16 +251,7 @@ class _Demo:
             lambda: prepare_training([labeled], prepared, options),
         )
         model = storage.join(self.base, "training", self.job, "output", "model.tar.gz")
-        hyper = {
-            "base_network": "tiny",
-            "image_shape": 300,
-            "mini_batch_size": 16,
-            "epochs": plan.epochs,
-            "optimizer": "adam",
-            "learning_rate": 0.002,
-            "lr_scheduler_step": plan.lr_step,
-            "lr_scheduler_factor": 0.1,
-        }
+        hyper = {**PRESETS["cpu"], "epochs": plan.epochs, "lr_scheduler_step": plan.lr_step}
         training = self.step(
             "train-local",
             model,

@@ -173,6 +173,76 @@ def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_
     assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 3]
 
 
+def test_the_reserve_says_nearly_full_before_it_refuses_and_then_sends_from_memory(tmp_path, caplog):
+    """Without root (no tmpfs), on the real disk's free space: a reserve of two thirds of what is free lets the
+    crossing onto the disk but says nearly full first (a warning naming the folder, ``nearly_full`` in health, not
+    ``full``); restarted with a reserve above what is free, the next crossing is not written (``low_space``), sent
+    from memory and said, and nothing is lost."""
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    counters = Counters()
+    outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=int(free / 1.5))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    assert [e["seq"] for e in _walk(counter, [280, 380])] == [1]
+    (warned,) = _logged(caplog, "outbox.nearly_full", "WARNING")
+    assert _fields(warned)["path"] == str(tmp_path / "outbox") and not _logged(caplog, "outbox.not_kept")
+    status = _health(counter, counters)["counts"]["outbox"]
+    assert (status["nearly_full"], status["full"], status["pending"], status["in_memory"]) == (True, False, 1, 0)
+    assert status["reserve_bytes"] == int(free / 1.5) and status["free_bytes"] > status["reserve_bytes"]
+    outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=2 * free)
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    assert [e["seq"] for e in _walk(counter, [280, 380], 10.0)] == [2]
+    (refused,) = _logged(caplog, "outbox.not_kept", "WARNING")
+    assert (_fields(refused)["seq"], _fields(refused)["reason"]) == (2, "low_space")
+    status = _health(counter, counters)["counts"]["outbox"]
+    assert (status["nearly_full"], status["full"], status["pending"], status["in_memory"]) == (True, True, 2, 1)
+    assert "disk_error" not in status and counters.get("counts_lost") == 0
+    assert json.loads((tmp_path / "counts.json").read_text())["seq"] == 2  # the reserve is what keeps room for it
+    assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 2]
+
+
+def test_a_failing_disk_eio_sends_the_crossing_from_memory_and_names_the_path(tmp_path, caplog, monkeypatch):
+    """The third errno of issue 34: the disk fails the fsync (EIO, as a dying SD card does) while two crossings are
+    kept. Each frame still returns its crossing (the frame goes on), the crossing is sent from memory and said
+    (warning, counts_unkept), nothing is counted lost, no ``.part`` is left, health names the failing files (the
+    outbox's and the totals') with EIO; once the disk answers again the next crossing is on disk and the totals'
+    file catches up, so a restart neither reuses a seq nor loses the totals."""
+    import errno
+
+    import odedge.durable
+
+    counters = Counters()
+    outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=0)
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    assert [e["seq"] for e in _walk(counter, [280, 380])] == [1]
+    real_fsync = os.fsync
+
+    def failing(descriptor: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(odedge.durable.os, "fsync", failing)
+    assert [e["seq"] for e in _walk(counter, [280, 380], 10.0)] == [2, 3]
+    assert counters.get("counts_unkept") == 2 and counters.get("counts_lost") == 0
+    assert [_fields(r)["seq"] for r in _logged(caplog, "outbox.not_kept", "WARNING")] == [2, 3]
+    assert all(_fields(r)["error"].startswith("EIO") for r in _logged(caplog, "outbox.disk_error", "ERROR"))
+    assert not list(tmp_path.rglob("*.part"))
+    health = _health(counter, counters)
+    status = health["counts"]["outbox"]
+    assert (status["pending"], status["in_memory"], status["full"]) == (3, 2, True)
+    assert status["disk_error"]["path"] == str(tmp_path / "outbox" / "000000000003.json")
+    assert status["disk_error"]["error"].startswith("EIO") and status["disk_error"]["count"] == 2
+    assert health["counts"]["disk_error"]["path"] == str(tmp_path / "counts.json")
+    assert health["counts"]["disk_error"]["error"].startswith("EIO")
+    assert json.loads((tmp_path / "counts.json").read_text())["seq"] == 1  # behind: written again each frame
+    monkeypatch.setattr(odedge.durable.os, "fsync", real_fsync)
+    assert [e["seq"] for e in _walk(counter, [280], 20.0)] == [4]
+    assert sorted(p.name for p in (tmp_path / "outbox").glob("*.json")) == ["000000000001.json", "000000000004.json"]
+    assert json.loads((tmp_path / "counts.json").read_text())["seq"] == 4
+    assert _logged(caplog, "counts.saved_again", "WARNING")
+    assert _health(counter, counters)["counts"]["outbox"]["full"] is False
+    assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 2, 3, 4]
+    assert counters.get("counts_lost") == 0
+
+
 @pytest.mark.integration
 def test_the_component_starts_with_unreadable_outbox_files_and_says_so(scene, tmp_path):
     """The real component, with a corrupt and a truncated file in its outbox: it runs, and its health (valid against

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -29,6 +30,7 @@ from odedge.publishers import (
 from odedge.telemetry import Counters
 from tests.edge_component.conftest import Broker
 from tests.edge_component.ipc_socket import NucleusSocket
+from tests.edge_component.relay import Relay
 from tests.edge_component.test_publishers import _subscriber, _wait
 
 pytestmark = pytest.mark.integration
@@ -122,6 +124,56 @@ def test_an_unconfirmed_crossing_is_waited_for_again_not_sent_again(broker):
     client.loop_stop()
     transport.close()
     assert [m["event_id"] for _, m in got] == ["s-1"]
+
+
+def test_a_crossing_published_as_the_connection_drops_is_waited_for_not_published_again(broker):
+    """The connection goes between the transport's check and paho's publish (is_connected said yes; paho has no
+    socket): paho answers NO_CONN but keeps the QoS 1 message and sends it once connected. The retries wait on that
+    message instead of queueing a new copy each, so the broker gets one copy (the device's network path is a relay
+    that refuses it until the test opens it)."""
+    relay = Relay(broker.port)
+    client, got = _subscriber(broker.port, "od/t/counts")
+    transport = MqttTransport("127.0.0.1", relay.port, "race-test")
+    transport.confirm_timeout = 0.3
+    payload = json.dumps({"event_id": "s-1", "seq": 1}).encode()
+    try:
+        with mock.patch.object(transport.client, "is_connected", return_value=True):  # the check passed, then the drop
+            for _ in range(3):
+                with pytest.raises(ConnectionError):
+                    transport.deliver("od/t/counts", payload)
+        assert len(transport.client._out_messages) == 1  # paho holds the one copy it will send
+        relay.open.set()
+        transport.confirm_timeout = 20.0
+        transport.deliver("od/t/counts", payload)  # the same message, confirmed once connected
+        time.sleep(1.0)  # a second copy, were there one, would have arrived by now
+    finally:
+        client.loop_stop()
+        transport.close()
+        relay.close()
+    assert [m["event_id"] for _, m in got] == ["s-1"]
+
+
+def test_detections_published_as_the_connection_drops_go_once_each(broker):
+    """The same race for the best-effort path: paho keeps what it answered NO_CONN to, so the buffer hands it over
+    once instead of retrying it (each retry was one more copy at the broker)."""
+    relay = Relay(broker.port)
+    client, got = _subscriber(broker.port, "od/t/detections")
+    transport = MqttTransport("127.0.0.1", relay.port, "race-buffer-test")
+    counters = Counters()
+    publisher = BufferedPublisher(transport, counters, capacity=100)
+    try:
+        with mock.patch.object(transport.client, "is_connected", return_value=True):  # the check passed, then the drop
+            for index in range(3):
+                publisher.publish("od/t/detections", json.dumps({"n": index}).encode())
+            assert publisher.flush(5)
+        relay.open.set()
+        assert _wait(lambda: len(got) >= 3, 30)
+        time.sleep(1.0)  # a second copy, were there one, would have arrived by now
+    finally:
+        publisher.close()
+        client.loop_stop()
+        relay.close()
+    assert [m["n"] for _, m in got] == [0, 1, 2] and counters.get("publish_errors") == 0
 
 
 def test_pahos_queue_is_bounded_and_what_it_refuses_is_kept_and_sent_later(broker):

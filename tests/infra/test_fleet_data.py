@@ -141,6 +141,47 @@ def test_each_stream_logs_its_delivery_errors_and_may_write_only_its_own_log_str
     assert all("*" not in resource for resource in granted)
 
 
+def test_every_rules_errors_reach_the_log_group_whose_filter_the_rule_errors_alarm_reads(synthesized):
+    """An IoT rule error is only seen if it lands where the metric filter looks: every rule (the ledger's and the
+    metrics') sends its errors, one log event a message (no batch mode, so ``$.ruleName`` is at the top of each
+    event), to the group the RuleErrors filter watches, with a role that may write there; and the RuleErrors alarm
+    reads that filter's metric (namespace, name, no dimensions), so one failed action sets it off."""
+    _, template = synthesized
+    deployment = Deployment(template)
+    (metric_filter,) = _resources(template, "AWS::Logs::MetricFilter").values()
+    group = deployment.resolve(metric_filter["LogGroupName"])
+    (made,) = metric_filter["MetricTransformations"]
+    rules = _resources(template, "AWS::IoT::TopicRule")
+    assert len(rules) == len(TABLES) + 2  # the ledger's, and the health and crossings metrics'
+    statements = {
+        role["Ref"]: deployment.resolve(policy["PolicyDocument"])["Statement"]
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        for role in policy["Roles"]
+    }
+    for logical, rule in rules.items():
+        action = rule["TopicRulePayload"]["ErrorAction"]["CloudwatchLogs"]
+        assert deployment.resolve(action["LogGroupName"]) == group, logical
+        assert not action.get("BatchMode"), logical
+        role = action["RoleArn"]["Fn::GetAtt"][0]
+        writable = [
+            resource
+            for statement in statements.get(role, [])
+            if "logs:PutLogEvents" in statement["Action"]
+            for resource in (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+        ]
+        assert f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:log-stream:*" in writable, logical
+    (alarm,) = [a for k, a in _alarms(template).items() if k.startswith("FleetMonitoringRuleErrors")]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (made["MetricNamespace"], made["MetricName"])
+    assert "Dimensions" not in alarm and made["MetricValue"] == "1"
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+
+
 @pytest.fixture
 def device_messages(scene, tmp_path):
     """What the real device loop publishes on a generated crossings video: (topic, payload bytes)."""
@@ -245,6 +286,66 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
     assert (bad["ledger"], bad["source"], bad["body"], bad["reason"]) == ("counts", holder, cut.decode(), "not JSON")
     assert len(tables["counts"]) == 2 * sum(want.values()) + 1  # each line either counted (twice sent) or named
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
+
+
+def _spoilt(message: dict, **changes: object) -> str:
+    """A real message with what the test breaks in it (a key set to ``None`` is removed), as one line."""
+    spoilt = {k: v for k, v in {**message, **changes}.items() if v is not None}
+    return json.dumps(spoilt, separators=(",", ":"))
+
+
+def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap(tmp_path):
+    """The real device's crossings (each delivered twice) and health, in both tables, beside one line of each way a
+    message can be unreadable, each made from a real message: cut short, another message type on the stream, a
+    required field gone, a seq that is no integer, an event_id of another seq, an unknown direction; in health an
+    fps that is no number (in a report that says seq 9), a counts.seq that is no number, a cut line. The balance is
+    the device's exactly, no gap is made up (the spoilt reports are the newest: read, they would speak for the
+    stream), and malformed_records names every bad line, once, with its reason: every line counted or named."""
+    from odctl.ledger_local import run_query
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    device = OutboxDevice(tmp_path / "device")
+    device.cross(6)
+    device.deliver()
+    report = device.health()
+    crossings = [json.dumps(r["message"], separators=(",", ":")) for r in device.delivered()]
+    first, second = (json.loads(c) for c in crossings[:2])
+    bad_counts = {
+        crossings[0][:-9]: "not JSON",
+        json.dumps(report, separators=(",", ":")): "type is not crossing",
+        _spoilt(first, **{"class": None}): "missing or mistyped: class",
+        _spoilt(second, seq=2.5): "missing or mistyped: seq",
+        _spoilt(second, event_id=f"{device.counter.stream}-7"): "event_id is not <stream>-<seq>",
+        _spoilt(first, direction="sideways"): "direction is neither in nor out",
+    }
+    later = report["timestamp"].replace(report["timestamp"][:4], str(int(report["timestamp"][:4]) + 1), 1)
+    ahead = {**report["counts"], "seq": 9}  # were it read, seq 7-9 would be reported missing
+    bad_health = {
+        _spoilt(report, counts=ahead, fps="fast", timestamp=later): "missing or mistyped: fps",
+        _spoilt(report, counts={**report["counts"], "seq": "six"}, timestamp=later): "missing or mistyped: counts.seq",
+        json.dumps(report)[:-20]: "not JSON",
+    }
+    dt, holder = "2026/12/05/09", "s3://ledger/fleet/{}/2026/12/05/09/object-1"
+    tables = {
+        "counts": [(line, dt, holder.format("counts")) for line in [*crossings, *crossings, *bad_counts]],
+        "health": [
+            (line, dt, holder.format("health"))
+            for line in [*(json.dumps(r["message"]) for r in device.reports), *bad_health]
+        ],
+    }
+    balance = run_query("net_balance", period_parameters(*ALL_TIME), tables)
+    door = report["counts"]["lines"]["door"]
+    assert {(r["class"], r["crossed_in"], r["crossed_out"]) for r in balance} == {
+        (c, door["in"].get(c, 0), door["out"].get(c, 0)) for c in {*door["in"], *door["out"]}
+    }
+    assert sum(r["crossed_in"] + r["crossed_out"] for r in balance) == device.counter.seq == 6
+    assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
+    named = run_query("malformed_records", [dt, dt], tables)
+    assert sorted((r["ledger"], r["body"], r["reason"], r["source"]) for r in named) == sorted(
+        [(table, line, reason, holder.format(table)) for line, reason in bad_counts.items() for table in ["counts"]]
+        + [("health", line, reason, holder.format("health")) for line, reason in bad_health.items()]
+    )
+    assert len(tables["counts"]) == 2 * 6 + len(bad_counts)  # each line: counted (sent twice) or named
 
 
 EMF_UNITS = {"Count", "Count/Second", "None", "Seconds", "Milliseconds", "Percent", "Bytes"}

@@ -92,6 +92,12 @@ ACCEPTED_FINDINGS = (
         "a thing, so thing/* (which parliament asks for) is not granted",
     ),
     Accepted(
+        "EndPromotion",
+        "iot:CreateJob",
+        (f"{IOT}:job/*", f"{IOT}:thinggroup/*"),
+        "as DeployToThingGroup's: EndPromotion redeploys a canary group's deployment from before",
+    ),
+    Accepted(
         "IngestionStateMachineDistributedMapPolicy",
         "states:DescribeExecution",
         (f"{STATES}:execution:ingestionstatemachine74e2485e:*",),
@@ -201,3 +207,18 @@ def test_create_deployment_dependencies_for_a_thing_group(policies):
     needed = {a for a in dependent if "Shadow" not in a and a != "iot:DescribeThing"}  # single-device targets only
     assert needed <= granted, needed - granted
     assert {"greengrass:CreateDeployment", "greengrass:ListDeployments", "greengrass:GetDeployment"} <= granted
+
+
+def test_a_device_writes_its_captures_and_evidence_under_its_own_thing_name_only(policies):
+    """The token exchange role's device policy: s3:PutObject on the data bucket's capture/ and evidence/ (evidence
+    per crossing, odedge.evidence) under the credentials' own thing name, and on nothing else; no other S3 write."""
+    (device,) = [doc for name, doc in policies.items() if "DeviceArtifactAccess" in name]
+    writes = [(actions, resources) for actions, resources in _statements(device) if "s3:PutObject" in actions]
+    assert len(writes) == 1 and writes[0][0] == ["s3:PutObject"]
+    resources = writes[0][1]
+    keys = sorted(r.split(":::", 1)[1].split("/", 1)[1] for r in resources)
+    assert keys == ["capture/${credentials-iot:ThingName}/*", "evidence/${credentials-iot:ThingName}/*"]
+    assert len({r.split(":::", 1)[1].split("/", 1)[0] for r in resources}) == 1  # one bucket: the data bucket
+    assert all(r.split(":::", 1)[1].startswith("storagedata") for r in resources), resources
+    other = {a for actions, _ in _statements(device) for a in actions if a.startswith("s3:") and a != "s3:PutObject"}
+    assert other == {"s3:GetObject", "s3:GetBucketLocation"}  # component downloads only

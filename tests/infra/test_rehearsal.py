@@ -46,6 +46,7 @@ REHEARSED = {
         "RegisterModel",
     ),
     "promotion": ("PlanPromotion", "DeployToThingGroup", "CheckCanary", "RecordPromotion"),
+    "ended promotion": ("EndPromotion",),
 }
 GATE_PASSED = {"mapFloor": 0.0}  # the stand-in training's seeded weights score about 0 mAP: a floor they pass
 CANARY = {"canaryThingGroup": "canaries", "soakMinutes": 0.5}
@@ -506,6 +507,7 @@ def test_two_approvals_close_together_then_the_first_stopped_mid_soak(rehearsal,
     assert described["ModelApprovalStatus"] == "Rejected" and "ABORTED" in described["ApprovalDescription"]
     assert read_deployed("od-artifacts", "cameras")["version"] == second["version"]
     assert "ABORTED" in ended["why"] and ended["status"] == "ABORTED"
+    _ran_from_bundles(rehearsal, "ended promotion")
 
 
 def _break(rehearsal, step: str) -> dict:

@@ -318,3 +318,47 @@ def test_the_stand_in_replaces_a_groups_deployment_and_rolls_back_a_broken_compo
     assert latest["deploymentId"] == broken["deploymentId"]
     installed = greengrass.list_installed_components(coreDeviceThingName="camera-07")["installedComponents"]
     assert [(c["componentName"], c["componentVersion"]) for c in installed] == [(MODEL, "1.0.0")]
+
+
+@pytest.fixture(scope="module")
+def slow_health(scene, tmp_path_factory):
+    """The real device loop's health as 1.0.1 where it gets a quarter of the frames a second (a model four times
+    slower leaves the same mark: the loop reads what the camera delivers while it infers)."""
+    import cv2
+
+    from tests.rehearsal.device_health import health_messages
+
+    root = tmp_path_factory.mktemp("slow")
+    source = cv2.VideoCapture(str(scene["video"]))
+    fps = source.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while (read := source.read())[0]:
+        frames.append(read[1])
+    slow = root / "slow.avi"
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(slow), cv2.VideoWriter_fourcc(*"MJPG"), fps / 4, (width, height))
+    for frame in frames[::4]:
+        writer.write(frame)
+    writer.release()
+    return health_messages(scene["package"], slow, root / "1.0.1.jsonl", model_component="1.0.1")
+
+
+def test_a_canary_that_runs_slower_fails_on_its_frame_rate(devices, health, slow_health):
+    """The same device's reports before (1.0.0) and after the switch (1.0.1 at a quarter of the frame rate)."""
+    import datetime as dt
+
+    from odshared.fleet.canary import CanaryBounds, check_canary
+    from tests.rehearsal.device_health import report
+
+    run = _canary(devices, soak=20)
+    time.sleep(0.5)
+    switched = time.time()
+    for i in range(18):  # the window before is as long as the soak so far, ending at the switch
+        report([health["1.0.0"][i % len(health["1.0.0"])]], at=switched - 19 + i)
+    for i in range(21):
+        report([slow_health[i % len(slow_health)]], at=switched + i)
+    at = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
+    bounds = CanaryBounds(0.8, 0, 0.95, 0.0, 100.0)
+    verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
+    assert verdict["state"] == "unhealthy" and "camera-07: FPS" in verdict["reason"], verdict
+    assert "(minFpsRatio)" in verdict["reason"] and "DetectionsPerFrame" not in verdict["reason"]

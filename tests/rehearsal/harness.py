@@ -246,12 +246,58 @@ class Rehearsal:
         return greengrass.client().create_component_version(inlineRecipe=recipe.encode())
 
     def run(self, execution_input: dict, timeout: float = 420, machine: str = "Pipeline") -> Run:
-        client = boto3.client("stepfunctions")
-        name = f"{machine.lower()}-{uuid.uuid4().hex[:12]}"  # as EventBridge's target names them: unique per start
-        started = client.start_execution(
+        return self.wait(self.start(execution_input, machine), timeout)
+
+    def start(self, execution_input: dict, machine: str = "Pipeline") -> str:
+        """The execution's ARN, started as EventBridge's target starts it (a unique name per start)."""
+        name = f"{machine.lower()}-{uuid.uuid4().hex[:12]}"
+        started = boto3.client("stepfunctions").start_execution(
             stateMachineArn=self.machines[machine], name=name, input=json.dumps(execution_input)
         )
-        arn = started["executionArn"]
+        return started["executionArn"]
+
+    def entered(self, arn: str) -> list[str]:
+        events = boto3.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+
+    def status_change_event(self, arn: str) -> tuple[dict, str]:
+        """The "Step Functions Execution Status Change" event EventBridge sends for the execution as it now is (the
+        documented detail, from its real description: dates in epoch milliseconds), checked against the stack's
+        rule; with the name of the function the rule targets."""
+        from moto.events.models import EventPattern
+
+        described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
+        keys = ("executionArn", "stateMachineArn", "name", "status", "input", "output")
+        detail = {k: described.get(k) for k in keys}
+        detail |= {
+            k: int(described[k].timestamp() * 1000) if described.get(k) else None for k in ("startDate", "stopDate")
+        }
+        event = {
+            "version": "0",
+            "id": uuid.uuid4().hex,
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": ACCOUNT,
+            "time": "2026-01-01T00:00:00Z",
+            "region": REGION,
+            "resources": [arn],
+            "detail": detail,
+        }
+        rules = self.deployment.resources("AWS::Events::Rule").values()
+        matched = [
+            r
+            for r in rules
+            if EventPattern.load(json.dumps(self.deployment.resolve(r["Properties"]["EventPattern"]))).matches_event(
+                event
+            )
+        ]
+        (rule,) = matched  # exactly one of the stack's rules takes it
+        targets = self.deployment.resolve(rule["Properties"]["Targets"])
+        (function,) = [t["Arn"] for t in targets if ":function:" in t["Arn"]]
+        return event, function.rsplit(":", 1)[-1]
+
+    def wait(self, arn: str, timeout: float = 420) -> Run:
+        client = boto3.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             described = client.describe_execution(executionArn=arn)

@@ -13,6 +13,7 @@ import pytest
 
 from odctl.cli import main
 from odctl.crossing_sequence import crossing_streams
+from odedge.publishers import OutboxSender, Transport
 from odshared.fleet.ledger import gap_parameters, query
 from tests.rehearsal.outbox_device import OutboxDevice
 
@@ -54,13 +55,15 @@ def test_no_gap_where_there_is_none_and_a_redelivery_is_no_crossing(device, tmp_
 
 def test_a_gap_in_the_middle_at_the_start_and_at_the_end(device, tmp_path, capsys):
     """Lost on the way to the ledger: 3-5 in the middle; 1-2 at the start (beside the first seq received); 8, the
-    last, which only the health message's seq reveals."""
+    last, which only the health message's seq reveals; all eight, which only health reveals."""
     (row,) = _gaps(device.ledger(drop={3, 4, 5}), tmp_path, capsys)
     assert (row["thing"], row["first_missing"], row["last_missing"], row["missing"]) == ("camera-07", 3, 5, 3)
     assert row["reported_seq"] == 8 and row["reported_pending"] == 0 and row["stream"] == device.counter.stream
     assert _ranges(_gaps(device.ledger(drop={1, 2}), tmp_path, capsys)) == [(1, 2)]
     assert _ranges(_gaps(device.ledger(drop={8}), tmp_path, capsys)) == [(8, 8)]
     assert _ranges(_gaps(device.ledger(drop={1, 4, 8}), tmp_path, capsys)) == [(1, 1), (4, 4), (8, 8)]
+    # none of the stream's crossings reached the ledger: health alone names them all
+    assert _ranges(_gaps(device.ledger(drop=set(range(1, 9))), tmp_path, capsys)) == [(1, 8)]
     assert _gaps(device.ledger(drop={3}), tmp_path, capsys, "--thing", "someone-else") == []
 
 
@@ -85,6 +88,36 @@ def test_after_an_overflow_the_pending_crossings_are_the_oldest(tmp_path, capsys
     (row,) = _gaps(device.ledger(), tmp_path, capsys)
     assert (row["first_missing"], row["last_missing"], row["reported_seq"], row["reported_lost"]) == (5, 6, 8, 2)
     assert _ranges(_gaps(device.ledger(drop={2}), tmp_path, capsys)) == [(2, 2), (5, 6)]
+
+
+class _Away(Transport):
+    """The broker away: every delivery fails, as the real transports' do while the network is down."""
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        raise ConnectionError("not connected to the MQTT broker")
+
+
+def test_after_an_overflow_and_a_restart_the_crossings_held_in_memory_are_missing(tmp_path, capsys):
+    """Capacity 2, the broker away, six crossings (1-2 on disk, 3-4 in memory, 5-6 lost), then the process stops
+    before the broker is back: the real sender's close loses 3-4 as well (counted). After the restart the outbox
+    holds 1-2 and health says seq 6 with 1 the oldest pending: nothing is missing yet. Once 1-2 and a new crossing
+    are delivered, 3-6 are: the gap the stop and the overflow made together."""
+    first = OutboxDevice(tmp_path / "device", capacity=2)
+    assert first.cross(6) == [1, 2, 3, 4, 5, 6]
+    OutboxSender(first.outbox, _Away(), first.counters).close(timeout=0.2)
+    assert first.counters.get("counts_lost") == 4  # 5-6 past the memory bound, 3-4 held in memory at stop
+    device = OutboxDevice(tmp_path / "device", capacity=2)  # the restart: the same work folder
+    assert sorted(device.outbox.entries) == [1, 2] and device.counter.seq == 6
+    outbox = device.health()["counts"]["outbox"]
+    assert (outbox["pending"], outbox["oldest_seq"]) == (2, 1)
+    assert _gaps(device.ledger(), tmp_path, capsys) == []
+    device.deliver()
+    assert device.cross(3)[0] == 7
+    device.deliver()
+    device.health()
+    (row,) = _gaps(device.ledger(), tmp_path, capsys)
+    assert (row["first_missing"], row["last_missing"], row["missing"]) == (3, 6, 4)
+    assert row["reported_seq"] == device.counter.seq and row["reported_pending"] == 0
 
 
 def test_a_health_report_counts_once_its_crossings_can_have_landed(device):

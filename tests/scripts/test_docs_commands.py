@@ -40,3 +40,15 @@ def test_documented_command_parses(page, line):
         build_parser().parse_args(shlex.split(line)[1:])
     except SystemExit as exc:
         pytest.fail(f"{page}: `{line}` does not parse (exit {exc.code})")
+
+
+def test_the_cpu_page_gives_the_presets_values():
+    """docs/own-data-cpu.md's table is what `train-local --preset cpu` uses (the preset is the one home)."""
+    from odctl.train_local import PRESETS
+
+    rows = re.findall(r"^\| (`[^|]+`) \| ([^|]+) \|", (REPO / "docs" / "own-data-cpu.md").read_text(), re.M)
+    shown = {}
+    for names, values in rows:
+        for name, value in zip(re.findall(r"`([^`]+)`", names), values.split(","), strict=True):
+            shown[name] = value.strip().strip("`")
+    assert shown == {k: str(v) for k, v in PRESETS["cpu"].items()}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
+from odctl.train_local import PRESETS
 from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
 from odshared.core.errors import OdError
 from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
@@ -19,7 +20,7 @@ def _cmd_train_local(args: argparse.Namespace) -> Any:
     from odctl.synth_video import parse_classes
     from odctl.train_local import default_output, load_hyperparameters, train_local
 
-    hyperparameters = load_hyperparameters(args.hyperparameters)
+    hyperparameters = load_hyperparameters(args.hyperparameters, args.preset)
     if args.epochs is not None:
         hyperparameters["epochs"] = args.epochs
     result = train_local(
@@ -101,13 +102,19 @@ def _add_train_local(sub: Any) -> None:
         "train-local",
         "Train SageMaker's built-in SSD locally on the CPU; writes model.tar.gz as SageMaker does.",
         "odctl train-local --train prepared/train.manifest --validation prepared/validation.manifest "
-        "--out model.tar.gz --base-network tiny --hyperparameters hp.json",
+        "--out model.tar.gz --preset cpu",
         _cmd_train_local,
     )
     p.add_argument("--train", required=True, help="training augmented manifest (path or s3://)")
     p.add_argument("--validation", required=True, help="validation augmented manifest")
     p.add_argument("--out", required=True, help="model.tar.gz path or s3:// URI (or a folder)")
     p.add_argument("--images", help="folder or s3:// prefix holding the images, when source-refs point elsewhere")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from settings sized for this machine (cpu: the demo's tiny SSD at 300 pixels, 14 epochs; "
+        "docs/own-data-cpu.md); --hyperparameters and the options below change them",
+    )
     p.add_argument("--hyperparameters", help="JSON file of SageMaker hyperparameters (names and rules as SageMaker)")
     p.add_argument(
         "--base-network",
