@@ -149,8 +149,7 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     machine = stack.node.find_child("Promotion").state_machine
     acknowledge(
         stack.node.find_child("EndPromotion"),
-        f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-        f"<{stack.get_logical_id(machine.node.default_child)}.Name>:*]",
+        f"IAM5[Resource::{partition}:states:{scoped}:execution:<{stack.get_logical_id(machine.node.default_child)}.Name>:*]",
         "EndPromotion reads the history of the promotion state machine's executions only (names made per start).",
     )
 
