@@ -291,9 +291,15 @@ class Rehearsal:
                 event
             )
         ]
-        (rule,) = matched  # exactly one of the stack's rules takes it
-        targets = self.deployment.resolve(rule["Properties"]["Targets"])
-        (function,) = [t["Arn"] for t in targets if ":function:" in t["Arn"]]
+        assert matched, event
+        # of the rules that take it (the run-failure notices' too), the one that runs a function
+        functions = [
+            t["Arn"]
+            for rule in matched
+            for t in self.deployment.resolve(rule["Properties"]["Targets"])
+            if ":function:" in t["Arn"]
+        ]
+        (function,) = functions
         return event, function.rsplit(":", 1)[-1]
 
     def wait(self, arn: str, timeout: float = 420) -> Run:
