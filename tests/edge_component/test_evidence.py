@@ -22,6 +22,7 @@ from odedge.counting import Counter, Line
 from odedge.evidence import METADATA, UPLOADED, EvidenceRecorder, EvidenceSettings
 from odedge.postprocess import Detection
 from tests.conftest import REPO
+from tests.rehearsal.canary_device import wait_for
 
 HEALTH = json.loads((REPO / "edge_component/schemas/health.schema.json").read_text())
 LINES = json.dumps([{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "in": "left-to-right"}])
@@ -229,15 +230,6 @@ def _walk(recorder: EvidenceRecorder, counter: Counter, frames: int, start: int 
     return events
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.integration
 def test_uploads_land_under_the_things_prefix_and_a_failure_is_tried_again(bucket, tmp_path):
     """moto's S3: the item's files under evidence/<thing>/<event_id>/, the metadata last; the first two tries fail
@@ -258,7 +250,7 @@ def test_uploads_land_under_the_things_prefix_and_a_failure_is_tried_again(bucke
     recorder = EvidenceRecorder(settings, [DOOR], uploader=flaky)
     counter = Counter([DOOR], [])
     (event,) = _walk(recorder, counter, 16)
-    assert _wait(lambda: recorder.summary().get("uploaded") == 1)
+    wait_for(lambda: recorder.summary().get("uploaded") == 1, timeout=20.0)
     summary = recorder.summary()
     recorder.close()
     assert summary["upload_errors"] == 2 and summary["upload_pending"] == 0

@@ -174,11 +174,16 @@ class DeploySettings:
         )
 
 
+def thing_group_arn(scope: FunctionScope, thing_group: str) -> str:
+    """A deployment's target: the group in the function's own partition, region and account."""
+    return f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
+
+
 def deploy_model(
     thing_group: str, component: Mapping[str, Any], scope: FunctionScope, settings: DeploySettings, greengrass: Any
 ) -> dict[str, Any]:
     """The published model component and the stack's inference component, merged into the group's deployment."""
-    target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
+    target = thing_group_arn(scope, thing_group)
     limits = settings.resource_limits
     existing = current_components(greengrass, target)
     inference = {  # the group's own settings of the component (camera, lines) kept
@@ -234,7 +239,7 @@ def restore_deployment(
     thing_group: str, components: Mapping[str, Any], scope: FunctionScope, settings: DeploySettings, greengrass: Any
 ) -> dict[str, Any]:
     """The group's components exactly as they were before a deployment (a failed canary's rollback)."""
-    target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{thing_group}"
+    target = thing_group_arn(scope, thing_group)
     restored = merge_and_deploy(
         greengrass,
         target,

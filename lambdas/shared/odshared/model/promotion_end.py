@@ -17,7 +17,7 @@ from typing import Any
 
 from odshared.core.lambda_env import FunctionScope
 from odshared.core.log import log_event
-from odshared.greengrass.deployments import DeploySettings, restore_deployment
+from odshared.greengrass.deployments import DeploySettings, restore_deployment, thing_group_arn
 from odshared.model.promotion import reject_version, release_lock
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _value(state: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
 
 
 def _still_latest(greengrass: Any, scope: FunctionScope, deployment: Mapping[str, Any]) -> bool:
-    target = f"arn:{scope.partition}:iot:{scope.region}:{scope.account}:thinggroup/{deployment['thingGroup']}"
+    target = thing_group_arn(scope, deployment["thingGroup"])
     latest = greengrass.list_deployments(targetArn=target, historyFilter="LATEST_ONLY").get("deployments", [])
     return bool(latest) and latest[0]["deploymentId"] == deployment.get("deploymentId")
 
