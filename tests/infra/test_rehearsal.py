@@ -568,11 +568,20 @@ def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthe
         "detail": {k: run.described[k] for k in ("executionArn", "stateMachineArn", "status", "error", "cause")},
         "ingestion-time": 0.0,  # EventBridge stamps it on arrival (moto's put_events does the same)
     }
-    (rule,) = [r for r in rehearsal.deployment.resources("AWS::Events::Rule").values() if "aws.states" in str(r)]
-    pattern = rehearsal.deployment.resolve(rule["Properties"]["EventPattern"])
-    assert EventPattern.load(json.dumps(pattern)).matches_event(event), (pattern, event)  # EventBridge's matcher (moto)
-    (target,) = rehearsal.deployment.resolve(rule["Properties"]["Targets"])
-    assert target["Arn"].endswith(":od-notifications")
+    matched = [  # EventBridge's own matcher (moto); EndPromotion's rule may take it too, and runs a function
+        rule
+        for rule in rehearsal.deployment.resources("AWS::Events::Rule").values()
+        if "EventPattern" in rule["Properties"]
+        and EventPattern.load(json.dumps(rehearsal.deployment.resolve(rule["Properties"]["EventPattern"]))).matches_event(
+            event
+        )
+    ]
+    (target,) = [
+        t
+        for rule in matched
+        for t in rehearsal.deployment.resolve(rule["Properties"]["Targets"])
+        if t["Arn"].endswith(":od-notifications")
+    ]
     transformer, message = target["InputTransformer"], target["InputTransformer"]["InputTemplate"]
     for name, path in transformer["InputPathsMap"].items():  # EventBridge inserts a JSON value, strings quoted
         value = event
