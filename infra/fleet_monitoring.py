@@ -30,6 +30,9 @@ FIREHOSE = "AWS/Firehose"
 RULE_ERRORS = "RuleErrors"  # the metric filter's metric: one per error action message (one per rule and message)
 FRESHNESS_LIMIT_S = 900  # Firehose's best practices: alarm past the buffering limit, at most 15 minutes
 FIVE_MINUTES = cdk.Duration.minutes(5)
+# a camera covered, dark, blurred, moved or frozen this long is an alarm (the device's own hysteresis has already
+# kept a passing shadow out)
+CAMERA_FAULT_MINUTES = 2
 
 
 def health_metric(name: str, statistic: str, thing: str | None = None) -> cloudwatch.Metric:
@@ -99,6 +102,7 @@ class FleetMonitoring(Construct):
         quiet = f"no device has sent health for {settings['silenceMinutes']} minutes"
         made = [self._floor("FleetSilent", reports, 1, quiet)]
         made += self._losses(None)
+        made.append(self._camera(None))
         for thing in settings["devices"]:
             made += self._device(thing, settings)
         made.append(
@@ -131,7 +135,25 @@ class FleetMonitoring(Construct):
                 periods=3,
             ),
             *self._losses(thing),
+            self._camera(thing),
         ]
+
+    def _camera(self, thing: str | None) -> cloudwatch.Alarm:
+        """One device: every report over ``CAMERA_FAULT_MINUTES`` said its camera was not OK (``Minimum``; health
+        every 60 s puts two in the window). Any device: some report said so in each of two such windows on end
+        (the fleet's series mixes devices, so a minimum would wait for every camera)."""
+        window = cdk.Duration.minutes(CAMERA_FAULT_MINUTES)
+        statistic, periods = ("Minimum", 1) if thing else ("Maximum", 2)
+        who, suffix = (thing, f"-{thing}") if thing else ("a device", "")
+        return self._ceiling(
+            f"CameraFault{suffix}",
+            health_metric("CameraFault", statistic, thing).with_(period=window),
+            1,
+            f"{who}'s camera has been covered, dark, overexposed, out of focus, moved or frozen for "
+            f"{CAMERA_FAULT_MINUTES} minutes or more: its crossings are not to be trusted (health's camera.state says "
+            "which; odctl camera reference after a deliberate move)",
+            periods=periods,
+        )
 
     def _losses(self, thing: str | None) -> list[cloudwatch.Alarm]:
         """Crossings lost, and an outbox near or past its bound: for the fleet (any device) or one device."""
@@ -206,15 +228,19 @@ class FleetMonitoring(Construct):
             alarm_description=description,
         )
 
-    def _ceiling(self, name: str, metric: cloudwatch.IMetric, ceiling: float, description: str) -> cloudwatch.Alarm:
-        """At or over ``ceiling`` is harm; no data is none (silence has its own alarms)."""
+    def _ceiling(
+        self, name: str, metric: cloudwatch.IMetric, ceiling: float, description: str, periods: int = 1
+    ) -> cloudwatch.Alarm:
+        """At or over ``ceiling`` in each of ``periods`` periods is harm; no data is none (silence has its own
+        alarms)."""
         return cloudwatch.Alarm(
             self,
             name,
             metric=metric,
             threshold=ceiling,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,
         )
@@ -245,6 +271,10 @@ class FleetMonitoring(Construct):
                 "(right)",
                 [self._stream_metric(t, s, "DeliveryToS3.DataFreshness", "Maximum") for t, s in self.streams.items()],
                 right=[self._stream_metric(t, s, "DeliveryToS3.Success", "Average") for t, s in self.streams.items()],
+            ),
+            _graph(
+                "Camera not OK per device (1 = covered, dark, overexposed, out of focus, moved or frozen)",
+                [search("CameraFault", health, "Maximum", 60)],
             ),
             _graph(
                 "IoT rule errors (messages an action could not take: RuleErrors log group)",

@@ -440,7 +440,7 @@ def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, a
     tables = [t.name for t in TABLES]
     assert set(alarms) == {
         "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
-        "CountsLostcamera07", "OutboxFillingcamera07",
+        "CountsLostcamera07", "OutboxFillingcamera07", "CameraFault", "CameraFaultcamera07",
         *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing") for t in tables),
     }  # fmt: skip
     _check_dashboard(template, produced)

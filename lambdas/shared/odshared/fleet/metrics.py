@@ -51,6 +51,9 @@ HEALTH_METRICS = MetricSet(
         Metric("OutboxPending", "Count", "counts.outbox.pending"),
         Metric("OutboxNearlyFull", "None", "counts.outbox.nearly_full", flag=True),
         Metric("OutboxFull", "None", "counts.outbox.full", flag=True),
+        # 1 while the camera is covered, dark, overexposed, defocused, moved or frozen (issue 36); health's
+        # ``camera.state`` says which
+        Metric("CameraFault", "None", "camera_fault"),
     ),
     fleetwide=True,
     # per device and model component version: a canary counts only the reports of the version it deployed (a device
