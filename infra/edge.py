@@ -33,7 +33,11 @@ THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
 INFERENCE_RECIPE = EDGE / "recipes" / "inference.yaml"
 # the data bucket's prefixes a device writes, each under its own thing name: active-learning captures and evidence
 # per crossing (odedge.evidence.PREFIX)
-DEVICE_PREFIXES = ("capture", "evidence")
+EVIDENCE_PREFIX = "evidence"
+DEVICE_PREFIXES = ("capture", EVIDENCE_PREFIX)
+# how long the cloud copy of a crossing's evidence lives: past a quarter's reconciliation of counts against stock, and
+# no longer, since the pictures are of whoever walked past (docs/device.md, "Evidence per crossing")
+EVIDENCE_RETENTION_DAYS = 90
 
 
 def _recipe_defaults() -> dict[str, Any]:
@@ -112,6 +116,9 @@ class EdgeComponents(Construct):
         )
         self.component = greengrass.CfnComponentVersion(self, "InferenceComponent", inline_recipe=recipe)
         self.component.node.add_dependency(upload)  # Greengrass checks the artifact exists at creation
+        data.add_lifecycle_rule(
+            id="Evidence", prefix=f"{EVIDENCE_PREFIX}/", expiration=cdk.Duration.days(EVIDENCE_RETENTION_DAYS)
+        )
         self.device_policy = iam.ManagedPolicy(
             self,
             "DeviceArtifactAccess",
