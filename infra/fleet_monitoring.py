@@ -256,7 +256,11 @@ class FleetMonitoring(Construct):
                 "(each crossing once: odctl counts)",
                 [search("Crossings", crossings, "Sum", 3600, "deliveries")],
             ),
-            _graph("Publish errors (since each component started)", [search("PublishErrors", health, "Maximum", 300)]),
+            _graph(
+                "Messages given up (left) and publishes retried (right), since each component started",
+                [search("DeliveryFailures", health, "Maximum", 300)],
+                right=[search("PublishRetries", health, "Maximum", 300)],
+            ),
             _graph(
                 "Crossings lost per device (since each component started; which: odctl counts --gaps)",
                 [search("CountsLost", health, "Maximum", 300)],

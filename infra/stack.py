@@ -8,6 +8,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from odshared.fleet.canary import NO_CANARY
+
 from .config import AppConfig
 from .edge import EdgeComponents
 from .fleet_data import FleetData
@@ -75,7 +77,15 @@ class ObjectDetectionStack(cdk.Stack):
         notify_unhandled_failures(
             self, [workflow.state_machine, ingestion.state_machine, promotion.state_machine], topic
         )
+        canary = config.promotion["canaryThingGroup"]
+        if not canary:  # said at every synth and deploy, as every promotion notice says it
+            cdk.Annotations.of(self).add_warning_v2(
+                "edge-od:noCanary",
+                "edge-od:promotion canaryThingGroup is empty: approved models go straight to the fleet group "
+                f"{config.thing_group}, with no canary soak (docs/promotion.md, The canary)",
+            )
         for name, value, description in (
+            ("CanaryThingGroup", canary or NO_CANARY, "where an approved model soaks first (odctl model approve)"),
             ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
             ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
             ("StateMachineArn", workflow.state_machine.state_machine_arn, "start runs with odctl pipeline start"),

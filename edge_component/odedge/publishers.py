@@ -7,6 +7,11 @@ Two ways through a transport, each drained by its own thread so the loop never b
 - crossings: the on-disk outbox (``OutboxSender``), oldest first, each removed only once the transport confirmed
   it (``deliver``: the nucleus accepted the QoS 1 publish into its spooler; the broker's PUBACK), never dropped for
   detection traffic.
+
+Two counters keep a blip apart from harm: ``publish_retries`` counts attempts the transport refused that are tried
+again (the message kept: delivered later), ``delivery_failures`` the detections and health messages given up (past
+the full buffer, or still queued when the transport refuses at stop). A crossing is never given up here; one the
+outbox could not keep or send is ``counts_lost``.
 """
 
 from __future__ import annotations
@@ -227,6 +232,7 @@ class BufferedPublisher:
             if len(self.queue) >= self.capacity:
                 self.queue.popleft()
                 self.counters.add("publish_dropped")
+                self.counters.add("delivery_failures")
             self.queue.append((topic, payload))
             self.cond.notify()
 
@@ -242,12 +248,13 @@ class BufferedPublisher:
             try:
                 self.transport.send(topic, payload)
             except Exception as exc:  # the transport is down: keep the message, back off, retry
-                self.counters.add("publish_errors")
+                if self.closing:  # stopping: what is still queued is given up, not retried
+                    self._give_up(topic, exc)
+                    return
+                self.counters.add("publish_retries")
                 log_event(
                     logger, "publish.failed", level=logging.WARNING, topic=topic, error=str(exc), retry_in_s=backoff
                 )
-                if self.closing:
-                    return
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -256,6 +263,14 @@ class BufferedPublisher:
                 if self.queue and self.queue[0][1] is payload:
                     self.queue.popleft()
             self.counters.add("published")
+
+    def _give_up(self, topic: str, exc: Exception) -> None:
+        """A retry is no harm, a message never delivered is: counted apart, so a canary's bound can tell them."""
+        with self.cond:
+            lost = len(self.queue)
+            self.queue.clear()
+        self.counters.add("delivery_failures", lost)
+        log_event(logger, "publish.given_up", level=logging.ERROR, topic=topic, error=str(exc), lost=lost)
 
     def flush(self, timeout: float = 2.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -293,8 +308,8 @@ class OutboxSender:
                 continue
             try:
                 self.transport.deliver(entry.topic, entry.payload)
-            except Exception as exc:  # down: the event stays first in line
-                self.counters.add("publish_errors")
+            except Exception as exc:  # down: the event stays first in line (lost only as counts_lost)
+                self.counters.add("publish_retries")
                 log_event(
                     logger,
                     "outbox.send_failed",

@@ -15,6 +15,7 @@ from typing import Any
 from odshared.core.errors import OdError
 from odshared.core.lambda_env import FunctionScope
 from odshared.core.log import log_event
+from odshared.fleet.canary import both_groups_reason, in_both_groups
 from odshared.greengrass.deployments import DeploySettings
 from odshared.model.promotion import release_claim, roll_back_group, version_summary
 from odshared.model.registry import APPROVED, PENDING, REJECTED, deployed_records, read_deployed, set_status
@@ -64,12 +65,32 @@ def list_models(group: str, bucket: str, sagemaker: Any) -> list[dict[str, Any]]
     return rows
 
 
+def canary_overlap(described: dict[str, Any], canary_group: str, iot: Any) -> tuple[list[str], str]:
+    """Canary devices also in the version's fleet group, and the canary's own words for it: said before the
+    approval, since the promotion it starts fails on them."""
+    metadata = described.get("CustomerMetadataProperties") or {}
+    target = metadata.get("thingGroup") if metadata.get("thingGroup") not in (None, "", "-") else ""
+    both = in_both_groups(iot, canary_group, target) if iot is not None else []
+    return both, both_groups_reason(both, canary_group, target) if both else ""
+
+
 def approve(
-    group: str, version: int, sagemaker: Any, override: bool = False, bucket: str | None = None
+    group: str,
+    version: int,
+    sagemaker: Any,
+    override: bool = False,
+    bucket: str | None = None,
+    iot: Any = None,
+    canary_group: str = "",
 ) -> dict[str, Any]:
     """Approve a version awaiting approval (``override``: also one the gate or a canary rejected; its claim from an
-    earlier promotion in ``bucket`` is released, so the approval starts a promotion again, canary included)."""
+    earlier promotion in ``bucket`` is released, so the approval starts a promotion again, canary included). With
+    ``iot`` and the stack's ``canary_group``, a canary device also in the version's fleet group is warned about
+    first."""
     described = describe_version(group, version, sagemaker)
+    both, warning = canary_overlap(described, canary_group, iot)
+    if both:
+        log_event(logger, "model.canary_overlap", level=logging.WARNING, version=version, things=both, why=warning)
     status = described.get("ModelApprovalStatus")
     if status == APPROVED:
         raise RegistryCliError(f"version {version} is approved already (its promotion ran or is running)")
@@ -90,6 +111,7 @@ def approve(
         "was": status,
         "modelPackageArn": described["ModelPackageArn"],
         "claimReleased": released,
+        **({"warning": f"the canary will fail: {warning}"} if warning else {}),
     }
 
 

@@ -27,6 +27,7 @@ from tests.conftest import SEED
 from tests.lambdas.greengrass_service import GreengrassService
 from tests.rehearsal import asl_semantics, sagemaker_task
 from tests.rehearsal.canary_device import CanaryDevice, wait_for
+from tests.rehearsal.device_health import Trouble
 from tests.rehearsal.harness import TASK_STATES, Rehearsal
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -296,11 +297,14 @@ def _component(registered: dict) -> tuple[str, str]:
     return metadata["componentName"], metadata["componentVersion"]
 
 
-def _canary_device(rehearsal, canary_models, component: str, package_for, thing: str = "camera-07") -> CanaryDevice:
+def _canary_device(
+    rehearsal, canary_models, component: str, package_for, thing: str = "camera-07", trouble_for=None
+) -> CanaryDevice:
     """camera-07 as the stand-in runs it: its health comes from the real device loop running the package of the
-    model component version the stand-in says it runs."""
+    model component version the stand-in says it runs (misbehaving as ``trouble_for`` says)."""
     root = canary_models["root"]
-    return CanaryDevice(rehearsal.greengrass, thing, component, package_for, canary_models["video"], root)
+    video = canary_models["video"]
+    return CanaryDevice(rehearsal.greengrass, thing, component, package_for, video, root, trouble_for=trouble_for)
 
 
 def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_models):
@@ -430,6 +434,64 @@ def _override_then_roll_back_twice(rehearsal, canary_models, rejected: dict, fir
     assert described["ApprovalDescription"] == "rolled back from cameras: camera-01 hangs"
 
 
+# what the second version does on the canary camera, and what the canary's reason then says
+TROUBLES = {
+    "slow": (Trouble(slow_inference=0.25), "(minFpsRatio)"),  # 0.25 s more per frame: under 4 FPS, not 10
+    # the link refuses everything for 1 s in front of a 3-message buffer: detections and health given up
+    "undelivered": (Trouble(outage=1.0, buffer_size=3), "messages never delivered (DeliveryFailures + CountsLost"),
+    "offline": (None, "camera-07: never applied the canary deployment"),  # and sends nothing at all
+}
+
+
+def test_a_slow_an_undelivering_and_an_offline_canary_each_reject_the_version(rehearsal, canary_models):
+    """The first version soaks on camera-07 through a link that refuses its first publish (retried, delivered: a
+    blip is no harm even at maxPublishErrors 0) and reaches the fleet. The second is then approved three times
+    (``odctl model approve --override`` after each rejection): camera-07 runs it slower, then loses messages to a
+    link that stays down past its buffer, then is offline and never applies it. Each time the canary says why, the
+    canary group gets its previous deployment back, the version is Rejected and the fleet gets nothing new."""
+    from odctl.registry_cli import approve
+
+    _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
+    sagemaker, greengrass = boto3.client("sagemaker"), rehearsal.greengrass
+    first = _registered_version(rehearsal)
+    component, first_version = _component(first)
+    trouble = {first_version: Trouble(refuse_first=1)}
+    with _canary_device(
+        rehearsal, canary_models, component, lambda _: canary_models["good"], "camera-07", trouble.get
+    ) as device:
+        promoted = rehearsal.run(rehearsal.approval_event(first["modelPackageArn"]), machine="Promotion")
+        assert promoted.status == "SUCCEEDED" and promoted.entered[-1] == "Promoted", promoted.output
+        blip = device.messages(first_version)
+        assert blip[-1]["publish_retries"] >= 1 and not any(m.get("delivery_failures") for m in blip)
+        before = _deployment_of(rehearsal, promoted, "canary")
+        second = _registered_version(rehearsal)  # camera-07 reports as the first version meanwhile
+        _, version = _component(second)
+        fleet = {i for i, d in greengrass.deployments.items() if d["targetArn"].endswith(":thinggroup/cameras")}
+        for scenario, (given, reason) in TROUBLES.items():
+            if scenario != "slow":
+                approve(
+                    rehearsal.model_package_group, second["version"], sagemaker, override=True, bucket="od-artifacts"
+                )
+            trouble[version] = given
+            greengrass.set_offline("camera-07", scenario == "offline")
+            promotion = rehearsal.run(rehearsal.approval_event(second["modelPackageArn"]), machine="Promotion")
+            assert promotion.status == "SUCCEEDED", (scenario, promotion.failed_state_event())
+            assert promotion.entered[-4:] == ["RollBackCanary", "RejectVersion", "NotifyRolledBack", "RolledBack"]
+            check = promotion.output["check"]["value"]
+            assert not check["healthy"] and reason in check["reason"], (scenario, check)
+            assert _deployment_of(rehearsal, promotion, "rollback")["components"] == before["components"]
+            now = {i for i, d in greengrass.deployments.items() if d["targetArn"].endswith(":thinggroup/cameras")}
+            assert now == fleet and read_deployed("od-artifacts", "cameras")["version"] == first["version"]
+            described = sagemaker.describe_model_package(ModelPackageName=second["modelPackageArn"])
+            assert described["ModelApprovalStatus"] == "Rejected" and reason in described["ApprovalDescription"]
+            assert rehearsal.notifications()[-1]["reason"] == check["reason"]
+            if scenario != "offline":  # back on the first version before the next try
+                wait_for(lambda: device.ran[-1:] == [first_version])
+        assert device.ran == [first_version, version, first_version, version, first_version]  # offline: not again
+        greengrass.set_offline("camera-07", False)
+    assert greengrass.running("camera-07", component) == first_version
+
+
 def test_a_model_that_dies_on_start_never_reaches_the_fleet(rehearsal, canary_models):
     """The canary camera applies the new version and never sends a health report as it (the model dies on
     start): the canary is unhealthy on that alone, and the fleet group gets no deployment."""
@@ -453,7 +515,8 @@ def test_a_model_that_dies_on_start_never_reaches_the_fleet(rehearsal, canary_mo
 def test_a_canary_device_still_on_the_fleet_version_fails_the_canary(rehearsal, canary_models):
     """camera-07 is in the fleet group too: the fleet's deployment pins the first version, the canary's the second,
     and the device refuses the conflict and keeps the first. Its healthy reports of the first version are no
-    evidence about the second: the canary fails and the fleet keeps the first version."""
+    evidence about the second: the canary fails on sight, naming the device, both groups and what to do, and the
+    fleet keeps the first version. ``odctl model approve`` warns the same before approving it again."""
     _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
     first = _registered_version(rehearsal)
     component, first_version = _component(first)
@@ -468,8 +531,15 @@ def test_a_canary_device_still_on_the_fleet_version_fails_the_canary(rehearsal, 
     assert promotion.entered[-4:] == ["RollBackCanary", "RejectVersion", "NotifyRolledBack", "RolledBack"]
     assert version not in device.ran and rehearsal.greengrass.running("camera-07", component) == first_version
     check = promotion.output["check"]["value"]
-    assert not check["healthy"] and "camera-07" in check["reason"], check
+    assert not check["healthy"], check
+    assert check["reason"].startswith("camera-07 in both the canary group canaries and the fleet group cameras")
     assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]
+    from odctl.registry_cli import approve
+
+    sagemaker, iot = boto3.client("sagemaker"), boto3.client("iot")
+    group = rehearsal.model_package_group
+    again = approve(group, registered["version"], sagemaker, True, "od-artifacts", iot=iot, canary_group="canaries")
+    assert again["warning"] == f"the canary will fail: {check['reason']}"
     fleet = [d for d in rehearsal.greengrass.deployments.values() if d["targetArn"].endswith(":thinggroup/cameras")]
     assert all(d["components"][component]["componentVersion"] == first_version for d in fleet)
 
@@ -572,9 +642,9 @@ def test_a_missing_field_is_states_runtime_which_no_catch_sees(rehearsal, synthe
         rule
         for rule in rehearsal.deployment.resources("AWS::Events::Rule").values()
         if "EventPattern" in rule["Properties"]
-        and EventPattern.load(json.dumps(rehearsal.deployment.resolve(rule["Properties"]["EventPattern"]))).matches_event(
-            event
-        )
+        and EventPattern.load(
+            json.dumps(rehearsal.deployment.resolve(rule["Properties"]["EventPattern"]))
+        ).matches_event(event)
     ]
     (target,) = [
         t

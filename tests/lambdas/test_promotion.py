@@ -200,7 +200,7 @@ def devices(aws):
     service.close()
 
 
-def _canary(service, version: str = "1.0.1", soak: int = 20):
+def _canary(service, version: str = "1.0.1", soak: int = 20, fleet: str = ""):
     """What the canary deploy step returns (the part the check reads), for a deployment made now."""
     import datetime as dt
 
@@ -214,9 +214,8 @@ def _canary(service, version: str = "1.0.1", soak: int = 20):
         "previous": {MODEL: {"componentVersion": "1.0.0"}},
         "healthIntervalSeconds": 1,
     }
-    return CanaryRun.from_state(
-        state, {"component": {"componentName": MODEL, "componentVersion": version}, "soakSeconds": soak}
-    )
+    plan = {"component": {"componentName": MODEL, "componentVersion": version}, "soakSeconds": soak}
+    return CanaryRun.from_state(state, {**plan, "thingGroup": fleet} if fleet else plan)
 
 
 def test_the_canary_counts_only_the_new_versions_reports_from_the_switch(devices, health):
@@ -270,7 +269,8 @@ def test_a_device_that_goes_silent_part_way_fails(devices, health):
 
 def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_canary(devices, health):
     """Both groups pin the model: the nucleus refuses the conflict, the device keeps 1.0.0 (whose reports, healthy
-    as they are, are no evidence about 1.0.1)."""
+    as they are, are no evidence about 1.0.1). Knowing the fleet group, the check says so on sight: the device,
+    both groups and what to do."""
     from odshared.fleet.canary import CanaryBounds, check_canary
     from tests.rehearsal.device_health import report
 
@@ -280,9 +280,15 @@ def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_ca
     assert devices.running("camera-07", MODEL) == "1.0.0"
     report(health["1.0.0"])
     bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
-    verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
+    clients = (boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
+    verdict = check_canary(run, bounds, *clients)
     assert verdict["state"] == "unhealthy"
     assert "camera-07: the canary deployment FAILED on the device: Conflicts in component version" in verdict["reason"]
+    on_sight = check_canary(_canary(devices, soak=20, fleet="cameras"), bounds, *clients)
+    assert on_sight["state"] == "unhealthy" and on_sight["waitSeconds"] == 0
+    assert on_sight["reason"].startswith("camera-07 in both the canary group canaries and the fleet group cameras")
+    fix = "aws iot remove-thing-from-thing-group --thing-group-name cameras --thing-name camera-07"
+    assert fix in on_sight["reason"] and "odctl model approve VERSION --override" in on_sight["reason"]
 
 
 def test_a_device_offline_never_applies_and_fails_after_the_soak(devices):
@@ -362,3 +368,68 @@ def test_a_canary_that_runs_slower_fails_on_its_frame_rate(devices, health, slow
     verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
     assert verdict["state"] == "unhealthy" and "camera-07: FPS" in verdict["reason"], verdict
     assert "(minFpsRatio)" in verdict["reason"] and "DetectionsPerFrame" not in verdict["reason"]
+
+
+def _lock_settings(bucket: str):
+    from odshared.model.promotion import PromotionSettings
+
+    return PromotionSettings("canaries", 1800, "cameras", bucket)
+
+
+def test_the_group_lock_is_held_released_and_taken_over_only_by_its_rules(bucket):
+    """One holder at a time; only the holder releases; a release of a lock not there is no error; an expired lock
+    goes to one waiter only: the other's conditional write (If-Match on the ETag it read) loses and it waits."""
+    from odshared.core import storage
+    from odshared.model import promotion
+
+    settings, uri = _lock_settings(bucket), f"s3://{bucket}/promotion/locks/canaries.json"
+    assert promotion.acquire_lock(settings, "canaries", "exec-1", 1) is None
+    assert promotion.acquire_lock(settings, "canaries", "exec-2", 2)["execution"] == "exec-1"
+    assert not promotion.release_lock(bucket, "canaries", "exec-2") and storage.exists(uri)
+    assert promotion.release_lock(bucket, "canaries", "exec-1") and not storage.exists(uri)
+    assert not promotion.release_lock(bucket, "canaries", "exec-1")  # not there: nothing to release
+    expired = {"execution": "exec-1", "version": 1, "group": "canaries", "expires": 0}
+    storage.write_text(uri, json.dumps(expired))
+    real = storage.s3_client()
+
+    class Racing:  # the real client; another waiter takes the expired lock between this one's read and write
+        raced = False
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def get_object(self, **kwargs):
+            read = real.get_object(**kwargs)
+            if not Racing.raced:
+                Racing.raced = True
+                assert promotion.acquire_lock(settings, "canaries", "exec-3", 3) is None  # the other waiter, first
+            return read
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage, "s3_client", lambda: Racing())
+        holder = promotion.acquire_lock(settings, "canaries", "exec-2", 2)
+    assert holder["execution"] == "exec-1"  # it lost the takeover: it waits, and the lock is the winner's
+    assert json.loads(storage.read_text(uri))["execution"] == "exec-3"
+
+
+def test_an_s3_fault_on_a_lock_or_a_claim_raises_instead_of_passing_for_someone_elses(bucket):
+    """An object S3 will not serve (archived: InvalidObjectState) says nothing about who holds it: the claim, the
+    lock's release and a lock in a bucket that is not there raise, where they used to read as "another's"."""
+    from odshared.core import storage
+    from odshared.core.errors import StorageError
+    from odshared.model import promotion
+
+    s3 = boto3.client("s3")
+    claim = f"s3://{bucket}/promotion/claims/1.json"
+    s3.put_object(Bucket=bucket, Key="promotion/claims/1.json", Body=b'{"execution": "x"}', StorageClass="GLACIER")
+    with pytest.raises(StorageError, match="InvalidObjectState"):
+        promotion._claimed(claim, {"version": 1}, "exec-1")
+    body = json.dumps({"execution": "exec-1", "expires": 0}).encode()
+    s3.put_object(Bucket=bucket, Key="promotion/locks/canaries.json", Body=body, StorageClass="GLACIER")
+    with pytest.raises(StorageError, match="InvalidObjectState"):
+        promotion.release_lock(bucket, "canaries", "exec-1")
+    with pytest.raises(StorageError, match="does not exist"):
+        promotion.acquire_lock(_lock_settings("no-such-bucket-here"), "canaries", "exec-1", 1)
+    storage.delete(claim)  # released (odctl model approve --override): the next execution's, and only its
+    assert promotion._claimed(claim, {"version": 1}, "exec-2")
+    assert not promotion._claimed(claim, {"version": 1}, "exec-3")

@@ -4,7 +4,9 @@ Each time the stand-in's device applies a deployment that changes the model comp
 device loop runs the model package that version stands for (``package_for``), its health messages carrying that
 version (``--model-component``); the device then reports them, one every ``every`` seconds, through the stack's EMF
 transformation (tests/rehearsal/device_health.report) for as long as it runs that version. A version
-``package_for`` maps to None dies on start: it reports nothing.
+``package_for`` maps to None dies on start: it reports nothing. ``trouble_for`` makes the loop running a version
+misbehave (a slower model, a link that refuses publishes: device_health.Trouble); a device the stand-in has
+offline sends nothing at all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.rehearsal.device_health import health_messages, report
+from tests.rehearsal.device_health import Trouble, health_messages, report
 
 
 class CanaryDevice:
@@ -29,12 +31,14 @@ class CanaryDevice:
         video: Path,
         workdir: Path,
         every: float = 1.0,
+        trouble_for: Callable[[str], Trouble | None] | None = None,
     ) -> None:
         self.greengrass, self.thing, self.component = greengrass, thing, component
+        self.trouble_for = trouble_for or (lambda _: None)
         self.package_for, self.video, self.workdir, self.every = package_for, video, workdir, every
         self.reported: Counter[str] = Counter()  # model component version -> health messages reported as it
         self.ran: list[str] = []  # the versions it switched to, in order
-        self._messages: dict[tuple[Path, str], list[dict]] = {}
+        self._messages: dict[tuple[Path, str, Trouble | None], list[dict]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.error: BaseException | None = None
@@ -43,10 +47,12 @@ class CanaryDevice:
         package = self.package_for(version)
         if package is None:
             return []
-        key = (Path(package), version)
+        trouble = self.trouble_for(version)
+        key = (Path(package), version, trouble)
         if key not in self._messages:
             out = self.workdir / f"{self.thing}-{version}-{len(self._messages)}.jsonl"
-            self._messages[key] = health_messages(Path(package), self.video, out, self.thing, version)
+            out.unlink(missing_ok=True)  # the JSON Lines transport appends: an earlier test's run is no evidence
+            self._messages[key] = health_messages(Path(package), self.video, out, self.thing, version, trouble)
             assert self._messages[key], f"the device loop sent no health message running {package}"
         return self._messages[key]
 
@@ -60,7 +66,7 @@ class CanaryDevice:
                     messages = self.messages(now) if now else []
                     if now:
                         self.ran.append(now)
-                if messages:
+                if messages and self.thing not in self.greengrass.offline:
                     report([messages[sent % len(messages)]])
                     self.reported[running] += 1
                     sent += 1

@@ -21,6 +21,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
     from odctl import registry_cli
     from odctl.aws_errors import aws_errors
     from odctl.pipeline_cli import stack_outputs
+    from odshared.fleet.canary import NO_CANARY
 
     with aws_errors(f"model {args.action}"):
         outputs = stack_outputs(args.stack)
@@ -29,7 +30,16 @@ def _cmd_model(args: argparse.Namespace) -> Any:
         if args.action == "list":
             return registry_cli.list_models(group, bucket, sagemaker)
         if args.action == "approve":
-            return registry_cli.approve(group, args.version, sagemaker, args.override, bucket)
+            canary = outputs.get("CanaryThingGroup", NO_CANARY)
+            return registry_cli.approve(
+                group,
+                args.version,
+                sagemaker,
+                args.override,
+                bucket,
+                iot=boto3.client("iot"),
+                canary_group="" if canary == NO_CANARY else canary,
+            )
         return registry_cli.rollback(
             args.group,
             bucket,

@@ -29,7 +29,8 @@ PERIOD = 60  # seconds: the finest period CloudWatch keeps for standard-resoluti
 STATISTICS = {  # metric -> statistic read; counters since the component started are read at their maximum
     "HealthReports": "Sum",
     "FPS": "Average",
-    "PublishErrors": "Maximum",
+    "DeliveryFailures": "Maximum",  # messages given up; a retried publish (PublishRetries) is no harm
+    "CountsLost": "Maximum",
     "SourceConnected": "Average",
     "DetectionsPerFrame": "Average",
 }
@@ -40,6 +41,9 @@ MIN_REPORT_RATIO = 0.5
 APPLIED = ("SUCCEEDED", "COMPLETED")
 WAITING = ("QUEUED", "IN_PROGRESS")
 HEALTHY, UNHEALTHY, SOAKING = "healthy", "unhealthy", "soaking"
+# the stack's CanaryThingGroup output where none is configured (CloudFormation takes no empty output; no thing group
+# name holds parentheses)
+NO_CANARY = "(none)"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class CanaryRun:
     previous_version: str | None  # the model the group ran before (None: the first deployment ever)
     soak_seconds: int
     health_interval: float
+    fleet_group: str = ""  # where the version goes after the canary: no canary device may be in it too
 
     @classmethod
     def from_state(cls, canary: Mapping[str, Any], plan: Mapping[str, Any]) -> CanaryRun:
@@ -89,6 +94,7 @@ class CanaryRun:
             before.get("componentVersion"),
             int(plan["soakSeconds"]),
             float(canary.get("healthIntervalSeconds") or PERIOD),
+            str(plan.get("thingGroup") or ""),
         )
 
 
@@ -105,6 +111,25 @@ def canary_things(iot: Any, group: str) -> list[str]:
     for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=group, recursive=True):
         things += page.get("things", [])
     return sorted(things)
+
+
+def in_both_groups(iot: Any, canary_group: str, fleet_group: str) -> list[str]:
+    """Canary devices that are in the fleet group too. Greengrass sends such a device both groups' deployments;
+    the two pins of the model component conflict, the device fails the canary's and keeps the fleet's model, so
+    its soak says nothing about the new one: refused on sight, with what to do, instead of found out at the end."""
+    if not canary_group or not fleet_group or canary_group == fleet_group:
+        return []
+    return sorted(set(canary_things(iot, canary_group)) & set(canary_things(iot, fleet_group)))
+
+
+def both_groups_reason(things: Sequence[str], canary_group: str, fleet_group: str) -> str:
+    """The same words for the canary's verdict and ``odctl model approve``'s warning."""
+    return (
+        f"{', '.join(things)} in both the canary group {canary_group} and the fleet group {fleet_group}: such a "
+        "device gets both groups' deployments and keeps the fleet's model, so its canary proves nothing; take it "
+        f"out of one (aws iot remove-thing-from-thing-group --thing-group-name {fleet_group} --thing-name "
+        f"{things[0]}), then approve the version again (odctl model approve VERSION --override)"
+    )
 
 
 def _queries(thing: str, model: str) -> list[dict[str, Any]]:
@@ -228,8 +253,12 @@ def _problems(
     fps, fps_before = now["FPS"] or 0.0, before["FPS"]
     if fps_before and fps < b.min_fps_ratio * fps_before:
         problems.append(f"{thing}: FPS {fps:.2f}, {fps / fps_before:.0%} of the {fps_before:.2f} before (minFpsRatio)")
-    if (now["PublishErrors"] or 0.0) > b.max_publish_errors:
-        problems.append(f"{thing}: {now['PublishErrors']:g} publish errors (maxPublishErrors {b.max_publish_errors:g})")
+    undelivered = (now["DeliveryFailures"] or 0.0) + (now["CountsLost"] or 0.0)
+    if undelivered > b.max_publish_errors:
+        problems.append(
+            f"{thing}: {undelivered:g} messages never delivered (DeliveryFailures + CountsLost; maxPublishErrors "
+            f"{b.max_publish_errors:g})"
+        )
     connected = now["SourceConnected"] if now["SourceConnected"] is not None else 0.0
     if connected < b.min_source_connected:
         problems.append(f"{thing}: camera connected {connected:.0%} of the soak (minSourceConnected)")
@@ -276,6 +305,9 @@ def check_canary(
     things = canary_things(iot, run.group)
     if not things:
         return _verdict(run, UNHEALTHY, [f"the canary group {run.group} has no devices"], 0, {})
+    both = in_both_groups(iot, run.group, run.fleet_group)
+    if both:
+        return _verdict(run, UNHEALTHY, [both_groups_reason(both, run.group, run.fleet_group)], 0, {})
     verdicts = {thing: device_verdict(thing, run, bounds, greengrass, cloudwatch, at) for thing in things}
     problems = [p for v in verdicts.values() for p in v.problems]
     soaking = [v.wait_seconds for v in verdicts.values() if v.state == SOAKING]

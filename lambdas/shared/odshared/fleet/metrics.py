@@ -44,7 +44,10 @@ HEALTH_METRICS = MetricSet(
         Metric("FPS", "Count/Second", "fps"),
         Metric("DetectionsPerFrame", "None", "detections_per_frame"),  # since the previous health message
         Metric("FramesDropped", "Count", "frames_dropped"),  # since the component started
-        Metric("PublishErrors", "Count", "publish_errors"),  # since the component started
+        # since the component started: attempts refused and tried again (a blip, delivered later), and detections
+        # and health messages given up (harm: a canary's maxPublishErrors bound reads it, with CountsLost)
+        Metric("PublishRetries", "Count", "publish_retries"),
+        Metric("DeliveryFailures", "Count", "delivery_failures"),
         Metric("SourceConnected", "None", "source_connected"),
         Metric("CountsLost", "Count", "counts_lost"),  # since the component started
         # the crossings outbox (issue 34): how many await delivery; close to its bound; past it (not kept on disk)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odshared.core import storage
-from odshared.core.errors import OdError
+from odshared.core.errors import OdError, StorageError
 from odshared.core.lambda_env import FunctionScope
 from odshared.core.log import log_event
 from odshared.greengrass.deployments import DeploySettings, deploy_model, restore_deployment
@@ -29,6 +29,10 @@ LOCKS_PREFIX = "promotion/locks"
 LOCK_POLL_SECONDS = 60  # how often a waiting promotion asks for the group again
 LOCK_MARGIN_SECONDS = 3600  # a lock outlives its holder's longest run (apply + soak, twice the soak) by this much
 SCORE_KEYS = ("mAP", "trainingMap", "fp32Map", "int8Map", "precision", "images")
+# the only S3 answers a claim or a lock expects: it is not there (released meanwhile), or someone else wrote it
+# first (a conditional write lost); anything else (denied, throttled, no bucket) is a fault and raises
+ABSENT = ("NoSuchKey", "404", "NotFound")
+TAKEN = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 class PromotionError(OdError):
@@ -103,15 +107,42 @@ def route(canary_group: str, target: str) -> str:
     return f"canary group {canary_group} first, the fleet group {target} only after a healthy soak"
 
 
+def _s3_code(exc: BaseException) -> str:
+    """The S3 error code behind ``exc`` (storage wraps botocore's ClientError; a local file's absence is 404)."""
+    from botocore.exceptions import ClientError
+
+    for cause in (exc, exc.__cause__):
+        if isinstance(cause, ClientError):
+            return str(cause.response.get("Error", {}).get("Code", ""))
+        if isinstance(cause, FileNotFoundError):
+            return "404"
+    return ""
+
+
+def _read_json(uri: str) -> Any:
+    """The object's JSON, None where it is not there; any other S3 failure raises (it says nothing about who holds
+    it, and guessing would let two executions both think they do, or neither)."""
+    try:
+        return json.loads(storage.read_text(uri))
+    except StorageError as exc:
+        if _s3_code(exc) in ABSENT:
+            return None
+        raise
+
+
 def _claimed(uri: str, plan: Mapping[str, Any], execution: str) -> bool:
     """This execution holds the version's claim (it made it now, or earlier before waiting for the group)."""
-    if storage.create_only(uri, json.dumps({**plan, "execution": execution}, default=str).encode()):
+    body = json.dumps({**plan, "execution": execution}, default=str).encode()
+    if storage.create_only(uri, body):
         return True
     try:
-        return json.loads(storage.read_text(uri)).get("execution") == execution != ""
-    except Exception as exc:  # a claim of the earlier format, or unreadable: another execution's
+        holder = _read_json(uri)
+    except ValueError as exc:  # a claim of an earlier format (not JSON): another execution's
         log_event(logger, "promotion.claim_unreadable", claim=uri, error=str(exc))
         return False
+    if holder is None:  # released between the two calls (an override): ours if we are first now
+        return storage.create_only(uri, body)
+    return isinstance(holder, dict) and holder.get("execution") == execution != ""
 
 
 def plan_promotion(
@@ -173,7 +204,9 @@ def acquire_lock(settings: PromotionSettings, group: str, execution: str, versio
         return dict(holder)
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, IfMatch=current["ETag"])
-    except Exception as exc:  # another waiter took it first
+    except s3.exceptions.ClientError as exc:
+        if _s3_code(exc) not in TAKEN + ABSENT:  # not "another waiter took it first" (or released it): a fault
+            raise
         log_event(logger, "promotion.lock_takeover_lost", group=group, error=str(exc))
         return dict(holder)
     log_event(logger, "promotion.lock_taken_over", group=group, expired=holder)
@@ -183,7 +216,8 @@ def acquire_lock(settings: PromotionSettings, group: str, execution: str, versio
 def release_lock(bucket: str, group: str, execution: str) -> bool:
     """The group is free for the next promotion (only the holder's own release counts)."""
     uri = _lock_uri(bucket, group)
-    if not storage.exists(uri) or json.loads(storage.read_text(uri)).get("execution") != execution:
+    holder = _read_json(uri)
+    if not isinstance(holder, dict) or holder.get("execution") != execution:
         return False
     storage.delete(uri)
     return True
