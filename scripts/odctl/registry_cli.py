@@ -69,7 +69,8 @@ def canary_overlap(described: dict[str, Any], canary_group: str, iot: Any) -> tu
     """Canary devices also in the version's fleet group, and the canary's own words for it: said before the
     approval, since the promotion it starts fails on them."""
     metadata = described.get("CustomerMetadataProperties") or {}
-    target = metadata.get("thingGroup") if metadata.get("thingGroup") not in (None, "", "-") else ""
+    target = str(metadata.get("thingGroup") or "")
+    target = "" if target == "-" else target  # "-": the run named no group
     both = in_both_groups(iot, canary_group, target) if iot is not None else []
     return both, both_groups_reason(both, canary_group, target) if both else ""
 
