@@ -10,6 +10,7 @@ from constructs import Construct
 
 from odshared.fleet.canary import NO_CANARY
 
+from .canary_group import CanaryGroup
 from .config import AppConfig
 from .edge import EdgeComponents
 from .fleet_data import FleetData
@@ -78,7 +79,9 @@ class ObjectDetectionStack(cdk.Stack):
             self, [workflow.state_machine, ingestion.state_machine, promotion.state_machine], topic
         )
         canary = config.promotion["canaryThingGroup"]
-        if not canary:  # said at every synth and deploy, as every promotion notice says it
+        if canary:
+            CanaryGroup(self, "CanaryGroup", group_name=canary)
+        else:  # said at every synth and deploy, as every promotion notice says it
             cdk.Annotations.of(self).add_warning_v2(
                 "edge-od:noCanary",
                 "edge-od:promotion canaryThingGroup is empty: approved models go straight to the fleet group "
