@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from odshared.fleet.ledger import (
+    CORRECTIONS,
     LINE_REGEX,
     PARTITION_PROJECTION_FORMAT,
     RAW_PREFIX,
@@ -84,6 +85,7 @@ class FleetData(Construct):
             )
             self.rules[table.name] = self._rule(table, stream, rule_role)
             self._table(table, data)
+        self._table(CORRECTIONS, data)  # written by odctl counts correct, one object per record: no stream, no rule
         self.workgroup = self._workgroup(data)
         for named in named_queries():
             query = athena.CfnNamedQuery(

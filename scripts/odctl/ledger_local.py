@@ -23,7 +23,7 @@ from typing import Any
 from odctl.ledger_lines import HINT, Record, check_malformed, load_records, records_from_s3, scan_sql
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
-from odshared.fleet.ledger import TABLES, Table, query
+from odshared.fleet.ledger import QUERIED, Table, query
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def tables_of(name: str) -> list[str]:
     from sqlglot import exp
 
     read = {t.name for t in sqlglot.parse_one(query(name).sql, read="trino").find_all(exp.Table)}
-    return [t.name for t in TABLES if t.name in read]
+    return [t.name for t in QUERIED if t.name in read]
 
 
 def columns_of(name: str) -> list[str]:
@@ -168,7 +168,7 @@ def run_query(name: str, parameters: Sequence[str], tables: dict[str, list[Recor
     column order."""
     connection = _connect()
     try:
-        for table in TABLES:
+        for table in QUERIED:
             load_records(connection, table, tables.get(table.name, []))
         return _execute(connection, name, parameters)
     finally:
@@ -181,7 +181,7 @@ def run_query_files(name: str, parameters: Sequence[str], files: Sequence[Path])
     wanted = tables_of(name)
     connection = _connect()
     try:
-        for table in (t for t in TABLES if t.name in wanted):
+        for table in (t for t in QUERIED if t.name in wanted):
             _load_files(connection, table, files)
         rows = _execute(connection, name, parameters)
     finally:

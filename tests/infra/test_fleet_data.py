@@ -14,13 +14,16 @@ import pytest
 
 from odshared.fleet.ledger import (
     BODY,
+    CORRECTIONS,
     COUNTS,
     LINE_REGEX,
+    QUERIED,
     SERDE,
     TABLES,
     gap_parameters,
     named_queries,
     period_parameters,
+    review_parameters,
 )
 from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, NAMESPACE, emf_record, rule_sql
 from tests.conftest import REPO
@@ -61,8 +64,8 @@ def test_the_tables_are_lines_and_their_parse_reads_the_messages_fields(synthesi
     parse out of a line are the message schema's, of the schema's types (a counter: a documented top-level number)."""
     _, template = synthesized
     tables = {t["TableInput"]["Name"]: t["TableInput"] for t in _resources(template, "AWS::Glue::Table").values()}
-    assert set(tables) == {t.name for t in TABLES}
-    for table in TABLES:
+    assert set(tables) == {t.name for t in QUERIED}
+    for table in QUERIED:
         found = tables[table.name]
         described = found["StorageDescriptor"]
         assert described["Columns"] == [{"Name": BODY, "Type": "string"}]
@@ -70,6 +73,8 @@ def test_the_tables_are_lines_and_their_parse_reads_the_messages_fields(synthesi
         assert described["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
         assert found["Parameters"]["projection.enabled"] == "true"
         assert found["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        assert json.dumps(described["Location"]).count(table.prefix) == 1
+    for table in TABLES:
         schema = json.loads((REPO / "edge_component/schemas" / f"{table.name}.schema.json").read_text())
         counters = schema["additionalProperties"].get("description", "") if table.name == "health" else ""
         for field in table.fields:
@@ -89,6 +94,31 @@ def test_the_tables_are_lines_and_their_parse_reads_the_messages_fields(synthesi
     } == declared
 
 
+def test_the_corrections_table_reads_what_odctl_writes_and_nothing_expires_it(synthesized):
+    """The corrections table's fields are the keys of the records odshared.fleet.corrections makes (its one
+    producer: no device schema), and no lifecycle rule reaches corrections/: an audit of who changed a count stays
+    after the raw messages it amends expire."""
+    from odshared.fleet.corrections import correct
+
+    crossing = {"event_id": "s-1", "thing": "t", "line": "l", "class": "c", "direction": "in"}
+    crossing["timestamp"] = "2026-11-22T09:00:00Z"
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    made = [
+        correct(kind, crossing, "me", "why", now, {"class": "d"} if kind == "wrong_class" else {})
+        for kind in ("not_a_crossing", "wrong_class", "wrong_direction")
+    ]
+    declared = {f.path[2:] for f in CORRECTIONS.fields}
+    assert set().union(*map(set, made)) == declared
+    assert {f.path[2:] for f in CORRECTIONS.fields if f.required} <= set(made[0])
+    _, template = synthesized
+    (rules,) = [  # the data bucket's: the one whose rules expire the raw messages
+        b["LifecycleConfiguration"]["Rules"]
+        for b in _resources(template, "AWS::S3::Bucket").values()
+        if any(r.get("Id") == "FleetRaw" for r in b.get("LifecycleConfiguration", {}).get("Rules", []))
+    ]
+    assert not [r for r in rules if CORRECTIONS.prefix.startswith(r.get("Prefix", "")) and "ExpirationInDays" in r]
+
+
 def test_the_named_queries_are_athenas_dialect_and_duckdb_runs_them_unchanged(synthesized):
     """Every named query in the template is the ledger's text; sqlglot's Trino dialect parses it with every function
     one it knows (none unknown: what it transpiles means the same in DuckDB), and DuckDB runs the transpiled text on
@@ -104,9 +134,10 @@ def test_the_named_queries_are_athenas_dialect_and_duckdb_runs_them_unchanged(sy
         "last_health": ["2026/01/01/00"],
         "malformed_records": ["2026/01/01/00"] * 2,
         "crossing_gaps": gap_parameters(ALL_TIME[1]),
+        "crossings_for_review": review_parameters(*ALL_TIME),
     }
     connection = duckdb.connect()
-    for table in TABLES:
+    for table in QUERIED:
         connection.execute(f'CREATE TABLE {table.name} ({BODY} VARCHAR, dt VARCHAR, "$path" VARCHAR)')
     for name, sql in queries.items():
         tree = sqlglot.parse_one(sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)

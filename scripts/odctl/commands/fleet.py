@@ -1,14 +1,18 @@
-"""Fleet commands: the counts ledger (odctl counts) and every device's last health (odctl fleet)."""
+"""Fleet commands: the counts ledger (odctl counts; its review and corrections: odctl counts review, odctl counts
+correct) and every device's last health (odctl fleet)."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import io
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import positive_float, positive_int
@@ -22,6 +26,8 @@ from .common import command
 logger = logging.getLogger(__name__)
 # every period the ledger has a named query for (crossings_by_period.sql), so the CLI offers what Athena has
 QUERY_BY = {"total": "net_balance"} | {period: f"crossings_by_{period}" for period in PERIODS}
+QUERY_BY["corrected"] = "corrected_balance"
+WHOLE_LEDGER = datetime(2000, 1, 1, tzinfo=UTC)  # where odctl counts correct looks for the event it amends
 
 
 def _instant(text: str, option: str) -> datetime:
@@ -32,12 +38,13 @@ def _instant(text: str, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _rows(name: str, parameters: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Offline over JSON Lines (--from: files, folders, globs), else the stack's Athena workgroup."""
+def _rows(name: str, parameters: list[str], args: argparse.Namespace, also: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Offline over JSON Lines (--from: files, folders, globs; ``also``: more files), else the stack's Athena
+    workgroup."""
     if args.source:
         from odctl.ledger_local import expand_sources, run_query_files
 
-        return run_query_files(name, parameters, expand_sources(args.source))
+        return run_query_files(name, parameters, expand_sources([*args.source, *also]))
     import boto3
 
     from odctl.aws_errors import aws_errors
@@ -62,13 +69,18 @@ def _write(rows: list[dict[str, Any]], form: str, columns: list[str]) -> None:
     sys.stdout.write(buffer.getvalue())
 
 
-def _cmd_counts(args: argparse.Namespace) -> Any:
+def _period(args: argparse.Namespace) -> tuple[datetime, datetime]:
     until = _instant(args.until, "--until") if args.until else datetime.now(UTC)
-    if args.gaps:
-        return _gaps(args, until)
     since = _instant(args.since, "--since") if args.since else until - timedelta(days=7)
     if since >= until:
         raise OdError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    return since, until
+
+
+def _cmd_counts(args: argparse.Namespace) -> Any:
+    if args.gaps:
+        return _gaps(args, _instant(args.until, "--until") if args.until else datetime.now(UTC))
+    since, until = _period(args)
     from odshared.fleet.ledger import period_parameters
 
     name = QUERY_BY[args.by]
@@ -93,6 +105,105 @@ def _gaps(args: argparse.Namespace, until: datetime) -> None:
     if not rows:
         log_event(logger, "counts.no_gaps", query="crossing_gaps", rows=0, reason="no seq missing" + _filters(args))
     _write(rows, args.format, columns_of("crossing_gaps"))
+
+
+def _cmd_review(args: argparse.Namespace) -> Any:
+    """Each crossing of the period with its latest correction and its evidence (a folder offline, the device's
+    upload on AWS), so a disputed count can be looked at before it is corrected."""
+    if args.evidence and not args.source:
+        raise OdError("--evidence applies with --from (on AWS the evidence is the data bucket's evidence/ prefix)")
+    if args.label_studio and not args.evidence:
+        raise OdError(
+            "--label-studio reads each item's evidence.json: give --from and --evidence (on AWS: aws s3 sync "
+            "s3://<data bucket>/evidence/ FOLDER first)"
+        )
+    since, until = _period(args)
+    from odshared.fleet.ledger import review_parameters
+
+    rows = _rows("crossings_for_review", review_parameters(since, until, args.thing or "", args.line or ""), args)
+    from odctl.ledger_review import local_evidence, s3_evidence
+
+    if args.source:
+        if args.evidence:
+            local_evidence(rows, Path(args.evidence))
+        for row in rows:
+            row.setdefault("evidence", None)
+        if args.disputed:
+            rows = [row for row in rows if row["correction_id"]]
+        if args.label_studio:
+            _label_studio(rows, args)
+    elif rows:
+        import boto3
+
+        from odctl.aws_errors import aws_errors
+        from odctl.pipeline_cli import stack_outputs
+
+        with aws_errors("counts review"):
+            s3_evidence(rows, boto3.client("s3"), stack_outputs(args.stack)["DataBucketName"])
+    if not rows:
+        period = f"between {since.isoformat()} and {until.isoformat()}{_filters(args)}"
+        log_event(logger, "counts.none", query="crossings_for_review", rows=0, reason=f"no crossings {period}")
+    _write(rows, args.format, [*columns_of("crossings_for_review"), "evidence"])
+    return None
+
+
+def _label_studio(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """The listed crossings' evidence frames as Label Studio tasks, the device's boxes as pre-labels."""
+    from odctl.ledger_labelstudio import evidence_tasks, write_tasks
+
+    tasks = evidence_tasks(rows, args.files_root or args.evidence)
+    write_tasks(tasks, Path(args.label_studio))
+
+
+def _cmd_correct(args: argparse.Namespace) -> Any:
+    """One correction record, checked against the ledger before anything is written (the event it amends must be
+    there), then appended to the local file (--to) or put as its own S3 object."""
+    from odshared.fleet.corrections import check_kind, correct
+
+    check_kind(args.kind)
+    if args.source and not args.to:
+        raise OdError("--from needs --to FILE: offline, the corrections file the record is appended to")
+    if args.kind == "missed" and args.event_id:
+        raise OdError(f"EVENT_ID {args.event_id}: a missed crossing has none yet (it is given added-<correction_id>)")
+    if args.kind != "missed" and not args.event_id:
+        raise OdError(f"--kind {args.kind} amends a crossing: give its EVENT_ID (odctl counts review lists them)")
+    if args.to and args.kind != "missed" and not args.source:
+        raise OdError(f"--to {args.to}: give --from the ledger's files too, where EVENT_ID {args.event_id} is found")
+    changes = {"line": args.line, "class": args.cls, "direction": args.direction, "timestamp": args.timestamp}
+    if args.kind == "missed":  # else --thing only narrows the search for EVENT_ID
+        changes["thing"] = args.thing
+    crossing = _crossing(args) if args.event_id else None
+    record = correct(args.kind, crossing, args.recorded_by, args.why, datetime.now(UTC), changes)
+    if args.to:
+        from odctl.ledger_review import append_local
+
+        return {"correction": record, "written": append_local(record, Path(args.to))}
+    import boto3
+
+    from odctl.aws_errors import aws_errors
+    from odctl.ledger_review import put_s3
+    from odctl.pipeline_cli import stack_outputs
+
+    with aws_errors("counts correct"):
+        written = put_s3(record, boto3.client("s3"), stack_outputs(args.stack)["DataBucketName"])
+    return {"correction": record, "written": written}
+
+
+def _crossing(args: argparse.Namespace) -> dict[str, Any]:
+    """The crossing EVENT_ID names, as the review lists it, from the whole ledger (and the --to file offline: an
+    added crossing may be amended too)."""
+    from odshared.fleet.ledger import review_parameters
+
+    until = datetime.now(UTC) + timedelta(days=1)  # a device clock running ahead
+    parameters = review_parameters(WHOLE_LEDGER, until, args.thing or "", "", args.event_id)
+    also = [args.to] if args.to and Path(args.to).is_file() else []
+    rows = _rows("crossings_for_review", parameters, args, also)
+    if not rows:
+        where = f" for thing {args.thing!r}" if args.thing else ""
+        raise OdError(
+            f"EVENT_ID {args.event_id}: no such crossing in the ledger{where} (odctl counts review lists them)"
+        )
+    return rows[0]
 
 
 def _filters(args: argparse.Namespace) -> str:
@@ -142,7 +253,8 @@ def _add_counts(sub: Any) -> None:
         "--by",
         choices=list(QUERY_BY),
         default="total",
-        help="total: in, out and net per line and class; minute, hour or day: crossings per period (UTC)",
+        help="total: in, out and net per line and class; minute, hour or day: crossings per period (UTC); "
+        "corrected: the totals as counted, as corrected (odctl counts correct) and the difference",
     )
     p.add_argument("--thing", help="one device (its thing name)")
     p.add_argument("--line", help="one line (its configured name)")
@@ -151,6 +263,78 @@ def _add_counts(sub: Any) -> None:
         action="store_true",
         help="instead: the seq ranges missing per device and stream (neither in the ledger nor still in the "
         "device's outbox, by its health reports before --until)",
+    )
+    _add_source(p)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    _add_review(actions)
+    _add_correct(actions)
+
+
+def _add_review(actions: Any) -> None:
+    p = command(
+        actions,
+        "review",
+        "Every crossing of the period: event_id, thing, line, class, direction, time, camera, evidence, and its "
+        "latest correction.",
+        "odctl counts review --from messages.jsonl corrections.jsonl --evidence evidence --since 2026-11-22",
+        _cmd_review,
+    )
+    p.add_argument("--since", help="ISO 8601 (default: 7 days before --until); UTC unless it says otherwise")
+    p.add_argument("--until", help="ISO 8601, exclusive (default: now)")
+    p.add_argument("--thing", help="one device (its thing name)")
+    p.add_argument("--line", help="one line (its configured name)")
+    p.add_argument(
+        "--evidence",
+        metavar="FOLDER",
+        help="with --from: the device's evidence folder (<event_id>/) or a copy of the bucket's evidence/ "
+        "(<thing>/<event_id>/); on AWS the bucket's own",
+    )
+    p.add_argument("--disputed", action="store_true", help="only the crossings a correction amends or adds")
+    p.add_argument(
+        "--label-studio",
+        metavar="OUT.json",
+        help="with --evidence: also write every listed crossing's evidence frames as Label Studio tasks (the "
+        "device's boxes as predictions), to import into a labeling project",
+    )
+    p.add_argument(
+        "--files-root",
+        help="Label Studio's local files root (LOCAL_FILES_DOCUMENT_ROOT), at or above --evidence; default --evidence",
+    )
+    _add_source(p)
+
+
+def _login() -> str:
+    """The default --by; none where the process has no login (a container's uid without a passwd entry): then
+    odctl counts correct asks for --by rather than the whole CLI failing to start."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _add_correct(actions: Any) -> None:
+    p = command(
+        actions,
+        "correct",
+        "Record one correction of the ledger (who, when, why), never an edit of the device's events: odctl counts "
+        "--by corrected gives the totals as counted and as corrected.",
+        "odctl counts correct camera-01-17 --kind wrong_class --class 'yellow box' --why 'evidence frame 3'",
+        _cmd_correct,
+    )
+    p.add_argument("event_id", nargs="?", metavar="EVENT_ID", help="the crossing amended (none for --kind missed)")
+    p.add_argument("--kind", required=True, help="not_a_crossing, wrong_class, wrong_direction or missed")
+    p.add_argument("--why", required=True, help="what the evidence shows")
+    p.add_argument("--by", dest="recorded_by", default=_login(), help="who records it (default: your login)")
+    p.add_argument("--class", dest="cls", help="wrong_class: the right class; missed: its class")
+    p.add_argument("--thing", help="missed: its device; else narrows the search for EVENT_ID")
+    p.add_argument("--line", help="missed: its line")
+    p.add_argument("--direction", help="missed: in or out")
+    p.add_argument("--timestamp", help="missed: when it crossed, ISO 8601 with its zone (Z: UTC)")
+    p.add_argument(
+        "--to",
+        metavar="FILE",
+        help="offline: the corrections file (JSON Lines) the record is appended to; give it to --from afterwards "
+        "(default: an object under the stack's data bucket's corrections/)",
     )
     _add_source(p)
 

@@ -13,12 +13,12 @@ line is one row whatever it holds, and a query decides in SQL whether it is a me
 cannot are never dropped unseen, ``malformed_records`` names each (its S3 object, ``$path``; its text; why), and
 every line is in exactly one of the two.
 
-The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}`` and ``{health}`` in them stand for the parsed
-table (``parsed_sql``), so the parse is written once, from the fields declared here. ``odctl counts`` runs the same
-text offline through DuckDB (transpiled by sqlglot). A field's text is checked against a pattern before it is
-cast, so both engines accept exactly the same values (their casts differ: DuckDB takes ``'5.0'`` as a bigint).
-A crossing arrives at or after it happened, so a period's queries bound ``dt`` from below only (a day before
-``since``, for device clocks running ahead), and count each crossing once by ``event_id``.
+The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}``, ``{health}`` and ``{corrections}`` in them stand
+for the parsed table (``parsed_sql``), so the parse is written once, from the fields declared here. ``odctl
+counts`` runs the same text offline through DuckDB (transpiled by sqlglot). A field's text is checked against a
+pattern before it is cast, so both engines accept exactly the same values (their casts differ: DuckDB takes
+``'5.0'`` as a bigint). A crossing arrives at or after it happened, so a period's queries bound ``dt`` from below
+only (a day before ``since``, for device clocks running ahead), and count each crossing once by ``event_id``.
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ class Table:
     fields: tuple[Field, ...]
     derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the fields' text columns)
     checks: tuple[tuple[str, str], ...] = ()  # (SQL over the text columns, true when wrong; the reason)
+    root: str = RAW_PREFIX  # the bucket's folder above the table's ('': none): what Firehose writes expires with fleet/
 
     @property
     def prefix(self) -> str:
-        return f"{RAW_PREFIX}/{self.name}/"
+        return f"{self.root}/{self.name}/" if self.root else f"{self.name}/"
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
@@ -125,11 +126,55 @@ HEALTH = Table(
         Field("outbox_capacity", "$.counts.outbox.capacity", "bigint"),
         Field("outbox_oldest_seq", "$.counts.outbox.oldest_seq", "bigint"),
         Field("outbox_full", "$.counts.outbox.full", "boolean"),
-        Field("publish_errors", "$.publish_errors", "bigint"),
+        Field("publish_errors", "$.publish_errors", "bigint"),  # devices before publish_retries/delivery_failures
+        Field("publish_retries", "$.publish_retries", "bigint"),
+        Field("delivery_failures", "$.delivery_failures", "bigint"),
         Field("counts_lost", "$.counts_lost", "bigint"),
     ),
 )
-TABLES = (COUNTS, HEALTH)
+TABLES = (COUNTS, HEALTH)  # what the devices send: a Firehose stream and an IoT rule each
+# A person's amendment of a crossing (odshared.fleet.corrections), never an edit of the device's events: one JSON
+# object per S3 object, written by odctl under corrections/ (kept: not under fleet/, which expires), in the hour it
+# was recorded (the same dt projection). Each states the crossing as it should be counted (its thing, line, class,
+# direction, time) but for ``not_a_crossing``, so the queries need not know what the device said to apply it.
+CORRECTION_KINDS = ("not_a_crossing", "wrong_class", "wrong_direction", "missed")
+CORRECTIONS = Table(
+    "corrections",
+    "",
+    "correction",
+    (
+        Field("type", "$.type", required=True),
+        Field("correction_id", "$.correction_id", required=True),
+        Field("event_id", "$.event_id", required=True),
+        Field("kind", "$.kind", required=True),
+        Field("thing", "$.thing", required=True),
+        Field("line", "$.line"),
+        Field("class", "$.class"),
+        Field("direction", "$.direction"),
+        Field("timestamp", "$.timestamp"),
+        Field("sent_at", "$.timestamp", "timestamp"),
+        Field("recorded_at", "$.recorded_at", "timestamp", required=True),
+        Field("recorded_by", "$.recorded_by", required=True),
+        Field("reason", "$.reason", required=True),
+    ),
+    checks=(
+        (
+            '"kind_text" NOT IN (' + ", ".join(f"'{k}'" for k in CORRECTION_KINDS) + ")",
+            "kind is none of " + ", ".join(CORRECTION_KINDS),
+        ),
+        (
+            '"kind_text" <> \'not_a_crossing\' AND ("line_text" IS NULL OR "class_text" IS NULL '
+            'OR "direction_text" IS NULL OR "timestamp_text" IS NULL)',
+            "a correction that counts a crossing names its line, class, direction and timestamp",
+        ),
+        (
+            "\"kind_text\" <> 'not_a_crossing' AND \"direction_text\" NOT IN ('in', 'out')",
+            "direction is neither in nor out",
+        ),
+    ),
+    root="",  # corrections/ in the data bucket, beside fleet/
+)
+QUERIED = (*TABLES, CORRECTIONS)  # every table a named query may read
 
 
 def _typed(field: Field) -> str:
@@ -195,7 +240,7 @@ def named_queries() -> tuple[NamedQuery, ...]:
 
 
 def _expand(text: str) -> str:
-    for table in TABLES:
+    for table in QUERIED:
         text = text.replace("{" + table.name + "}", parsed_sql(table))
     return text
 
@@ -223,6 +268,13 @@ def _iso(moment: datetime) -> str:
 def period_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
     """The crossings queries' parameters, in their order."""
     return [arrival_floor(since), _iso(since), _iso(until), thing, thing, line, line]
+
+
+def review_parameters(
+    since: datetime, until: datetime, thing: str = "", line: str = "", event_id: str = ""
+) -> list[str]:
+    """``crossings_for_review``'s parameters: the period's, then the one event (``''``: every one)."""
+    return [*period_parameters(since, until, thing, line), event_id, event_id]
 
 
 def gap_parameters(until: datetime, thing: str = "", settle: timedelta = DELIVERY_SETTLE) -> list[str]:
