@@ -75,12 +75,23 @@ def scan_sql(table: Table, files: Sequence[Path]) -> tuple[str, list[Any]]:
     return sql, [paths for paths, _ in reads]
 
 
-def check_malformed(connection: Any, table: Table) -> None:
-    """Local messages the queries could not count: the first named (its file, why), how many in all."""
+def parse_once(connection: Any, table: Table) -> str:
+    """``table``'s lines parsed by the queries' own parse (``parsed_sql``) into a table of their fields, once: the
+    checks and the query then read columns instead of parsing every line again. Its name, for ``NamedQuery.over``.
+    The lines' table is dropped, so only the parsed one is held."""
     import sqlglot
 
-    parsed = sqlglot.transpile(f"SELECT source, malformed FROM {parsed_sql(table)}", read="trino", write="duckdb")[0]
-    bad = connection.execute(f"SELECT source, malformed FROM ({parsed}) WHERE malformed IS NOT NULL").fetchall()
+    parsed = f"{table.name}_parsed"
+    select = sqlglot.transpile(f"SELECT * FROM {parsed_sql(table)}", read="trino", write="duckdb")[0]
+    connection.execute(f"CREATE TABLE {parsed} AS {select}")
+    connection.execute(f"DROP TABLE {table.name}")
+    return parsed
+
+
+def check_malformed(connection: Any, table: Table, parsed: str) -> None:
+    """Local messages the queries could not count (in ``parsed``, ``parse_once``'s table): the first named (its
+    file, why), how many in all."""
+    bad = connection.execute(f"SELECT source, malformed FROM {parsed} WHERE malformed IS NOT NULL").fetchall()
     if bad:
         source, why = bad[0]
         raise InputDataError(

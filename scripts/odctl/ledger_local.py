@@ -16,11 +16,13 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from odctl.ledger_lines import HINT, Record, check_malformed, load_records, records_from_s3, scan_sql
+from odctl.ledger_lines import HINT, Record, check_malformed, load_records, parse_once, records_from_s3, scan_sql
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import QUERIED, Table, query
@@ -28,6 +30,7 @@ from odshared.fleet.ledger import QUERIED, Table, query
 logger = logging.getLogger(__name__)
 
 SUFFIXES = (".jsonl", ".json")  # what a folder given to --from contributes
+MEMORY_LIMIT = "512MB"  # DuckDB's own, not the process's: the interpreter and the results come on top
 SOURCE_HINT = "--from takes files, folders and globs of what odctl detect --out or odctl watch --out wrote"
 __all__ = ["columns_of", "expand_sources", "records_from_s3", "run_query", "run_query_files", "tables_of"]
 
@@ -130,9 +133,9 @@ def _unreadable(files: Sequence[Path], error: Exception) -> InputDataError:
     )
 
 
-def _load_files(connection: Any, table: Table, files: Sequence[Path]) -> None:
-    """``table`` from the local files (odctl.ledger_lines: which lines, as which ``body``); a line the queries
-    could not count fails the load, naming it."""
+def _load_files(connection: Any, table: Table, files: Sequence[Path]) -> str:
+    """``table`` from the local files (odctl.ledger_lines: which lines, as which ``body``), parsed once; a line the
+    queries could not count fails the load, naming it. The parsed table's name."""
     import duckdb
 
     sql, parameters = scan_sql(table, files)
@@ -140,24 +143,38 @@ def _load_files(connection: Any, table: Table, files: Sequence[Path]) -> None:
         connection.execute(f"CREATE TABLE {table.name} AS {sql}", parameters)
     except duckdb.Error as exc:
         raise _unreadable(files, exc) from None
-    check_malformed(connection, table)
+    parsed = parse_once(connection, table)
+    check_malformed(connection, table, parsed)
+    return parsed
 
 
 # --- the named queries -------------------------------------------------------------------------------------------
 
 
-def _connect() -> Any:
+@contextmanager
+def _connect() -> Iterator[Any]:
+    """DuckDB in memory, held to ``MEMORY_LIMIT``: past it DuckDB spills to a folder of its own, removed after, so a
+    fleet's years of history need no more memory than a month's (bench.ledger_bench measures both)."""
     import duckdb
 
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    return connection
+    with tempfile.TemporaryDirectory(prefix="odctl-ledger-spill-") as spill:
+        connection = duckdb.connect()
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            connection.execute("SET temp_directory = ?", [spill])
+            yield connection
+        finally:
+            connection.close()
 
 
-def _execute(connection: Any, name: str, parameters: Sequence[str]) -> list[dict[str, Any]]:
+def _execute(
+    connection: Any, name: str, parameters: Sequence[str], parsed: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The named query's Trino text, transpiled for DuckDB; ``parsed``: tables already parsed (``parse_once``)."""
     import sqlglot
 
-    sql = sqlglot.transpile(query(name).sql, read="trino", write="duckdb")[0]
+    sql = sqlglot.transpile(query(name).over(parsed or {}), read="trino", write="duckdb")[0]
     cursor = connection.execute(sql, list(parameters))
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -166,25 +183,18 @@ def _execute(connection: Any, name: str, parameters: Sequence[str]) -> list[dict
 def run_query(name: str, parameters: Sequence[str], tables: dict[str, list[Record]]) -> list[dict[str, Any]]:
     """The named query ``name`` on these lines (the S3 route: ``records_from_s3``); rows as dicts, in the query's
     column order."""
-    connection = _connect()
-    try:
+    with _connect() as connection:
         for table in QUERIED:
             load_records(connection, table, tables.get(table.name, []))
         return _execute(connection, name, parameters)
-    finally:
-        connection.close()
 
 
 def run_query_files(name: str, parameters: Sequence[str], files: Sequence[Path]) -> list[dict[str, Any]]:
     """The named query ``name`` over local JSON Lines (``expand_sources``' files), read by DuckDB itself; only the
     tables the query reads are loaded."""
     wanted = tables_of(name)
-    connection = _connect()
-    try:
-        for table in (t for t in QUERIED if t.name in wanted):
-            _load_files(connection, table, files)
-        rows = _execute(connection, name, parameters)
-    finally:
-        connection.close()
+    with _connect() as connection:
+        parsed = {t.name: _load_files(connection, t, files) for t in QUERIED if t.name in wanted}
+        rows = _execute(connection, name, parameters, parsed)
     log_event(logger, "ledger.query", query=name, files=len(files), rows=len(rows))
     return rows

@@ -24,6 +24,7 @@ only (a day before ``since``, for device clocks running ahead), and count each c
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,6 +224,15 @@ class NamedQuery:
     name: str
     description: str
     sql: str
+    template: str = ""  # the file's text, ``{counts}`` and the other tables' places unfilled
+
+    def over(self, relations: Mapping[str, str]) -> str:
+        """The query with each table's place filled by the relation named (a table already parsed by
+        ``parsed_sql``: the offline route parses once what Athena parses in the query), the others parsed here."""
+        text = self.template
+        for table_name, relation in relations.items():
+            text = text.replace("{" + table_name + "}", relation)
+        return _expand(text)
 
 
 def named_queries() -> tuple[NamedQuery, ...]:
@@ -235,7 +245,9 @@ def named_queries() -> tuple[NamedQuery, ...]:
             texts += [(f"crossings_by_{p}", text.replace("{period}", p)) for p in PERIODS]
         else:
             texts.append((path.stem, text))
-    found = [NamedQuery(name, text.splitlines()[0].removeprefix("--").strip(), _expand(text)) for name, text in texts]
+    found = [
+        NamedQuery(name, text.splitlines()[0].removeprefix("--").strip(), _expand(text), text) for name, text in texts
+    ]
     return tuple(sorted(found, key=lambda q: q.name))
 
 
