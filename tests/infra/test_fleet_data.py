@@ -25,9 +25,10 @@ from odshared.fleet.ledger import (
     period_parameters,
     review_parameters,
 )
-from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, NAMESPACE, emf_record, rule_sql
+from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, NAMESPACE, rule_sql
 from tests.conftest import REPO
 from tests.infra.template_values import Deployment
+from tests.rehearsal import iot_sql
 
 SCHEMA_TYPES = {"string": "string", "bigint": "integer", "double": "number", "boolean": "boolean"}
 ALL_TIME = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
@@ -404,12 +405,13 @@ def _emf_problems(record: dict) -> list[str]:
 
 
 def _produced(messages: list[tuple[str, dict]]) -> set[tuple[str, str, tuple[str, ...]]]:
-    """(namespace, metric, dimension names) of every datum the metrics rules' EMF makes of these messages."""
+    """(namespace, metric, dimension names) of every datum the metrics rules' EMF makes of these messages (their
+    SQL, which the stack deploys, evaluated on each: tests/rehearsal/iot_sql.py)."""
     produced = set()
     for topic, message in messages:
         for metric_set in (HEALTH_METRICS, CROSSING_METRICS):
             if _matches(metric_set.topic_filter, topic):
-                record = emf_record(metric_set, message, 1764000000000)
+                record = iot_sql.select(rule_sql(metric_set), message, 1764000000000)  # the SQL text deployed
                 assert _emf_problems(record) == [], record
                 for directive in record["_aws"]["CloudWatchMetrics"]:
                     for dims in directive["Dimensions"]:

@@ -104,8 +104,10 @@ def health_messages(
 def report(messages: list[dict], at: float | None = None) -> int:
     """The messages as CloudWatch gets them: the stack's health rule (EMF, timestamped on arrival) then CloudWatch
     Logs' extraction (moto's CloudWatch stores the data)."""
-    from odshared.fleet.metrics import HEALTH_METRICS, emf_record
+    from odshared.fleet.metrics import HEALTH_METRICS, rule_sql
     from tests.rehearsal.emf_extraction import put_records
+    from tests.rehearsal.iot_sql import select
 
     now_ms = int((at if at is not None else time.time()) * 1000)
-    return put_records([emf_record(HEALTH_METRICS, m, now_ms) for m in messages])
+    sql = rule_sql(HEALTH_METRICS)  # the health rule's SQL as the stack deploys it
+    return put_records([select(sql, m, now_ms) for m in messages])

@@ -1,7 +1,7 @@
 """What CloudWatch Logs does with an Embedded Metric Format record written to a log group: each metric of each
-directive, once per dimension set, becomes a metric datum (moto's CloudWatch stores it). The IoT rule's SQL, which
-turns a device message into the record, is odshared.fleet.metrics.emf_record (checked against the specification
-by tests/infra/test_fleet_data.py)."""
+directive, once per dimension set, becomes a metric datum (moto's CloudWatch stores it). The record is what the IoT
+rule's SQL makes of a device message, evaluated from the SQL text the stack deploys (tests/rehearsal/iot_sql.py;
+the records are checked against the specification by tests/infra/test_fleet_data.py)."""
 
 from __future__ import annotations
 

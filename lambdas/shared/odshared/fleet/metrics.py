@@ -2,9 +2,9 @@
 
 AWS IoT's ``cloudwatchMetric`` action takes no dimensions, so each metrics rule selects the message's fields plus an
 ``_aws`` object (EMF's metadata) and its ``cloudwatchLogs`` action writes the result to a log group; CloudWatch Logs
-extracts the metrics. No function runs per message. The rules' SQL is rendered from ``METRIC_SETS`` here, and
-``emf_record`` says what that SQL yields for a message, so the tests validate real messages' EMF against the
-specification and the alarms and dashboard against the names and dimensions produced.
+extracts the metrics. No function runs per message. The rules' SQL is rendered from ``METRIC_SETS`` here; the
+tests evaluate that SQL text on real messages (tests/rehearsal/iot_sql.py) and validate the EMF it makes against
+the specification, and the alarms and dashboard against the names and dimensions produced.
 """
 
 from __future__ import annotations
@@ -104,24 +104,3 @@ def rule_sql(metric_set: MetricSet) -> str:
             value = f"CASE isUndefined({metric.field}) WHEN true THEN 0 ELSE {metric.field} END"
             items.append(f"{value} AS {metric.name}")
     return f"SELECT {', '.join(items)}, {timestamped} AS _aws FROM '{metric_set.topic_filter}'"
-
-
-def emf_record(metric_set: MetricSet, message: dict[str, Any], timestamp_ms: int) -> dict[str, Any]:
-    """What ``rule_sql`` selects from ``message``: the log event CloudWatch Logs reads as EMF."""
-    record: dict[str, Any] = dict(message)
-    for name, field, default in metric_set.derived:
-        record[name] = message.get(field, default)
-    for metric in metric_set.metrics:
-        record[metric.name] = 1 if metric.field is None else _value(message, metric)
-    return {**record, "_aws": {"Timestamp": timestamp_ms, **_metadata(metric_set)}}
-
-
-def _value(message: dict[str, Any], metric: Metric) -> Any:
-    """The metric's value as the rule's SQL gives it: a nested field by its dotted path, 0 where it is undefined;
-    a flag 1 when true."""
-    value: Any = message
-    for part in str(metric.field).split("."):
-        if not isinstance(value, dict) or part not in value:
-            return 0
-        value = value[part]
-    return (1 if value is True else 0) if metric.flag else value
