@@ -247,8 +247,7 @@ def _add_counts(sub: Any) -> None:
         "odctl counts --since 2026-11-22 --by hour --thing camera-01",
         _cmd_counts,
     )
-    p.add_argument("--since", help="ISO 8601 (default: 7 days before --until); UTC unless it says otherwise")
-    p.add_argument("--until", help="ISO 8601, exclusive (default: now)")
+    _add_period(p)
     p.add_argument(
         "--by",
         choices=list(QUERY_BY),
@@ -256,8 +255,6 @@ def _add_counts(sub: Any) -> None:
         help="total: in, out and net per line and class; minute, hour or day: crossings per period (UTC); "
         "corrected: the totals as counted, as corrected (odctl counts correct) and the difference",
     )
-    p.add_argument("--thing", help="one device (its thing name)")
-    p.add_argument("--line", help="one line (its configured name)")
     p.add_argument(
         "--gaps",
         action="store_true",
@@ -270,6 +267,14 @@ def _add_counts(sub: Any) -> None:
     _add_correct(actions)
 
 
+def _add_period(p: argparse.ArgumentParser) -> None:
+    """The period and filters the counts and their review take alike."""
+    p.add_argument("--since", help="ISO 8601 (default: 7 days before --until); UTC unless it says otherwise")
+    p.add_argument("--until", help="ISO 8601, exclusive (default: now)")
+    p.add_argument("--thing", help="one device (its thing name)")
+    p.add_argument("--line", help="one line (its configured name)")
+
+
 def _add_review(actions: Any) -> None:
     p = command(
         actions,
@@ -279,10 +284,7 @@ def _add_review(actions: Any) -> None:
         "odctl counts review --from messages.jsonl corrections.jsonl --evidence evidence --since 2026-11-22",
         _cmd_review,
     )
-    p.add_argument("--since", help="ISO 8601 (default: 7 days before --until); UTC unless it says otherwise")
-    p.add_argument("--until", help="ISO 8601, exclusive (default: now)")
-    p.add_argument("--thing", help="one device (its thing name)")
-    p.add_argument("--line", help="one line (its configured name)")
+    _add_period(p)
     p.add_argument(
         "--evidence",
         metavar="FOLDER",
