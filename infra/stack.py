@@ -78,17 +78,9 @@ class ObjectDetectionStack(cdk.Stack):
         notify_unhandled_failures(
             self, [workflow.state_machine, ingestion.state_machine, promotion.state_machine], topic
         )
-        canary = config.promotion["canaryThingGroup"]
-        if canary:
-            CanaryGroup(self, "CanaryGroup", group_name=canary)
-        else:  # said at every synth and deploy, as every promotion notice says it
-            cdk.Annotations.of(self).add_warning_v2(
-                "edge-od:noCanary",
-                "edge-od:promotion canaryThingGroup is empty: approved models go straight to the fleet group "
-                f"{config.thing_group}, with no canary soak (docs/promotion.md, The canary)",
-            )
+        canary = self._canary_group(config)
         for name, value, description in (
-            ("CanaryThingGroup", canary or NO_CANARY, "where an approved model soaks first (odctl model approve)"),
+            ("CanaryThingGroup", canary, "where an approved model soaks first (odctl model approve)"),
             ("DataBucketName", storage.data.bucket_name, "videos, frames, manifests, labeling output"),
             ("ArtifactsBucketName", storage.artifacts.bucket_name, "training output, models, component artifacts"),
             ("StateMachineArn", workflow.state_machine.state_machine_arn, "start runs with odctl pipeline start"),
@@ -107,6 +99,20 @@ class ObjectDetectionStack(cdk.Stack):
             ("FleetDashboard", monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the fleet"),
         ):
             cdk.CfnOutput(self, name, value=value, description=description)
+
+    def _canary_group(self, config: AppConfig) -> str:
+        """The canary group made or found (its name); with none configured, a warning at every synth and deploy, as
+        every promotion notice says it, and ``NO_CANARY``."""
+        group = str(config.promotion["canaryThingGroup"])
+        if group:
+            CanaryGroup(self, "CanaryGroup", group_name=group)
+            return group
+        cdk.Annotations.of(self).add_warning_v2(
+            "edge-od:noCanary",
+            "edge-od:promotion canaryThingGroup is empty: approved models go straight to the fleet group "
+            f"({config.thing_group or 'the one each run names'}), with no canary soak (docs/promotion.md, The canary)",
+        )
+        return NO_CANARY
 
     @staticmethod
     def _execution_defaults(config: AppConfig, storage: Storage, regions: cdk.CfnMapping) -> dict[str, object]:
