@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the Lambda runtime's tests read cdk.json through this module without the CDK installed
     import constructs
 
+    from odshared.core.settings import PromotionConfig
+
 PREFIX = "edge-od:"
 INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,40}$")
@@ -62,6 +64,14 @@ class AppConfig:
     fleet_alarms: dict[str, Any]
     logs: dict[str, Any]
     promotion: dict[str, Any]
+
+    @property
+    def promotion_settings(self) -> PromotionConfig:
+        """``promotion`` stays the raw block (the Lambdas get it verbatim); the stack reads it through the one
+        parse the Lambdas use."""
+        from odshared.core.settings import parse_promotion
+
+        return parse_promotion(self.promotion)
 
     @property
     def private_workteam(self) -> str | None:
@@ -146,45 +156,6 @@ def _logs(value: Any) -> bool:
     )
 
 
-PROMOTION_KEYS = {
-    "approvalMode",
-    "mapFloor",
-    "maxMapDrop",
-    "int8MaxMapDrop",
-    "evaluationImages",
-    "canaryThingGroup",
-    "soakMinutes",
-    "canary",
-}
-CANARY_KEYS = {"minFpsRatio", "maxPublishErrors", "minSourceConnected", "minDetectionsRatio", "maxDetectionsRatio"}
-
-
-def _fraction(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
-
-
-def _promotion(value: Any) -> bool:
-    if not (isinstance(value, dict) and set(value) == PROMOTION_KEYS):
-        return False
-    canary = value["canary"]
-    return (
-        value["approvalMode"] in ("auto", "manual")
-        and all(_fraction(value[k]) for k in ("mapFloor", "maxMapDrop", "int8MaxMapDrop"))
-        and isinstance(value["evaluationImages"], int)
-        and 1 <= value["evaluationImages"] <= 2000
-        and isinstance(value["canaryThingGroup"], str)
-        and re.fullmatch(r"[a-zA-Z0-9:_-]{0,128}", value["canaryThingGroup"]) is not None
-        and isinstance(value["soakMinutes"], int | float)
-        and 0 < value["soakMinutes"] <= 24 * 60
-        and isinstance(canary, dict)
-        and set(canary) == CANARY_KEYS
-        and all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in canary.values())
-        and _fraction(canary["minFpsRatio"])
-        and _fraction(canary["minSourceConnected"])
-        and canary["minDetectionsRatio"] <= 1 <= canary["maxDetectionsRatio"]
-    )
-
-
 def _classes(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -250,14 +221,6 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "{silenceMinutes: 1-1440, fpsFloor: > 0, devices: [thing names]} (the fleet's alarms)",
     ),
     (
-        "promotion",
-        _promotion,
-        "{approvalMode: auto|manual, mapFloor, maxMapDrop, int8MaxMapDrop: 0-1, evaluationImages: 1-2000, "
-        "canaryThingGroup: a thing group name or '', soakMinutes: (0, 1440], canary: {minFpsRatio: 0-1, "
-        "maxPublishErrors: >= 0, minSourceConnected: 0-1, minDetectionsRatio: <= 1, maxDetectionsRatio: >= 1}} "
-        "(the promotion gate and canary)",
-    ),
-    (
         "spooler",
         _spooler,
         "{storageType: Disk|Memory, maxSizeInBytes: an integer >= 262144, nucleusVersion and diskSpoolerVersion: "
@@ -276,6 +239,14 @@ def _hyperparameter_problems(hyper: Any) -> list[str]:
     except HyperparameterError as exc:
         return [f"{PREFIX}hyperparameters: {exc}"]
     return []
+
+
+def _promotion_problems(promotion: Any) -> list[str]:
+    """The block's declarations live in odshared, beside the Lambdas that read it, so synth and the Lambdas
+    cannot disagree on a key."""
+    from odshared.core.settings import promotion_problems
+
+    return [f"{PREFIX}promotion: {problem}" for problem in promotion_problems(promotion)]
 
 
 def unknown_key_problems(context_keys: Iterable[str]) -> list[str]:
@@ -299,6 +270,7 @@ def load_config(scope: constructs.Construct) -> AppConfig:
     if missing:
         raise ConfigError("cdk.json context is missing " + ", ".join(PREFIX + key for key in missing))
     problems = [f"{PREFIX}{key}: {why}" for key, ok, why in RULES if not ok(raw[key])]
+    problems += _promotion_problems(raw["promotion"])
     problems += _hyperparameter_problems(raw["hyperparameters"])
     if problems:
         raise ConfigError("invalid cdk.json context: " + "; ".join(problems))

@@ -21,8 +21,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
-from .state_machines import guard, logged_state_machine, notify_then_fail, retry_with_backoff
-from .workflow import TRANSIENT
+from .state_machines import TRANSIENT, guard, logged_state_machine, notify_then_fail, retry_with_backoff
 
 INGEST_PREFIX = "ingest"
 FRAMES_PREFIX = "frames"

@@ -38,6 +38,18 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     account = _concrete_or(stack.account, "<AWS::AccountId>")
     scoped = f"{region}:{account}"
 
+    _acknowledge_managed(stack)
+    _acknowledge_bucket_prefixes(stack, data_arn, artifacts_arn)
+    _acknowledge_log_streams(stack, partition, scoped)
+    _acknowledge_function_versions(stack)
+    _acknowledge_runtime_names(stack, partition, region, account)
+    _acknowledge_components(stack, partition, scoped)
+    acknowledge_ingestion(stack, data, region, account)
+    _acknowledge_end_promotion(stack, partition, scoped)
+
+
+def _acknowledge_managed(stack: cdk.Stack) -> None:
+    """Findings on what AWS or the CDK itself provides, which the project cannot scope further."""
     acknowledge(
         stack,
         "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
@@ -64,6 +76,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
             "CDK's own BucketDeployment provider grants S3 families by wildcard; the project's grants name "
             "their actions (infra.storage.grant_objects).",
         )
+
+
+def _acknowledge_bucket_prefixes(stack: cdk.Stack, data_arn: str, artifacts_arn: str) -> None:
+    """Each wildcard under a bucket is a prefix some writer owns; the reason names that writer."""
     for prefix, why in (
         ("*", "Ground Truth and training jobs read every prefix of the data bucket they are given"),
         ("pipeline/*", "the validation step writes the label categories and UI template of a run"),
@@ -89,6 +105,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ("promotion/locks/*", "one promotion per canary group: its lock is promotion/locks/<group>.json"),
     ):
         acknowledge(stack, f"IAM5[Resource::{artifacts_arn}/{prefix}]", f"Artifacts bucket prefix: {why}.")
+
+
+def _acknowledge_log_streams(stack: cdk.Stack, partition: str, scoped: str) -> None:
+    """Log groups and streams named by Greengrass or IoT rules, not by the stack."""
     for rest, why in (("*", "its log groups"), ("*:log-stream:*", "their log streams")):
         acknowledge(
             stack,
@@ -103,6 +123,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
             f"IAM5[Resource::{partition}:logs:{scoped}:log-group:<{logical}>:log-stream:*]",
             "An IoT rule's cloudwatchLogs action names its own log streams in the rule's one log group.",
         )
+
+
+def _acknowledge_function_versions(stack: cdk.Stack) -> None:
+    """CDK's LambdaInvoke grant covers versions and aliases by wildcard."""
     for construct in python_functions(stack):
         function = construct.node.find_child("Function")
         acknowledge(
@@ -110,6 +134,11 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
             f"IAM5[Resource::{_arn(stack, function)}:*]",
             "Step Functions invokes the function's versions and aliases (CDK's LambdaInvoke grant).",
         )
+
+
+def _acknowledge_runtime_names(stack: cdk.Stack, partition: str, region: str, account: str) -> None:
+    """Resources the services name at run time, so no ARN is known at synth."""
+    scoped = f"{region}:{account}"
     for resource, why in (
         (f"{partition}:sagemaker:{scoped}:training-job/*", "training job names are chosen per run at runtime"),
         (f"{partition}:sagemaker:{scoped}:labeling-job/*", "labeling job names are chosen per run at runtime"),
@@ -133,6 +162,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         ),
     ):
         acknowledge(stack, f"IAM5[Resource::{resource}]", f"Runtime-named resources: {why}.")
+
+
+def _acknowledge_components(stack: cdk.Stack, partition: str, scoped: str) -> None:
+    """Component versions are numbered per run; the grants are scoped to the stack's two components."""
     model_components = stack.node.find_child("Edge").model_component_name
     acknowledge(
         stack,
@@ -145,7 +178,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
         f"IAM5[Resource::{partition}:greengrass:{scoped}:components:{inference}:versions:*]",
         "The deploy step reads the inference component's recipe (its HealthInterval, what a canary expects).",
     )
-    acknowledge_ingestion(stack, data, region, account)
+
+
+def _acknowledge_end_promotion(stack: cdk.Stack, partition: str, scoped: str) -> None:
+    """Execution names are made per start; the grant is scoped to the promotion state machine."""
     machine = stack.node.find_child("Promotion").state_machine
     acknowledge(
         stack.node.find_child("EndPromotion"),

@@ -100,7 +100,7 @@ def pipeline_functions(
     promotion = json.dumps(config.promotion)
     artifacts = storage.artifacts.bucket_name
     environments = {
-        "score": {"INT8_MAX_MAP_DROP": str(config.promotion["int8MaxMapDrop"])},
+        "score": {"INT8_MAX_MAP_DROP": str(config.promotion_settings.int8_max_map_drop)},
         "register": {
             "MODEL_PACKAGE_GROUP": registry.group_name,
             "ALGORITHM_IMAGE": registry.algorithm_image,

@@ -18,8 +18,7 @@ from constructs import Construct
 
 from odshared.model.promotion_end import ENDED
 
-from .state_machines import guard, logged_state_machine, notify_then_fail
-from .workflow import TRANSIENT
+from .state_machines import guard, guarded_invoke, logged_state_machine, notify_then_fail
 
 APPROVAL_EVENT = "SageMaker Model Package State Change"
 EXECUTION = "$$.Execution.Id"  # the context object's execution ARN: what holds a claim and a lock
@@ -173,18 +172,7 @@ class Promotion(Construct):
         )
 
     def _invoke(self, name: str, function: str, payload: dict, result: str) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            name,
-            lambda_function=self.functions[function],
-            payload=sfn.TaskInput.from_object(payload),
-            result_selector={"value.$": "$.Payload"},
-            result_path=result,
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(5)),
-        )
-        guard(task, TRANSIENT, self.notify)
-        return task
+        return guarded_invoke(self, name, self.functions[function], payload, result, self.notify, minutes=5)
 
     def _deploy(self, name: str, group_path: str, result: str) -> tasks.LambdaInvoke:
         payload = {"thing_group.$": group_path, "component.$": "$.plan.value.component"}

@@ -103,7 +103,7 @@ class ObjectDetectionStack(cdk.Stack):
     def _canary_group(self, config: AppConfig) -> str:
         """The canary group made or found (its name); with none configured, a warning at every synth and deploy, as
         every promotion notice says it, and ``NO_CANARY``."""
-        group = str(config.promotion["canaryThingGroup"])
+        group = config.promotion_settings.canary_thing_group
         if group:
             CanaryGroup(self, "CanaryGroup", group_name=group)
             return group
@@ -124,7 +124,7 @@ class ObjectDetectionStack(cdk.Stack):
             "classes": list(config.classes),
             "hyperparameters": config.hyperparameters,
             "thingGroup": config.thing_group,
-            "evaluationImages": config.promotion["evaluationImages"],
+            "evaluationImages": config.promotion_settings.evaluation_images,
             "dataBucket": storage.data.bucket_name,
             "workteamArn": workteam,
             "labelingAvailable": regions.find_in_map(cdk.Aws.REGION, "labelingAvailable"),

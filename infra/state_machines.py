@@ -6,11 +6,45 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.Timeout",
+]
+
+
+def guarded_invoke(
+    scope: Construct,
+    name: str,
+    function: lambda_.IFunction,
+    payload: dict,
+    result: str,
+    notify: sfn.IChainable,
+    minutes: int,
+) -> tasks.LambdaInvoke:
+    """Every Lambda step of both workflows: the payload alone at ``result``, service exceptions retried by
+    ``guard`` with backoff rather than by the task's own default retry, failures routed to ``notify``."""
+    task = tasks.LambdaInvoke(
+        scope,
+        name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(payload),
+        result_selector={"value.$": "$.Payload"},
+        result_path=result,
+        retry_on_service_exceptions=False,
+        task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
+    )
+    guard(task, TRANSIENT, notify)
+    return task
 
 
 def notify_then_fail(scope: Construct, topic: sns.ITopic, subject: str, error: str) -> tasks.SnsPublish:

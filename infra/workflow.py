@@ -19,15 +19,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .config import AppConfig
-from .state_machines import guard, logged_state_machine, notify_then_fail
+from .state_machines import guard, guarded_invoke, logged_state_machine, notify_then_fail
 
-TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-]
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "SageMaker.ThrottlingException"]
 
 
@@ -107,18 +100,7 @@ class Workflow(Construct):
         self._grant_sagemaker(sagemaker_role)
 
     def _invoke(self, name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            name,
-            lambda_function=self.functions[function],
-            payload=sfn.TaskInput.from_object(payload),
-            result_selector={"value.$": "$.Payload"},
-            result_path=result,
-            retry_on_service_exceptions=False,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(minutes)),
-        )
-        guard(task, TRANSIENT, self.notify)
-        return task
+        return guarded_invoke(self, name, self.functions[function], payload, result, self.notify, minutes)
 
     def _labeling(
         self, config: AppConfig, sagemaker_role: iam.IRole, data_bucket_name: str, ground_truth_lambda_account: str
@@ -289,6 +271,12 @@ class Workflow(Construct):
             },
             "$.registered",
         )
+        convert.next(score).next(publish).next(register).next(self._gate_outcome(topic))
+        return convert
+
+    def _gate_outcome(self, topic: sns.ITopic) -> sfn.Choice:
+        """A rejected or pending version is news for the operator; an approved one starts the promotion, which
+        sends its own notices, so this run just ends."""
         outcome = {
             "outcome.$": "$.registered.value.outcome",
             "reason.$": "$.registered.value.reason",
@@ -300,33 +288,23 @@ class Workflow(Construct):
             "execution.$": "$$.Execution.Id",
         }
         done = sfn.Succeed(self, "Done")
-        rejected = tasks.SnsPublish(
-            self,
-            "NotifyRejected",
-            topic=topic,
-            subject="Model rejected by the promotion gate",
-            message=sfn.TaskInput.from_object(outcome),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
-        )
-        pending = tasks.SnsPublish(
-            self,
-            "NotifyAwaitingApproval",
-            topic=topic,
-            subject="Model registered: awaiting approval",
-            message=sfn.TaskInput.from_object(outcome),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
-        )
-        for notice in (rejected, pending):
+        choice = sfn.Choice(self, "GatePassed?")
+        for value, name, subject in (
+            ("rejected", "NotifyRejected", "Model rejected by the promotion gate"),
+            ("pending", "NotifyAwaitingApproval", "Model registered: awaiting approval"),
+        ):
+            notice = tasks.SnsPublish(
+                self,
+                name,
+                topic=topic,
+                subject=subject,
+                message=sfn.TaskInput.from_object(outcome),
+                result_path=sfn.JsonPath.DISCARD,
+                task_timeout=sfn.Timeout.duration(cdk.Duration.minutes(1)),
+            )
             guard(notice, ["SNS.ThrottledException", "SNS.InternalErrorException"], self.notify)
-        convert.next(score).next(publish).next(register).next(
-            sfn.Choice(self, "GatePassed?")
-            .when(sfn.Condition.string_equals("$.registered.value.outcome", "rejected"), rejected.next(done))
-            .when(sfn.Condition.string_equals("$.registered.value.outcome", "pending"), pending.next(done))
-            .otherwise(done)
-        )
-        return convert
+            choice.when(sfn.Condition.string_equals("$.registered.value.outcome", value), notice.next(done))
+        return choice.otherwise(done)
 
     def _grant_sagemaker(self, sagemaker_role: iam.IRole) -> None:
         """What the .sync integrations need (Step Functions' SageMaker IAM page; labeling: the same shape)."""

@@ -18,28 +18,36 @@ PACKAGES = {
 }
 
 
-def _module_name(package: str, root: Path, path: Path) -> str:
+def module_name(package: str, root: Path, path: Path) -> str:
     parts = [package, *path.relative_to(root).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def imports(path: Path, name: str) -> list[tuple[int, str, list[str]]]:
+    """Every import of the module ``name`` at ``path`` (lazy ones too) as (line, module, names it takes), a
+    relative import resolved against ``name``: shared with test_layers so both read imports alike."""
+    is_package = path.name == "__init__.py"
+    found: list[tuple[int, str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name, []) for alias in node.names)
+    return found
+
+
 def _graph(package: str, root: Path) -> dict[str, set[str]]:
-    modules = {_module_name(package, root, p): p for p in root.rglob("*.py")}
+    modules = {module_name(package, root, p): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
-        is_package = path.name == "__init__.py"
-        for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = name.split(".") if is_package else name.split(".")[:-1]
-                    base = base[: len(base) - node.level + 1]
-                    module = ".".join([*base, node.module] if node.module else base)
-                else:
-                    module = node.module or ""
-                targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
-            elif isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
+        for _, module, names in imports(path, name):
+            targets = [module, *(f"{module}.{taken}" for taken in names)]
             graph[name].update(t for t in targets if t in modules and t != name and not name.startswith(f"{t}."))
     return graph
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from odshared.core.lambda_env import json_setting, setting
 from odshared.core.log import configure
+from odshared.core.settings import parse_promotion
 from odshared.model.promotion import PromotionSettings, plan_promotion
 
 configure()
@@ -16,8 +17,10 @@ def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) 
     """``detail``: the "SageMaker Model Package State Change" event's; ``execution``: this execution's ARN."""
     import boto3
 
-    settings = PromotionSettings.from_mapping(
-        json_setting("PROMOTION"), setting("FLEET_THING_GROUP", default=""), setting("ARTIFACTS_BUCKET")
+    settings = PromotionSettings.from_settings(
+        parse_promotion(json_setting("PROMOTION")),
+        setting("FLEET_THING_GROUP", default=""),
+        setting("ARTIFACTS_BUCKET"),
     )
     arn = event["detail"]["ModelPackageArn"]
     return plan_promotion(arn, settings, sagemaker or boto3.client("sagemaker"), event.get("execution") or "")

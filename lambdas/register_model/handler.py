@@ -6,6 +6,7 @@ from typing import Any
 
 from odshared.core.lambda_env import json_setting, setting
 from odshared.core.log import configure
+from odshared.core.settings import parse_promotion
 from odshared.model.registry import Candidate, GateSettings, RegistrySettings, register_model
 
 configure()
@@ -28,7 +29,7 @@ def handler(event: dict[str, Any], _context: Any = None, sagemaker: Any = None) 
         setting("MODEL_PACKAGE_GROUP"),
         setting("ALGORITHM_IMAGE"),
         setting("ARTIFACTS_BUCKET"),
-        GateSettings.from_mapping(json_setting("PROMOTION")),
+        GateSettings.from_settings(parse_promotion(json_setting("PROMOTION"))),
     )
     sagemaker = sagemaker or boto3.client("sagemaker")
     return register_model(candidate, bool(event.get("deploy_requested")), settings, sagemaker)

@@ -174,12 +174,13 @@ def test_bad_context_is_named(tmp_path):
     from infra.config import cdk_json_context
 
     promotion = cdk_json_context()["edge-od:promotion"]
-    for bad in (
-        {"approvalMode": "sometimes"},
-        {"mapFloor": 1.5},
-        {"canary": {**promotion["canary"], "maxDetectionsRatio": 0.5}},
+    for bad, named in (
+        ({"approvalMode": "sometimes"}, "approvalMode: auto\\|manual"),
+        ({"mapFloor": 1.5}, "mapFloor: a number in \\[0, 1\\]"),
+        ({"canary": {**promotion["canary"], "maxDetectionsRatio": 0.5}}, "canary.maxDetectionsRatio: a number >= 1"),
+        ({"soakMinute": 30}, "unknown key 'soakMinute' \\(did you mean 'soakMinutes'\\?\\)"),
     ):
-        with pytest.raises(ConfigError, match="edge-od:promotion: .*approvalMode: auto\\|manual"):
+        with pytest.raises(ConfigError, match=f"edge-od:promotion: {named}"):
             synth(tmp_path, **{"edge-od:promotion": {**promotion, **bad}})
 
 

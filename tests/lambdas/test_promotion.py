@@ -18,7 +18,7 @@ from odedge.model import ModelPackage
 from odedge.runtimes import create_runtime
 from odshared.model.calibration import build_evaluation_set
 from odshared.model.convert import convert
-from odshared.model.package import withhold_int8
+from odshared.model.package import update_manifest
 from odshared.model.registry import (
     Candidate,
     GateSettings,
@@ -81,7 +81,7 @@ def test_int8_that_loses_too_much_is_withheld_and_the_device_says_so(scene, eval
     shutil.copytree(scene["package_int8"], package_dir)
     scores = score_package(ModelPackage.load(package_dir), evaluation, None, int8_max_drop=-1.0)  # any loss is too much
     assert scores.precision == "fp32" and "below FP32" in scores.int8_withheld and scores.map == scores.fp32_map
-    withhold_int8(str(package_dir), scores.int8_withheld)
+    update_manifest(str(package_dir), {"int8": {"withheld": scores.int8_withheld}})  # as score_model writes it
     package = ModelPackage.load(package_dir)  # checksums still hold after the rewrite
     lines = dict(reversed(line.split()) for line in (package_dir / "SHA256SUMS").read_text().splitlines())
     import hashlib

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odshared.core.log import log_event
+from odshared.core.settings import CanarySettings
 from odshared.fleet.metrics import HEALTH_METRICS, MODEL_DIMENSION, NAMESPACE
 
 logger = logging.getLogger(__name__)
@@ -57,13 +58,13 @@ class CanaryBounds:
     max_detections_ratio: float
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> CanaryBounds:
+    def from_settings(cls, canary: CanarySettings) -> CanaryBounds:
         return cls(
-            float(raw["minFpsRatio"]),
-            float(raw["maxPublishErrors"]),
-            float(raw["minSourceConnected"]),
-            float(raw["minDetectionsRatio"]),
-            float(raw["maxDetectionsRatio"]),
+            canary.min_fps_ratio,
+            canary.max_publish_errors,
+            canary.min_source_connected,
+            canary.min_detections_ratio,
+            canary.max_detections_ratio,
         )
 
 

@@ -87,9 +87,3 @@ def record_held_out(uri: str, figure: Mapping[str, Any]) -> None:
     precision, images, source, measured_at. The device's weak-model check reads it before the training's own
     validation score, which is measured on frames like the training's and flatters the model."""
     update_manifest(uri, {HELD_OUT: dict(figure)})
-
-
-def withhold_int8(uri: str, reason: str) -> None:
-    """Mark the package's INT8 model as not the default (model.json ``int8.withheld``): the device then runs FP32
-    and says why in its health."""
-    update_manifest(uri, {"int8": {"withheld": reason}})

@@ -20,6 +20,7 @@ from odshared.core import storage
 from odshared.core.errors import OdError, StorageError
 from odshared.core.lambda_env import FunctionScope
 from odshared.core.log import log_event
+from odshared.core.settings import PromotionConfig
 from odshared.greengrass.deployments import DeploySettings, deploy_model, restore_deployment
 from odshared.model.registry import APPROVED, REJECTED, read_deployed, set_status, write_deployed
 
@@ -49,8 +50,8 @@ class PromotionSettings:
     records_bucket: str
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any], fleet_group: str, records_bucket: str) -> PromotionSettings:
-        return cls(str(raw["canaryThingGroup"]), round(float(raw["soakMinutes"]) * 60), fleet_group, records_bucket)
+    def from_settings(cls, promotion: PromotionConfig, fleet_group: str, records_bucket: str) -> PromotionSettings:
+        return cls(promotion.canary_thing_group, round(promotion.soak_minutes * 60), fleet_group, records_bucket)
 
 
 def _number(text: str | None) -> float | None:

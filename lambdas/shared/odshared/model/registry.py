@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from odshared.core import storage
-from odshared.core.errors import OdError
 from odshared.core.log import log_event
+from odshared.core.settings import PromotionConfig
 
 logger = logging.getLogger(__name__)
 APPROVED, REJECTED, PENDING = "Approved", "Rejected", "PendingManualApproval"
@@ -34,10 +34,6 @@ CONTENT_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 RESPONSE_TYPES = ["application/json"]
 
 
-class RegistryError(OdError):
-    """The registry or a deployment record cannot be read or written as asked."""
-
-
 @dataclass(frozen=True)
 class GateSettings:
     """cdk.json ``edge-od:promotion``: what a model must score to reach devices."""
@@ -47,8 +43,8 @@ class GateSettings:
     max_map_drop: float
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> GateSettings:
-        return cls(str(raw["approvalMode"]), float(raw["mapFloor"]), float(raw["maxMapDrop"]))
+    def from_settings(cls, promotion: PromotionConfig) -> GateSettings:
+        return cls(promotion.approval_mode, promotion.map_floor, promotion.max_map_drop)
 
 
 @dataclass(frozen=True)
