@@ -68,7 +68,8 @@ def _case(node: exp.Case, message: dict[str, Any], now: int) -> Any:
     if operand is UNDEFINED:
         return UNDEFINED
     for branch in node.args["ifs"]:
-        if _value(branch.this, message, now) == operand and type(operand) is type(_value(branch.this, message, now)):
+        candidate = _value(branch.this, message, now)
+        if candidate == operand and type(candidate) is type(operand):  # true is not 1 in IoT SQL
             return _value(branch.args["true"], message, now)
     default = node.args.get("default")
     return _value(default, message, now) if default is not None else UNDEFINED

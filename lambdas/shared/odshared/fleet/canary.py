@@ -114,13 +114,17 @@ def canary_things(iot: Any, group: str) -> list[str]:
     return sorted(things)
 
 
-def in_both_groups(iot: Any, canary_group: str, fleet_group: str) -> list[str]:
+def in_both_groups(
+    iot: Any, canary_group: str, fleet_group: str, canary_devices: Sequence[str] | None = None
+) -> list[str]:
     """Canary devices that are in the fleet group too. Greengrass sends such a device both groups' deployments;
     the two pins of the model component conflict, the device fails the canary's and keeps the fleet's model, so
-    its soak says nothing about the new one: refused on sight, with what to do, instead of found out at the end."""
+    its soak says nothing about the new one: refused on sight, with what to do, instead of found out at the end.
+    ``canary_devices``: the canary group's devices where the caller has listed them already."""
     if not canary_group or not fleet_group or canary_group == fleet_group:
         return []
-    return sorted(set(canary_things(iot, canary_group)) & set(canary_things(iot, fleet_group)))
+    canary = canary_things(iot, canary_group) if canary_devices is None else canary_devices
+    return sorted(set(canary) & set(canary_things(iot, fleet_group)))
 
 
 def both_groups_reason(things: Sequence[str], canary_group: str, fleet_group: str) -> str:
@@ -306,7 +310,7 @@ def check_canary(
     things = canary_things(iot, run.group)
     if not things:
         return _verdict(run, UNHEALTHY, [f"the canary group {run.group} has no devices"], 0, {})
-    both = in_both_groups(iot, run.group, run.fleet_group)
+    both = in_both_groups(iot, run.group, run.fleet_group, things)
     if both:
         return _verdict(run, UNHEALTHY, [both_groups_reason(both, run.group, run.fleet_group)], 0, {})
     verdicts = {thing: device_verdict(thing, run, bounds, greengrass, cloudwatch, at) for thing in things}
