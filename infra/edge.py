@@ -17,6 +17,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
 from odshared.core.archives import edge_code_digest, edge_code_zip
+from odshared.fleet.ledger import EVIDENCE_PREFIX
 from odshared.greengrass.recipes import component_names, render_recipe
 
 from .config import AppConfig, ConfigError
@@ -33,7 +34,6 @@ THING_NAME_ON_CONNECTION = "${iot:Connection.Thing.ThingName}"
 INFERENCE_RECIPE = EDGE / "recipes" / "inference.yaml"
 # the data bucket's prefixes a device writes, each under its own thing name: active-learning captures and evidence
 # per crossing (odedge.evidence.PREFIX)
-EVIDENCE_PREFIX = "evidence"
 DEVICE_PREFIXES = ("capture", EVIDENCE_PREFIX)
 # how long the cloud copy of a crossing's evidence lives: past a quarter's reconciliation of counts against stock, and
 # no longer, since the pictures are of whoever walked past (docs/device.md, "Evidence per crossing")

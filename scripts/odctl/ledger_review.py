@@ -17,10 +17,9 @@ from typing import Any
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
 from odshared.fleet.corrections import line, object_key
+from odshared.fleet.ledger import EVIDENCE_PREFIX
 
 logger = logging.getLogger(__name__)
-
-EVIDENCE_PREFIX = "evidence"  # odedge.evidence.PREFIX: the device's uploads
 
 
 def local_evidence(rows: Sequence[dict[str, Any]], folder: Path) -> None:

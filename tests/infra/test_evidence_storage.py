@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from infra.edge import EVIDENCE_PREFIX, EVIDENCE_RETENTION_DAYS
+from infra.edge import EVIDENCE_RETENTION_DAYS
 from odedge.evidence import PREFIX
+from odshared.fleet.ledger import EVIDENCE_PREFIX
 
 
 def test_the_cloud_copies_of_evidence_expire_and_the_device_writes_where_the_rule_looks(synthesized):

@@ -24,15 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import CORRECTION_KINDS, CORRECTIONS, PARTITION_FORMAT
+from odshared.fleet.ledger import CORRECTION_KINDS, CORRECTIONS, PARTITION_FORMAT, iso_utc
 
 DIRECTIONS = ("in", "out")
 ADDED_PREFIX = "added-"  # the event_id of a crossing a correction added: never a device's <stream>-<seq>
 CROSSING_FIELDS = ("thing", "line", "class", "direction", "timestamp")  # what a record says is to be counted
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def check_kind(kind: str) -> None:
@@ -72,7 +68,7 @@ def correct(
     record = {"type": CORRECTIONS.message_type, "correction_id": correction_id, "event_id": event_id, "kind": kind}
     if kind == "not_a_crossing":
         stated = {"thing": stated["thing"], "timestamp": stated["timestamp"]}
-    return record | stated | {"recorded_at": _iso(now), "recorded_by": recorded_by, "reason": reason}
+    return record | stated | {"recorded_at": iso_utc(now), "recorded_by": recorded_by, "reason": reason}
 
 
 def _changed(kind: str, stated: Mapping[str, Any], changes: Mapping[str, str]) -> dict[str, Any]:
@@ -104,7 +100,7 @@ def _checked_crossing(stated: Mapping[str, Any]) -> str:
         raise InputDataError(f"--timestamp {text!r}: an ISO 8601 time, e.g. 2026-11-22T09:15:00Z") from None
     if moment.tzinfo is None:
         raise InputDataError(f"--timestamp {text!r}: say its time zone (Z for UTC)")
-    return _iso(moment)
+    return iso_utc(moment)
 
 
 def object_key(record: Mapping[str, Any]) -> str:

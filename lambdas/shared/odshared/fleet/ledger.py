@@ -30,6 +30,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 RAW_PREFIX = "fleet"
+# the data bucket's prefix of the crossings' evidence, evidence/<thing>/<event_id>/ (odedge.evidence.PREFIX: the
+# device package imports nothing of odshared, so a test holds the two equal)
+EVIDENCE_PREFIX = "evidence"
 PARTITION_FORMAT = "%Y/%m/%d/%H"  # Firehose's default prefix, as strftime
 PARTITION_PROJECTION_FORMAT = "yyyy/MM/dd/HH"  # the same, as Athena's projection writes it
 QUERIES = Path(__file__).with_name("queries")
@@ -273,13 +276,13 @@ def arrival_floor(since: datetime) -> str:
     return (since.astimezone(UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def period_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
     """The crossings queries' parameters, in their order."""
-    return [arrival_floor(since), _iso(since), _iso(until), thing, thing, line, line]
+    return [arrival_floor(since), iso_utc(since), iso_utc(until), thing, thing, line, line]
 
 
 def review_parameters(
@@ -292,4 +295,4 @@ def review_parameters(
 def gap_parameters(until: datetime, thing: str = "", settle: timedelta = DELIVERY_SETTLE) -> list[str]:
     """``crossing_gaps``' parameters: health reports sent before ``until - settle`` count, so that the crossings
     a report says were delivered have left Firehose's buffer (offline, nothing buffers: ``settle`` 0)."""
-    return [_iso(until - settle), thing, thing]
+    return [iso_utc(until - settle), thing, thing]
