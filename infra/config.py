@@ -118,17 +118,6 @@ def _integer_at_least(low: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, int) and value >= low
 
 
-def _spooler(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"storageType", "maxSizeInBytes", "nucleusVersion", "diskSpoolerVersion"}
-        and value["storageType"] in ("Disk", "Memory")
-        and isinstance(value["maxSizeInBytes"], int)
-        and value["maxSizeInBytes"] >= 262144
-        and all(isinstance(value[k], str) and SEMVER.match(value[k]) for k in ("nucleusVersion", "diskSpoolerVersion"))
-    )
-
-
 def _fleet_alarms(value: Any) -> bool:
     return (
         isinstance(value, dict)
@@ -139,20 +128,6 @@ def _fleet_alarms(value: Any) -> bool:
         and value["fpsFloor"] > 0
         and isinstance(value["devices"], list)
         and all(isinstance(d, str) and re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", d) for d in value["devices"])
-    )
-
-
-def _logs(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"level", "intervalSeconds", "diskLimitMb", "logManagerVersion"}
-        and value["level"] in ("DEBUG", "INFO", "WARN", "ERROR")
-        and isinstance(value["intervalSeconds"], int)
-        and value["intervalSeconds"] >= 60
-        and isinstance(value["diskLimitMb"], int)
-        and value["diskLimitMb"] >= 1
-        and isinstance(value["logManagerVersion"], str)
-        and bool(SEMVER.match(value["logManagerVersion"]))
     )
 
 
@@ -210,21 +185,9 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("componentVersion", lambda v: isinstance(v, str) and bool(SEMVER.match(v)), "major.minor.patch"),
     ("notificationEmail", lambda v: v == "" or (isinstance(v, str) and "@" in v), "an email address or ''"),
     (
-        "logs",
-        _logs,
-        "{level: DEBUG|INFO|WARN|ERROR, intervalSeconds: >= 60, diskLimitMb: >= 1, logManagerVersion: "
-        "major.minor.patch} (the LogManager's upload of the inference component's log)",
-    ),
-    (
         "fleetAlarms",
         _fleet_alarms,
         "{silenceMinutes: 1-1440, fpsFloor: > 0, devices: [thing names]} (the fleet's alarms)",
-    ),
-    (
-        "spooler",
-        _spooler,
-        "{storageType: Disk|Memory, maxSizeInBytes: an integer >= 262144, nucleusVersion and diskSpoolerVersion: "
-        "major.minor.patch} (the nucleus's MQTT spooler the deployments set)",
     ),
 )
 
@@ -241,12 +204,16 @@ def _hyperparameter_problems(hyper: Any) -> list[str]:
     return []
 
 
-def _promotion_problems(promotion: Any) -> list[str]:
-    """The block's declarations live in odshared, beside the Lambdas that read it, so synth and the Lambdas
-    cannot disagree on a key."""
-    from odshared.core.settings import promotion_problems
+def _block_problems(raw: dict[str, Any]) -> list[str]:
+    """The blocks' declarations (promotion, spooler, logs) live in odshared, beside the Lambdas that read them, so
+    synth and the Lambdas cannot disagree on a key."""
+    from odshared.core.settings import BLOCKS, block_problems
 
-    return [f"{PREFIX}promotion: {problem}" for problem in promotion_problems(promotion)]
+    return [
+        f"{model.BLOCK}: {problem}"
+        for model in BLOCKS
+        for problem in block_problems(model, raw[model.BLOCK.removeprefix(PREFIX)])
+    ]
 
 
 def unknown_key_problems(context_keys: Iterable[str]) -> list[str]:
@@ -270,7 +237,7 @@ def load_config(scope: constructs.Construct) -> AppConfig:
     if missing:
         raise ConfigError("cdk.json context is missing " + ", ".join(PREFIX + key for key in missing))
     problems = [f"{PREFIX}{key}: {why}" for key, ok, why in RULES if not ok(raw[key])]
-    problems += _promotion_problems(raw["promotion"])
+    problems += _block_problems(raw)
     problems += _hyperparameter_problems(raw["hyperparameters"])
     if problems:
         raise ConfigError("invalid cdk.json context: " + "; ".join(problems))

@@ -217,31 +217,39 @@ class FleetMonitoring(Construct):
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.BREACHING,
     ) -> cloudwatch.Alarm:
         """Under ``floor`` is harm; by default no data at all is too (a silent camera sends none)."""
-        return cloudwatch.Alarm(
-            self,
-            name,
-            metric=metric,
-            threshold=floor,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=periods,
-            treat_missing_data=missing,
-            alarm_description=description,
-        )
+        below = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+        return self._alarm(name, metric, floor, below, description, periods, missing)
 
     def _ceiling(
         self, name: str, metric: cloudwatch.IMetric, ceiling: float, description: str, periods: int = 1
     ) -> cloudwatch.Alarm:
         """At or over ``ceiling`` in each of ``periods`` periods is harm; no data is none (silence has its own
         alarms)."""
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        silent = cloudwatch.TreatMissingData.NOT_BREACHING
+        return self._alarm(name, metric, ceiling, above, description, periods, silent, datapoints=periods)
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        description: str,
+        periods: int,
+        missing: cloudwatch.TreatMissingData,
+        datapoints: int | None = None,
+    ) -> cloudwatch.Alarm:
+        """The one alarm shape of the fleet: ``datapoints`` left out keeps CloudWatch's default (all ``periods``)."""
         return cloudwatch.Alarm(
             self,
             name,
             metric=metric,
-            threshold=ceiling,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold=threshold,
+            comparison_operator=comparison,
             evaluation_periods=periods,
-            datapoints_to_alarm=periods,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            datapoints_to_alarm=datapoints,
+            treat_missing_data=missing,
             alarm_description=description,
         )
 

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from odshared.model.promotion_end import ENDED
 
-from .state_machines import guard, guarded_invoke, logged_state_machine, notify_then_fail
+from .state_machines import execution_status_rule, guard, guarded_invoke, logged_state_machine, notify_then_fail
 
 APPROVAL_EVENT = "SageMaker Model Package State Change"
 EXECUTION = "$$.Execution.Id"  # the context object's execution ARN: what holds a claim and a lock
@@ -159,16 +159,13 @@ class Promotion(Construct):
                 "(odctl model approve VERSION --override promotes it again)",
             }
         )
-        self.end_rule = events.Rule(
+        self.end_rule = execution_status_rule(
             self,
             "OnEnded",
-            description="A promotion that stopped, failed or timed out: its canary put back, its group released",
-            event_pattern=events.EventPattern(
-                source=["aws.states"],
-                detail_type=["Step Functions Execution Status Change"],
-                detail={"stateMachineArn": [self.state_machine.state_machine_arn], "status": list(ENDED)},
-            ),
-            targets=[targets.LambdaFunction(function), targets.SnsTopic(topic, message=notice)],
+            "A promotion that stopped, failed or timed out: its canary put back, its group released",
+            [self.state_machine],
+            list(ENDED),
+            [targets.LambdaFunction(function), targets.SnsTopic(topic, message=notice)],
         )
 
     def _invoke(self, name: str, function: str, payload: dict, result: str) -> tasks.LambdaInvoke:

@@ -107,19 +107,13 @@ def logged_state_machine(
 
 def notify_unhandled_failures(stack: cdk.Stack, machines: list[sfn.IStateMachine], topic: sns.ITopic) -> None:
     """No Catch sees States.Runtime, an execution timeout or an abort: the status change event does."""
-    events.Rule(
+    execution_status_rule(
         stack,
         "PipelineFailed",
-        description="Workflow executions that failed, timed out or were aborted",
-        event_pattern=events.EventPattern(
-            source=["aws.states"],
-            detail_type=["Step Functions Execution Status Change"],
-            detail={
-                "status": ["FAILED", "TIMED_OUT", "ABORTED"],
-                "stateMachineArn": [machine.state_machine_arn for machine in machines],
-            },
-        ),
-        targets=[
+        "Workflow executions that failed, timed out or were aborted",
+        machines,
+        ["FAILED", "TIMED_OUT", "ABORTED"],
+        [
             targets.SnsTopic(
                 topic,
                 message=events.RuleTargetInput.from_object(
@@ -132,4 +126,27 @@ def notify_unhandled_failures(stack: cdk.Stack, machines: list[sfn.IStateMachine
                 ),
             )
         ],
+    )
+
+
+def execution_status_rule(
+    scope: Construct,
+    construct_id: str,
+    description: str,
+    machines: list[sfn.IStateMachine],
+    statuses: list[str],
+    rule_targets: list[events.IRuleTarget],
+) -> events.Rule:
+    """An EventBridge rule on the machines' executions reaching one of ``statuses``: how an end no Catch sees (a
+    timeout, an abort, States.Runtime) still reaches its targets."""
+    return events.Rule(
+        scope,
+        construct_id,
+        description=description,
+        event_pattern=events.EventPattern(
+            source=["aws.states"],
+            detail_type=["Step Functions Execution Status Change"],
+            detail={"status": statuses, "stateMachineArn": [machine.state_machine_arn for machine in machines]},
+        ),
+        targets=rule_targets,
     )

@@ -3,6 +3,8 @@ converted models, component artifacts) and the bucket their access logs go to.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -38,25 +40,22 @@ class Storage(Construct):
         ground_truth_cors = s3.CorsRule(
             allowed_methods=[s3.HttpMethods.GET], allowed_origins=["*"], exposed_headers=["Access-Control-Allow-Origin"]
         )
-        self.data = s3.Bucket(
-            self,
-            "Data",
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="data/",
-            cors=[ground_truth_cors],
-            lifecycle_rules=temporary,
-            **common,
-        )
-        self.artifacts = s3.Bucket(
-            self,
-            "Artifacts",
-            versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
-            lifecycle_rules=temporary,
-            **common,
-        )
+
+        def logged(construct_id: str, log_prefix: str, **extra: Any) -> s3.Bucket:
+            """A versioned bucket whose access logs go to the access-log bucket under ``log_prefix``."""
+            return s3.Bucket(
+                self,
+                construct_id,
+                versioned=True,
+                server_access_logs_bucket=self.access_logs,
+                server_access_logs_prefix=log_prefix,
+                lifecycle_rules=temporary,
+                **extra,
+                **common,
+            )
+
+        self.data = logged("Data", "data/", cors=[ground_truth_cors])
+        self.artifacts = logged("Artifacts", "artifacts/")
 
 
 OBJECT_READ = ("s3:GetObject",)

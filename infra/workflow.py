@@ -102,52 +102,65 @@ class Workflow(Construct):
     def _invoke(self, name: str, function: str, payload: dict, result: str, minutes: int = 15) -> tasks.LambdaInvoke:
         return guarded_invoke(self, name, self.functions[function], payload, result, self.notify, minutes)
 
+    def _sagemaker_job(
+        self, job: str, hours: float, parameters: dict, selector: dict, result_path: str
+    ) -> sfn.CustomState:
+        """SageMaker's Create``job`` run to its end (``.sync``): ``hours`` of work and an hour more for its queue
+        and start-up, then the state times out."""
+        return sfn.CustomState(
+            self,
+            f"Create{job}",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:create{job}.sync",
+                "TimeoutSeconds": int(hours * 3600) + 3600,
+                "Parameters": parameters,
+                "ResultSelector": selector,
+                "ResultPath": result_path,
+            },
+        )
+
     def _labeling(
         self, config: AppConfig, sagemaker_role: iam.IRole, data_bucket_name: str, ground_truth_lambda_account: str
     ) -> sfn.CustomState:
         """Ground Truth bounding-box labeling of the input manifest (existing Ground Truth customers)."""
-        labeling = sfn.CustomState(
-            self,
-            "CreateLabelingJob",
-            state_json={
-                "Type": "Task",
-                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:createLabelingJob.sync",
-                "TimeoutSeconds": int(config.labeling_max_hours * 3600) + 3600,
-                "Parameters": {
-                    "LabelingJobName.$": "$.config.value.labelingJobName",
-                    "LabelAttributeName": config.label_attribute,
-                    "InputConfig": {
-                        "DataSource": {"S3DataSource": {"ManifestS3Uri.$": "$.config.value.labelingManifest"}},
-                        "DataAttributes": {
-                            "ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]
-                        },
-                    },
-                    "OutputConfig": {"S3OutputPath": f"s3://{data_bucket_name}/labels/"},
-                    "RoleArn": sagemaker_role.role_arn,
-                    "LabelCategoryConfigS3Uri.$": "$.config.value.labelCategoryConfig",
-                    "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 100},
-                    "HumanTaskConfig": {
-                        "WorkteamArn.$": "$.config.value.workteamArn",
-                        "UiConfig": {"UiTemplateS3Uri.$": "$.config.value.uiTemplate"},
-                        "PreHumanTaskLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
-                        f"{ground_truth_lambda_account}:function:PRE-BoundingBox",
-                        "AnnotationConsolidationConfig": {
-                            "AnnotationConsolidationLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
-                            f"{ground_truth_lambda_account}:function:ACS-BoundingBox"
-                        },
-                        "TaskTitle": "Draw a box around each object",
-                        "TaskDescription": "Draw a tight box around every object of the listed classes.",
-                        "TaskKeywords": ["image", "bounding box", "object detection"],
-                        "NumberOfHumanWorkersPerDataObject": 1,
-                        "TaskTimeLimitInSeconds": 300,
-                        "TaskAvailabilityLifetimeInSeconds": 21600,
-                        "MaxConcurrentTaskCount": 1000,
-                        "PublicWorkforceTaskPrice.$": "$.config.value.price",
+        labeling = self._sagemaker_job(
+            "LabelingJob",
+            config.labeling_max_hours,
+            {
+                "LabelingJobName.$": "$.config.value.labelingJobName",
+                "LabelAttributeName": config.label_attribute,
+                "InputConfig": {
+                    "DataSource": {"S3DataSource": {"ManifestS3Uri.$": "$.config.value.labelingManifest"}},
+                    "DataAttributes": {
+                        "ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]
                     },
                 },
-                "ResultSelector": {"outputManifest.$": "$.LabelingJobOutput.OutputDatasetS3Uri"},
-                "ResultPath": "$.labeling",
+                "OutputConfig": {"S3OutputPath": f"s3://{data_bucket_name}/labels/"},
+                "RoleArn": sagemaker_role.role_arn,
+                "LabelCategoryConfigS3Uri.$": "$.config.value.labelCategoryConfig",
+                "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 100},
+                "HumanTaskConfig": {
+                    "WorkteamArn.$": "$.config.value.workteamArn",
+                    "UiConfig": {"UiTemplateS3Uri.$": "$.config.value.uiTemplate"},
+                    "PreHumanTaskLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
+                    f"{ground_truth_lambda_account}:function:PRE-BoundingBox",
+                    "AnnotationConsolidationConfig": {
+                        "AnnotationConsolidationLambdaArn": f"arn:{cdk.Aws.PARTITION}:lambda:{cdk.Aws.REGION}:"
+                        f"{ground_truth_lambda_account}:function:ACS-BoundingBox"
+                    },
+                    "TaskTitle": "Draw a box around each object",
+                    "TaskDescription": "Draw a tight box around every object of the listed classes.",
+                    "TaskKeywords": ["image", "bounding box", "object detection"],
+                    "NumberOfHumanWorkersPerDataObject": 1,
+                    "TaskTimeLimitInSeconds": 300,
+                    "TaskAvailabilityLifetimeInSeconds": 21600,
+                    "MaxConcurrentTaskCount": 1000,
+                    "PublicWorkforceTaskPrice.$": "$.config.value.price",
+                },
             },
+            {"outputManifest.$": "$.LabelingJobOutput.OutputDatasetS3Uri"},
+            "$.labeling",
         )
         guard(labeling, SAGEMAKER_TRANSIENT, self.notify)
         return labeling
@@ -162,52 +175,44 @@ class Workflow(Construct):
             "InputMode": "Pipe",
             "CompressionType": "None",
         }
-        training = sfn.CustomState(
-            self,
-            "CreateTrainingJob",
-            state_json={
-                "Type": "Task",
-                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::sagemaker:createTrainingJob.sync",
-                "TimeoutSeconds": int(config.training_max_hours * 3600) + 3600,
-                "Parameters": {
-                    "TrainingJobName.$": "$.config.value.trainingJobName",
-                    "AlgorithmSpecification": {
-                        "TrainingImage": algorithm_image,
-                        "TrainingInputMode": "Pipe",
-                        # no MetricDefinitions: SageMaker refuses them for its built-in algorithms, which
-                        # publish validation:mAP and the training losses themselves
-                    },
-                    "RoleArn": sagemaker_role.role_arn,
-                    "HyperParameters.$": "$.prepared.value.hyperparameters",
-                    "InputDataConfig": [
-                        {
-                            "ChannelName": name,
-                            **channel,
-                            "DataSource": {
-                                "S3DataSource": {
-                                    "S3DataType": "AugmentedManifestFile",
-                                    "S3DataDistributionType": "FullyReplicated",
-                                    "AttributeNames": ["source-ref", config.label_attribute],
-                                    "S3Uri.$": f"$.prepared.value.{key}",
-                                }
-                            },
-                        }
-                        for name, key in (("train", "train_manifest"), ("validation", "validation_manifest"))
-                    ],
-                    "OutputDataConfig": {"S3OutputPath": f"s3://{artifacts_bucket_name}/training/"},
-                    "ResourceConfig": {
-                        "InstanceType": config.training_instance_type,
-                        "InstanceCount": config.training_instance_count,
-                        "VolumeSizeInGB": config.training_volume_gb,
-                    },
-                    "StoppingCondition": {"MaxRuntimeInSeconds": int(config.training_max_hours * 3600)},
+        training = self._sagemaker_job(
+            "TrainingJob",
+            config.training_max_hours,
+            {
+                "TrainingJobName.$": "$.config.value.trainingJobName",
+                "AlgorithmSpecification": {
+                    "TrainingImage": algorithm_image,
+                    "TrainingInputMode": "Pipe",
+                    # no MetricDefinitions: SageMaker refuses them for its built-in algorithms, which
+                    # publish validation:mAP and the training losses themselves
                 },
-                "ResultSelector": {
-                    "modelArtifact.$": "$.ModelArtifacts.S3ModelArtifacts",
-                    "trainingJobName.$": "$.TrainingJobName",
+                "RoleArn": sagemaker_role.role_arn,
+                "HyperParameters.$": "$.prepared.value.hyperparameters",
+                "InputDataConfig": [
+                    {
+                        "ChannelName": name,
+                        **channel,
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "AugmentedManifestFile",
+                                "S3DataDistributionType": "FullyReplicated",
+                                "AttributeNames": ["source-ref", config.label_attribute],
+                                "S3Uri.$": f"$.prepared.value.{key}",
+                            }
+                        },
+                    }
+                    for name, key in (("train", "train_manifest"), ("validation", "validation_manifest"))
+                ],
+                "OutputDataConfig": {"S3OutputPath": f"s3://{artifacts_bucket_name}/training/"},
+                "ResourceConfig": {
+                    "InstanceType": config.training_instance_type,
+                    "InstanceCount": config.training_instance_count,
+                    "VolumeSizeInGB": config.training_volume_gb,
                 },
-                "ResultPath": "$.training",
+                "StoppingCondition": {"MaxRuntimeInSeconds": int(config.training_max_hours * 3600)},
             },
+            {"modelArtifact.$": "$.ModelArtifacts.S3ModelArtifacts", "trainingJobName.$": "$.TrainingJobName"},
+            "$.training",
         )
         training.add_retry(
             errors=["SageMaker.ResourceLimitExceededException"],

@@ -8,7 +8,7 @@ from typing import Any
 from odshared.core.lambda_env import json_setting
 from odshared.core.log import configure
 from odshared.core.settings import parse_promotion
-from odshared.fleet.canary import CanaryBounds, CanaryRun, check_canary
+from odshared.fleet.canary import CanaryRun, check_canary
 
 configure()
 
@@ -19,7 +19,7 @@ def handler(
     """``canary``: the canary deploy step's result; ``plan``: the plan step's."""
     import boto3
 
-    bounds = CanaryBounds.from_settings(parse_promotion(json_setting("PROMOTION")).canary)
+    bounds = parse_promotion(json_setting("PROMOTION")).canary
     return check_canary(
         CanaryRun.from_state(event["canary"], event["plan"]),
         bounds,

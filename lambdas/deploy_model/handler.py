@@ -16,18 +16,8 @@ def handler(event: dict[str, Any], context: Any = None, greengrass: Any = None) 
     deployment's result listed as ``previous`` (the canary's rollback)."""
     import boto3
 
+    scope, settings = FunctionScope.of(context), DeploySettings.from_environment()
+    client = greengrass or boto3.client("greengrassv2")
     if "restore" in event:
-        return restore_deployment(
-            event["thing_group"],
-            event["restore"],
-            FunctionScope.of(context),
-            DeploySettings.from_environment(),
-            greengrass or boto3.client("greengrassv2"),
-        )
-    return deploy_model(
-        event["thing_group"],
-        event["component"],
-        FunctionScope.of(context),
-        DeploySettings.from_environment(),
-        greengrass or boto3.client("greengrassv2"),
-    )
+        return restore_deployment(event["thing_group"], event["restore"], scope, settings, client)
+    return deploy_model(event["thing_group"], event["component"], scope, settings, client)

@@ -182,6 +182,14 @@ def test_bad_context_is_named(tmp_path):
     ):
         with pytest.raises(ConfigError, match=f"edge-od:promotion: {named}"):
             synth(tmp_path, **{"edge-od:promotion": {**promotion, **bad}})
+    # the spooler and log blocks: the same model, so the same messages, key by key
+    logs = cdk_json_context()["edge-od:logs"]
+    with pytest.raises(
+        ConfigError, match="edge-od:logs: unknown key 'interval' \\(did you mean 'intervalSeconds'\\?\\)"
+    ):
+        synth(tmp_path, **{"edge-od:logs": {**logs, "interval": 60}})
+    with pytest.raises(ConfigError, match="edge-od:spooler: storageType: Disk\\|Memory"):
+        synth(tmp_path, **{"edge-od:spooler": {**cdk_json_context()["edge-od:spooler"], "storageType": "Flash"}})
 
 
 def test_cfn_lint_reports_nothing(synthesized, tmp_path):

@@ -13,14 +13,9 @@ import pytest
 import yaml
 
 from infra.config import cdk_json_context
+from odshared.core.settings import LogSettings, SettingsError, SpoolerSettings, parse
 from odshared.greengrass.components import PublishError
-from odshared.greengrass.deployments import (
-    DeployError,
-    LogSettings,
-    SpoolerSettings,
-    log_manager_component,
-    spooler_components,
-)
+from odshared.greengrass.deployments import DeployError, log_manager_component, spooler_components
 from tests.conftest import REPO
 from tests.helpers import load_handler_module
 from tests.lambdas.greengrass_service import GreengrassService
@@ -159,10 +154,18 @@ def test_a_missing_setting_is_named(monkeypatch):
     monkeypatch.setenv("ROLLOUT_MAX_PER_MINUTE", "ten")
     with pytest.raises(LambdaSettingsError, match="ROLLOUT_MAX_PER_MINUTE='ten'"):
         _module("deploy_model").handler(event, CONTEXT, greengrass=object())
+    # the blocks the stack passes verbatim go through the same parse as synth's check
+    monkeypatch.setenv("ROLLOUT_MAX_PER_MINUTE", "5")
+    spooler = {**SPOOLER, "maxSizeInByte": SPOOLER["maxSizeInBytes"]}
+    del spooler["maxSizeInBytes"]
+    monkeypatch.setenv("SPOOLER", json.dumps(spooler))
+    monkeypatch.setenv("LOGS", json.dumps(LOGS))
+    with pytest.raises(SettingsError, match="edge-od:spooler: unknown key 'maxSizeInByte' \\(did you mean"):
+        _module("deploy_model").handler(event, CONTEXT, greengrass=object())
 
 
 def test_the_spooler_keeps_the_groups_nucleus_and_its_other_settings():
-    spooler = SpoolerSettings.from_mapping(SPOOLER)
+    spooler = parse(SpoolerSettings, SPOOLER)
     configured = {
         "aws.greengrass.Nucleus": {
             "componentVersion": "2.12.1",
@@ -179,7 +182,7 @@ def test_the_spooler_keeps_the_groups_nucleus_and_its_other_settings():
     assert merged["mqtt"]["spooler"]["storageType"] == "Disk"
     bare = spooler_components({}, spooler)  # a group whose deployment names no nucleus: the configured version
     assert bare["aws.greengrass.Nucleus"]["componentVersion"] == SPOOLER["nucleusVersion"]
-    memory = spooler_components({}, SpoolerSettings.from_mapping({**SPOOLER, "storageType": "Memory"}))
+    memory = spooler_components({}, parse(SpoolerSettings, {**SPOOLER, "storageType": "Memory"}))
     assert set(memory) == {"aws.greengrass.Nucleus"}
     assert (
         "pluginName"
@@ -190,7 +193,7 @@ def test_the_spooler_keeps_the_groups_nucleus_and_its_other_settings():
 def test_a_nucleus_too_old_for_the_disk_spooler_is_named_with_the_fix():
     old = {"aws.greengrass.Nucleus": {"componentVersion": "2.10.3"}}
     with pytest.raises(DeployError, match="nucleus is 2.10.3; the disk spooler needs 2.11.0 or later.*Memory"):
-        spooler_components(old, SpoolerSettings.from_mapping(SPOOLER))
+        spooler_components(old, parse(SpoolerSettings, SPOOLER))
 
 
 # aws.greengrass.LogManager's documented configuration (the component's page in the Greengrass developer guide)
@@ -210,7 +213,7 @@ def test_the_log_manager_uploads_the_inference_log_with_documented_keys_and_keep
             },
         }
     }
-    (manager,) = log_manager_component(group, "com.acme.ObjectDetection", LogSettings.from_mapping(LOGS)).values()
+    (manager,) = log_manager_component(group, "com.acme.ObjectDetection", parse(LogSettings, LOGS)).values()
     assert manager["componentVersion"] == "2.3.7"
     config = json.loads(manager["configurationUpdate"]["merge"])
     assert set(config) <= LOG_MANAGER_KEYS and set(config["logsUploaderConfiguration"]) <= UPLOADER_KEYS
@@ -218,5 +221,5 @@ def test_the_log_manager_uploads_the_inference_log_with_documented_keys_and_keep
     ours = config["logsUploaderConfiguration"]["componentLogsConfigurationMap"]["com.acme.ObjectDetection"]
     assert set(ours) == COMPONENT_LOG_KEYS and ours["minimumLogLevel"] == LOGS["level"]
     assert config["periodicUploadIntervalSec"] == str(LOGS["intervalSeconds"])
-    (fresh,) = log_manager_component({}, "c", LogSettings.from_mapping(LOGS)).values()
+    (fresh,) = log_manager_component({}, "c", parse(LogSettings, LOGS)).values()
     assert fresh["componentVersion"] == LOGS["logManagerVersion"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 
 import boto3
 import botocore.session
@@ -16,6 +17,7 @@ import regex
 
 from odedge.model import ModelPackage
 from odedge.runtimes import create_runtime
+from odshared.core.settings import CanarySettings
 from odshared.model.calibration import build_evaluation_set
 from odshared.model.convert import convert
 from odshared.model.package import update_manifest
@@ -34,6 +36,13 @@ from tests.conftest import CLASSES
 pytestmark = pytest.mark.integration
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 GATE = GateSettings("auto", map_floor=0.2, max_map_drop=0.02)
+BOUNDS = CanarySettings(  # cdk.json's edge-od:promotion canary
+    min_fps_ratio=0.8,
+    max_publish_errors=0,
+    min_source_connected=0.95,
+    min_detections_ratio=0.5,
+    max_detections_ratio=2.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -223,13 +232,12 @@ def test_the_canary_counts_only_the_new_versions_reports_from_the_switch(devices
     with none of the new version the canary fails, with them all through the soak it passes."""
     import datetime as dt
 
-    from odshared.fleet.canary import CanaryBounds, check_canary
+    from odshared.fleet.canary import check_canary
     from tests.rehearsal.device_health import report
 
-    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
     iot, cloudwatch, greengrass = boto3.client("iot"), boto3.client("cloudwatch"), devices.client()
     run = _canary(devices, soak=20)
-    assert check_canary(run, bounds, iot, greengrass, cloudwatch)["state"] == "soaking"  # not applied yet
+    assert check_canary(run, BOUNDS, iot, greengrass, cloudwatch)["state"] == "soaking"  # not applied yet
     time.sleep(0.5)
     switched = time.time()
     report(health["1.0.0"][:5], at=switched - 30)  # the old model, before
@@ -237,14 +245,14 @@ def test_the_canary_counts_only_the_new_versions_reports_from_the_switch(devices
         report(health["1.0.0"][i % len(health["1.0.0"]) : i % len(health["1.0.0"]) + 1], at=switched + i)
     later = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
     soaking = check_canary(
-        run, bounds, iot, greengrass, cloudwatch, now=dt.datetime.fromtimestamp(switched + 5, dt.UTC)
+        run, BOUNDS, iot, greengrass, cloudwatch, now=dt.datetime.fromtimestamp(switched + 5, dt.UTC)
     )
     assert soaking["state"] == "soaking" and 14 <= soaking["waitSeconds"] <= 16
-    silent = check_canary(run, bounds, iot, greengrass, cloudwatch, now=later)
+    silent = check_canary(run, BOUNDS, iot, greengrass, cloudwatch, now=later)
     assert silent["state"] == "unhealthy" and "camera-07: no health report as model 1.0.1" in silent["reason"]
     for i in range(21):
         report([health["1.0.1"][i % len(health["1.0.1"])]], at=switched + i)
-    verdict = check_canary(run, bounds, iot, greengrass, cloudwatch, now=later)
+    verdict = check_canary(run, BOUNDS, iot, greengrass, cloudwatch, now=later)
     assert verdict["state"] == "healthy", verdict["reason"]
     assert verdict["devices"]["camera-07"]["soak"]["HealthReports"] == 21
     json.dumps(verdict)  # the state's output
@@ -253,7 +261,7 @@ def test_the_canary_counts_only_the_new_versions_reports_from_the_switch(devices
 def test_a_device_that_goes_silent_part_way_fails(devices, health):
     import datetime as dt
 
-    from odshared.fleet.canary import CanaryBounds, check_canary
+    from odshared.fleet.canary import check_canary
     from tests.rehearsal.device_health import report
 
     run = _canary(devices, soak=20)
@@ -262,8 +270,7 @@ def test_a_device_that_goes_silent_part_way_fails(devices, health):
     for i in range(5):  # then nothing: it hung
         report([health["1.0.1"][i]], at=switched + i)
     at = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
-    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
-    verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
+    verdict = check_canary(run, BOUNDS, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
     assert verdict["state"] == "unhealthy" and "5 health reports as 1.0.1, of about 21 expected" in verdict["reason"]
 
 
@@ -271,7 +278,7 @@ def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_ca
     """Both groups pin the model: the nucleus refuses the conflict, the device keeps 1.0.0 (whose reports, healthy
     as they are, are no evidence about 1.0.1). Knowing the fleet group, the check says so on sight: the device,
     both groups and what to do."""
-    from odshared.fleet.canary import CanaryBounds, check_canary
+    from odshared.fleet.canary import check_canary
     from tests.rehearsal.device_health import report
 
     boto3.client("iot").add_thing_to_thing_group(thingGroupName="cameras", thingName="camera-07")
@@ -279,12 +286,11 @@ def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_ca
     time.sleep(0.6)
     assert devices.running("camera-07", MODEL) == "1.0.0"
     report(health["1.0.0"])
-    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
     clients = (boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
-    verdict = check_canary(run, bounds, *clients)
+    verdict = check_canary(run, BOUNDS, *clients)
     assert verdict["state"] == "unhealthy"
     assert "camera-07: the canary deployment FAILED on the device: Conflicts in component version" in verdict["reason"]
-    on_sight = check_canary(_canary(devices, soak=20, fleet="cameras"), bounds, *clients)
+    on_sight = check_canary(_canary(devices, soak=20, fleet="cameras"), BOUNDS, *clients)
     assert on_sight["state"] == "unhealthy" and on_sight["waitSeconds"] == 0
     assert on_sight["reason"].startswith("camera-07 in both the canary group canaries and the fleet group cameras")
     fix = "aws iot remove-thing-from-thing-group --thing-group-name cameras --thing-name camera-07"
@@ -294,16 +300,15 @@ def test_a_canary_device_also_in_the_fleet_group_fails_its_deployment_and_the_ca
 def test_a_device_offline_never_applies_and_fails_after_the_soak(devices):
     import datetime as dt
 
-    from odshared.fleet.canary import CanaryBounds, check_canary
+    from odshared.fleet.canary import check_canary
 
     devices.set_offline("camera-07")
     run = _canary(devices, soak=20)
     time.sleep(0.5)
-    bounds = CanaryBounds(0.8, 0, 0.95, 0.5, 2.0)
     clients = (boto3.client("iot"), devices.client(), boto3.client("cloudwatch"))
-    assert check_canary(run, bounds, *clients)["state"] == "soaking"
+    assert check_canary(run, BOUNDS, *clients)["state"] == "soaking"
     after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25)
-    verdict = check_canary(run, bounds, *clients, now=after)
+    verdict = check_canary(run, BOUNDS, *clients, now=after)
     assert (
         verdict["state"] == "unhealthy"
         and "camera-07: never applied the canary deployment (QUEUED" in verdict["reason"]
@@ -353,7 +358,7 @@ def test_a_canary_that_runs_slower_fails_on_its_frame_rate(devices, health, slow
     """The same device's reports before (1.0.0) and after the switch (1.0.1 at a quarter of the frame rate)."""
     import datetime as dt
 
-    from odshared.fleet.canary import CanaryBounds, check_canary
+    from odshared.fleet.canary import check_canary
     from tests.rehearsal.device_health import report
 
     run = _canary(devices, soak=20)
@@ -364,7 +369,7 @@ def test_a_canary_that_runs_slower_fails_on_its_frame_rate(devices, health, slow
     for i in range(21):
         report([slow_health[i % len(slow_health)]], at=switched + i)
     at = dt.datetime.fromtimestamp(switched + 21, dt.UTC)
-    bounds = CanaryBounds(0.8, 0, 0.95, 0.0, 100.0)
+    bounds = replace(BOUNDS, min_detections_ratio=0.0, max_detections_ratio=100.0)
     verdict = check_canary(run, bounds, boto3.client("iot"), devices.client(), boto3.client("cloudwatch"), now=at)
     assert verdict["state"] == "unhealthy" and "camera-07: FPS" in verdict["reason"], verdict
     assert "(minFpsRatio)" in verdict["reason"] and "DetectionsPerFrame" not in verdict["reason"]

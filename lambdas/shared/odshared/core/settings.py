@@ -1,9 +1,10 @@
-"""cdk.json ``edge-od:promotion`` parsed once, into frozen dataclasses: the CDK app checks the block at synth with
-these declarations and the promotion Lambdas build their settings from the same parse, so a setting has one home
-(its key, type, check and description live on one dataclass field) and a new one is a change to this module alone.
+"""cdk.json's settings blocks (``edge-od:promotion``, ``edge-od:spooler``, ``edge-od:logs``) parsed once, into frozen
+dataclasses: the CDK app checks each block at synth with these declarations and the Lambdas build their settings
+from the same parse, so a setting has one home (its key, type, check and description live on one dataclass field)
+and a new one is a change to this module alone.
 
 Plain dataclasses, not pydantic: each Lambda bundle carries only its own requirements file, and a validation
-library in every promotion bundle for one small block would be weight and cold-start time the stdlib avoids.
+library in every bundle for a few small blocks would be weight and cold-start time the stdlib avoids.
 """
 
 from __future__ import annotations
@@ -12,27 +13,50 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from odshared.core.errors import OdError
 
-PROMOTION = "edge-od:promotion"
-
 
 class SettingsError(OdError):
-    """The ``edge-od:promotion`` block a Lambda was given is not one synthesis would have accepted."""
+    """A cdk.json block a Lambda was given is not one synthesis would have accepted."""
+
+
+class Block:
+    """A top-level cdk.json block's model; ``BLOCK`` is its context key, which messages about it name."""
+
+    BLOCK: ClassVar[str]
+
+
+Model = TypeVar("Model", bound=Block)
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _at_least(low: float) -> Callable[[Any], bool]:
     return lambda value: _number(value) and value >= low
 
 
+def _integer_in(low: int, high: float = float("inf")) -> Callable[[Any], bool]:
+    return lambda value: _integer(value) and low <= value <= high
+
+
 def _fraction(value: Any) -> bool:
     return _number(value) and 0 <= value <= 1
+
+
+def _one_of(*choices: object) -> Callable[[Any], bool]:
+    return lambda value: value in choices
+
+
+def _semver(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"\d+\.\d+\.\d+", value) is not None
 
 
 def _setting(key: str, convert: Callable[[Any], Any], ok: Callable[[Any], bool], what: str, **default: Any) -> Any:
@@ -44,7 +68,7 @@ def _block(key: str, nested: type) -> Any:
     return field(metadata={"key": key, "nested": nested})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CanarySettings:
     """``canary``: how far each canary device's health may fall from its own before the promotion."""
 
@@ -55,17 +79,16 @@ class CanarySettings:
     max_detections_ratio: float = _setting("maxDetectionsRatio", float, _at_least(1), "a number >= 1")
 
 
-@dataclass(frozen=True)
-class PromotionConfig:
+@dataclass(frozen=True, kw_only=True)
+class PromotionConfig(Block):
     """The whole ``edge-od:promotion`` block: the gate, the scoring and the canary."""
 
-    approval_mode: str = _setting("approvalMode", str, lambda v: v in ("auto", "manual"), "auto|manual")
+    BLOCK: ClassVar[str] = "edge-od:promotion"
+    approval_mode: str = _setting("approvalMode", str, _one_of("auto", "manual"), "auto|manual")
     map_floor: float = _setting("mapFloor", float, _fraction, "a number in [0, 1]")
     max_map_drop: float = _setting("maxMapDrop", float, _fraction, "a number in [0, 1]")
     int8_max_map_drop: float = _setting("int8MaxMapDrop", float, _fraction, "a number in [0, 1]")
-    evaluation_images: int = _setting(
-        "evaluationImages", int, lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2000, "1-2000"
-    )
+    evaluation_images: int = _setting("evaluationImages", int, _integer_in(1, 2000), "1-2000")
     canary_thing_group: str = _setting(
         "canaryThingGroup",
         str,
@@ -74,6 +97,33 @@ class PromotionConfig:
     )
     soak_minutes: float = _setting("soakMinutes", float, lambda v: _number(v) and 0 < v <= 24 * 60, "(0, 1440]")
     canary: CanarySettings = _block("canary", CanarySettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpoolerSettings(Block):
+    """``edge-od:spooler``: the nucleus's MQTT spooler the deployments set."""
+
+    BLOCK: ClassVar[str] = "edge-od:spooler"
+    storage_type: str = _setting("storageType", str, _one_of("Disk", "Memory"), "Disk|Memory")
+    max_size_bytes: int = _setting("maxSizeInBytes", int, _integer_in(262144), "an integer >= 262144")
+    # only where the group's deployment names no nucleus
+    nucleus_version: str = _setting("nucleusVersion", str, _semver, "major.minor.patch")
+    disk_spooler_version: str = _setting("diskSpoolerVersion", str, _semver, "major.minor.patch")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogSettings(Block):
+    """``edge-od:logs``: the LogManager's upload of the inference component's log."""
+
+    BLOCK: ClassVar[str] = "edge-od:logs"
+    level: str = _setting("level", str, _one_of("DEBUG", "INFO", "WARN", "ERROR"), "DEBUG|INFO|WARN|ERROR")
+    interval_seconds: int = _setting("intervalSeconds", int, _integer_in(60), "an integer >= 60")
+    disk_limit_mb: int = _setting("diskLimitMb", int, _integer_in(1), "an integer >= 1")
+    log_manager_version: str = _setting("logManagerVersion", str, _semver, "major.minor.patch")
+
+
+# the blocks' models: what synth checks (infra.config) and what the Lambdas parse
+BLOCKS: tuple[type[Block], ...] = (PromotionConfig, SpoolerSettings, LogSettings)
 
 
 def _problems(cls: type, raw: Any, where: str) -> list[str]:
@@ -109,14 +159,19 @@ def _build(cls: Any, raw: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
-def promotion_problems(raw: Any) -> list[str]:
-    """Every problem of the block at once, so one synth names them all (the style of infra.config)."""
-    return _problems(PromotionConfig, raw, "")
+def block_problems(model: type, raw: Any) -> list[str]:
+    """Every problem of a block at once, so one synth names them all (the style of infra.config)."""
+    return _problems(model, raw, "")
+
+
+def parse(model: type[Model], raw: Any) -> Model:
+    """The one parse of a block, from cdk.json at synth or from the Lambda variable that holds it verbatim."""
+    problems = block_problems(model, raw)
+    if problems:
+        raise SettingsError(f"{model.BLOCK}: " + "; ".join(problems))
+    return cast(Model, _build(model, raw))
 
 
 def parse_promotion(raw: Any) -> PromotionConfig:
-    """The Lambdas' one parse of the block their ``PROMOTION`` variable holds."""
-    problems = promotion_problems(raw)
-    if problems:
-        raise SettingsError(f"{PROMOTION}: " + "; ".join(problems))
-    return cast(PromotionConfig, _build(PromotionConfig, raw))
+    """The promotion Lambdas' parse of the block their ``PROMOTION`` variable holds."""
+    return parse(PromotionConfig, raw)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,27 +45,6 @@ HEALTHY, UNHEALTHY, SOAKING = "healthy", "unhealthy", "soaking"
 # the stack's CanaryThingGroup output where none is configured (CloudFormation takes no empty output; no thing group
 # name holds parentheses)
 NO_CANARY = "(none)"
-
-
-@dataclass(frozen=True)
-class CanaryBounds:
-    """cdk.json ``edge-od:promotion`` ``canary``."""
-
-    min_fps_ratio: float
-    max_publish_errors: float
-    min_source_connected: float
-    min_detections_ratio: float
-    max_detections_ratio: float
-
-    @classmethod
-    def from_settings(cls, canary: CanarySettings) -> CanaryBounds:
-        return cls(
-            canary.min_fps_ratio,
-            canary.max_publish_errors,
-            canary.min_source_connected,
-            canary.min_detections_ratio,
-            canary.max_detections_ratio,
-        )
 
 
 @dataclass(frozen=True)
@@ -184,32 +163,39 @@ def read_window(
     return window
 
 
+def _first(call: Any, items: str, match: Callable[[Any], bool], **kwargs: Any) -> dict[str, Any] | None:
+    """The first item of a Greengrass listing (``items`` of each page, followed by ``nextToken``) ``match`` accepts."""
+    while True:
+        page = call(**kwargs)
+        for item in page.get(items, []):
+            if match(item):
+                return dict(item)
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]
+
+
 def _effective(greengrass: Any, thing: str, deployment_id: str) -> dict[str, Any] | None:
     """The device's own record of the deployment (None: it has not been sent it, or it is no core device yet)."""
-    kwargs: dict[str, Any] = {"coreDeviceThingName": thing}
     try:
-        while True:
-            page = greengrass.list_effective_deployments(**kwargs)
-            for item in page.get("effectiveDeployments", []):
-                if item.get("deploymentId") == deployment_id:
-                    return dict(item)
-            if not page.get("nextToken"):
-                return None
-            kwargs["nextToken"] = page["nextToken"]
+        return _first(
+            greengrass.list_effective_deployments,
+            "effectiveDeployments",
+            lambda item: item.get("deploymentId") == deployment_id,
+            coreDeviceThingName=thing,
+        )
     except greengrass.exceptions.ResourceNotFoundException:
         return None
 
 
 def _installed(greengrass: Any, thing: str, component: str) -> dict[str, Any] | None:
-    kwargs: dict[str, Any] = {"coreDeviceThingName": thing, "topologyFilter": "ALL"}
-    while True:
-        page = greengrass.list_installed_components(**kwargs)
-        for item in page.get("installedComponents", []):
-            if item.get("componentName") == component:
-                return dict(item)
-        if not page.get("nextToken"):
-            return None
-        kwargs["nextToken"] = page["nextToken"]
+    return _first(
+        greengrass.list_installed_components,
+        "installedComponents",
+        lambda item: item.get("componentName") == component,
+        coreDeviceThingName=thing,
+        topologyFilter="ALL",
+    )
 
 
 def _applied(thing: str, run: CanaryRun, greengrass: Any, now: dt.datetime) -> DeviceVerdict | dt.datetime:
@@ -252,7 +238,7 @@ def _reporting(thing: str, run: CanaryRun, soak: Mapping[str, float | None], sin
 
 
 def _problems(
-    thing: str, now: Mapping[str, float | None], before: Mapping[str, float | None], b: CanaryBounds
+    thing: str, now: Mapping[str, float | None], before: Mapping[str, float | None], b: CanarySettings
 ) -> list[str]:
     problems = []
     fps, fps_before = now["FPS"] or 0.0, before["FPS"]
@@ -280,7 +266,7 @@ def _problems(
 
 
 def device_verdict(
-    thing: str, run: CanaryRun, bounds: CanaryBounds, greengrass: Any, cloudwatch: Any, now: dt.datetime
+    thing: str, run: CanaryRun, bounds: CanarySettings, greengrass: Any, cloudwatch: Any, now: dt.datetime
 ) -> DeviceVerdict:
     """One canary device: applied, still on the new version, soaked for ``soak_seconds`` on it, within bounds
     against its own reports of the previous model over as long before it switched."""
@@ -302,7 +288,7 @@ def device_verdict(
 
 
 def check_canary(
-    run: CanaryRun, bounds: CanaryBounds, iot: Any, greengrass: Any, cloudwatch: Any, now: dt.datetime | None = None
+    run: CanaryRun, bounds: CanarySettings, iot: Any, greengrass: Any, cloudwatch: Any, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """The canary's verdict: ``unhealthy`` as soon as one device fails, ``soaking`` (check again after
     ``waitSeconds``) while a device has not soaked long enough, ``healthy`` when every device passed."""

@@ -21,6 +21,7 @@ from typing import Any
 from odshared.core.errors import OdError
 from odshared.core.lambda_env import FunctionScope, json_setting, setting
 from odshared.core.log import log_event
+from odshared.core.settings import LogSettings, SpoolerSettings, parse
 
 logger = logging.getLogger(__name__)
 NUCLEUS = "aws.greengrass.Nucleus"
@@ -32,41 +33,6 @@ DEFAULT_HEALTH_INTERVAL = 60  # seconds: edge_component/recipes/inference.yaml's
 
 class DeployError(OdError):
     """The group's deployment cannot take ours as configured."""
-
-
-@dataclass(frozen=True)
-class SpoolerSettings:
-    """The nucleus's MQTT spooler (cdk.json ``edge-od:spooler``)."""
-
-    storage_type: str  # Disk | Memory
-    max_size_bytes: int
-    nucleus_version: str  # only where the group's deployment names no nucleus
-    disk_spooler_version: str
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> SpoolerSettings:
-        return cls(
-            str(raw["storageType"]),
-            int(raw["maxSizeInBytes"]),
-            str(raw["nucleusVersion"]),
-            str(raw["diskSpoolerVersion"]),
-        )
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    """The LogManager's upload of the inference component's log (cdk.json ``edge-od:logs``)."""
-
-    level: str
-    interval_seconds: int
-    disk_limit_mb: int
-    log_manager_version: str
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> LogSettings:
-        return cls(
-            str(raw["level"]), int(raw["intervalSeconds"]), int(raw["diskLimitMb"]), str(raw["logManagerVersion"])
-        )
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -155,8 +121,8 @@ class DeploySettings:
             json_setting("SYSTEM_RESOURCE_LIMITS", "{}"),
             setting("ROLLOUT_MAX_PER_MINUTE", int, "10"),
             setting("ROLLOUT_FAILURE_PERCENT", float, "10"),
-            SpoolerSettings.from_mapping(json_setting("SPOOLER")),
-            LogSettings.from_mapping(json_setting("LOGS")),
+            parse(SpoolerSettings, json_setting("SPOOLER")),
+            parse(LogSettings, json_setting("LOGS")),
         )
 
     @classmethod
@@ -169,8 +135,8 @@ class DeploySettings:
             json.loads(variables.get("SYSTEM_RESOURCE_LIMITS") or "{}"),
             int(variables.get("ROLLOUT_MAX_PER_MINUTE") or 10),
             float(variables.get("ROLLOUT_FAILURE_PERCENT") or 10),
-            SpoolerSettings.from_mapping(json.loads(variables["SPOOLER"])),
-            LogSettings.from_mapping(json.loads(variables["LOGS"])),
+            parse(SpoolerSettings, json.loads(variables["SPOOLER"])),
+            parse(LogSettings, json.loads(variables["LOGS"])),
         )
 
 
