@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the Lambda runtime's tests read cdk.json through this module without the CDK installed
     import constructs
 
-    from odshared.core.settings import PromotionConfig
+    from odshared.core.settings import FleetAlarmSettings, PromotionConfig
 
 PREFIX = "edge-od:"
 INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
@@ -61,7 +61,7 @@ class AppConfig:
     ingest_tolerated_failure_percent: float
     spooler: dict[str, Any]
     fleet_retention_days: int
-    fleet_alarms: dict[str, Any]
+    fleet_alarms: FleetAlarmSettings
     logs: dict[str, Any]
     promotion: dict[str, Any]
 
@@ -118,19 +118,6 @@ def _integer_at_least(low: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, int) and value >= low
 
 
-def _fleet_alarms(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"silenceMinutes", "fpsFloor", "devices"}
-        and isinstance(value["silenceMinutes"], int)
-        and 1 <= value["silenceMinutes"] <= 1440
-        and isinstance(value["fpsFloor"], int | float)
-        and value["fpsFloor"] > 0
-        and isinstance(value["devices"], list)
-        and all(isinstance(d, str) and re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", d) for d in value["devices"])
-    )
-
-
 def _classes(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -184,11 +171,6 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("removalPolicy", lambda v: v in ("retain", "destroy"), "'retain' or 'destroy'"),
     ("componentVersion", lambda v: isinstance(v, str) and bool(SEMVER.match(v)), "major.minor.patch"),
     ("notificationEmail", lambda v: v == "" or (isinstance(v, str) and "@" in v), "an email address or ''"),
-    (
-        "fleetAlarms",
-        _fleet_alarms,
-        "{silenceMinutes: 1-1440, fpsFloor: > 0, devices: [thing names]} (the fleet's alarms)",
-    ),
 )
 
 
@@ -205,8 +187,8 @@ def _hyperparameter_problems(hyper: Any) -> list[str]:
 
 
 def _block_problems(raw: dict[str, Any]) -> list[str]:
-    """The blocks' declarations (promotion, spooler, logs) live in odshared, beside the Lambdas that read them, so
-    synth and the Lambdas cannot disagree on a key."""
+    """The blocks' declarations (promotion, spooler, logs, fleetAlarms) live in odshared, beside the Lambdas that
+    read them, so synth and the Lambdas cannot disagree on a key."""
     from odshared.core.settings import BLOCKS, block_problems
 
     return [
@@ -229,6 +211,8 @@ def unknown_key_problems(context_keys: Iterable[str]) -> list[str]:
 
 def load_config(scope: constructs.Construct) -> AppConfig:
     """Read and check every key; all problems are reported together."""
+    from odshared.core.settings import FleetAlarmSettings, parse
+
     unknown = unknown_key_problems(scope.node.get_all_context())
     if unknown:
         raise ConfigError("cdk.json context: " + "; ".join(unknown))
@@ -270,7 +254,7 @@ def load_config(scope: constructs.Construct) -> AppConfig:
         ingest_tolerated_failure_percent=float(raw["ingestToleratedFailurePercent"]),
         spooler=dict(raw["spooler"]),
         fleet_retention_days=raw["fleetRetentionDays"],
-        fleet_alarms=dict(raw["fleetAlarms"]),
+        fleet_alarms=parse(FleetAlarmSettings, raw["fleetAlarms"]),
         logs=dict(raw["logs"]),
         promotion=dict(raw["promotion"]),
     )

@@ -22,6 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from odshared.core.settings import FleetAlarmSettings
 from odshared.fleet.metrics import CROSSING_METRICS, HEALTH_METRICS, METRIC_SETS, NAMESPACE, rule_sql
 
 from .fleet_data import SQL_VERSION, log_writer
@@ -49,7 +50,7 @@ class FleetMonitoring(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarms: dict[str, Any],
+        alarms: FleetAlarmSettings,
         topic: sns.ITopic,
         errors: logs.ILogGroup,
         streams: Mapping[str, firehose.CfnDeliveryStream],
@@ -96,14 +97,14 @@ class FleetMonitoring(Construct):
             )
         )
 
-    def _alarms(self, settings: dict[str, Any]) -> list[cloudwatch.Alarm]:
-        silence = cdk.Duration.minutes(settings["silenceMinutes"])
+    def _alarms(self, settings: FleetAlarmSettings) -> list[cloudwatch.Alarm]:
+        silence = cdk.Duration.minutes(settings.silence_minutes)
         reports = health_metric("HealthReports", "Sum").with_(period=silence)
-        quiet = f"no device has sent health for {settings['silenceMinutes']} minutes"
+        quiet = f"no device has sent health for {settings.silence_minutes} minutes"
         made = [self._floor("FleetSilent", reports, 1, quiet)]
         made += self._losses(None)
         made.append(self._camera(None))
-        for thing in settings["devices"]:
+        for thing in settings.devices:
             made += self._device(thing, settings)
         made.append(
             self._ceiling(
@@ -118,20 +119,20 @@ class FleetMonitoring(Construct):
             made += self._delivery(table, stream)
         return made
 
-    def _device(self, thing: str, settings: dict[str, Any]) -> list[cloudwatch.Alarm]:
-        silence = cdk.Duration.minutes(settings["silenceMinutes"])
+    def _device(self, thing: str, settings: FleetAlarmSettings) -> list[cloudwatch.Alarm]:
+        silence = cdk.Duration.minutes(settings.silence_minutes)
         return [
             self._floor(
                 f"Silent-{thing}",
                 health_metric("HealthReports", "Sum", thing).with_(period=silence),
                 1,
-                f"{thing} has sent no health for {settings['silenceMinutes']} minutes",
+                f"{thing} has sent no health for {settings.silence_minutes} minutes",
             ),
             self._floor(
                 f"LowFps-{thing}",
                 health_metric("FPS", "Average", thing),
-                settings["fpsFloor"],
-                f"{thing} infers under {settings['fpsFloor']} frames per second",
+                settings.fps_floor,
+                f"{thing} infers under {settings.fps_floor:g} frames per second",
                 periods=3,
             ),
             *self._losses(thing),

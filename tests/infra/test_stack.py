@@ -190,6 +190,11 @@ def test_bad_context_is_named(tmp_path):
         synth(tmp_path, **{"edge-od:logs": {**logs, "interval": 60}})
     with pytest.raises(ConfigError, match="edge-od:spooler: storageType: Disk\\|Memory"):
         synth(tmp_path, **{"edge-od:spooler": {**cdk_json_context()["edge-od:spooler"], "storageType": "Flash"}})
+    alarms = cdk_json_context()["edge-od:fleetAlarms"]
+    with pytest.raises(ConfigError, match="edge-od:fleetAlarms: devices: a list of thing names"):
+        synth(tmp_path, **{"edge-od:fleetAlarms": {**alarms, "devices": ["camera 7"]}})
+    with pytest.raises(ConfigError, match="edge-od:fleetAlarms: unknown key 'fpsFlor' \\(did you mean 'fpsFloor'"):
+        synth(tmp_path, **{"edge-od:fleetAlarms": {**alarms, "fpsFlor": 2}})
 
 
 def test_cfn_lint_reports_nothing(synthesized, tmp_path):

@@ -34,6 +34,7 @@ HOMONYMS = {
     "storageType": "the nucleus's own spooler setting, which the deployment writes",
     "maxSizeInBytes": "the nucleus's own spooler setting, which the deployment writes",
     "level": "a log record's field",
+    "devices": "the canary verdict's list of the group's devices",
 }
 
 

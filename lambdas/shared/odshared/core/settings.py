@@ -1,4 +1,5 @@
-"""cdk.json's settings blocks (``edge-od:promotion``, ``edge-od:spooler``, ``edge-od:logs``) parsed once, into frozen
+"""cdk.json's settings blocks (``edge-od:promotion``, ``edge-od:spooler``, ``edge-od:logs``,
+``edge-od:fleetAlarms``) parsed once, into frozen
 dataclasses: the CDK app checks each block at synth with these declarations and the Lambdas build their settings
 from the same parse, so a setting has one home (its key, type, check and description live on one dataclass field)
 and a new one is a change to this module alone.
@@ -122,8 +123,24 @@ class LogSettings(Block):
     log_manager_version: str = _setting("logManagerVersion", str, _semver, "major.minor.patch")
 
 
+def _thing_names(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(name, str) and re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", name) for name in value
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetAlarmSettings(Block):
+    """``edge-od:fleetAlarms``: when the fleet's alarms fire (read at synth only: the alarms are the stack's)."""
+
+    BLOCK: ClassVar[str] = "edge-od:fleetAlarms"
+    silence_minutes: int = _setting("silenceMinutes", int, _integer_in(1, 1440), "an integer in [1, 1440]")
+    fps_floor: float = _setting("fpsFloor", float, lambda v: _number(v) and v > 0, "a number > 0")
+    devices: tuple[str, ...] = _setting("devices", tuple, _thing_names, "a list of thing names (a-z A-Z 0-9 : _ -)")
+
+
 # the blocks' models: what synth checks (infra.config) and what the Lambdas parse
-BLOCKS: tuple[type[Block], ...] = (PromotionConfig, SpoolerSettings, LogSettings)
+BLOCKS: tuple[type[Block], ...] = (PromotionConfig, SpoolerSettings, LogSettings, FleetAlarmSettings)
 
 
 def _problems(cls: type, raw: Any, where: str) -> list[str]:
