@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import permutations
 from pathlib import Path
@@ -29,7 +29,7 @@ from odshared.data.groundtruth import LabeledImage
 from odshared.model.convert import convert
 from odshared.model.evaluation import ImageResult, class_curve, mean_average_precision, normalized_boxes
 from odshared.model.package import MODEL_JSON, download_package, record_held_out
-from odshared.model.scoring import LabeledFrame
+from odshared.model.scoring import LabeledFrame, detect_frames
 
 from .pr_curves import render_pr_png
 from .progress import bar
@@ -94,32 +94,6 @@ def _frames(labeled: list[LabeledImage], input_size: int, images: str | None, ma
             raise EvaluateError(f"{uri}: not a decodable image (listed in {manifest})")
         labels = tuple(str(b.class_name) for b in item.boxes)
         yield LabeledFrame(preprocess(frame, input_size)[0], normalized_boxes(item), labels)
-
-
-def detect(
-    package: ModelPackage,
-    frames: Iterator[LabeledFrame],
-    to_model: Mapping[str, int],
-    backend: str,
-    progress: Callable[[], Any] | None = None,
-) -> dict[str, list[ImageResult]]:
-    """Each precision's detections on every frame, through the device's runtimes as odshared's ``score_frames``
-    runs them; kept here, not only their mAP, so the class-order check can score them again under other orders
-    without running the model twice."""
-    from odedge.runtimes import PRECISIONS, create_runtime
-
-    runtimes = {p: create_runtime(backend, package, precision=p, withheld_ok=True) for p in PRECISIONS}
-    runtimes = {p: r for p, r in runtimes.items() if r.choice.precision == p}  # no INT8 model: FP32 alone
-    results: dict[str, list[ImageResult]] = {precision: [] for precision in runtimes}
-    for frame in frames:
-        truth = np.array([to_model[name] for name in frame.labels], int)
-        for precision, runtime in runtimes.items():
-            rows = runtime.predict(frame.blob)
-            rows = rows[rows[:, 0] >= 0]
-            results[precision].append(ImageResult(frame.boxes, truth, rows[:, 2:6], rows[:, 0].astype(int), rows[:, 1]))
-        if progress is not None:
-            progress()
-    return results
 
 
 def _paired_ap(results: Sequence[ImageResult], truth_id: int, predicted_id: int, iou: float) -> float:
@@ -300,7 +274,7 @@ def evaluate(
         to_model = class_ids_by_name(labeled, list(package.classes), manifest, class_map)
         with bar(len(labeled), "evaluate", "image") as pb:
             frames = _frames(labeled, package.input_size, images, manifest)
-            results = detect(package, frames, to_model, backend, progress=pb.update)
+            results = detect_frames(package, frames, to_model, backend, progress=pb.update)
     reports = {p: mean_average_precision(r, list(package.classes), iou) for p, r in results.items()}
     report = dict(reports["fp32"])
     report.update({"model": model, "manifest": manifest, "images": len(labeled), "backend": backend})

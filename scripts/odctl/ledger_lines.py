@@ -17,26 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import BODY, COUNTS, QUERIED, SOURCE, Table, parsed_sql, split_lines
+from odshared.fleet.ledger import BODY, COUNTS, QUERIED, SOURCE, Table, parsed_sql
 
 Record = tuple[str, str, str]  # a line as Firehose wrote it, its arrival partition, its S3 object
 KINDS = {t.name: t.message_type for t in QUERIED}  # the message type each table holds
 COLUMNS = f'{BODY} VARCHAR, dt VARCHAR, "{SOURCE}" VARCHAR'
 HINT = "each line is one JSON message, as odctl detect --out and odctl watch --out write them"
-
-
-def records_from_s3(s3: Any, bucket: str) -> dict[str, list[Record]]:
-    """Every line of every object under the tables' prefixes, as Firehose wrote them
-    (``<prefix>YYYY/MM/DD/HH/<object>``), split where Athena splits them; none parsed, none dropped."""
-    tables: dict[str, list[Record]] = {t.name: [] for t in QUERIED}
-    for table in QUERIED:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=table.prefix):
-            for item in page.get("Contents", []):
-                dt = "/".join(item["Key"][len(table.prefix) :].split("/")[:4])
-                text = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode(errors="replace")
-                source = f"s3://{bucket}/{item['Key']}"
-                tables[table.name] += [(line, dt, source) for line in split_lines(text)]
-    return tables
 
 
 def load_records(connection: Any, table: Table, records: Iterable[Record]) -> None:

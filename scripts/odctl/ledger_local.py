@@ -1,10 +1,11 @@
 """The ledger's named queries without Athena: DuckDB over the same lines, in the same tables.
 
 The ledger's tables hold the lines Firehose wrote, as strings, and the named queries parse them
-(odshared.fleet.ledger); odctl.ledger_lines makes those tables from the stack's bucket (through the S3 API) or from
-local files. Here: which local files ``--from`` names (files, folders, globs), and the query text Athena runs, run by
-DuckDB (sqlglot transpiles Athena's Trino functions to DuckDB's). DuckDB (an embedded engine with JSON and the SQL
-the queries use, no server, one wheel) was chosen over SQLite, which has no ``max_by``, JSON paths or time zones.
+(odshared.fleet.ledger); odctl.ledger_lines makes those tables from lines as Firehose wrote them (a bucket's
+objects, read back by the tests) or from local files. Here: which local files ``--from`` names (files, folders,
+globs), and the query text Athena runs, run by DuckDB (sqlglot transpiles Athena's Trino functions to DuckDB's).
+DuckDB (an embedded engine with JSON and the SQL the queries use, no server, one wheel) was chosen over SQLite,
+which has no ``max_by``, JSON paths or time zones.
 
 Local files are read by DuckDB itself (``read_json``), never parsed line by line in Python on a good run: that way
 a device-year took 24.8 s and 2.9 GB (issue 35). A local line that is not JSON, or a message the queries cannot
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from odctl.ledger_lines import HINT, Record, check_malformed, load_records, parse_once, records_from_s3, scan_sql
+from odctl.ledger_lines import HINT, Record, check_malformed, load_records, parse_once, scan_sql
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import QUERIED, Table, query
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 SUFFIXES = (".jsonl", ".json")  # what a folder given to --from contributes
 MEMORY_LIMIT = "512MB"  # DuckDB's own, not the process's: the interpreter and the results come on top
 SOURCE_HINT = "--from takes files, folders and globs of what odctl detect --out or odctl watch --out wrote"
-__all__ = ["columns_of", "expand_sources", "records_from_s3", "run_query", "run_query_files", "tables_of"]
+__all__ = ["columns_of", "expand_sources", "run_query", "run_query_files", "tables_of"]
 
 
 # --- what --from names -------------------------------------------------------------------------------------------
@@ -181,8 +182,8 @@ def _execute(
 
 
 def run_query(name: str, parameters: Sequence[str], tables: dict[str, list[Record]]) -> list[dict[str, Any]]:
-    """The named query ``name`` on these lines (the S3 route: ``records_from_s3``); rows as dicts, in the query's
-    column order."""
+    """The named query ``name`` on these lines (a bucket's, as Firehose wrote them: the tests'
+    ``tests.rehearsal.ledger_objects``); rows as dicts, in the query's column order."""
     with _connect() as connection:
         for table in QUERIED:
             load_records(connection, table, tables.get(table.name, []))

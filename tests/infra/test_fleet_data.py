@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -281,7 +281,8 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
     exactly; malformed_records names the cut line (its object, its text, why); every line is counted or named."""
     import boto3
 
-    from odctl.ledger_local import records_from_s3, run_query
+    from odctl.ledger_local import run_query
+    from tests.rehearsal.ledger_objects import records_from_s3
 
     _, template = synthesized
     firehose, routes = _firehose_from_template(template, bucket)
@@ -378,6 +379,34 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
         + [("health", line, reason, holder.format("health")) for line, reason in bad_health.items()]
     )
     assert len(tables["counts"]) == 2 * 6 + len(bad_counts)  # each line: counted (sent twice) or named
+
+
+def test_every_crossings_query_counts_a_crossings_first_copy_in_its_period_and_filters_alike():
+    """Each crossings query reads the one ``{crossings}`` relation: a crossing once, its first copy to arrive, then
+    the period and the filters applied to that copy. Two copies of one event that disagree (line, time) count it
+    once, where the first says, in the balance, the hourly counts, the corrected balance's counted side and the
+    review alike; an hour or a line that only the later copy names holds nothing."""
+    from odctl.ledger_local import run_query
+
+    def crossing(line: str, hour: int) -> str:
+        message = {"thing": "cam-1", "type": "crossing", "event_id": "s-1", "seq": 1, "line": line, "class": "car"}
+        return json.dumps({**message, "direction": "in", "timestamp": f"2026-11-20T{hour:02d}:30:00Z"})
+
+    tables = {
+        "counts": [(crossing("door", 9), "2026/11/20/09", "first"), (crossing("gate", 11), "2026/11/20/11", "later")]
+    }
+    since = datetime(2026, 11, 20, tzinfo=UTC)
+    day = (since, since + timedelta(days=1))
+    for line, counted in (("", 1), ("door", 1), ("gate", 0)):
+        parameters = period_parameters(*day, "", line)
+        assert sum(r["crossed_in"] for r in run_query("net_balance", parameters, tables)) == counted
+        assert sum(r["crossings"] for r in run_query("crossings_by_hour", parameters, tables)) == counted
+        assert sum(r["counted_in"] for r in run_query("corrected_balance", parameters, tables)) == counted
+        assert len(run_query("crossings_for_review", review_parameters(*day, "", line), tables)) == counted
+    (hourly,) = run_query("crossings_by_hour", period_parameters(*day), tables)
+    assert (hourly["line"], hourly["period"].hour) == ("door", 9)
+    later_hour = period_parameters(since + timedelta(hours=11), since + timedelta(hours=12))
+    assert run_query("net_balance", later_hour, tables) == []
 
 
 EMF_UNITS = {"Count", "Count/Second", "None", "Seconds", "Milliseconds", "Percent", "Bytes"}

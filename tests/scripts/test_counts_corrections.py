@@ -257,8 +257,9 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     change; the review lists the device's uploaded evidence."""
     import boto3
 
-    from odctl.ledger_local import records_from_s3, run_query, run_query_files
+    from odctl.ledger_local import run_query, run_query_files
     from odshared.fleet.ledger import period_parameters, query, review_parameters
+    from tests.rehearsal.ledger_objects import records_from_s3
 
     out, _ = detected
     _stack(bucket)

@@ -14,11 +14,13 @@ cannot are never dropped unseen, ``malformed_records`` names each (its S3 object
 every line is in exactly one of the two.
 
 The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}``, ``{health}`` and ``{corrections}`` in them stand
-for the parsed table (``parsed_sql``), so the parse is written once, from the fields declared here. ``odctl
-counts`` runs the same text offline through DuckDB (transpiled by sqlglot). A field's text is checked against a
-pattern before it is cast, so both engines accept exactly the same values (their casts differ: DuckDB takes
-``'5.0'`` as a bigint). A crossing arrives at or after it happened, so a period's queries bound ``dt`` from below
-only (a day before ``since``, for device clocks running ahead), and count each crossing once by ``event_id``.
+for the parsed table (``parsed_sql``), so the parse is written once, from the fields declared here, and
+``{crossings}`` for the counts table's crossings each once (``CROSSINGS``), so the rule of which copy counts is
+written once too. ``odctl counts`` runs the same text offline through DuckDB (transpiled by sqlglot). A field's
+text is checked against a pattern before it is cast, so both engines accept exactly the same values (their casts
+differ: DuckDB takes ``'5.0'`` as a bigint). A crossing arrives at or after it happened, so a period's queries bound
+``dt`` from below only (a day before ``since``, for device clocks running ahead), and count each crossing once by
+``event_id``, then apply the period and the filters to that one copy.
 """
 
 from __future__ import annotations
@@ -222,20 +224,27 @@ def parsed_sql(table: Table) -> str:
     )
 
 
+# The counts table's good lines, each crossing once (by event_id: its first copy to arrive, then the least body): a
+# relation of every field and derived column. Its one parameter, the arrival partition from, is a period's first.
+_COPIES = ", ".join(f'"{name}"' for name in (*(f.name for f in COUNTS.fields), *(n for n, _ in COUNTS.derived)))
+CROSSINGS = (
+    f"(SELECT {_COPIES} FROM (SELECT {_COPIES}, "
+    f"row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, {BODY}) AS copy "
+    f"FROM {{{COUNTS.name}}} WHERE dt >= ? AND malformed IS NULL) WHERE copy = 1)"
+)
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     name: str
     description: str
     sql: str
-    template: str = ""  # the file's text, ``{counts}`` and the other tables' places unfilled
+    template: str = ""  # the file's text, ``{counts}``, ``{crossings}`` and the other places unfilled
 
     def over(self, relations: Mapping[str, str]) -> str:
         """The query with each table's place filled by the relation named (a table already parsed by
         ``parsed_sql``: the offline route parses once what Athena parses in the query), the others parsed here."""
-        text = self.template
-        for table_name, relation in relations.items():
-            text = text.replace("{" + table_name + "}", relation)
-        return _expand(text)
+        return _expand(self.template, relations)
 
 
 def named_queries() -> tuple[NamedQuery, ...]:
@@ -254,9 +263,14 @@ def named_queries() -> tuple[NamedQuery, ...]:
     return tuple(sorted(found, key=lambda q: q.name))
 
 
-def _expand(text: str) -> str:
+def _expand(text: str, relations: Mapping[str, str] | None = None) -> str:
+    """``text`` with ``{crossings}`` written out, then each table's place filled: by the relation ``relations``
+    names for it, else by its parse."""
+    text = text.replace("{crossings}", CROSSINGS)
     for table in QUERIED:
-        text = text.replace("{" + table.name + "}", parsed_sql(table))
+        place = "{" + table.name + "}"
+        if place in text:
+            text = text.replace(place, (relations or {}).get(table.name) or parsed_sql(table))
     return text
 
 

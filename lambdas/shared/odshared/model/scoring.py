@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,15 +91,16 @@ def class_ids(frames: Iterable[LabeledFrame], model_classes: Sequence[str], sour
     return {name: known[name] for name in names}
 
 
-def score_frames(
+def detect_frames(
     package: Any,
     frames: Iterable[LabeledFrame],
     to_model: Mapping[str, int],
-    iou: float = 0.5,
-    progress: Any = None,
     backend: str = "onnx",
-) -> dict[str, dict[str, Any]]:
-    """mAP report of each precision the package holds (an ``odedge.model.ModelPackage``), on the same frames."""
+    progress: Callable[[], Any] | None = None,
+) -> dict[str, list[ImageResult]]:
+    """The detections on every frame of each precision the package (an ``odedge.model.ModelPackage``) holds, through
+    the device's runtimes: what ``score_frames`` scores, and what ``odctl evaluate`` keeps to score again under other
+    class orders without running the model twice."""
     from odedge.runtimes import PRECISIONS, create_runtime
 
     runtimes = {p: create_runtime(backend, package, precision=p, withheld_ok=True) for p in PRECISIONS}
@@ -113,6 +114,19 @@ def score_frames(
             results[precision].append(ImageResult(frame.boxes, truth, rows[:, 2:6], rows[:, 0].astype(int), rows[:, 1]))
         if progress is not None:
             progress()
+    return results
+
+
+def score_frames(
+    package: Any,
+    frames: Iterable[LabeledFrame],
+    to_model: Mapping[str, int],
+    iou: float = 0.5,
+    progress: Any = None,
+    backend: str = "onnx",
+) -> dict[str, dict[str, Any]]:
+    """mAP report of each precision the package holds (an ``odedge.model.ModelPackage``), on the same frames."""
+    results = detect_frames(package, frames, to_model, backend, progress)
     return {p: mean_average_precision(r, list(package.classes), iou) for p, r in results.items()}
 
 

@@ -4,14 +4,7 @@
 -- applies once however often the crossing was delivered. A correction of an event the ledger does not hold (nor a
 -- correction added) changes nothing. The period and filters apply to the crossing as corrected.
 WITH crossings AS (
-    SELECT thing, event_id, line, direction, "class", sent_at
-    FROM (
-        SELECT thing, event_id, line, direction, "class", sent_at,
-               row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, body) AS copy
-        FROM {counts}
-        WHERE dt >= ? AND malformed IS NULL
-    )
-    WHERE copy = 1
+    SELECT thing, event_id, line, direction, "class", sent_at FROM {crossings}
 ),
 latest AS (
     SELECT thing, event_id, kind, line, direction, "class", sent_at

@@ -3,14 +3,7 @@
 -- event_id, event_id ('' = all). Each crossing once (by event_id), then each crossing a correction added; the period
 -- and filters apply to what the device said (an added crossing: to what the correction says).
 WITH crossings AS (
-    SELECT thing, event_id, line, direction, "class", "timestamp", sent_at, camera
-    FROM (
-        SELECT thing, event_id, line, direction, "class", "timestamp", sent_at, camera,
-               row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, body) AS copy
-        FROM {counts}
-        WHERE dt >= ? AND malformed IS NULL
-    )
-    WHERE copy = 1
+    SELECT thing, event_id, line, direction, "class", "timestamp", sent_at, camera FROM {crossings}
 ),
 latest AS (
     SELECT thing, event_id, correction_id, kind, line, direction, "class", "timestamp", sent_at, recorded_at,

@@ -2,14 +2,8 @@
 -- Parameters: arrival partition from (yyyy/MM/dd/HH), since, until (ISO 8601), thing, thing, line, line ('' = all).
 SELECT thing, line, "class", count_if(direction = 'in') AS crossed_in, count_if(direction = 'out') AS crossed_out,
        count_if(direction = 'in') - count_if(direction = 'out') AS net
-FROM (
-    SELECT thing, line, direction, "class",
-           row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, body) AS copy
-    FROM {counts}
-    WHERE dt >= ? AND malformed IS NULL
-      AND sent_at >= from_iso8601_timestamp(?) AND sent_at < from_iso8601_timestamp(?)
-      AND (? = '' OR thing = ?) AND (? = '' OR line = ?)
-)
-WHERE copy = 1
+FROM {crossings}
+WHERE sent_at >= from_iso8601_timestamp(?) AND sent_at < from_iso8601_timestamp(?)
+  AND (? = '' OR thing = ?) AND (? = '' OR line = ?)
 GROUP BY 1, 2, 3
 ORDER BY thing, line, "class"
