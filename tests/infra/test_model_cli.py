@@ -7,7 +7,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from odctl.registry_cli import RegistryCliError, approve, list_models, rollback
+from odctl.model_versions import ModelVersionError, approve, list_models, rollback
 from odedge.model import ModelPackage
 from odshared.model.calibration import build_evaluation_set
 from odshared.model.registry import Candidate, GateSettings, RegistrySettings, register_model, write_deployed
@@ -57,9 +57,9 @@ def test_approve_then_list_then_refusals(registry, scores):
     assert approved["status"] == "Approved" and approved["was"] == "PendingManualApproval"
     described = sagemaker.describe_model_package(ModelPackageName=first["modelPackageArn"])
     assert described["CustomerMetadataProperties"]["componentVersion"] == "1.0.0"  # kept through the update
-    with pytest.raises(RegistryCliError, match="version 1 is approved already"):
+    with pytest.raises(ModelVersionError, match="version 1 is approved already"):
         approve(GROUP, 1, sagemaker)
-    with pytest.raises(RegistryCliError, match="version 7: no such version"):
+    with pytest.raises(ModelVersionError, match="version 7: no such version"):
         approve(GROUP, 7, sagemaker)
     sagemaker.update_model_package(
         ModelPackageArn=first["modelPackageArn"],
@@ -68,7 +68,7 @@ def test_approve_then_list_then_refusals(registry, scores):
         CustomerMetadataProperties=described["CustomerMetadataProperties"],
     )
     with pytest.raises(
-        RegistryCliError, match=r"version 1 was rejected \(canary failed: camera-07 FPS\); pass --override"
+        ModelVersionError, match=r"version 1 was rejected \(canary failed: camera-07 FPS\); pass --override"
     ):
         approve(GROUP, 1, sagemaker)
     from odshared.core import storage
@@ -85,7 +85,7 @@ def test_approve_then_list_then_refusals(registry, scores):
 
 def test_rollback_redeploys_the_version_before(registry, scores, synthesized):
     sagemaker = boto3.client("sagemaker")
-    with pytest.raises(RegistryCliError, match="no promotion has reached it"):
+    with pytest.raises(ModelVersionError, match="no promotion has reached it"):
         rollback("cameras", registry, "DeployToThingGroup", sagemaker, None, None)
     versions = [_register(scores, v, registry) for v in ("1.0.0", "1.0.1")]
     for version in versions:

@@ -318,7 +318,7 @@ def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_
     assert registered["outcome"] == "pending"
     (notice,) = rehearsal.notifications()
     assert notice["outcome"] == "pending" and notice["version"] == registered["version"]
-    from odctl.registry_cli import approve
+    from odctl.model_versions import approve
 
     sagemaker = boto3.client("sagemaker")
     group = rehearsal.model_package_group
@@ -345,7 +345,7 @@ def test_manual_approval_then_a_healthy_canary_then_the_fleet(rehearsal, canary_
     assert _deployment_of(rehearsal, promotion, "canary")["targetArn"].endswith(":thinggroup/canaries")
     assert _deployment_of(rehearsal, promotion, "fleet")["targetArn"].endswith(":thinggroup/cameras")
     assert read_deployed("od-artifacts", "canaries")["version"] == registered["version"]
-    from odctl.registry_cli import list_models
+    from odctl.model_versions import list_models
 
     (row,) = list_models(group, "od-artifacts", sagemaker)  # odctl model list
     assert row["status"] == "Approved" and row["deployedTo"] == ["cameras", "canaries"]
@@ -409,7 +409,7 @@ def _override_then_roll_back_twice(rehearsal, canary_models, rejected: dict, fir
     runs again, canary included (the camera runs it well this time), and reaches the fleet. Then ``odctl model
     rollback --group cameras`` twice: the first puts the fleet back on the first version exactly, the second
     changes nothing."""
-    from odctl.registry_cli import approve, rollback
+    from odctl.model_versions import approve, rollback
 
     sagemaker = boto3.client("sagemaker")
     component, first_version = _component(first)
@@ -449,7 +449,7 @@ def test_a_slow_an_undelivering_and_an_offline_canary_each_reject_the_version(re
     (``odctl model approve --override`` after each rejection): camera-07 runs it slower, then loses messages to a
     link that stays down past its buffer, then is offline and never applies it. Each time the canary says why, the
     canary group gets its previous deployment back, the version is Rejected and the fleet gets nothing new."""
-    from odctl.registry_cli import approve
+    from odctl.model_versions import approve
 
     _promotion_settings(rehearsal, **GATE_PASSED, **CANARY)
     sagemaker, greengrass = boto3.client("sagemaker"), rehearsal.greengrass
@@ -534,7 +534,7 @@ def test_a_canary_device_still_on_the_fleet_version_fails_the_canary(rehearsal, 
     assert not check["healthy"], check
     assert check["reason"].startswith("camera-07 in both the canary group canaries and the fleet group cameras")
     assert read_deployed("od-artifacts", "cameras")["version"] == first["version"]
-    from odctl.registry_cli import approve
+    from odctl.model_versions import approve
 
     sagemaker, iot = boto3.client("sagemaker"), boto3.client("iot")
     group = rehearsal.model_package_group

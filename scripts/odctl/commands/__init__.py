@@ -1,6 +1,7 @@
 """The odctl subcommands, one module per group; each lists the functions that add its subcommands (``COMMANDS``)."""
 
-from odctl.commands import camera, data, demo, device, fleet, labeling, model, pipeline, registry
+from odctl.commands import camera, data, demo, device, fleet, labeling, model, pipeline
 
-# the order of ``odctl --help``: the operator's journey
-GROUPS = (data, labeling, model, device, camera, fleet, pipeline, registry, demo)
+# the order of ``odctl --help``: the operator's journey (a model is made after labeling, its versions are
+# approved or rolled back once the pipeline runs)
+GROUPS = (data, labeling, model.build, device, camera, fleet, pipeline, model.versions, demo)

@@ -1,4 +1,5 @@
-"""What every command group shares: the help layout, the options every subcommand takes, one way to add one."""
+"""What every command group shares: the help layout, the options every subcommand takes, one way to add one, and
+the options several commands take alike (same flag, same meaning, same help)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from odctl.pipeline_cli import DEFAULT_STACK
+from odedge.runtimes import PRECISIONS
+from odshared.data.groundtruth import DEFAULT_LABEL_ATTRIBUTE
+
 Handler = Callable[[argparse.Namespace], Any]
 IMAGES_HELP = "folder or s3:// prefix holding the images, when the manifest's source-refs point elsewhere"
+SKIP_INVALID_HELP = "write the valid lines and rejected.jsonl"
+STACK_HELP = "the CDK stack's name"
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -39,3 +46,25 @@ def command(sub: Any, name: str, summary: str, example: str, handler: Handler) -
     )
     parser.set_defaults(handler=handler)
     return parser
+
+
+def add_label_attribute(p: argparse.ArgumentParser) -> None:
+    """The manifests' label attribute: every command reading or writing Ground Truth boxes names it alike."""
+    p.add_argument("--label-attribute", default=DEFAULT_LABEL_ATTRIBUTE)
+
+
+def add_skip_invalid(p: argparse.ArgumentParser, help_text: str | None = SKIP_INVALID_HELP) -> None:
+    """Keep going past invalid lines (listed in rejected.jsonl) rather than failing on the first."""
+    p.add_argument("--skip-invalid", action="store_true", help=help_text)
+
+
+def add_stack(p: argparse.ArgumentParser, help_text: str = STACK_HELP) -> None:
+    """The deployed stack the command reads its outputs from."""
+    p.add_argument("--stack", default=DEFAULT_STACK, help=help_text)
+
+
+def add_precision(p: argparse.ArgumentParser) -> None:
+    """The device's precision choice, so a workstation run infers as the device would."""
+    p.add_argument(
+        "--precision", choices=list(PRECISIONS), default="int8", help="int8 where the package has it, else fp32"
+    )

@@ -10,7 +10,7 @@ from odctl.cli_types import Number, fraction, non_negative_int, positive_float, 
 from odctl.synth_video import CROSSING_DIRECTIONS
 from odshared.core.errors import OdError
 
-from .common import IMAGES_HELP, command
+from .common import IMAGES_HELP, add_label_attribute, add_skip_invalid, command
 
 
 def _cmd_record(args: argparse.Namespace) -> Any:
@@ -201,7 +201,7 @@ def _add_make_manifest(sub: Any) -> None:
         help="pattern over the video name, e.g. '{color}_{object}_{n}'; "
         "{n}, {frame} and {_x} fields are matched but not written",
     )
-    p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
+    add_skip_invalid(p)
 
 
 def _add_preview_manifest(sub: Any) -> None:
@@ -229,7 +229,7 @@ def _add_prepare_training(sub: Any) -> None:
     )
     p.add_argument("manifests", nargs="+", help="output manifests of one or more labeling jobs")
     p.add_argument("--out", required=True, help="folder or s3:// prefix")
-    p.add_argument("--label-attribute", default="bb")
+    add_label_attribute(p)
     p.add_argument("--discard", help="file listing images to drop (source-ref, file name or stem per line)")
     p.add_argument("--min-confidence", type=fraction(), default=0.0, help="drop boxes below this worker confidence")
     p.add_argument(
@@ -248,7 +248,7 @@ def _add_prepare_training(sub: Any) -> None:
     )
     p.add_argument("--images", help=IMAGES_HELP)
     p.add_argument("--keep-empty", action="store_true", help="keep images without boxes (dropped by default)")
-    p.add_argument("--skip-invalid", action="store_true", help="write the valid lines and rejected.jsonl")
+    add_skip_invalid(p)
 
 
 # the group's subcommands, in the order of `odctl --help`

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from odctl.cli_types import PORT, fraction, non_negative_int, positive_int, shape_option
-from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
+from odedge.runtimes import BACKEND_CHOICES
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
 
-from .common import command
+from .common import add_precision, command
 
 logger = logging.getLogger("odctl")
 
@@ -141,9 +141,7 @@ def _add_detect(sub: Any) -> None:
     p.add_argument(
         "--backend", choices=list(BACKEND_CHOICES), default="auto", help="as the device: openvino on x86-64, else onnx"
     )
-    p.add_argument(
-        "--precision", choices=list(PRECISIONS), default="int8", help="int8 where the package has it, else fp32"
-    )
+    add_precision(p)
     p.add_argument("--threads", type=non_negative_int(), default=0, help="the runtime's threads (0: one per core)")
     p.add_argument("--mqtt-host", help="publish to this MQTT broker instead of JSON Lines")
     p.add_argument("--mqtt-port", type=PORT, default=1883)

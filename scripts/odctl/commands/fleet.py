@@ -21,7 +21,7 @@ from odshared.core.errors import OdError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import PERIODS
 
-from .common import command
+from .common import add_stack, command
 
 logger = logging.getLogger(__name__)
 # every period the ledger has a named query for (crossings_by_period.sql), so the CLI offers what Athena has
@@ -235,7 +235,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         help="what odctl detect --out or odctl watch --out wrote: files, folders (every *.jsonl and *.json under "
         "them) or globs; several, or repeated (default: the stack's Athena)",
     )
-    p.add_argument("--stack", default="EdgeObjectDetector", help="the CloudFormation stack (for Athena)")
+    add_stack(p, "the CloudFormation stack (for Athena)")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
 
 

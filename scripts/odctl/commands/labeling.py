@@ -14,7 +14,7 @@ from typing import Any
 
 from odctl.cli_types import PORT, fraction, positive_int
 
-from .common import IMAGES_HELP, command
+from .common import IMAGES_HELP, add_label_attribute, add_skip_invalid, command
 
 
 def _cmd_show_labels(args: argparse.Namespace) -> Any:
@@ -147,9 +147,9 @@ def _add_label_studio(sub: Any) -> None:
             p.add_argument("--files-root", help="the server's local files root (default: the local server's)")
         else:
             p.add_argument("--out", required=True, help="output manifest path or s3:// URI (rejected.jsonl beside it)")
-            p.add_argument("--label-attribute", default="bb")
+            add_label_attribute(p)
             p.add_argument("--job-name", help="bb-metadata job-name (default: the project's title)")
-            p.add_argument("--skip-invalid", action="store_true", help="exit 0 when some tasks were rejected")
+            add_skip_invalid(p, "exit 0 when some tasks were rejected")
             p.add_argument(
                 "--allow-empty", action="store_true", help="write an empty manifest when nothing is labeled yet"
             )
@@ -165,10 +165,10 @@ def _add_show_labels(sub: Any) -> None:
     )
     p.add_argument("manifest", help="a Ground Truth output manifest")
     p.add_argument("--out", required=True)
-    p.add_argument("--label-attribute", default="bb")
+    add_label_attribute(p)
     p.add_argument("--limit", type=positive_int(), help="draw at most this many images")
     p.add_argument("--images", help=IMAGES_HELP)
-    p.add_argument("--skip-invalid", action="store_true")
+    add_skip_invalid(p, None)
 
 
 def _add_label_local(sub: Any) -> None:
@@ -183,7 +183,7 @@ def _add_label_local(sub: Any) -> None:
     p.add_argument("--boxes-dir", required=True, help="folder holding <video>.boxes.jsonl files")
     p.add_argument("--out", required=True)
     p.add_argument("--classes", required=True)
-    p.add_argument("--label-attribute", default="bb")
+    add_label_attribute(p)
     p.add_argument("--job-name", default="local-labeling-job")
 
 

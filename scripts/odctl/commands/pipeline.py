@@ -8,7 +8,7 @@ from typing import Any
 from odctl.cli_types import positive_float, positive_int
 from odshared.core.errors import OdError
 
-from .common import command
+from .common import add_stack, command
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> Any:
@@ -59,7 +59,7 @@ def _add_pipeline(sub: Any) -> None:
         nargs="?",
         help="status: an execution ARN (default: the latest run); ingest: the videos' s3:// prefix",
     )
-    p.add_argument("--stack", default="EdgeObjectDetector", help="the CDK stack's name")
+    add_stack(p)
     p.add_argument("--manifest", action="append", help="start: a Ground Truth output manifest (repeatable)")
     p.add_argument("--labeling-manifest", help="start: an input manifest to label with Ground Truth first")
     p.add_argument("--classes", help="start: class names (default: the stack's)")

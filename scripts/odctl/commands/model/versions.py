@@ -1,4 +1,5 @@
-"""odctl model: the Model Registry versions of the stack (list), an approval (approve), a rollback (rollback)."""
+"""``odctl model``: the Model Registry versions of the stack (list), an approval (approve), a rollback (rollback);
+the calls themselves are odctl.model_versions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from odctl.cli_types import positive_int
 from odshared.core.errors import OdError
 
-from .common import command
+from ..common import add_stack, command
 
 
 def _cmd_model(args: argparse.Namespace) -> Any:
@@ -18,7 +19,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
         raise OdError("model rollback needs --group THING_GROUP (the group to put the version before back on)")
     import boto3
 
-    from odctl import registry_cli
+    from odctl import model_versions
     from odctl.aws_errors import aws_errors
     from odctl.pipeline_cli import stack_outputs
     from odshared.fleet.canary import NO_CANARY
@@ -28,10 +29,10 @@ def _cmd_model(args: argparse.Namespace) -> Any:
         group, bucket = outputs["ModelPackageGroupName"], outputs["ArtifactsBucketName"]
         sagemaker = boto3.client("sagemaker")
         if args.action == "list":
-            return registry_cli.list_models(group, bucket, sagemaker)
+            return model_versions.list_models(group, bucket, sagemaker)
         if args.action == "approve":
             canary = outputs.get("CanaryThingGroup", NO_CANARY)
-            return registry_cli.approve(
+            return model_versions.approve(
                 group,
                 args.version,
                 sagemaker,
@@ -40,7 +41,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
                 iot=boto3.client("iot"),
                 canary_group="" if canary == NO_CANARY else canary,
             )
-        return registry_cli.rollback(
+        return model_versions.rollback(
             args.group,
             bucket,
             outputs["DeployFunctionName"],
@@ -64,7 +65,7 @@ def _add_model(sub: Any) -> None:
     p.add_argument("--group", help="rollback: the thing group to put its previous version back on")
     p.add_argument("--override", action="store_true", help="approve: also a version the gate or a canary rejected")
     p.add_argument("--reason", default="by an operator", help="rollback: why (the rolled-back version's rejection)")
-    p.add_argument("--stack", default="EdgeObjectDetector", help="the CDK stack's name")
+    add_stack(p)
 
 
 COMMANDS = (_add_model,)

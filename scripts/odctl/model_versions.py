@@ -23,7 +23,7 @@ from odshared.model.registry import APPROVED, PENDING, REJECTED, deployed_record
 logger = logging.getLogger(__name__)
 
 
-class RegistryCliError(OdError):
+class ModelVersionError(OdError):
     """The version or the group cannot be acted on as asked."""
 
 
@@ -39,7 +39,7 @@ def describe_version(group: str, version: int, sagemaker: Any) -> dict[str, Any]
     for summary in _packages(group, sagemaker):
         if summary.get("ModelPackageVersion") == version:
             return dict(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"]))
-    raise RegistryCliError(f"version {version}: no such version in {group} (odctl model list shows them)")
+    raise ModelVersionError(f"version {version}: no such version in {group} (odctl model list shows them)")
 
 
 def list_models(group: str, bucket: str, sagemaker: Any) -> list[dict[str, Any]]:
@@ -94,12 +94,12 @@ def approve(
         log_event(logger, "model.canary_overlap", level=logging.WARNING, version=version, things=both, why=warning)
     status = described.get("ModelApprovalStatus")
     if status == APPROVED:
-        raise RegistryCliError(f"version {version} is approved already (its promotion ran or is running)")
+        raise ModelVersionError(f"version {version} is approved already (its promotion ran or is running)")
     if status == REJECTED and not override:
         why = described.get("ApprovalDescription") or ""
-        raise RegistryCliError(f"version {version} was rejected ({why}); pass --override to approve it anyway")
+        raise ModelVersionError(f"version {version} was rejected ({why}); pass --override to approve it anyway")
     if status not in (PENDING, REJECTED):
-        raise RegistryCliError(f"version {version} is {status}: only PendingManualApproval can be approved")
+        raise ModelVersionError(f"version {version} is {status}: only PendingManualApproval can be approved")
     released = release_claim(bucket, described) if bucket and status == REJECTED else False
     reason = "approved by an operator" + (" over its rejection" if status == REJECTED else "")
     set_status(
@@ -128,7 +128,7 @@ def rollback(
     """The group's exact deployment before its current version's, through the deploy step's own settings; the
     version rolled back from is Rejected with ``reason``."""
     if read_deployed(bucket, thing_group) is None:  # said before any call on the stack's function
-        raise RegistryCliError(f"thing group {thing_group}: no promotion has reached it (nothing to roll back)")
+        raise ModelVersionError(f"thing group {thing_group}: no promotion has reached it (nothing to roll back)")
     try:
         configuration = lambda_client.get_function_configuration(FunctionName=deploy_function)
         settings = DeploySettings.from_mapping(configuration["Environment"]["Variables"])
@@ -136,4 +136,4 @@ def rollback(
         scope = FunctionScope(partition, region, account)
         return roll_back_group(thing_group, bucket, reason, scope, settings, sagemaker, greengrass)
     except OdError as exc:
-        raise RegistryCliError(str(exc)) from exc
+        raise ModelVersionError(str(exc)) from exc

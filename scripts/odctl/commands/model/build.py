@@ -1,4 +1,5 @@
-"""Model commands: train locally, convert SageMaker's artifact, evaluate on labeled frames."""
+"""Making a model: train locally, convert SageMaker's artifact, evaluate on labeled frames (``odctl train-local``,
+``convert``, ``evaluate``, ``evaluate-tracking``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 
 from odctl.cli_types import fraction, non_negative_int, positive_int, shape_option
 from odctl.train_local import PRESETS
-from odedge.runtimes import BACKEND_CHOICES, PRECISIONS
+from odedge.runtimes import BACKEND_CHOICES
 from odshared.core.errors import OdError
 from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
 
-from .common import command
+from ..common import add_label_attribute, add_precision, command
 
 
 def _cmd_train_local(args: argparse.Namespace) -> Any:
@@ -123,7 +124,7 @@ def _add_train_local(sub: Any) -> None:
     )
     p.add_argument("--epochs", type=positive_int(), help="overrides the hyperparameters' epochs (SageMaker's: 30)")
     p.add_argument("--classes", help="class names in id order (default: from the manifests' class-maps)")
-    p.add_argument("--label-attribute", default="bb")
+    add_label_attribute(p)
     p.add_argument("--seed", type=non_negative_int(), default=0, help="random seed of initialisation and batches")
 
 
@@ -155,9 +156,7 @@ def _add_evaluate_tracking(sub: Any) -> None:
     )
     p.add_argument("--boxes", help="the true boxes (default: VIDEO's .boxes.jsonl)")
     p.add_argument("--threshold", type=fraction(), default=0.5, help="score threshold")
-    p.add_argument(
-        "--precision", choices=list(PRECISIONS), default="int8", help="int8 where the package has it, else fp32"
-    )
+    add_precision(p)
     p.add_argument("--out", help="also write the report here (JSON)")
 
 
@@ -212,7 +211,7 @@ def _add_evaluate(sub: Any) -> None:
     p.add_argument("manifest", help="Ground Truth output / augmented manifest with the true boxes")
     p.add_argument("--out", help="folder or s3:// prefix for evaluation.json and precision_recall.png")
     p.add_argument("--iou", type=fraction(low_open=True), default=0.5, help="IoU a detection needs to count")
-    p.add_argument("--label-attribute", default="bb")
+    add_label_attribute(p)
     p.add_argument("--images", help="folder or s3:// prefix holding the images")
     p.add_argument(
         "--backend", choices=list(BACKEND_CHOICES), default="auto", help="as the device: auto, onnx, openvino, mxnet"
