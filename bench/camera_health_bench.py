@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.common import run_loop
 from bench.inputs import camera_frames
 from bench.measure import REPO
 
@@ -52,24 +53,10 @@ def loop_ms(model: str, folder: Path, camera: bool) -> float:
     from unittest import mock
 
     from odedge import camera_health
-    from odedge.app import run
-    from odedge.config import EdgeConfig
 
-    with tempfile.TemporaryDirectory() as tmp:
-        config = EdgeConfig.from_mapping(
-            {
-                "model_dir": model,
-                "source": str(folder),
-                "publisher": "jsonl",
-                "jsonl": str(Path(tmp) / "out.jsonl"),
-                "publish_empty": "true",
-                "health_interval": "3600",
-                "counts_file": str(Path(tmp) / "counts.json"),
-            }
-        )
-        off = mock.patch.object(camera_health, "from_config", return_value=None)
-        with nullcontext() if camera else off:
-            result = run(config, install_signals=False)
+    off = mock.patch.object(camera_health, "from_config", return_value=None)
+    with nullcontext() if camera else off:
+        result, _ = run_loop(model, folder, publish_empty="true")
     return 1000.0 / result.fps
 
 

@@ -11,7 +11,6 @@ Goals (issue 6): loop >= 95% of the bare ONNX Runtime frame rate; ONNX Runtime F
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.common import report
 from bench.inputs import OUT, build_artifact, camera_frames
 
 
@@ -85,20 +85,20 @@ def main(argv: list[str] | None = None) -> dict:
         # steady state, like the bare figures (which exclude a warm-up call): frames completed per second
         # between the first and the last processed frame; model loading and the first (slow) run are excluded
         loop_fps = result.fps
-    report = {
-        "model": "ResNet-50 SSD 512 (seed graph, random weights), FP32, CPU",
-        "frames": args.frames,
-        "seed_way_mxnet_fps": round(seed_fps, 3),
-        "bare_mxnet_forward_fps": round(mxnet_bare, 3),
-        "bare_onnxruntime_forward_fps": round(onnx_bare, 3),
-        "loop_onnxruntime_fps": round(loop_fps, 3),
-        "loop_vs_bare_onnxruntime": round(loop_fps / onnx_bare, 3),
-        "loop_vs_seed_way": round(loop_fps / seed_fps, 3),
-        "onnxruntime_vs_mxnet_bare": round(onnx_bare / mxnet_bare, 3),
-        "goal": "loop >= 0.95 x bare ONNX Runtime; ONNX Runtime >= MXNet",
-    }
-    print(json.dumps(report, indent=2))  # noqa: T201 - a benchmark's output is its report
-    return report
+    return report(
+        "loop >= 0.95 x bare ONNX Runtime; ONNX Runtime >= MXNet",
+        {
+            "model": "ResNet-50 SSD 512 (seed graph, random weights), FP32, CPU",
+            "frames": args.frames,
+            "seed_way_mxnet_fps": round(seed_fps, 3),
+            "bare_mxnet_forward_fps": round(mxnet_bare, 3),
+            "bare_onnxruntime_forward_fps": round(onnx_bare, 3),
+            "loop_onnxruntime_fps": round(loop_fps, 3),
+            "loop_vs_bare_onnxruntime": round(loop_fps / onnx_bare, 3),
+            "loop_vs_seed_way": round(loop_fps / seed_fps, 3),
+            "onnxruntime_vs_mxnet_bare": round(onnx_bare / mxnet_bare, 3),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.camera_health_bench import model_folder
+from bench.common import run_loop
 
 LINES = json.dumps([{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]], "in": "left-to-right"}])
 
@@ -75,26 +76,14 @@ class Spent:
 
 def loop_run(model: str, video: Path, evidence: bool, bucket: str) -> dict[str, Any]:
     """One run of the real loop over the video: its steady-state frame rate, crossings and evidence figures."""
-    from odedge.app import run
-    from odedge.config import EdgeConfig
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = EdgeConfig.from_mapping(
-            {
-                "model_dir": model,
-                "source": str(video),
-                "publisher": "jsonl",
-                "jsonl": str(Path(tmp) / "out.jsonl"),
-                "health_interval": "3600",
-                "score_threshold": "0.4",
-                "lines": LINES,
-                "counts_file": str(Path(tmp) / "counts.json"),
-                "evidence_max_mb": "2" if evidence else "0",
-                "upload_bucket": bucket,
-            }
-        )
-        result = run(config, install_signals=False)
-        messages = [json.loads(line) for line in (Path(tmp) / "out.jsonl").read_text().splitlines()]
+    result, messages = run_loop(
+        model,
+        video,
+        score_threshold="0.4",
+        lines=LINES,
+        evidence_max_mb="2" if evidence else "0",
+        upload_bucket=bucket,
+    )
     health = [m["message"] for m in messages if m["topic"].endswith("/health")][-1]
     crossings = sum(1 for m in messages if m["topic"].endswith("/counts"))
     return {"fps": result.fps, "crossings": crossings, "evidence": health.get("evidence")}

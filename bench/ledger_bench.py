@@ -39,7 +39,7 @@ CLASSES = ("blue box", "yellow box")
 FORMAT_VERSION = "2"  # bump when the generated files change, so stale ones are made again
 
 
-def _device_year(path: Path, thing: str, seed: int) -> Tally[tuple[str, str, str, str]]:
+def device_year(path: Path, thing: str, seed: int) -> Tally[tuple[str, str, str, str]]:
     """One device's year of messages to ``path``; the truth: crossings per (thing, line, class, direction)."""
     sys.path.insert(0, str(REPO / "edge_component"))
     from odedge.counting import Counter, Line
@@ -90,7 +90,7 @@ def generated(years: int) -> tuple[Path, dict[str, int]]:
     truth: Tally[tuple[str, str, str, str]] = Tally()
     for device in range(years):
         thing = f"camera-{device + 1:02d}"
-        truth += _device_year(folder / f"{thing}.jsonl", thing, seed=device)
+        truth += device_year(folder / f"{thing}.jsonl", thing, seed=device)
     flat = {"|".join(key): count for key, count in sorted(truth.items())}
     truth_file.write_text(json.dumps(flat))
     return folder, flat

@@ -8,12 +8,12 @@ The baseline, measured in the same process on the same folder, is the bare minim
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import report
 from bench.measure import peak_rss_mb
 from odshared.data.input_manifest import build_input_manifest
 
@@ -74,23 +74,23 @@ def main(argv: list[str] | None = None) -> dict:
             f"{setup}\nfrom odshared.data.input_manifest import build_input_manifest\n"
             "build_input_manifest([str(folder)], str(out), pattern='{color}_{object}_{n}')"
         )
-    report = {
-        "objects": listed,
-        "setup_seconds": round(setup_s, 1),
-        "baseline_objects_per_s": round(listed / base_s),
-        "make_manifest_objects_per_s": round(listed / plain_s),
-        "with_metadata_objects_per_s": round(listed / meta_s),
-        "every_10_objects_per_s": round(listed / sampled_s),
-        "every_10_lines": sampled,
-        "speed_ratio_vs_baseline": round(base_s / meta_s, 3),
-        "interpreter_idle_rss_mb": round(idle_mb, 1),
-        "baseline_peak_rss_mb": round(base_mb, 1),
-        "make_manifest_peak_rss_mb": round(ours_mb, 1),
-        "memory_ratio_vs_baseline": round(ours_mb / base_mb, 3),
-        "goal": "over 100000 objects/s, peak under 200 MB",
-    }
-    print(json.dumps(report, indent=2))  # noqa: T201 - a benchmark's output is its report
-    return report
+    return report(
+        "over 100000 objects/s, peak under 200 MB",
+        {
+            "objects": listed,
+            "setup_seconds": round(setup_s, 1),
+            "baseline_objects_per_s": round(listed / base_s),
+            "make_manifest_objects_per_s": round(listed / plain_s),
+            "with_metadata_objects_per_s": round(listed / meta_s),
+            "every_10_objects_per_s": round(listed / sampled_s),
+            "every_10_lines": sampled,
+            "speed_ratio_vs_baseline": round(base_s / meta_s, 3),
+            "interpreter_idle_rss_mb": round(idle_mb, 1),
+            "baseline_peak_rss_mb": round(base_mb, 1),
+            "make_manifest_peak_rss_mb": round(ours_mb, 1),
+            "memory_ratio_vs_baseline": round(ours_mb / base_mb, 3),
+        },
+    )
 
 
 if __name__ == "__main__":

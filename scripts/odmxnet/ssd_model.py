@@ -10,7 +10,7 @@ names, so it cannot tell these graphs from SageMaker's. Runs in the MXNet enviro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mxnet as mx
@@ -221,24 +221,32 @@ def _sizes(scales: Sequence[float]) -> list[tuple[float, float]]:
 
 
 SCALES = (0.1, 0.2, 0.37, 0.54, 0.71, 0.88)
-_S = _sizes(SCALES)
-_R = (R3, R5, R5, R5, R3, R3)
-VGG16_300 = (
-    FeatureSpec("relu4_3", 512, sizes=_S[0], ratios=_R[0], normalization=20),
-    FeatureSpec("relu7", sizes=_S[1], ratios=_R[1]),
-    FeatureSpec("", 512, 2, 1, sizes=_S[2], ratios=_R[2]),
-    FeatureSpec("", 256, 2, 1, sizes=_S[3], ratios=_R[3]),
-    FeatureSpec("", 256, 1, 0, sizes=_S[4], ratios=_R[4]),
-    FeatureSpec("", 256, 1, 0, sizes=_S[5], ratios=_R[5]),
+RATIOS = (R3, R5, R5, R5, R3, R3)
+
+
+def _ssd_anchors(*layers: FeatureSpec) -> tuple[FeatureSpec, ...]:
+    """Six source layers with SSD's anchors: the sizes of SCALES, three ratios on the first and the last two
+    layers, five on the others (the same on every base network SageMaker's algorithm builds at 300 and 512)."""
+    anchors = zip(layers, _sizes(SCALES), RATIOS, strict=True)
+    return tuple(replace(layer, sizes=sizes, ratios=ratios) for layer, sizes, ratios in anchors)
+
+
+VGG16_300 = _ssd_anchors(
+    FeatureSpec("relu4_3", 512, normalization=20),
+    FeatureSpec("relu7"),
+    FeatureSpec("", 512, 2, 1),
+    FeatureSpec("", 256, 2, 1),
+    FeatureSpec("", 256, 1, 0),
+    FeatureSpec("", 256, 1, 0),
 )
 # resnet-50: stage-3 and stage-4 outputs, then four extra blocks (the layout of SageMaker's ResNet artifacts)
-RESNET50 = (
-    FeatureSpec("_plus12", sizes=_S[0], ratios=_R[0]),
-    FeatureSpec("_plus15", sizes=_S[1], ratios=_R[1]),
-    FeatureSpec("", 512, 2, 1, sizes=_S[2], ratios=_R[2]),
-    FeatureSpec("", 256, 2, 1, sizes=_S[3], ratios=_R[3]),
-    FeatureSpec("", 256, 2, 1, sizes=_S[4], ratios=_R[4]),
-    FeatureSpec("", 128, 2, 1, sizes=_S[5], ratios=_R[5]),
+RESNET50 = _ssd_anchors(
+    FeatureSpec("_plus12"),
+    FeatureSpec("_plus15"),
+    FeatureSpec("", 512, 2, 1),
+    FeatureSpec("", 256, 2, 1),
+    FeatureSpec("", 256, 2, 1),
+    FeatureSpec("", 128, 2, 1),
 )
 TINY = (
     FeatureSpec("tiny_relu5", sizes=(0.1, 0.16), ratios=R3),

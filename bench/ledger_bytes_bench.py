@@ -1,0 +1,215 @@
+"""What a ledger query scans (issue 35): the bytes DuckDB reads for the net balance per thing, line and class, over
+the counts ledger as the stack keeps it (JSON Lines) and as Parquet, and what Athena would bill for it.
+
+The messages are ledger_bench's device-years (the real counter's crossings made into the real counts messages,
+1% redelivered later), laid out as Firehose writes the counts stream: ``fleet/counts/YYYY/MM/DD/HH/<file>`` by
+arrival hour (UTC), one file per hour per device, each line a counts message as the IoT rule sends it (health
+goes to ``fleet/health/``, another table). The same messages are written a second time as Parquet (pyarrow,
+snappy, one row group per file) in the same layout, with a typed column per top-level field of the counts message:
+``thing``, ``type``, ``event_id``, ``line``, ``class``, ``direction``, ``camera`` (null when the camera was OK)
+strings, ``seq`` and ``track_id`` int64, ``timestamp`` a UTC timestamp (ms), ``totals`` its JSON text (a string):
+what Firehose's record format conversion would write from a Glue schema of those columns. The stack does not
+convert yet.
+
+The query is the ledger's ``net_balance`` (lambdas/shared/odshared/fleet/queries/net_balance.sql): each crossing
+once by ``event_id`` (the first delivery by ``dt``), counted in and out per thing, line and class within
+``[since, until)``; it reads ``thing``, ``event_id``, ``line``, ``class``, ``direction``, ``timestamp`` and the
+partition ``dt`` (the file's folder, no bytes). Twice: (1) one device's last month (December 2025: ``dt >=
+2025/12/01/00`` is then that month's folders, as the named query prunes; ``thing`` is no partition, so in a
+fleet's folders the same query reads every device's month) and (2) the whole fleet's year. Bytes are those DuckDB
+actually reads through a counting fsspec file system (bench/counted_fs.py), each byte once, not the files' sizes.
+JSON is read whole. Parquet is read twice: as DuckDB reads it by default (a file of a few KB whole, with its
+footer: so do Trino's readers below their small-file threshold, trinodb/trino#19127), and with DuckDB's
+prefetching off, only the footer and the column chunks the query needs.
+Both formats must give the same rows, and the year the generator's truth.
+
+Athena's price: USD 5 per TB scanned, rounded up to the megabyte, 10 MB at least per query
+(https://aws.amazon.com/athena/pricing/; the minimum and rounding as restated in
+https://athena.guide/articles/athena-basics-pricing-model/). TB and MB here are 10^12 and 10^6 bytes.
+
+Run it in the test environment (pyarrow and fsspec are in requirements/dev.in)::
+
+    .venv/bin/python -m bench.ledger_bytes_bench [--devices 10]
+
+It writes about 0.3 GB of JSON and 0.1 GB of Parquet a device-year under bench/out/ledger_bytes/ and deletes
+them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+from collections import Counter as Tally
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.ledger_bench import device_year
+from bench.measure import REPO
+
+OUT = REPO / "bench" / "out" / "ledger_bytes"
+FORMATS = ("json", "parquet")
+# how each is read: JSON whole; Parquet as DuckDB reads it by default (a file this small whole, with its footer),
+# and with its prefetching off: only the footer and the column chunks the query needs
+READINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "json": ("json", ()),
+    "parquet, DuckDB's default": ("parquet", ()),
+    "parquet, needed column chunks": ("parquet", ("SET disable_parquet_prefetching = true",)),
+}
+MONTH = ("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025/12/*/*")  # since, until, its folders
+YEAR = ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "*/*/*/*")
+USD_PER_TB, MIN_MB = 5.0, 10
+FIELDS = ("thing", "type", "event_id", "seq", "timestamp", "line", "class", "direction", "track_id", "camera")
+JSON_COLUMNS = "{'thing': 'VARCHAR', 'event_id': 'VARCHAR', 'line': 'VARCHAR', 'class': 'VARCHAR', " + (
+    "'direction': 'VARCHAR', 'timestamp': 'VARCHAR'}"
+)
+SOURCES = {
+    "json": f"(SELECT *, \"timestamp\"::TIMESTAMPTZ AS ts FROM read_json(?, format = 'newline_delimited', "
+    f"columns = {JSON_COLUMNS}, filename = true))",
+    "parquet": '(SELECT *, "timestamp" AS ts FROM read_parquet(?, filename = true))',
+}
+NET_BALANCE = """
+SELECT thing, line, "class", count_if(direction = 'in') AS crossed_in, count_if(direction = 'out') AS crossed_out,
+       count_if(direction = 'in') - count_if(direction = 'out') AS net
+FROM (
+    SELECT thing, line, direction, "class",
+           row_number() OVER (PARTITION BY thing, event_id ORDER BY filename) AS copy
+    FROM {source}
+    WHERE ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ
+)
+WHERE copy = 1
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
+"""
+
+
+def _hours(raw: Path, thing: str) -> Iterator[tuple[str, list[bytes]]]:
+    """The device's counts messages per arrival hour (``YYYY/MM/DD/HH``), in the order they arrived.
+
+    The file is in arrival order, so a message arrives no earlier than the latest timestamp before it: a
+    redelivery lands in the hour of what came just before it, as Firehose would put it.
+    """
+    prefix = b'{"topic":"od/%s/counts","message":' % thing.encode()
+    hour, clock = "", ""  # the hour being gathered; the latest timestamp so far
+    bodies: list[bytes] = []
+    with raw.open("rb") as lines:
+        for line in lines:
+            if not line.startswith(prefix):
+                continue  # health: Firehose's other stream, fleet/health/
+            body = line[len(prefix) : -2]  # the message, as the rule sends it (the wrapper's "}\n" off)
+            clock = max(clock, json.loads(body)["timestamp"])
+            arrived = clock[:13].replace("-", "/").replace("T", "/")
+            if arrived != hour and bodies:
+                yield hour, bodies
+                bodies = []
+            hour = arrived
+            bodies.append(body)
+    if bodies:
+        yield hour, bodies
+
+
+def _table(bodies: list[bytes]) -> Any:
+    """The hour's messages as an Arrow table, a typed column per top-level field of the counts message."""
+    import pyarrow as pa
+
+    messages = [json.loads(body) for body in bodies]
+    types = {"seq": pa.int64(), "track_id": pa.int64(), "timestamp": pa.string()}
+    columns = {name: pa.array([m.get(name) for m in messages], types.get(name, pa.string())) for name in FIELDS}
+    columns["timestamp"] = columns["timestamp"].cast(pa.timestamp("ms", tz="UTC"))
+    columns["totals"] = pa.array([json.dumps(m["totals"], separators=(",", ":")) for m in messages], pa.string())
+    return pa.table(columns)
+
+
+def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str, str]]:
+    """One device-year under ``root/json`` and ``root/parquet`` in Firehose's layout; the generator's truth."""
+    import pyarrow.parquet as pq
+
+    root.mkdir(parents=True, exist_ok=True)
+    raw = root / f"{thing}.jsonl"
+    truth = device_year(raw, thing, seed)
+    for hour, bodies in _hours(raw, thing):
+        name = f"counts-1-{hour.replace('/', '-')}-00-00-{thing}"
+        folders = {fmt: root / fmt / "fleet" / "counts" / hour for fmt in FORMATS}
+        for folder in folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        (folders["json"] / name).write_bytes(b"".join(body + b"\n" for body in bodies))
+        pq.write_table(_table(bodies), folders["parquet"] / f"{name}.parquet", compression="snappy")
+    raw.unlink()
+    return truth
+
+
+def scan(root: Path, reading: str, files: str, since: str, until: str) -> dict[str, Any]:
+    """The net balance over ``files`` (a glob under the format's ``fleet/counts/``), read as ``reading`` says: its
+    rows, the bytes read (each once), and the files' count and sizes."""
+    import duckdb
+
+    from bench.counted_fs import CountingFileSystem
+
+    fmt, settings = READINGS[reading]
+    counted = CountingFileSystem()
+    connection = duckdb.connect()  # a fresh database per query: nothing cached from the last
+    # DuckDB 1.5.6's top_n_window_elimination fails on this query with an internal error ("Failed to cast
+    # expression to type"); it rewrites the window only, not what is read
+    connection.execute("SET disabled_optimizers = 'top_n_window_elimination'")
+    for setting in settings:
+        connection.execute(setting)
+    connection.register_filesystem(counted)
+    glob = f"counted://{root / fmt / 'fleet' / 'counts'}/{files}"
+    rows = connection.execute(NET_BALANCE.format(source=SOURCES[fmt]), [glob, since, until]).fetchall()
+    sizes = [path.stat().st_size for path in (root / fmt / "fleet" / "counts").glob(files)]
+    return {"rows": rows, "read": counted.distinct(), "files": len(sizes), "stored": sum(sizes)}
+
+
+def athena_usd(scanned: int) -> tuple[int, float]:
+    """Athena's bill for a query that scans ``scanned`` bytes: the megabytes billed and the dollars."""
+    megabytes = max(MIN_MB, math.ceil(scanned / 1e6))
+    return megabytes, megabytes * 1e6 / 1e12 * USD_PER_TB
+
+
+def _exact(rows: list[tuple[Any, ...]], truth: Tally[tuple[str, str, str, str]]) -> bool:
+    counted: Tally[tuple[str, str, str, str]] = Tally()
+    for thing, line, label, crossed_in, crossed_out, _net in rows:
+        counted.update({(thing, line, label, "in"): crossed_in, (thing, line, label, "out"): crossed_out})
+    return +counted == +truth
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ledger_bytes_bench", description=__doc__)
+    parser.add_argument("--devices", type=int, default=10, help="devices in the fleet, a year each")
+    args = parser.parse_args(argv)
+    shutil.rmtree(OUT, ignore_errors=True)
+    try:
+        truth: Tally[tuple[str, str, str, str]] = Tally()
+        for device in range(args.devices):
+            truth += write_device(OUT, f"camera-{device + 1:02d}", seed=device)
+        _report(args.devices, truth)
+    finally:
+        shutil.rmtree(OUT, ignore_errors=True)
+
+
+def _report(devices: int, truth: Tally[tuple[str, str, str, str]]) -> None:
+    """Both queries, each reading, as a Markdown table."""
+    queries = (
+        ("one device, December", MONTH[0], MONTH[1], f"{MONTH[2]}/*-camera-01*"),
+        (f"{devices} devices, 2025", YEAR[0], YEAR[1], f"{YEAR[2]}/*"),
+    )
+    print(f"{sum(truth.values())} crossings in {devices} device-years\n")
+    print("| query | read as | files | stored MB | read MB | Athena bills | USD per query | same rows |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, since, until, files in queries:
+        results = {reading: scan(OUT, reading, files, since, until) for reading in READINGS}
+        rows = results["json"]["rows"]
+        for reading, result in results.items():
+            same = result["rows"] == rows and (since != YEAR[0] or _exact(rows, truth))
+            billed, usd = athena_usd(result["read"])
+            print(
+                f"| {name} | {reading} | {result['files']} | {result['stored'] / 1e6:.1f} "
+                f"| {result['read'] / 1e6:.1f} | {billed} MB | {usd:.5f} | {same} |"
+            )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
