@@ -48,6 +48,7 @@ ODCTL_MAY_IMPORT_ODEDGE = {
     "odedge.camera_health",
     "odedge.config",
     "odedge.counting",
+    "odedge.drawing",
     "odedge.durable",
     "odedge.errors",
     "odedge.model",

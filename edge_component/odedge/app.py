@@ -12,8 +12,9 @@ from .config import EdgeConfig
 from .counting import Counter, parse_lines, parse_zones
 from .evidence import EvidenceRecorder, EvidenceSettings
 from .loop import InferenceLoop, LoopResult
+from .messages import CountsOutbox
 from .model import ModelError, ModelPackage
-from .outbox import CountsJournal, Outbox
+from .outbox import Outbox
 from .publishers import BufferedPublisher, JsonlTransport, OutboxSender, create_transport
 from .runtimes import create_runtime
 from .sources import open_source
@@ -67,12 +68,12 @@ def build_counting(
         return tracker, None, None
     reserve = config.outbox_reserve_kb * 1024
     outbox = Outbox(config.outbox_folder, config.outbox_max, counters, reserve) if lines else None
-    journal = (
-        CountsJournal(outbox, config.thing_name, config.topic(config.counts_topic), sinks[1:])
+    counts = (
+        CountsOutbox(outbox, config.thing_name, config.topic(config.counts_topic), sinks[1:])
         if outbox is not None
         else None
     )
-    return tracker, Counter(lines, zones, config.counts_file, journal=journal), outbox
+    return tracker, Counter(lines, zones, config.counts_file, outbox=counts), outbox
 
 
 def build_evidence(config: EdgeConfig, counter: Counter | None) -> EvidenceRecorder | None:

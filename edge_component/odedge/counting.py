@@ -29,7 +29,7 @@ trip left the room looking empty with the box inside), since the band already st
 
 Each crossing gets the next ``seq`` of the device (one more than the last, no gaps) and an ``event_id`` unique for
 ever (``<stream>-<seq>``; ``stream`` is drawn when the state is first written, so a device whose state was wiped
-never reuses an id). Its event goes to the journal (the outbox, ``odedge.outbox``) before the totals' file (the
+never reuses an id). Its event goes to the outbox (``odedge.messages.CountsOutbox``) before the totals' file (the
 component's work folder) is written, both power-cut safe (``odedge.durable``), and both are read at start: totals
 and the sequence survive a restart, a redeployment and a new model. A line whose definition changed starts from
 zero (logged, and listed in the health message's ``counts.reset``); the other lines keep their totals. Per-track
@@ -46,10 +46,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .durable import describe, write_atomic
 from .errors import ConfigError
+from .messages import CountsOutbox
 from .postprocess import Detection
 from .telemetry import log_event
 
@@ -238,20 +239,6 @@ def _self_crossing(polygon: Sequence[Point]) -> bool:
     return False
 
 
-class Journal(Protocol):
-    """Where a crossing's event is kept before the totals that include it are written (odedge.outbox)."""
-
-    @property
-    def recovered_state(self) -> dict[str, Any] | None: ...
-
-    @property
-    def highest_seq(self) -> int: ...
-
-    def record(self, event: dict[str, Any], state: dict[str, Any]) -> None: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-
 @dataclass
 class _LineTotals:
     digest: str
@@ -269,9 +256,9 @@ class Counter:
         zones: Sequence[Zone],
         path: str = "",
         band: float = 0.04,
-        journal: Journal | None = None,
+        outbox: CountsOutbox | None = None,
     ) -> None:
-        self.lines, self.zones, self.path, self.band, self.journal = tuple(lines), tuple(zones), path, band, journal
+        self.lines, self.zones, self.path, self.band, self.outbox = tuple(lines), tuple(zones), path, band, outbox
         self.sides: dict[tuple[str, int], int] = {}
         self.entered: dict[tuple[str, int], float] = {}
         self.occupancy: dict[str, dict[str, int]] = {z.name: {} for z in self.zones}
@@ -291,7 +278,7 @@ class Counter:
     def _skip_unreadable(self, saved: dict[str, Any]) -> bool:
         """An outbox file newer than the state kept was unreadable (its crossing lost, counted by the outbox): its
         seq stays taken, so an ``event_id`` is never given twice; the consumer sees the gap the loss made."""
-        highest = self.journal.highest_seq if self.journal is not None and saved.get("stream") else 0
+        highest = self.outbox.highest_seq if self.outbox is not None and saved.get("stream") else 0
         if highest <= self.seq:
             return False
         log_event(logger, "counts.seq_skipped", level=logging.WARNING, seq=self.seq, to=highest)
@@ -306,7 +293,7 @@ class Counter:
                 saved = json.loads(Path(self.path).read_text())
             except (OSError, ValueError):
                 log_event(logger, "counts.unreadable", level=logging.ERROR, path=self.path)
-        recovered = self.journal.recovered_state if self.journal is not None else None
+        recovered = self.outbox.recovered_state if self.outbox is not None else None
         if recovered and recovered.get("stream") == saved.get("stream", recovered.get("stream")):
             if int(recovered.get("seq", 0)) > int(saved.get("seq", 0)):
                 log_event(logger, "counts.recovered_from_outbox", seq=recovered["seq"], file_seq=saved.get("seq", 0))
@@ -327,7 +314,7 @@ class Counter:
         return totals
 
     def observe(self, tracked: Sequence[Detection], size: tuple[int, int], now: float) -> list[dict[str, Any]]:
-        """Update with this frame's tracked detections; returns the crossings it saw, as events, once the journal
+        """Update with this frame's tracked detections; returns the crossings it saw, as events, once the outbox
         and the totals' file hold them."""
         width, height = size
         self.now = now
@@ -352,13 +339,13 @@ class Counter:
         return events
 
     def _record(self, event: dict[str, Any]) -> None:
-        """The event first, with the state after it: a cut loses neither. The journal keeps or sends it whatever
+        """The event first, with the state after it: a cut loses neither. The outbox keeps or sends it whatever
         the disk does (odedge.outbox); anything else it raises is said here and never costs the frame the rest of
         its crossings or its detections."""
-        if self.journal is None:
+        if self.outbox is None:
             return
         try:
-            self.journal.record(event, self.state())
+            self.outbox.put(event, self.state())
         except Exception:
             logger.exception("counts.journal_failed", extra={"fields": {"seq": event["seq"]}})
 
@@ -434,7 +421,7 @@ class Counter:
             },
             "seq": self.seq,
             "stream": self.stream,
-            **({"outbox": self.journal.status()} if self.journal is not None else {}),
+            **({"outbox": self.outbox.status()} if self.outbox is not None else {}),
             **({"reset": self.reset} if self.reset else {}),
             **({"disk_error": dict(self.disk_error)} if self.disk_error is not None else {}),
         }

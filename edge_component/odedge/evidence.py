@@ -7,7 +7,7 @@ where the track's centre is still on the side it came from, the crossing frame, 
 track's box (thick), the other tracked boxes (thin) and the line drawn, plus ``evidence.json`` (the event, the line
 and every box in the saved images' pixels), in a folder named by the crossing's ``event_id``.
 
-Nothing here may delay the loop or the crossing's message: the counter has journalled (and so sent) the crossing
+Nothing here may delay the loop or the crossing's message: the counter has sent the crossing (its outbox holds it)
 before the loop hands it here, the loop's own share is one resize per frame, and drawing, blurring, JPEG encoding,
 writing and uploading run on two background threads. The writer takes items through a bounded queue: a full queue
 drops the item (counted, said in health and in a WARNING line) rather than hold the loop. The folder keeps a byte
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .counting import Line
+from .drawing import BoxStyle, draw_box
 from .postprocess import Detection
 from .telemetry import log_event
 
@@ -50,6 +51,8 @@ METADATA = "evidence.json"
 UPLOADED = ".uploaded"  # the marker of an item whose files are all in S3
 PARTIAL = ".partial-"  # an item being written: renamed to its event_id once whole, removed at start if left
 MAX_BACKOFF_S = 300.0
+TRACK_STYLE = BoxStyle(thickness=2, scale=0.45, smooth=False)  # the crossing track's box and label
+OTHER_STYLE = BoxStyle(thickness=1)  # the other tracked boxes: thin, unlabelled
 NEAR = 0.15  # a track this close to a line (a share of the frame; the counter's band is 0.04) has every frame kept
 Box = tuple[int, int, int, int]
 Uploader = Callable[[str, str], None]  # (local path, key): raises when the object did not land
@@ -153,7 +156,7 @@ class EvidenceRecorder:
 
     def observe(self, image: np.ndarray, index: int, now: float, tracked: Sequence[Detection], events: Any) -> None:
         """Add this frame to the ring, give it to the crossings waiting for frames after, and start an item for
-        each of this frame's crossings (``events``: the counter's, already journalled). A frame is shrunk and kept
+        each of this frame's crossings (``events``: the counter's, already in the outbox). A frame is shrunk and kept
         when a track is near a line (the frames an item is made of) or, else, one in ``stride`` (the items take
         frames ``stride`` apart): the resize is the loop's whole cost here."""
         self.seen += 1
@@ -192,7 +195,7 @@ class EvidenceRecorder:
             if seen is not None and far_enough and line.side(centre(seen.box, *size), 0.0) == origin:
                 before.append(old)
         deadline = shot.index + self.settings.stride * self.after * 2
-        item = Item(dict(event), line, origin, before[::-1], [shot], deadline, size)  # a copy: the journal's is its own
+        item = Item(dict(event), line, origin, before[::-1], [shot], deadline, size)  # a copy: the counter's is its own
         if len(self.waiting) >= self.settings.queue:  # more crossings waiting than the writer could take
             self.store.dropped(event["event_id"], "waiting")
             return
@@ -449,13 +452,11 @@ def _draw(image: np.ndarray, boxes: Sequence[tuple[Detection, tuple[int, ...]]],
     import cv2
 
     cv2.line(image, tuple(line[0]), tuple(line[1]), (0, 0, 255), 2, cv2.LINE_AA)
-    for det, (x1, y1, x2, y2) in boxes:
-        mine = det.track_id == track_id
-        colour, thickness = ((0, 255, 255), 2) if mine else ((200, 200, 200), 1)
-        cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness)
-        if mine:
-            label = f"{det.label} #{det.track_id}"
-            cv2.putText(image, label, (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1)
+    for det, box in boxes:
+        if det.track_id == track_id:  # the track that crossed: thick, named
+            draw_box(image, box, (0, 255, 255), f"{det.label} #{det.track_id}", TRACK_STYLE)
+        else:
+            draw_box(image, box, (200, 200, 200), style=OTHER_STYLE)
 
 
 def metadata(item: Item, records: list[dict[str, Any]], crop: Box | None, settings: EvidenceSettings) -> dict[str, Any]:

@@ -114,7 +114,9 @@ class InferenceLoop:
         self.latency = LatencyWindow()
         self.stages = stages or []
         self.tracker, self.counter = tracker, counter
-        self.evidence = evidence  # pictures of each crossing (odedge.evidence): fed after the counter journalled it
+        self.evidence = (
+            evidence  # pictures of each crossing (odedge.evidence): fed after the counter put it in the outbox
+        )
         self.camera = camera_health.from_config(config, source)  # None where frames are requests, not a camera
         zones = counter.zones if counter is not None else ()
         self.zone_visits = ZoneVisits(zone.name for zone in zones) if zones else None
@@ -226,9 +228,9 @@ class InferenceLoop:
             return detections(rows, meta, classes, threshold, self.wanted)
         tracked = self.tracker.update(detections(rows, meta, classes, self.tracker.low, self.wanted))
         self.quality.observe(self.tracker.confirmed_now)
-        if self.counter is not None:  # its journal sends the crossings (odedge.outbox), not the loop's sinks
+        if self.counter is not None:  # its outbox sends the crossings (odedge.outbox), not the loop's sinks
             events = self._count(self.counter, self.tracker, tracked, frame)
-            if self.evidence is not None:  # after the journal: evidence never delays a crossing's message
+            if self.evidence is not None:  # after the outbox: evidence never delays a crossing's message
                 self._evidence(self.evidence, frame, tracked, events)
         # a box that continues a confirmed track is the object still there, published down to TrackLow (as
         # ByteTrack reports its tracks): dropping it where the score dips would report the object as gone

@@ -1,15 +1,19 @@
-"""Detection and health messages, kept under AWS IoT Core's 128 KB payload limit."""
+"""Detection, counts and health messages, kept under AWS IoT Core's 128 KB payload limit; and the counts messages'
+way into the outbox (``CountsOutbox``)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .outbox import Entry, Outbox
 from .postprocess import Detection
 
+logger = logging.getLogger(__name__)
 IOT_CORE_LIMIT = 128 * 1024
 
 
@@ -79,6 +83,39 @@ def counts_message(thing: str, event: dict[str, Any]) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+class CountsOutbox:
+    """The outbox as the counter writes to it: each crossing as its counts message, put into the ``Outbox`` as an
+    entry with the counter's state after it (sent from there in order: odedge.publishers.OutboxSender), and a copy to
+    the best-effort sinks that only record (a JSON Lines file beside the broker)."""
+
+    def __init__(self, outbox: Outbox, thing: str, topic: str, copies: Sequence[Any] = ()) -> None:
+        self.outbox, self.thing, self.topic, self.copies = outbox, thing, topic, tuple(copies)
+
+    @property
+    def recovered_state(self) -> dict[str, Any] | None:
+        """The counter's state after the newest entry a previous run kept (a cut before the totals' file)."""
+        return self.outbox.recovered_state
+
+    @property
+    def highest_seq(self) -> int:
+        """The highest seq among the entries found at start, readable or not: never given again."""
+        return self.outbox.highest_seq
+
+    def put(self, event: dict[str, Any], state: dict[str, Any]) -> None:
+        """The crossing ``event`` into the outbox, with the counter's ``state`` after it, then its copies."""
+        payload = counts_message(self.thing, event)
+        self.outbox.put(Entry(event["seq"], self.topic, payload), state)
+        for copy in self.copies:
+            try:  # a copy only records: it never costs the crossing its outbox entry, nor the frame its detections
+                copy.publish(self.topic, payload)
+            except Exception:
+                logger.exception("counts.copy_failed")
+
+    def status(self) -> dict[str, Any]:
+        """What health says about the outbox (``counts.outbox``)."""
+        return self.outbox.status()
 
 
 def health_message(

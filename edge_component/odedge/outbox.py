@@ -1,20 +1,21 @@
-"""The count events not yet delivered, oldest first, on disk in the component's work folder.
+"""The outbox: the crossings' counts messages not yet delivered, as entries, oldest first, on disk in the
+component's work folder. It only keeps them: odedge.messages builds each entry, odedge.publishers sends them.
 
-Each crossing's message is one file, ``<seq>.json``, written durably (``odedge.durable``) before the totals that
-include it, and removed only once the transport confirmed it (the nucleus accepted the publish; the broker's
-PUBACK). A restart or a power cut therefore loses none: what is still here is sent again, in order, and a message
-sent twice (the confirmation lost) carries the same ``event_id`` for the consumer to drop. Each file also holds the
-counter's state after its crossing, so a cut between the event and the totals' file restores both.
+Each entry (one crossing's message) is one file, ``<seq>.json``, written durably (``odedge.durable``) before the
+totals that include it, and removed only once the transport confirmed it (the nucleus accepted the publish; the
+broker's PUBACK). A restart or a power cut therefore loses none: what is still here is sent again, in order, and a
+message sent twice (the confirmation lost) carries the same ``event_id`` for the consumer to drop. Each file also
+holds the counter's state after its crossing, so a cut between the entry and the totals' file restores both.
 
-The disk is bounded twice: ``capacity`` events, and ``reserve`` bytes left free in the work folder (the totals'
+The disk is bounded twice: ``capacity`` entries, and ``reserve`` bytes left free in the work folder (the totals'
 file must still be written when the outbox cannot be, and the device needs room too); ``nearly_full`` in health
 warns before either bound is reached. A crossing the disk cannot keep (the outbox full, the reserve reached, or
 the disk failing: ENOSPC, EIO, EROFS) is never dropped on the spot: it is held in memory and sent all the same, in
-its place in the order, and said loudly (a warning per event, ``counts_unkept`` in the counters, ``outbox.full``
+its place in the order, and said loudly (a warning per entry, ``counts_unkept`` in the counters, ``outbox.full``
 and ``outbox.disk_error`` in health), since a restart before it is delivered loses it. Only past ``capacity``
-events held in memory as well, or held in memory when the process stops, is a crossing lost: ``counts_lost``
+entries held in memory as well, or held in memory when the process stops, is a crossing lost: ``counts_lost``
 counts exactly those, and the outbox files found unreadable at start (their crossing cannot be sent). Without a
-folder the outbox lives in memory (``odctl detect`` without ``--counts-file``): events still never give way to
+folder the outbox lives in memory (``odctl detect`` without ``--counts-file``): entries still never give way to
 detections, but a restart loses what is pending.
 """
 
@@ -25,23 +26,25 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .durable import describe, discard_partial, write_atomic
-from .messages import counts_message
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
 SUFFIX = ".json"
 RESERVE_BYTES = 1 << 20  # left free in the work folder by default
-TYPICAL_RECORD = 1024  # bytes: what the next event will need, for a health check between crossings
+TYPICAL_RECORD = 1024  # bytes: what the next entry will need, for a health check between crossings
+HELD_NOTE = "sent from memory; a restart before it is delivered loses it"
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One crossing's counts message in the outbox: its ``seq`` (the file's name and the order), where it goes and
+    the bytes that go there."""
+
     seq: int
     topic: str
     payload: bytes
@@ -50,20 +53,22 @@ class Entry:
 
 
 class Outbox:
+    """The entries not yet delivered, oldest first (see the module's docstring for what it promises)."""
+
     def __init__(self, folder: str, capacity: int, counters: Counters, reserve: int = RESERVE_BYTES) -> None:
         self.folder = Path(folder) if folder else None
         self.capacity, self.counters, self.reserve = capacity, counters, reserve
-        self.overflow = capacity if self.folder is not None else 0  # events held in memory past the disk
+        self.overflow = capacity if self.folder is not None else 0  # entries held in memory past the disk
         self.entries: OrderedDict[int, Entry] = OrderedDict()
         self.cond = threading.Condition()
-        self.kept = self.bytes = self.held = 0  # files on disk, their bytes; events held in memory only
-        self.full, self.reason = False, ""  # the newest event was not kept on disk, and why
+        self.kept = self.bytes = self.held = 0  # files on disk, their bytes; entries held in memory only
+        self.full, self.reason = False, ""  # the newest entry was not kept on disk, and why
         self.nearly_full = False
         self.free: int | None = None
         self.unreadable = 0
         self.highest_seq = 0  # the highest seq among the files found at start, readable or not
         self.disk_error: dict[str, Any] | None = None
-        self.recovered_state: dict[str, Any] | None = None  # the counter's state after the newest kept event
+        self.recovered_state: dict[str, Any] | None = None  # the counter's state after the newest kept entry
         if self.folder is not None:
             self._load(self.folder)
 
@@ -197,30 +202,16 @@ class Outbox:
                 self.entries[entry.seq] = replace(entry, on_disk=False, size=0)
                 self.cond.notify_all()
             in_memory = self.held
+        tally = "counts_unkept" if held else "counts_lost"
+        self.counters.add(tally)
+        total = int(self.counters.get(tally))
         if held:
-            self.counters.add("counts_unkept")
-            log_event(
-                logger,
-                "outbox.not_kept",
-                level=logging.WARNING,
-                seq=entry.seq,
-                reason=reason,
-                in_memory=in_memory,
-                unkept=int(self.counters.get("counts_unkept")),
-                note="sent from memory; a restart before it is delivered loses it",
-            )
-            return False
-        self.counters.add("counts_lost")
-        log_event(
-            logger,
-            "outbox.full",
-            level=logging.ERROR,
-            seq=entry.seq,
-            reason=reason,
-            capacity=self.capacity,
-            in_memory=in_memory,
-            lost=int(self.counters.get("counts_lost")),
-        )
+            event, level = "outbox.not_kept", logging.WARNING
+            said = {"in_memory": in_memory, "unkept": total, "note": HELD_NOTE}
+        else:
+            event, level = "outbox.full", logging.ERROR
+            said = {"capacity": self.capacity, "in_memory": in_memory, "lost": total}
+        log_event(logger, event, level=level, seq=entry.seq, reason=reason, **said)
         return False
 
     def _disk_failed(self, path: Path, exc: OSError) -> None:
@@ -237,7 +228,7 @@ class Outbox:
             return next(iter(self.entries.values()), None)
 
     def remove(self, seq: int) -> None:
-        """The transport confirmed the event: forget it (a cut before the unlink only sends it again; so does an
+        """The transport confirmed the entry: forget it (a cut before the unlink only sends it again; so does an
         unlink the disk refuses: the same ``event_id``, which the consumer drops)."""
         if self.folder is not None:
             try:
@@ -265,7 +256,7 @@ class Outbox:
             return len(self.entries)
 
     def _still_full(self) -> bool:
-        """Whether the next event would not be kept on disk: the capacity reached, the reserve reached (checked
+        """Whether the next entry would not be kept on disk: the capacity reached, the reserve reached (checked
         now, which refreshes ``free_bytes`` and ``nearly_full`` between crossings), or a disk error that no write
         has cleared since."""
         with self.cond:
@@ -292,31 +283,3 @@ class Outbox:
             if self.disk_error is not None:
                 status["disk_error"] = dict(self.disk_error)
             return status
-
-
-class CountsJournal:
-    """The counter's journal: each crossing's message into the outbox, and a copy to the best-effort sinks that
-    only record (a JSON Lines file beside the broker)."""
-
-    def __init__(self, outbox: Outbox, thing: str, topic: str, copies: Sequence[Any] = ()) -> None:
-        self.outbox, self.thing, self.topic, self.copies = outbox, thing, topic, tuple(copies)
-
-    @property
-    def recovered_state(self) -> dict[str, Any] | None:
-        return self.outbox.recovered_state
-
-    @property
-    def highest_seq(self) -> int:
-        return self.outbox.highest_seq
-
-    def record(self, event: dict[str, Any], state: dict[str, Any]) -> None:
-        payload = counts_message(self.thing, event)
-        self.outbox.put(Entry(event["seq"], self.topic, payload), state)
-        for copy in self.copies:
-            try:  # a copy only records: it never costs the crossing its outbox, nor the frame its detections
-                copy.publish(self.topic, payload)
-            except Exception:
-                logger.exception("counts.copy_failed")
-
-    def status(self) -> dict[str, Any]:
-        return self.outbox.status()

@@ -291,8 +291,8 @@ class BufferedPublisher:
 
 
 class OutboxSender:
-    """Sends the outbox's events oldest first, one at a time, each removed once the transport confirmed it; a
-    failure keeps the event and retries it with backoff, so the order holds across an outage and a restart."""
+    """Sends the outbox's entries oldest first, one at a time, each removed once the transport confirmed it; a
+    failure keeps the entry and retries it with backoff, so the order holds across an outage and a restart."""
 
     def __init__(self, outbox: Outbox, transport: Transport, counters: Counters) -> None:
         self.outbox, self.transport, self.counters = outbox, transport, counters
@@ -308,7 +308,7 @@ class OutboxSender:
                 continue
             try:
                 self.transport.deliver(entry.topic, entry.payload)
-            except Exception as exc:  # down: the event stays first in line (lost only as counts_lost)
+            except Exception as exc:  # down: the entry stays first in line (lost only as counts_lost)
                 self.counters.add("publish_retries")
                 log_event(
                     logger,

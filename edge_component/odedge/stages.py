@@ -15,10 +15,12 @@ from typing import Protocol
 
 import numpy as np
 
+from .drawing import draw_box
 from .postprocess import Detection
 from .telemetry import Counters, log_event
 
 logger = logging.getLogger(__name__)
+SNAPSHOT_COLOUR = (0, 255, 0)
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,10 @@ class FrameStage(Protocol):
 
 
 def annotate(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
-    import cv2
-
+    """A copy of ``image`` with each detection's box, class and score drawn (the snapshots' picture)."""
     canvas = image.copy()
     for det in detections:
-        x1, y1, x2, y2 = det.box
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), 2)
-        cv2.putText(
-            canvas,
-            f"{det.label} {det.score:.2f}",
-            (x1 + 2, max(12, y1 - 4)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.5,
-            (0, 255, 0),
-            1,
-            cv2.LINE_AA,
-        )
+        draw_box(canvas, det.box, SNAPSHOT_COLOUR, f"{det.label} {det.score:.2f}")
     return canvas
 
 

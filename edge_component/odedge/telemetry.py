@@ -11,17 +11,23 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log ``event`` with its fields as one structured line."""
     logger.log(level, event, extra={"fields": fields})
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, in the fleet's one log shape: the same field names and the same ISO 8601 UTC time
+    as odshared's lines (odshared.core.log; a test holds the two equal), so one query reads the device's component
+    log and the cloud's. Fields passed through ``extra={"fields": {...}}`` are merged in."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": round(record.created, 3),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),

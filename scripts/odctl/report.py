@@ -21,6 +21,7 @@ from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
+from odedge.drawing import BoxStyle, draw_box
 from odshared.data.contact_sheet import encode_png
 
 from .synth_video import class_colour
@@ -394,6 +395,10 @@ def chart_png(chart: Chart, scale: int = 2) -> bytes:
     return encode_png(image)
 
 
+# the strip's boxes: a black rim under each (a class's colour reads on any frame) and a white label
+STRIP_BOX = BoxStyle(outline=2, scale=0.55, text_colour=(255, 255, 255), text_thickness=2, pad=3, lift=6, top=14)
+
+
 def detection_strip(
     video: str,
     messages: Sequence[dict[str, Any]],
@@ -419,21 +424,9 @@ def detection_strip(
             break
         if index in chosen:
             for det in by_frame[index]["detections"]:
-                x1, y1, x2, y2 = det["box"]
-                colour = class_colour(det["label"])
-                cv2.rectangle(image, (x1, y1), (x2, y2), (0, 0, 0), 4)
-                cv2.rectangle(image, (x1, y1), (x2, y2), colour, 2)
                 track = f" #{det['track_id']}" if "track_id" in det else ""
-                cv2.putText(
-                    image,
-                    f"{det['label']} {det['score']:.2f}{track}",
-                    (x1 + 3, max(14, y1 - 6)),
-                    cv2.FONT_HERSHEY_SIMPLEX,
-                    0.55,
-                    (255, 255, 255),
-                    2,
-                    cv2.LINE_AA,
-                )
+                label = f"{det['label']} {det['score']:.2f}{track}"
+                draw_box(image, det["box"], class_colour(det["label"]), label, STRIP_BOX)
             height, width_px = image.shape[:2]
             for (x1, y1), (x2, y2) in lines:
                 ends = (int(x1 * width_px), int(y1 * height)), (int(x2 * width_px), int(y2 * height))

@@ -17,7 +17,8 @@ import pytest
 from odctl.crossing_sequence import crossing_streams
 from odctl.synth_video import SynthSpec, write_video
 from odedge.counting import Counter, Line
-from odedge.outbox import CountsJournal, Entry, Outbox
+from odedge.messages import CountsOutbox
+from odedge.outbox import Entry, Outbox
 from odedge.telemetry import Counters
 from tests.conftest import REPO
 from tests.edge_component.relay import Relay
@@ -165,7 +166,8 @@ POWER_CUT = textwrap.dedent(
     import os, signal, sys
     from odedge import durable
     from odedge.counting import Counter, Line
-    from odedge.outbox import CountsJournal, Outbox
+    from odedge.messages import CountsOutbox
+    from odedge.outbox import Outbox
     from odedge.postprocess import Detection
     from odedge.telemetry import Counters
 
@@ -181,8 +183,8 @@ POWER_CUT = textwrap.dedent(
 
     durable.os.replace = cut
     outbox = Outbox(folder + "/outbox", 100, Counters())
-    journal = CountsJournal(outbox, "dev-1", "od/dev-1/counts")
-    counter = Counter([Line("door", (0.5, 0.0), (0.5, 1.0))], [], folder + "/counts.json", journal=journal)
+    counts = CountsOutbox(outbox, "dev-1", "od/dev-1/counts")
+    counter = Counter([Line("door", (0.5, 0.0), (0.5, 1.0))], [], folder + "/counts.json", outbox=counts)
     for t, x in enumerate([280, 380] * 5):
         counter.observe([Detection("blue box", 0, 0.9, (x - 30, 150, x + 30, 210), 1)], (640, 360), float(t))
     """
@@ -199,7 +201,7 @@ def test_a_power_cut_between_write_and_rename_leaves_a_readable_state(tmp_path, 
     assert done.returncode == -signal.SIGKILL
     assert list(tmp_path.rglob("*.part")), "the cut left no partial file: it did not land between write and rename"
     outbox = Outbox(str(tmp_path / "outbox"), 100, Counters())
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "t"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "t"))
     assert counter.seq == kept and sorted(outbox.entries) == list(range(1, kept + 1))
     summary = counter.summary()["lines"]["door"]
     assert sum(summary["in"].values()) + sum(summary["out"].values()) == kept

@@ -24,8 +24,8 @@ from odctl.synth_video import SynthSpec, write_video
 from odedge.app import run
 from odedge.config import EdgeConfig
 from odedge.counting import Counter, Line
-from odedge.messages import health_message
-from odedge.outbox import CountsJournal, Outbox
+from odedge.messages import CountsOutbox, health_message
+from odedge.outbox import Outbox
 from odedge.postprocess import Detection
 from odedge.publishers import JsonlTransport, OutboxSender
 from odedge.telemetry import Counters
@@ -102,7 +102,7 @@ def test_a_full_outbox_beside_the_real_counter_sends_from_memory_and_counts_only
     all six crossings that happened; the consumer sees the gap 5-6 that counts_lost explains."""
     counters = Counters()
     outbox = Outbox(str(tmp_path / "outbox"), 2, counters, reserve=0)
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     events = _walk(counter, [280, 380] * 3 + [280])
     assert [e["seq"] for e in events] == [1, 2, 3, 4, 5, 6]
     assert counters.get("counts_unkept") == 2 and counters.get("counts_lost") == 2
@@ -124,7 +124,7 @@ def test_a_corrupt_and_a_truncated_outbox_file_at_start_are_counted_lost_and_the
     the start goes on, both crossings are counted lost and named by seq in an error, health says so, the readable
     one is still sent, and the next crossing takes seq 4, not the lost 3's."""
     outbox = Outbox(str(tmp_path / "outbox"), 100, Counters())
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     _walk(counter, [280, 380, 280, 380])
     first, second, third = sorted((tmp_path / "outbox").glob("*.json"))
     first.write_text("not json {")
@@ -132,7 +132,7 @@ def test_a_corrupt_and_a_truncated_outbox_file_at_start_are_counted_lost_and_the
     (tmp_path / "counts.json").write_text(json.dumps(json.loads(second.read_text())["state"]))
     counters = Counters()
     outbox = Outbox(str(tmp_path / "outbox"), 100, counters)
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     assert counters.get("counts_lost") == 2 and counters.get("outbox_unreadable") == 2
     assert [_fields(r)["seq"] for r in _logged(caplog, "outbox.unreadable", "ERROR")] == [1, 3]
     assert counter.seq == 3 and sorted(outbox.entries) == [2]
@@ -153,7 +153,7 @@ def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_
     fail and the start goes on (the file counted lost); a crossing then is sent from memory, and health names the
     disk's refusal of the outbox file and of the totals' file."""
     outbox = Outbox(str(tiny_disk / "outbox"), 100, Counters(), reserve=0)
-    counter = Counter([DOOR], [], str(tiny_disk / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tiny_disk / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     _walk(counter, [280, 380, 280])
     newest = sorted((tiny_disk / "outbox").glob("*.json"))[-1]
     newest.write_bytes(newest.read_bytes()[:25])
@@ -161,7 +161,7 @@ def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
     counters = Counters()
     outbox = Outbox(str(tiny_disk / "outbox"), 100, counters, reserve=0)
-    counter = Counter([DOOR], [], str(tiny_disk / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tiny_disk / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     assert counters.get("counts_lost") == 1 and _logged(caplog, "outbox.unreadable_left", "ERROR")
     assert [e["seq"] for e in _walk(counter, [280, 380], 10.0)] == [3]
     assert counters.get("counts_unkept") == 1 and counters.get("counts_lost") == 1
@@ -181,7 +181,7 @@ def test_the_reserve_says_nearly_full_before_it_refuses_and_then_sends_from_memo
     free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
     counters = Counters()
     outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=int(free / 1.5))
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     assert [e["seq"] for e in _walk(counter, [280, 380])] == [1]
     (warned,) = _logged(caplog, "outbox.nearly_full", "WARNING")
     assert _fields(warned)["path"] == str(tmp_path / "outbox") and not _logged(caplog, "outbox.not_kept")
@@ -189,7 +189,7 @@ def test_the_reserve_says_nearly_full_before_it_refuses_and_then_sends_from_memo
     assert (status["nearly_full"], status["full"], status["pending"], status["in_memory"]) == (True, False, 1, 0)
     assert status["reserve_bytes"] == int(free / 1.5) and status["free_bytes"] > status["reserve_bytes"]
     outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=2 * free)
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     assert [e["seq"] for e in _walk(counter, [280, 380], 10.0)] == [2]
     (refused,) = _logged(caplog, "outbox.not_kept", "WARNING")
     assert (_fields(refused)["seq"], _fields(refused)["reason"]) == (2, "low_space")
@@ -212,7 +212,7 @@ def test_a_failing_disk_eio_sends_the_crossing_from_memory_and_names_the_path(tm
 
     counters = Counters()
     outbox = Outbox(str(tmp_path / "outbox"), 100, counters, reserve=0)
-    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), journal=CountsJournal(outbox, "dev-1", "od/c"))
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
     assert [e["seq"] for e in _walk(counter, [280, 380])] == [1]
     real_fsync = os.fsync
 

@@ -71,7 +71,8 @@ def test_twenty_thousand_tracks_leave_no_state_behind(tmp_path, caplog):
     import tracemalloc
 
     from odedge.counting import Counter, Line
-    from odedge.outbox import CountsJournal, Outbox
+    from odedge.messages import CountsOutbox
+    from odedge.outbox import Outbox
     from odedge.postprocess import Detection
     from odedge.publishers import JsonlTransport, OutboxSender
     from odedge.telemetry import Counters
@@ -84,7 +85,7 @@ def test_twenty_thousand_tracks_leave_no_state_behind(tmp_path, caplog):
     outbox = Outbox("", 10_000, counters)
     sender = OutboxSender(outbox, JsonlTransport(str(tmp_path / "counts.jsonl")), counters)
     tracker = Tracker(high=0.5, low=0.1, max_lost=5)
-    counter = Counter([Line("door", (0.5, 0.0), (0.5, 1.0))], [], journal=CountsJournal(outbox, "dev", "od/dev/counts"))
+    counter = Counter([Line("door", (0.5, 0.0), (0.5, 1.0))], [], outbox=CountsOutbox(outbox, "dev", "od/dev/counts"))
     step, spacing, lanes = 20, 2, 8  # px per frame; a new box every 2 frames; 8 lanes so boxes never overlap
     frames = 20_000 * spacing + 640 // step
     tracemalloc.start()

@@ -1,5 +1,5 @@
 """The device's counting path without a camera, for the ledger's tests: the real Counter, its on-disk outbox (a
-capacity), the CountsJournal, the real sender delivering oldest first to a JSON Lines transport, and the real health
+capacity), the CountsOutbox, the real sender delivering oldest first to a JSON Lines transport, and the real health
 message. A box walked across the door makes each crossing; the broker is "down" until ``deliver`` runs the sender.
 
 Every crossing and health message a test feeds the ledger comes from here (or from the real loop), never written
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from odedge.counting import Counter, Line
-from odedge.messages import health_message
-from odedge.outbox import CountsJournal, Outbox
+from odedge.messages import CountsOutbox, health_message
+from odedge.outbox import Outbox
 from odedge.postprocess import Detection
 from odedge.publishers import JsonlTransport, OutboxSender
 from odedge.telemetry import Counters
@@ -31,8 +31,8 @@ class OutboxDevice:
         self.counters = Counters()
         self.outbox = Outbox(str(folder / "outbox"), capacity, self.counters, reserve=0)
         self.topic = f"od/{thing}/counts"
-        journal = CountsJournal(self.outbox, thing, self.topic)
-        self.counter = Counter([DOOR], [], str(folder / "counts.json"), journal=journal)
+        counts = CountsOutbox(self.outbox, thing, self.topic)
+        self.counter = Counter([DOOR], [], str(folder / "counts.json"), outbox=counts)
         self.sent = folder / "sent.jsonl"  # what the transport delivered: {"topic", "message"} per line
         self.reports: list[dict[str, Any]] = []  # the health messages published, as {"topic", "message"}
         self.side, self.clock = 0, time.time()
