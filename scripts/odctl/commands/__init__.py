@@ -1,4 +1,5 @@
-"""The odctl subcommands, one module per group; each lists the functions that add its subcommands (``COMMANDS``)."""
+"""The odctl subcommands, one module per group; each lists its subcommands (``COMMANDS``), each a ``Command``
+that adds itself to the parser."""
 
 from odctl.commands import camera, data, demo, device, fleet, labeling, model, pipeline
 

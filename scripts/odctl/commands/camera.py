@@ -14,7 +14,7 @@ import numpy as np
 from odctl.cli_types import positive_int
 from odshared.core.errors import OdError
 
-from .common import command
+from .common import Command
 
 
 def take_view(source: str, samples: int) -> tuple[np.ndarray, int]:
@@ -98,24 +98,7 @@ def _cmd_reference(args: argparse.Namespace) -> Any:
     }
 
 
-def _add_camera(sub: Any) -> None:
-    parser = command(
-        sub,
-        "camera",
-        "The device's camera health: reset the reference view after a deliberate move (odctl camera reference).",
-        "odctl camera reference rtsp://camera-01/stream --counts-file /greengrass/v2/work/com.example.ObjectDetection/"
-        "counts.json",
-        lambda args: parser.error("choose reference"),
-    )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = command(
-        actions,
-        "reference",
-        "Take the camera's reference view from SOURCE (its new view) and put it where the device keeps it; without "
-        "SOURCE, remove it: the running device takes a new one from what it sees.",
-        "odctl camera reference videos/new_aim.mp4 --counts-file work/counts.json",
-        _cmd_reference,
-    )
+def _reference_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "source", nargs="?", help="the camera (index, rtsp/http URL), a recording of its new view, an image or folder"
     )
@@ -132,4 +115,21 @@ def _add_camera(sub: Any) -> None:
     )
 
 
-COMMANDS = (_add_camera,)
+_REFERENCE = Command(
+    "reference",
+    "Take the camera's reference view from SOURCE (its new view) and put it where the device keeps it; without "
+    "SOURCE, remove it: the running device takes a new one from what it sees.",
+    "odctl camera reference videos/new_aim.mp4 --counts-file work/counts.json",
+    _cmd_reference,
+    _reference_options,
+)
+
+COMMANDS = (
+    Command(
+        "camera",
+        "The device's camera health: reset the reference view after a deliberate move (odctl camera reference).",
+        "odctl camera reference rtsp://camera-01/stream --counts-file /greengrass/v2/work/com.example.ObjectDetection/"
+        "counts.json",
+        actions=(_REFERENCE,),
+    ),
+)

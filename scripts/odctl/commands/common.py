@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from odctl.pipeline_cli import DEFAULT_STACK
@@ -35,17 +36,45 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
-def command(sub: Any, name: str, summary: str, example: str, handler: Handler) -> argparse.ArgumentParser:
-    parser = sub.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog=f"example:\n  {example}",
-        formatter_class=HelpFormatter,
-        parents=[_common_options()],
-    )
-    parser.set_defaults(handler=handler)
-    return parser
+@dataclass(frozen=True)
+class Command:
+    """One subcommand, declared once as data: its name, what ``--help`` says of it, the handler it runs, the
+    options it takes and its own subcommands (``odctl counts review``). Calling it adds it to a subparsers action
+    (``odctl.cli`` does, over each group's ``COMMANDS``), so every command gets the same help layout and options.
+    A command without a handler is only a group of actions, and argparse asks for one of them."""
+
+    name: str
+    summary: str
+    example: str
+    handler: Handler | None = None
+    options: Callable[[argparse.ArgumentParser], None] | None = None
+    actions: tuple[Command, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.handler is None and not self.actions:
+            raise ValueError(f"odctl {self.name}: a command runs a handler or offers actions")
+
+    def __call__(self, sub: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(
+            self.name,
+            help=self.summary,
+            description=self.summary,
+            epilog=f"example:\n  {self.example}",
+            formatter_class=HelpFormatter,
+            parents=[_common_options()],
+        )
+        parser.set_defaults(handler=self.handler or (lambda args: parser.error(f"choose {self._action_names()}")))
+        if self.options:
+            self.options(parser)
+        if self.actions:
+            actions = parser.add_subparsers(dest="action", required=self.handler is None, metavar="ACTION")
+            for action in self.actions:
+                action(actions)
+        return parser
+
+    def _action_names(self) -> str:
+        names = [action.name for action in self.actions]
+        return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 def add_label_attribute(p: argparse.ArgumentParser) -> None:

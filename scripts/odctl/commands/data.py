@@ -10,7 +10,7 @@ from odctl.cli_types import Number, fraction, non_negative_int, positive_float, 
 from odctl.synth_video import CROSSING_DIRECTIONS
 from odshared.core.errors import OdError
 
-from .common import IMAGES_HELP, add_label_attribute, add_skip_invalid, command
+from .common import IMAGES_HELP, Command, add_label_attribute, add_skip_invalid
 
 
 def _cmd_record(args: argparse.Namespace) -> Any:
@@ -116,14 +116,7 @@ def _cmd_prepare_training(args: argparse.Namespace) -> Any:
     return prepare_training(args.manifests, args.out, options).to_dict()
 
 
-def _add_record(sub: Any) -> None:
-    p = command(
-        sub,
-        "record",
-        "Record a camera (index, file or rtsp/http URL) into <out>/<name>.mp4.",
-        "odctl record --camera 0 --name blue_box_1 --seconds 60 --out videos/",
-        _cmd_record,
-    )
+def _record_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera", required=True, help="camera index (0), a video file, or an rtsp/http URL")
     p.add_argument("--name", required=True, help="video name; it carries the class, e.g. blue_box_1")
     p.add_argument(
@@ -134,14 +127,7 @@ def _add_record(sub: Any) -> None:
     p.add_argument("--out", default=".", help="output folder (default: .)")
 
 
-def _add_synth_video(sub: Any) -> None:
-    p = command(
-        sub,
-        "synth-video",
-        "Generate a video of coloured boxes and its exact per-frame boxes (JSONL).",
-        'odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box" --frames 300 --seed 1',
-        _cmd_synth_video,
-    )
+def _synth_video_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for NAME.mp4 and NAME.boxes.jsonl")
     p.add_argument("--name", required=True, help="video name (its words may carry metadata: blue_box_1)")
     p.add_argument("--classes", required=True, help="comma-separated class names; colour words pick colours")
@@ -166,15 +152,7 @@ def _add_synth_video(sub: Any) -> None:
     )
 
 
-def _add_extract_frames(sub: Any) -> None:
-    p = command(
-        sub,
-        "extract-frames",
-        "Extract <video-stem>_<frame:06d>.jpg frames to a folder or s3:// prefix.",
-        "odctl extract-frames videos/blue_box_1.mp4 --out s3://my-bucket/frames/blue_box_1 --every 5 "
-        "--preview blue_box_1.png",
-        _cmd_extract_frames,
-    )
+def _extract_frames_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", help="video file or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3://bucket/prefix")
     group = p.add_mutually_exclusive_group()
@@ -184,15 +162,7 @@ def _add_extract_frames(sub: Any) -> None:
     p.add_argument("--workers", type=positive_int(64), default=8, help="parallel uploads")
 
 
-def _add_make_manifest(sub: Any) -> None:
-    p = command(
-        sub,
-        "make-manifest",
-        "Write a Ground Truth input manifest from frames folders or s3:// prefixes.",
-        "odctl make-manifest s3://bucket/frames/blue_box_1 s3://bucket/frames/yellow_box_1 "
-        "--out s3://bucket/manifests/boxes.manifest --every 3 --metadata-from-name '{color}_{object}_{n}'",
-        _cmd_make_manifest,
-    )
+def _make_manifest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("frames", nargs="+", help="frames folders or s3:// prefixes (merged in the order given)")
     p.add_argument("--out", required=True, help="manifest path or s3:// URI")
     p.add_argument("--every", type=positive_int(), default=1, help="keep one frame in N of each video")
@@ -204,29 +174,14 @@ def _add_make_manifest(sub: Any) -> None:
     add_skip_invalid(p)
 
 
-def _add_preview_manifest(sub: Any) -> None:
-    p = command(
-        sub,
-        "preview-manifest",
-        "A contact sheet of the images a manifest lists.",
-        "odctl preview-manifest boxes.manifest --out boxes.png",
-        _cmd_preview_manifest,
-    )
+def _preview_manifest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest")
     p.add_argument("--out", required=True)
     p.add_argument("--count", type=positive_int(1000), default=48, help="images to show")
     p.add_argument("--images", help=IMAGES_HELP)
 
 
-def _add_prepare_training(sub: Any) -> None:
-    p = command(
-        sub,
-        "prepare-training",
-        "Ground Truth output manifests -> train/validation manifests, classes.json and stats.",
-        "odctl prepare-training blue.output.manifest yellow.output.manifest --out prepared/ "
-        "--class-from 'color=blue:blue box' --class-from 'color=yellow:yellow box' --flip",
-        _cmd_prepare_training,
-    )
+def _prepare_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifests", nargs="+", help="output manifests of one or more labeling jobs")
     p.add_argument("--out", required=True, help="folder or s3:// prefix")
     add_label_attribute(p)
@@ -253,10 +208,49 @@ def _add_prepare_training(sub: Any) -> None:
 
 # the group's subcommands, in the order of `odctl --help`
 COMMANDS = (
-    _add_record,
-    _add_synth_video,
-    _add_extract_frames,
-    _add_make_manifest,
-    _add_preview_manifest,
-    _add_prepare_training,
+    Command(
+        "record",
+        "Record a camera (index, file or rtsp/http URL) into <out>/<name>.mp4.",
+        "odctl record --camera 0 --name blue_box_1 --seconds 60 --out videos/",
+        _cmd_record,
+        _record_options,
+    ),
+    Command(
+        "synth-video",
+        "Generate a video of coloured boxes and its exact per-frame boxes (JSONL).",
+        'odctl synth-video --out videos/ --name blue_box_1 --classes "blue box,yellow box" --frames 300 --seed 1',
+        _cmd_synth_video,
+        _synth_video_options,
+    ),
+    Command(
+        "extract-frames",
+        "Extract <video-stem>_<frame:06d>.jpg frames to a folder or s3:// prefix.",
+        "odctl extract-frames videos/blue_box_1.mp4 --out s3://my-bucket/frames/blue_box_1 --every 5 "
+        "--preview blue_box_1.png",
+        _cmd_extract_frames,
+        _extract_frames_options,
+    ),
+    Command(
+        "make-manifest",
+        "Write a Ground Truth input manifest from frames folders or s3:// prefixes.",
+        "odctl make-manifest s3://bucket/frames/blue_box_1 s3://bucket/frames/yellow_box_1 "
+        "--out s3://bucket/manifests/boxes.manifest --every 3 --metadata-from-name '{color}_{object}_{n}'",
+        _cmd_make_manifest,
+        _make_manifest_options,
+    ),
+    Command(
+        "preview-manifest",
+        "A contact sheet of the images a manifest lists.",
+        "odctl preview-manifest boxes.manifest --out boxes.png",
+        _cmd_preview_manifest,
+        _preview_manifest_options,
+    ),
+    Command(
+        "prepare-training",
+        "Ground Truth output manifests -> train/validation manifests, classes.json and stats.",
+        "odctl prepare-training blue.output.manifest yellow.output.manifest --out prepared/ "
+        "--class-from 'color=blue:blue box' --class-from 'color=yellow:yellow box' --flip",
+        _cmd_prepare_training,
+        _prepare_training_options,
+    ),
 )

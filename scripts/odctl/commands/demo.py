@@ -8,7 +8,7 @@ from typing import Any
 
 from odctl.cli_types import non_negative_int, positive_float
 
-from .common import command
+from .common import Command
 
 
 def _cmd_demo(args: argparse.Namespace) -> Any:
@@ -23,10 +23,7 @@ def _cmd_demo(args: argparse.Namespace) -> Any:
     return {"figures": figures, "report": f"{summary['workdir']}/report/report.html", "seconds": summary["seconds"]}
 
 
-def _add_demo(sub: Any) -> None:
-    p = command(
-        sub, "demo", "Run the whole chain offline on generated data.", "odctl demo --workdir demo-work", _cmd_demo
-    )
+def _demo_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default="demo-work")
     p.add_argument("--fresh", action="store_true", help="start over instead of reusing finished steps")
     p.add_argument("--s3", action="store_true", help="run the storage steps against a local moto server")
@@ -42,4 +39,12 @@ def _add_demo(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_demo,)
+COMMANDS = (
+    Command(
+        "demo",
+        "Run the whole chain offline on generated data.",
+        "odctl demo --workdir demo-work",
+        _cmd_demo,
+        _demo_options,
+    ),
+)

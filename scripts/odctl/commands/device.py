@@ -14,7 +14,7 @@ from odedge.runtimes import BACKEND_CHOICES
 from odshared.core.errors import OdError
 from odshared.core.log import log_event
 
-from .common import add_precision, command
+from .common import Command, add_precision
 
 logger = logging.getLogger("odctl")
 
@@ -103,14 +103,7 @@ def _cmd_watch(args: argparse.Namespace) -> Any:
     return summary
 
 
-def _add_package_component(sub: Any) -> None:
-    p = command(
-        sub,
-        "package-component",
-        "Write the inference and model Greengrass components (recipes/ and artifacts/) for greengrass-cli or upload.",
-        "odctl package-component --model models/job-1 --out gg/ --name-prefix com.example --version 1.0.0",
-        _cmd_package_component,
-    )
+def _package_component_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a converted model package folder (odctl convert)")
     p.add_argument("--out", required=True)
     p.add_argument("--name-prefix", default="com.example", help="component names: PREFIX.ObjectDetection[.Model]")
@@ -124,14 +117,7 @@ def _add_package_component(sub: Any) -> None:
     p.add_argument("--upload-bucket", default="", help="bucket for active-learning captures (default: none)")
 
 
-def _add_detect(sub: Any) -> None:
-    p = command(
-        sub,
-        "detect",
-        "Run the device's inference loop on a workstation (video, folder, camera or URL).",
-        "odctl detect videos/mixed_boxes_2.mp4 --model models/job-1 --out detections.jsonl",
-        _cmd_detect,
-    )
+def _detect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, image folder, camera index or rtsp/http URL")
     p.add_argument("--model", required=True, help="a converted model package folder")
     p.add_argument(
@@ -200,14 +186,7 @@ def _add_detect_outputs(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_watch(sub: Any) -> None:
-    p = command(
-        sub,
-        "watch",
-        "Print what the devices publish (AWS IoT Core with your AWS credentials, or a local MQTT broker).",
-        "odctl watch --topic 'od/camera-01/detections' --count 10",
-        _cmd_watch,
-    )
+def _watch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--topic",
         action="append",
@@ -229,14 +208,7 @@ def _cmd_preview_lines(args: argparse.Namespace) -> Any:
     return preview_lines(args.source, lines, zones, args.out, args.frame)
 
 
-def _add_preview_lines(sub: Any) -> None:
-    p = command(
-        sub,
-        "preview-lines",
-        "Draw counting lines (with the way in) and zones on one frame of a video, image or folder, to check them.",
-        "odctl preview-lines videos/door.mp4 --line door:0,0.55,1,0.55:top-to-bottom --out line.png",
-        _cmd_preview_lines,
-    )
+def _preview_lines_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="a video file, an image, or a folder of images")
     p.add_argument("--line", action="append", help="as odctl detect's --line; repeatable")
     p.add_argument("--zone", action="append", help="as odctl detect's --zone; repeatable")
@@ -245,4 +217,33 @@ def _add_preview_lines(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_package_component, _add_detect, _add_preview_lines, _add_watch)
+COMMANDS = (
+    Command(
+        "package-component",
+        "Write the inference and model Greengrass components (recipes/ and artifacts/) for greengrass-cli or upload.",
+        "odctl package-component --model models/job-1 --out gg/ --name-prefix com.example --version 1.0.0",
+        _cmd_package_component,
+        _package_component_options,
+    ),
+    Command(
+        "detect",
+        "Run the device's inference loop on a workstation (video, folder, camera or URL).",
+        "odctl detect videos/mixed_boxes_2.mp4 --model models/job-1 --out detections.jsonl",
+        _cmd_detect,
+        _detect_options,
+    ),
+    Command(
+        "preview-lines",
+        "Draw counting lines (with the way in) and zones on one frame of a video, image or folder, to check them.",
+        "odctl preview-lines videos/door.mp4 --line door:0,0.55,1,0.55:top-to-bottom --out line.png",
+        _cmd_preview_lines,
+        _preview_lines_options,
+    ),
+    Command(
+        "watch",
+        "Print what the devices publish (AWS IoT Core with your AWS credentials, or a local MQTT broker).",
+        "odctl watch --topic 'od/camera-01/detections' --count 10",
+        _cmd_watch,
+        _watch_options,
+    ),
+)

@@ -21,7 +21,7 @@ from odshared.core.errors import OdError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import PERIODS
 
-from .common import add_stack, command
+from .common import Command, add_stack
 
 logger = logging.getLogger(__name__)
 # every period the ledger has a named query for (crossings_by_period.sql), so the CLI offers what Athena has
@@ -239,14 +239,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["csv", "json"], default="csv")
 
 
-def _add_counts(sub: Any) -> None:
-    p = command(
-        sub,
-        "counts",
-        "Crossings from the counts ledger: the net balance per line and class, or per hour or day.",
-        "odctl counts --since 2026-11-22 --by hour --thing camera-01",
-        _cmd_counts,
-    )
+def _counts_options(p: argparse.ArgumentParser) -> None:
     _add_period(p)
     p.add_argument(
         "--by",
@@ -262,9 +255,6 @@ def _add_counts(sub: Any) -> None:
         "device's outbox, by its health reports before --until)",
     )
     _add_source(p)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
-    _add_review(actions)
-    _add_correct(actions)
 
 
 def _add_period(p: argparse.ArgumentParser) -> None:
@@ -275,15 +265,7 @@ def _add_period(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line", help="one line (its configured name)")
 
 
-def _add_review(actions: Any) -> None:
-    p = command(
-        actions,
-        "review",
-        "Every crossing of the period: event_id, thing, line, class, direction, time, camera, evidence, and its "
-        "latest correction.",
-        "odctl counts review --from messages.jsonl corrections.jsonl --evidence evidence --since 2026-11-22",
-        _cmd_review,
-    )
+def _review_options(p: argparse.ArgumentParser) -> None:
     _add_period(p)
     p.add_argument(
         "--evidence",
@@ -314,15 +296,7 @@ def _login() -> str:
         return ""
 
 
-def _add_correct(actions: Any) -> None:
-    p = command(
-        actions,
-        "correct",
-        "Record one correction of the ledger (who, when, why), never an edit of the device's events: odctl counts "
-        "--by corrected gives the totals as counted and as corrected.",
-        "odctl counts correct camera-01-17 --kind wrong_class --class 'yellow box' --why 'evidence frame 3'",
-        _cmd_correct,
-    )
+def _correct_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("event_id", nargs="?", metavar="EVENT_ID", help="the crossing amended (none for --kind missed)")
     p.add_argument("--kind", required=True, help="not_a_crossing, wrong_class, wrong_direction or missed")
     p.add_argument("--why", required=True, help="what the evidence shows")
@@ -341,17 +315,46 @@ def _add_correct(actions: Any) -> None:
     _add_source(p)
 
 
-def _add_fleet(sub: Any) -> None:
-    p = command(
-        sub,
-        "fleet",
-        "Every device's last health: when, FPS, model, backend and precision, last crossing's seq; stale marked.",
-        "odctl fleet --stale-minutes 10",
-        _cmd_fleet,
-    )
+def _fleet_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=positive_int(), default=7, help="look this far back for health messages")
     p.add_argument("--stale-minutes", type=positive_float(), default=10.0, help="no health for longer than this: stale")
     _add_source(p)
 
 
-COMMANDS = (_add_counts, _add_fleet)
+# counts' own subcommands: without one, counts gives the totals
+_COUNTS_ACTIONS = (
+    Command(
+        "review",
+        "Every crossing of the period: event_id, thing, line, class, direction, time, camera, evidence, and its "
+        "latest correction.",
+        "odctl counts review --from messages.jsonl corrections.jsonl --evidence evidence --since 2026-11-22",
+        _cmd_review,
+        _review_options,
+    ),
+    Command(
+        "correct",
+        "Record one correction of the ledger (who, when, why), never an edit of the device's events: odctl counts "
+        "--by corrected gives the totals as counted and as corrected.",
+        "odctl counts correct camera-01-17 --kind wrong_class --class 'yellow box' --why 'evidence frame 3'",
+        _cmd_correct,
+        _correct_options,
+    ),
+)
+
+COMMANDS = (
+    Command(
+        "counts",
+        "Crossings from the counts ledger: the net balance per line and class, or per hour or day.",
+        "odctl counts --since 2026-11-22 --by hour --thing camera-01",
+        _cmd_counts,
+        _counts_options,
+        _COUNTS_ACTIONS,
+    ),
+    Command(
+        "fleet",
+        "Every device's last health: when, FPS, model, backend and precision, last crossing's seq; stale marked.",
+        "odctl fleet --stale-minutes 10",
+        _cmd_fleet,
+        _fleet_options,
+    ),
+)

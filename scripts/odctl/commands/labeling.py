@@ -14,7 +14,7 @@ from typing import Any
 
 from odctl.cli_types import PORT, fraction, positive_int
 
-from .common import IMAGES_HELP, add_label_attribute, add_skip_invalid, command
+from .common import IMAGES_HELP, Command, add_label_attribute, add_skip_invalid
 
 
 def _cmd_show_labels(args: argparse.Namespace) -> Any:
@@ -90,79 +90,50 @@ def _cmd_pull(args: argparse.Namespace) -> Any:
     )
 
 
-def _add_label_studio(sub: Any) -> None:
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    """The local server's folder: every label-studio action finds the server (its URL, token, files root) by it."""
     from odctl.labelstudio.server import DEFAULT_DATA_DIR
 
-    parser = command(
-        sub,
-        "label-studio",
-        "Label with Label Studio: serve it locally, push a manifest as tasks, pull the labels as a Ground Truth "
-        "output manifest.",
-        'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box"',
-        lambda args: parser.error("choose serve, push or pull"),
-    )
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="the local server's data folder")
 
-    def action(name: str, summary: str, example: str, handler: Any) -> argparse.ArgumentParser:
-        p = command(actions, name, summary, example, handler)
-        p.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR), help="the local server's data folder")
-        return p
 
-    p = action(
-        "serve",
-        "Run Label Studio here (its own environment, installed on first use); prints the URL and the API token.",
-        "odctl label-studio serve --port 8080 --files-root ~/frames",
-        _cmd_serve,
-    )
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    _add_data_dir(p)
     p.add_argument("--port", type=PORT, default=8080)
     p.add_argument(
         "--files-root",
         help="local frames must lie in folders below this one (default: the one this --data-dir served last, else "
         "the current folder)",
     )
-    for name, summary, example, handler in (
-        (
-            "push",
-            "Create or update a project from a manifest: one task per new image, metadata kept, optional pre-labels.",
-            'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box" '
-            "--pre-label models/job-1",
-            _cmd_push,
-        ),
-        (
-            "pull",
-            "Write the labeled tasks as a Ground Truth bounding-box output manifest (what prepare-training reads).",
-            "odctl label-studio pull --project boxes --out labels/boxes/output.manifest",
-            _cmd_pull,
-        ),
-    ):
-        p = action(name, summary, example, handler)
-        p.add_argument("--project", required=True, help="the project's title")
-        p.add_argument("--url", help="Label Studio's URL (default: LABEL_STUDIO_URL, else the local server's)")
-        p.add_argument("--token", help="its API token (default: LABEL_STUDIO_API_KEY, else the local server's)")
-        if name == "push":
-            p.add_argument("manifest", help="an input manifest (source-ref per line), local or s3://")
-            p.add_argument("--classes", help="comma-separated class names in class id order (a new project needs them)")
-            p.add_argument("--pre-label", help="a converted model folder: its boxes become predictions")
-            p.add_argument("--min-score", type=fraction(), default=0.5, help="pre-labels below this score are left out")
-            p.add_argument("--files-root", help="the server's local files root (default: the local server's)")
-        else:
-            p.add_argument("--out", required=True, help="output manifest path or s3:// URI (rejected.jsonl beside it)")
-            add_label_attribute(p)
-            p.add_argument("--job-name", help="bb-metadata job-name (default: the project's title)")
-            add_skip_invalid(p, "exit 0 when some tasks were rejected")
-            p.add_argument(
-                "--allow-empty", action="store_true", help="write an empty manifest when nothing is labeled yet"
-            )
 
 
-def _add_show_labels(sub: Any) -> None:
-    p = command(
-        sub,
-        "show-labels",
-        "Draw Ground Truth boxes, classes and confidences on the images.",
-        "odctl show-labels output.manifest --out labels/ --label-attribute bb",
-        _cmd_show_labels,
-    )
+def _add_project(p: argparse.ArgumentParser) -> None:
+    """Where push and pull find the project: the server (given, or the local one) and the project's title."""
+    _add_data_dir(p)
+    p.add_argument("--project", required=True, help="the project's title")
+    p.add_argument("--url", help="Label Studio's URL (default: LABEL_STUDIO_URL, else the local server's)")
+    p.add_argument("--token", help="its API token (default: LABEL_STUDIO_API_KEY, else the local server's)")
+
+
+def _push_options(p: argparse.ArgumentParser) -> None:
+    _add_project(p)
+    p.add_argument("manifest", help="an input manifest (source-ref per line), local or s3://")
+    p.add_argument("--classes", help="comma-separated class names in class id order (a new project needs them)")
+    p.add_argument("--pre-label", help="a converted model folder: its boxes become predictions")
+    p.add_argument("--min-score", type=fraction(), default=0.5, help="pre-labels below this score are left out")
+    p.add_argument("--files-root", help="the server's local files root (default: the local server's)")
+
+
+def _pull_options(p: argparse.ArgumentParser) -> None:
+    _add_project(p)
+    p.add_argument("--out", required=True, help="output manifest path or s3:// URI (rejected.jsonl beside it)")
+    add_label_attribute(p)
+    p.add_argument("--job-name", help="bb-metadata job-name (default: the project's title)")
+    add_skip_invalid(p, "exit 0 when some tasks were rejected")
+    p.add_argument("--allow-empty", action="store_true", help="write an empty manifest when nothing is labeled yet")
+
+
+def _show_labels_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest", help="a Ground Truth output manifest")
     p.add_argument("--out", required=True)
     add_label_attribute(p)
@@ -171,14 +142,7 @@ def _add_show_labels(sub: Any) -> None:
     add_skip_invalid(p, None)
 
 
-def _add_label_local(sub: Any) -> None:
-    p = command(
-        sub,
-        "label-local",
-        "Label a manifest from generated videos' known boxes (a Ground Truth stand-in).",
-        'odctl label-local boxes.manifest --boxes-dir videos/ --out output.manifest --classes "blue box,yellow box"',
-        _cmd_label_local,
-    )
+def _label_local_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("manifest")
     p.add_argument("--boxes-dir", required=True, help="folder holding <video>.boxes.jsonl files")
     p.add_argument("--out", required=True)
@@ -188,4 +152,51 @@ def _add_label_local(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_label_studio, _add_show_labels, _add_label_local)
+_LABEL_STUDIO_ACTIONS = (
+    Command(
+        "serve",
+        "Run Label Studio here (its own environment, installed on first use); prints the URL and the API token.",
+        "odctl label-studio serve --port 8080 --files-root ~/frames",
+        _cmd_serve,
+        _serve_options,
+    ),
+    Command(
+        "push",
+        "Create or update a project from a manifest: one task per new image, metadata kept, optional pre-labels.",
+        'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box" '
+        "--pre-label models/job-1",
+        _cmd_push,
+        _push_options,
+    ),
+    Command(
+        "pull",
+        "Write the labeled tasks as a Ground Truth bounding-box output manifest (what prepare-training reads).",
+        "odctl label-studio pull --project boxes --out labels/boxes/output.manifest",
+        _cmd_pull,
+        _pull_options,
+    ),
+)
+
+COMMANDS = (
+    Command(
+        "label-studio",
+        "Label with Label Studio: serve it locally, push a manifest as tasks, pull the labels as a Ground Truth "
+        "output manifest.",
+        'odctl label-studio push frames.manifest --project boxes --classes "blue box,yellow box"',
+        actions=_LABEL_STUDIO_ACTIONS,
+    ),
+    Command(
+        "show-labels",
+        "Draw Ground Truth boxes, classes and confidences on the images.",
+        "odctl show-labels output.manifest --out labels/ --label-attribute bb",
+        _cmd_show_labels,
+        _show_labels_options,
+    ),
+    Command(
+        "label-local",
+        "Label a manifest from generated videos' known boxes (a Ground Truth stand-in).",
+        'odctl label-local boxes.manifest --boxes-dir videos/ --out output.manifest --classes "blue box,yellow box"',
+        _cmd_label_local,
+        _label_local_options,
+    ),
+)

@@ -8,7 +8,7 @@ from typing import Any
 from odctl.cli_types import positive_float, positive_int
 from odshared.core.errors import OdError
 
-from .common import add_stack, command
+from .common import Command, add_stack
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> Any:
@@ -45,14 +45,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> Any:
         return pipeline_cli.list_runs(args.stack)
 
 
-def _add_pipeline(sub: Any) -> None:
-    p = command(
-        sub,
-        "pipeline",
-        "Start, follow and list runs of the deployed workflow (Step Functions).",
-        "odctl pipeline start --manifest s3://data/labels/job/manifests/output/output.manifest --deploy",
-        _cmd_pipeline,
-    )
+def _pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["start", "ingest", "status", "list"])
     p.add_argument(
         "execution",
@@ -83,4 +76,12 @@ def _add_pipeline(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_pipeline,)
+COMMANDS = (
+    Command(
+        "pipeline",
+        "Start, follow and list runs of the deployed workflow (Step Functions).",
+        "odctl pipeline start --manifest s3://data/labels/job/manifests/output/output.manifest --deploy",
+        _cmd_pipeline,
+        _pipeline_options,
+    ),
+)

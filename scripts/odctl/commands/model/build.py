@@ -14,7 +14,7 @@ from odedge.runtimes import BACKEND_CHOICES
 from odshared.core.errors import OdError
 from odshared.model.calibration import DEFAULT_CALIBRATION_IMAGES
 
-from ..common import add_label_attribute, add_precision, command
+from ..common import Command, add_label_attribute, add_precision
 
 
 def _cmd_train_local(args: argparse.Namespace) -> Any:
@@ -97,15 +97,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> Any:
     return report
 
 
-def _add_train_local(sub: Any) -> None:
-    p = command(
-        sub,
-        "train-local",
-        "Train SageMaker's built-in SSD locally on the CPU; writes model.tar.gz as SageMaker does.",
-        "odctl train-local --train prepared/train.manifest --validation prepared/validation.manifest "
-        "--out model.tar.gz --preset cpu",
-        _cmd_train_local,
-    )
+def _train_local_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training augmented manifest (path or s3://)")
     p.add_argument("--validation", required=True, help="validation augmented manifest")
     p.add_argument("--out", required=True, help="model.tar.gz path or s3:// URI (or a folder)")
@@ -138,14 +130,7 @@ def _cmd_evaluate_tracking(args: argparse.Namespace) -> Any:
     return report
 
 
-def _add_evaluate_tracking(sub: Any) -> None:
-    p = command(
-        sub,
-        "evaluate-tracking",
-        "MOTA, IDF1, identity switches and count errors per line and class of the device loop on a generated video.",
-        "odctl evaluate-tracking videos/mixed_boxes_9.mp4 --model models/job-1 --line middle:0.5,0,0.5,1",
-        _cmd_evaluate_tracking,
-    )
+def _evaluate_tracking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("video", help="a video from `odctl synth-video` (its .boxes.jsonl beside it holds the truth)")
     p.add_argument("--model", required=True, help="a converted model folder")
     p.add_argument(
@@ -160,15 +145,7 @@ def _add_evaluate_tracking(sub: Any) -> None:
     p.add_argument("--out", help="also write the report here (JSON)")
 
 
-def _add_convert(sub: Any) -> None:
-    p = command(
-        sub,
-        "convert",
-        "Convert a SageMaker Object Detection model.tar.gz into the MXNet deploy graph, ONNX and model.json.",
-        "odctl convert --model s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
-        '"blue box,yellow box"',
-        _cmd_convert,
-    )
+def _convert_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="model.tar.gz path or s3:// URI")
     p.add_argument("--out", required=True, help="folder or s3:// prefix for the package")
     p.add_argument(
@@ -197,14 +174,7 @@ def _add_convert(sub: Any) -> None:
     )
 
 
-def _add_evaluate(sub: Any) -> None:
-    p = command(
-        sub,
-        "evaluate",
-        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest; a package keeps it (held-out mAP).",
-        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --report report/",
-        _cmd_evaluate,
-    )
+def _evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", required=True, help="model.tar.gz (SageMaker or train-local) or a converted package folder"
     )
@@ -233,4 +203,35 @@ def _add_evaluate(sub: Any) -> None:
 
 
 # the group's subcommands, in the order of `odctl --help`
-COMMANDS = (_add_train_local, _add_convert, _add_evaluate, _add_evaluate_tracking)
+COMMANDS = (
+    Command(
+        "train-local",
+        "Train SageMaker's built-in SSD locally on the CPU; writes model.tar.gz as SageMaker does.",
+        "odctl train-local --train prepared/train.manifest --validation prepared/validation.manifest "
+        "--out model.tar.gz --preset cpu",
+        _cmd_train_local,
+        _train_local_options,
+    ),
+    Command(
+        "convert",
+        "Convert a SageMaker Object Detection model.tar.gz into the MXNet deploy graph, ONNX and model.json.",
+        "odctl convert --model s3://bucket/training/job-1/output/model.tar.gz --out models/job-1 --classes "
+        '"blue box,yellow box"',
+        _cmd_convert,
+        _convert_options,
+    ),
+    Command(
+        "evaluate",
+        "mAP per class (VOC 2010+ all-point AP) of a model on a labeled manifest; a package keeps it (held-out mAP).",
+        "odctl evaluate --model models/job-1 heldout.output.manifest --out report/ --report report/",
+        _cmd_evaluate,
+        _evaluate_options,
+    ),
+    Command(
+        "evaluate-tracking",
+        "MOTA, IDF1, identity switches and count errors per line and class of the device loop on a generated video.",
+        "odctl evaluate-tracking videos/mixed_boxes_9.mp4 --model models/job-1 --line middle:0.5,0,0.5,1",
+        _cmd_evaluate_tracking,
+        _evaluate_tracking_options,
+    ),
+)

@@ -9,7 +9,7 @@ from typing import Any
 from odctl.cli_types import positive_int
 from odshared.core.errors import OdError
 
-from ..common import add_stack, command
+from ..common import Command, add_stack
 
 
 def _cmd_model(args: argparse.Namespace) -> Any:
@@ -52,14 +52,7 @@ def _cmd_model(args: argparse.Namespace) -> Any:
         )
 
 
-def _add_model(sub: Any) -> None:
-    p = command(
-        sub,
-        "model",
-        "The stack's Model Registry: versions with scores, status and where each runs; approve one; roll back.",
-        "odctl model approve 3",
-        _cmd_model,
-    )
+def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["list", "approve", "rollback"])
     p.add_argument("version", nargs="?", type=positive_int(), help="approve: the version (odctl model list)")
     p.add_argument("--group", help="rollback: the thing group to put its previous version back on")
@@ -68,4 +61,12 @@ def _add_model(sub: Any) -> None:
     add_stack(p)
 
 
-COMMANDS = (_add_model,)
+COMMANDS = (
+    Command(
+        "model",
+        "The stack's Model Registry: versions with scores, status and where each runs; approve one; roll back.",
+        "odctl model approve 3",
+        _cmd_model,
+        _model_options,
+    ),
+)
