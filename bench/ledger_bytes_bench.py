@@ -11,8 +11,9 @@ strings, ``seq`` and ``track_id`` int64, ``timestamp`` a UTC timestamp (ms), ``t
 what Firehose's record format conversion would write from a Glue schema of those columns. The stack does not
 convert yet.
 
-The query is the ledger's ``net_balance`` (lambdas/shared/odshared/fleet/queries/net_balance.sql): each crossing
-once by ``event_id`` (the first delivery by ``dt``), counted in and out per thing, line and class within
+The query has the shape of the ledger's ``net_balance`` (lambdas/shared/odshared/fleet/queries/net_balance.sql),
+written here over typed columns (``NET_BALANCE``; the named query parses JSON text): each crossing once by
+``event_id`` (the first file's copy), counted in and out per thing, line and class within
 ``[since, until)``; it reads ``thing``, ``event_id``, ``line``, ``class``, ``direction``, ``timestamp`` and the
 partition ``dt`` (the file's folder, no bytes). Twice: (1) one device's last month (December 2025: ``dt >=
 2025/12/01/00`` is then that month's folders, as the named query prunes; ``thing`` is no partition, so in a

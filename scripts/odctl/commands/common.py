@@ -1,5 +1,5 @@
 """What every command group shares: the help layout, the options every subcommand takes, one way to add one, and
-the options several commands take alike (same flag, same meaning, same help)."""
+the options several commands take alike (same flag, same meaning; a command may word its help its own way)."""
 
 from __future__ import annotations
 

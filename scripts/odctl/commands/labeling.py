@@ -151,7 +151,7 @@ def _label_local_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job-name", default="local-labeling-job")
 
 
-# the group's subcommands, in the order of `odctl --help`
+# label-studio's own actions: serve, push, pull
 _LABEL_STUDIO_ACTIONS = (
     Command(
         "serve",
@@ -177,6 +177,7 @@ _LABEL_STUDIO_ACTIONS = (
     ),
 )
 
+# the group's subcommands, in the order of `odctl --help`
 COMMANDS = (
     Command(
         "label-studio",
