@@ -347,7 +347,7 @@ class Counter:
         try:
             self.outbox.put(event, self.state())
         except Exception:
-            logger.exception("counts.journal_failed", extra={"fields": {"seq": event["seq"]}})
+            logger.exception("counts.outbox_failed", extra={"fields": {"seq": event["seq"]}})
 
     def forget(self, track_ids: Sequence[int]) -> None:
         """The tracker ended these tracks: their state goes, so memory stays flat over months of tracks."""
