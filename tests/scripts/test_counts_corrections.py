@@ -273,6 +273,7 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     _athena_result(aws, run_query_files("crossings_for_review", lookup, [Path(out)]))
     made = _json(["counts", "correct", row["event_id"], "--kind", "not_a_crossing", "--why", "r"], capsys)
     record = made["correction"]
+    assert record["recorded_by"] == boto3.client("sts").get_caller_identity()["Arn"]  # no --by: who AWS says
     key = f"corrections/{record['recorded_at'][:13].replace('-', '/').replace('T', '/')}/{record['correction_id']}.json"
     assert made["written"] == f"s3://{bucket}/{key}"
     assert json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == record

@@ -173,7 +173,7 @@ def _cmd_correct(args: argparse.Namespace) -> Any:
     if args.kind == "missed":  # else --thing only narrows the search for EVENT_ID
         changes["thing"] = args.thing
     crossing = _crossing(args) if args.event_id else None
-    record = correct(args.kind, crossing, args.recorded_by, args.why, datetime.now(UTC), changes)
+    record = correct(args.kind, crossing, _recorder(args), args.why, datetime.now(UTC), changes)
     if args.to:
         from odctl.ledger_review import append_local
 
@@ -187,6 +187,21 @@ def _cmd_correct(args: argparse.Namespace) -> Any:
     with aws_errors("counts correct"):
         written = put_s3(record, boto3.client("s3"), stack_outputs(args.stack)["DataBucketName"])
     return {"correction": record, "written": written}
+
+
+def _recorder(args: argparse.Namespace) -> str:
+    """Who records a correction when --by names nobody: on AWS the caller's identity (the ARN CloudTrail names for
+    the object's put, so the record and the trail agree), offline the login."""
+    if args.recorded_by is not None:
+        return str(args.recorded_by)
+    if args.to:
+        return _login()
+    import boto3
+
+    from odctl.aws_errors import aws_errors
+
+    with aws_errors("counts correct"):
+        return str(boto3.client("sts").get_caller_identity()["Arn"])
 
 
 def _crossing(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,8 +303,8 @@ def _review_options(p: argparse.ArgumentParser) -> None:
 
 
 def _login() -> str:
-    """The default --by; none where the process has no login (a container's uid without a passwd entry): then
-    odctl counts correct asks for --by rather than the whole CLI failing to start."""
+    """The offline default of --by; '' where the process has no login (a container's uid without a passwd entry):
+    then odctl counts correct asks for --by."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -300,7 +315,11 @@ def _correct_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("event_id", nargs="?", metavar="EVENT_ID", help="the crossing amended (none for --kind missed)")
     p.add_argument("--kind", required=True, help="not_a_crossing, wrong_class, wrong_direction or missed")
     p.add_argument("--why", required=True, help="what the evidence shows")
-    p.add_argument("--by", dest="recorded_by", default=_login(), help="who records it (default: your login)")
+    p.add_argument(
+        "--by",
+        dest="recorded_by",
+        help="who records it (default: on AWS your caller identity's ARN, offline your login)",
+    )
     p.add_argument("--class", dest="cls", help="wrong_class: the right class; missed: its class")
     p.add_argument("--thing", help="missed: its device; else narrows the search for EVENT_ID")
     p.add_argument("--line", help="missed: its line")
