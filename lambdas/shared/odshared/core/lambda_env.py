@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,8 +34,15 @@ class FunctionScope:
         return cls(partition, region, account)
 
 
-def setting(name: str, parse: Callable[[str], T] = str, default: str | None = None) -> T:  # type: ignore[assignment]
-    raw = os.environ.get(name, default)
+def setting(
+    name: str,
+    parse: Callable[[str], T] = str,  # type: ignore[assignment]
+    default: str | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> T:
+    """``name`` from the function's environment, or from ``variables``: its configuration as another reader (odctl)
+    got it, read with the same checks and messages."""
+    raw = (os.environ if variables is None else variables).get(name, default)
     if raw is None:
         raise LambdaSettingsError(f"environment variable {name}: not set (the stack sets it; redeploy the stack)")
     try:
@@ -44,5 +51,5 @@ def setting(name: str, parse: Callable[[str], T] = str, default: str | None = No
         raise LambdaSettingsError(f"environment variable {name}={raw!r}: {exc}") from exc
 
 
-def json_setting(name: str, default: str | None = None) -> Any:
-    return setting(name, json.loads, default)
+def json_setting(name: str, default: str | None = None, variables: Mapping[str, str] | None = None) -> Any:
+    return setting(name, json.loads, default, variables)

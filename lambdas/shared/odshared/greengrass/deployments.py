@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,29 +115,21 @@ class DeploySettings:
 
     @classmethod
     def from_environment(cls) -> DeploySettings:
-        return cls(
-            setting("INFERENCE_COMPONENT"),
-            setting("INFERENCE_VERSION"),
-            setting("NAME_PREFIX"),
-            json_setting("SYSTEM_RESOURCE_LIMITS", "{}"),
-            setting("ROLLOUT_MAX_PER_MINUTE", int, "10"),
-            setting("ROLLOUT_FAILURE_PERCENT", float, "10"),
-            parse(SpoolerSettings, json_setting("SPOOLER")),
-            parse(LogSettings, json_setting("LOGS")),
-        )
+        return cls.from_mapping(os.environ)
 
     @classmethod
     def from_mapping(cls, variables: Mapping[str, str]) -> DeploySettings:
-        """The deploy function's settings as its configuration lists them (``odctl model rollback``)."""
+        """The deploy function's settings from its variables: its own environment, or its configuration as
+        ``odctl model rollback`` lists it; one reading, so the two cannot differ."""
         return cls(
-            variables["INFERENCE_COMPONENT"],
-            variables["INFERENCE_VERSION"],
-            variables["NAME_PREFIX"],
-            json.loads(variables.get("SYSTEM_RESOURCE_LIMITS") or "{}"),
-            int(variables.get("ROLLOUT_MAX_PER_MINUTE") or 10),
-            float(variables.get("ROLLOUT_FAILURE_PERCENT") or 10),
-            parse(SpoolerSettings, json.loads(variables["SPOOLER"])),
-            parse(LogSettings, json.loads(variables["LOGS"])),
+            setting("INFERENCE_COMPONENT", variables=variables),
+            setting("INFERENCE_VERSION", variables=variables),
+            setting("NAME_PREFIX", variables=variables),
+            json_setting("SYSTEM_RESOURCE_LIMITS", "{}", variables),
+            setting("ROLLOUT_MAX_PER_MINUTE", int, "10", variables),
+            setting("ROLLOUT_FAILURE_PERCENT", float, "10", variables),
+            parse(SpoolerSettings, json_setting("SPOOLER", variables=variables)),
+            parse(LogSettings, json_setting("LOGS", variables=variables)),
         )
 
 
