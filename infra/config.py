@@ -22,7 +22,6 @@ PREFIX = "edge-od:"
 INSTANCE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,40}$")
 WORKTEAM = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/private-crowd/.+$")
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 class ConfigError(ValueError):
@@ -118,6 +117,12 @@ def _integer_at_least(low: int) -> Callable[[Any], bool]:
     return lambda value: isinstance(value, int) and value >= low
 
 
+def _semver(value: Any) -> bool:
+    from odshared.core.settings import is_semver  # one rule for every version cdk.json names
+
+    return is_semver(value)
+
+
 def _classes(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -169,7 +174,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "'public' or a private workteam ARN",
     ),
     ("removalPolicy", lambda v: v in ("retain", "destroy"), "'retain' or 'destroy'"),
-    ("componentVersion", lambda v: isinstance(v, str) and bool(SEMVER.match(v)), "major.minor.patch"),
+    ("componentVersion", _semver, "major.minor.patch"),
     ("notificationEmail", lambda v: v == "" or (isinstance(v, str) and "@" in v), "an email address or ''"),
 )
 

@@ -56,7 +56,8 @@ def _one_of(*choices: object) -> Callable[[Any], bool]:
     return lambda value: value in choices
 
 
-def _semver(value: Any) -> bool:
+def is_semver(value: Any) -> bool:
+    """major.minor.patch: the versions cdk.json names (the component's, the nucleus's and its plugins')."""
     return isinstance(value, str) and re.fullmatch(r"\d+\.\d+\.\d+", value) is not None
 
 
@@ -108,8 +109,8 @@ class SpoolerSettings(Block):
     storage_type: str = _setting("storageType", str, _one_of("Disk", "Memory"), "Disk|Memory")
     max_size_bytes: int = _setting("maxSizeInBytes", int, _integer_in(262144), "an integer >= 262144")
     # only where the group's deployment names no nucleus
-    nucleus_version: str = _setting("nucleusVersion", str, _semver, "major.minor.patch")
-    disk_spooler_version: str = _setting("diskSpoolerVersion", str, _semver, "major.minor.patch")
+    nucleus_version: str = _setting("nucleusVersion", str, is_semver, "major.minor.patch")
+    disk_spooler_version: str = _setting("diskSpoolerVersion", str, is_semver, "major.minor.patch")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +121,7 @@ class LogSettings(Block):
     level: str = _setting("level", str, _one_of("DEBUG", "INFO", "WARN", "ERROR"), "DEBUG|INFO|WARN|ERROR")
     interval_seconds: int = _setting("intervalSeconds", int, _integer_in(60), "an integer >= 60")
     disk_limit_mb: int = _setting("diskLimitMb", int, _integer_in(1), "an integer >= 1")
-    log_manager_version: str = _setting("logManagerVersion", str, _semver, "major.minor.patch")
+    log_manager_version: str = _setting("logManagerVersion", str, is_semver, "major.minor.patch")
 
 
 def _thing_names(value: Any) -> bool:
