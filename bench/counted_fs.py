@@ -47,10 +47,6 @@ class CountingFileSystem(LocalFileSystem):
         with self._lock:
             self.reads[path].append((start, start + length))
 
-    def total(self) -> int:
-        """Every byte read, as often as it was read."""
-        return sum(end - start for ranges in self.reads.values() for start, end in ranges)
-
     def distinct(self) -> int:
         """The bytes read, each once: the union of the ranges read from each file."""
         count = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import report
+from bench.common import report, run_loop
 from bench.inputs import OUT, build_artifact, camera_frames
 
 
@@ -54,8 +54,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="bench.edge_bench")
     parser.add_argument("--frames", type=int, default=12)
     args = parser.parse_args(argv)
-    from odedge.app import run
-    from odedge.config import EdgeConfig
     from odedge.model import ModelPackage
     from odedge.preprocess import preprocess
     from odedge.runtimes import MxnetRuntime, OnnxRuntime
@@ -71,17 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         onnx_bare = bare(OnnxRuntime(package), blob, args.frames)
         mxnet_bare = bare(MxnetRuntime(package), blob, args.frames)
         seed_fps = seeds_way(package_dir, paths, package.input_size)
-        config = EdgeConfig.from_mapping(
-            {
-                "model_dir": str(package_dir),
-                "source": str(Path(tmp) / "frames"),
-                "publisher": "jsonl",
-                "jsonl": str(Path(tmp) / "out.jsonl"),
-                "publish_empty": "true",
-                "health_interval": "3600",
-            }
-        )
-        result = run(config, install_signals=False)
+        result, _ = run_loop(str(package_dir), Path(tmp) / "frames", publish_empty="true")
         # steady state, like the bare figures (which exclude a warm-up call): frames completed per second
         # between the first and the last processed frame; model loading and the first (slow) run are excluded
         loop_fps = result.fps
