@@ -114,9 +114,8 @@ class InferenceLoop:
         self.latency = LatencyWindow()
         self.stages = stages or []
         self.tracker, self.counter = tracker, counter
-        self.evidence = (
-            evidence  # pictures of each crossing (odedge.evidence): fed after the counter put it in the outbox
-        )
+        # pictures of each crossing (odedge.evidence): fed after the counter put it in the outbox
+        self.evidence = evidence
         self.camera = camera_health.from_config(config, source)  # None where frames are requests, not a camera
         zones = counter.zones if counter is not None else ()
         self.zone_visits = ZoneVisits(zone.name for zone in zones) if zones else None
