@@ -5,7 +5,8 @@ queries parse them; so the offline tables hold the same thing, ``body`` (the mes
 arrival hour) and ``$path`` (where it was read: an S3 object, a local file), and the same query text decides which
 lines count. From the stack's bucket every line is kept as Firehose wrote it, a malformed one included: the
 ``malformed_records`` query names it, as on Athena. From local files (``odctl detect --out``, ``odctl watch
---out``) a malformed message fails the load with its file named: a local count is never silently short.
+--out``) DuckDB's reader gives each field's text as Athena's parse would (``texts_view_sql``) and the same checks
+and casts follow; a malformed message fails the load with its file named: a local count is never silently short.
 """
 
 from __future__ import annotations
@@ -13,16 +14,36 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import BODY, COUNTS, QUERIED, SOURCE, Table, parsed_sql
+from odshared.fleet.ledger import BODY, QUERIED, SOURCE, Table, parsed_sql
 
 Record = tuple[str, str, str]  # a line as Firehose wrote it, its arrival partition, its S3 object
 KINDS = {t.name: t.message_type for t in QUERIED}  # the message type each table holds
 COLUMNS = f'{BODY} VARCHAR, dt VARCHAR, "{SOURCE}" VARCHAR'
 HINT = "each line is one JSON message, as odctl detect --out and odctl watch --out write them"
+
+
+@cache
+def duckdb_dialect() -> Any:
+    """sqlglot's DuckDB dialect, but for Trino's ``json_extract_scalar``: NULL for an object or an array, as
+    Trino gives it (DuckDB's ``->>`` gives their JSON text), so a line that Athena calls malformed is malformed here."""
+    from sqlglot import exp
+    from sqlglot.dialects.duckdb import DuckDB
+
+    def scalar(generator: Any, node: Any) -> str:
+        value, path = generator.sql(node, "this"), generator.sql(node, "expression")
+        return f"CASE WHEN json_type({value}, {path}) NOT IN ('OBJECT', 'ARRAY') THEN {value} ->> {path} END"
+
+    class TrinoOnDuckDB(DuckDB):
+        class Generator(DuckDB.Generator):
+            TRANSFORMS = {**DuckDB.Generator.TRANSFORMS, exp.JSONExtractScalar: scalar}
+
+    TrinoOnDuckDB.generator_class.TRY_SUPPORTED = True  # sqlglot allows TRY for the dialects it knows by name only
+    return TrinoOnDuckDB
 
 
 def load_records(connection: Any, table: Table, records: Iterable[Record]) -> None:
@@ -37,40 +58,76 @@ def load_records(connection: Any, table: Table, records: Iterable[Record]) -> No
             connection.execute(f"INSERT INTO {table.name} SELECT * FROM read_json(?, columns = {spec})", [str(path)])
 
 
-def scan_sql(table: Table, files: Sequence[Path]) -> tuple[str, list[Any]]:
-    """The SELECT that reads ``table``'s lines from local files: a line is ``{"topic", "message"}`` (odctl detect
-    --out, odctl watch --out) or the bare message (a Firehose object); a ``.json`` file is one document or an
-    array of them. ``body`` is the message's JSON text, ``dt`` its own hour, ``$path`` and ``_file`` the file. A
-    line that is JSON but no object goes to ``counts``, where the query's parse calls it malformed."""
+def quoted(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _field_text(path: str) -> str:
+    """DuckDB's text of the field at ``path`` from its message's top-level key (``m_<key>``, JSON), as Trino's
+    ``json_extract_scalar`` gives it: NULL for a JSON null, an object or an array. A top-level value is told by
+    its first character (DuckDB's JSON values are minified) and only a string unescaped: a device-year's load
+    was a quarter longer asking DuckDB its JSON type."""
+    top, *rest = path.removeprefix("$.").split(".")
+    value = f'"m_{top}"'
+    if rest:
+        inner = quoted("$." + ".".join(rest))
+        return f"CASE WHEN json_type({value}, {inner}) NOT IN ('OBJECT', 'ARRAY') THEN {value} ->> {inner} END"
+    text = f"CAST({value} AS VARCHAR)"
+    return (
+        f"CASE WHEN starts_with({text}, '\"') THEN (CASE WHEN contains({text}, '\\') THEN {value} ->> '$' "
+        f"ELSE {text}[2:-2] END) WHEN left({text}, 1) NOT IN ('{{', '[', 'n') THEN {text} END"
+    )
+
+
+def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
+    """DuckDB's SELECT of ``table``'s messages in local files, in ``texts_sql``'s columns (the fields' text, ``dt``
+    its own hour, ``source`` the file; no ``body``: a local message the queries could not count fails the load by
+    its file, never a row): read by DuckDB's own reader, each line parsed once into the message's top-level keys.
+    A line is ``{"topic", "message"}`` (odctl detect --out, odctl watch --out) or the bare message (a Firehose
+    object); a ``.json`` file is one document or an array of them. A line that is JSON but no object fails the
+    read, naming its file and line."""
+    keys = list(dict.fromkeys(f.path.removeprefix("$.").split(".")[0] for f in table.fields))
+    struct = ", ".join(f'"{key}" JSON' for key in keys)
+    columns = "{" + ", ".join([f"'message': 'STRUCT({struct})'", *(f"{quoted(key)}: 'JSON'" for key in keys)]) + "}"
     jsonl = [str(f) for f in files if f.suffix != ".json"]
     documents = [str(f) for f in files if f.suffix == ".json"]
     reads = [(paths, form) for paths, form in ((jsonl, "newline_delimited"), (documents, "auto")) if paths]
     union = " UNION ALL ".join(
-        f"SELECT json, filename FROM read_json(?, format = '{form}', records = false, "
-        "columns = {'json': 'JSON'}, filename = true)"
-        for _, form in reads
+        f"SELECT * FROM read_json([{', '.join(map(quoted, paths))}], format = '{form}', columns = {columns}, "
+        "filename = true)"
+        for paths, form in reads
     )
-    message = "CASE WHEN json_type(json, '$.message') = 'OBJECT' THEN json -> '$.message' ELSE json END"
-    stray = " OR json_type(message) <> 'OBJECT'" if table is COUNTS else ""
-    sql = (
-        f'SELECT CAST(message AS VARCHAR) AS {BODY}, dt, filename AS "{SOURCE}", filename AS _file FROM ('
-        f"SELECT message, filename, strftime(TRY_CAST(message ->> '$.timestamp' AS TIMESTAMPTZ), '%Y/%m/%d/%H') AS dt "
-        f"FROM (SELECT {message} AS message, filename FROM ({union}))) "
-        f"WHERE message ->> '$.type' = '{KINDS[table.name]}'{stray}"
+    tops = ", ".join(f'CASE WHEN message IS NULL THEN "{key}" ELSE message."{key}" END AS "m_{key}"' for key in keys)
+    paths = {f.path: f'"{f.name}_text"' for f in reversed(table.fields)}  # each path read once, as its first field
+    texts = ", ".join(f"{_field_text(path)} AS {name}" for path, name in paths.items())
+    copies = "".join(
+        f', {paths[f.path]} AS "{f.name}_text"' for f in table.fields if paths[f.path] != f'"{f.name}_text"'
     )
-    return sql, [paths for paths, _ in reads]
+    # the hour of a UTC time is in its text (the device writes UTC); another offset's is cast (a quarter of the load's
+    # time, were every line cast)
+    hour = (
+        "CASE WHEN \"timestamp_text\" LIKE '____-__-__T__:%Z' THEN translate(left(\"timestamp_text\", 13), '-T', '//') "
+        "ELSE strftime(TRY_CAST(\"timestamp_text\" AS TIMESTAMPTZ), '%Y/%m/%d/%H') END"
+    )
+    return (
+        f"SELECT {hour} AS dt, filename AS source, CAST(NULL AS VARCHAR) AS {BODY}, TRUE AS is_json, * "
+        f"EXCLUDE (filename){copies} FROM (SELECT filename, {texts} FROM (SELECT filename, {tops} FROM ({union}))) "
+        f"WHERE type_text = {quoted(KINDS[table.name])}"
+    )
 
 
-def parse_once(connection: Any, table: Table) -> str:
-    """``table``'s lines parsed by the queries' own parse (``parsed_sql``) into a table of their fields, once: the
-    checks and the query then read columns instead of parsing every line again. Its name, for ``NamedQuery.over``.
-    The lines' table is dropped, so only the parsed one is held."""
+def parse_once(connection: Any, table: Table, files: Sequence[Path]) -> str:
+    """``table``'s messages in local files parsed by the queries' own checks and casts (``parsed_sql``) into a
+    table of their fields, in one pass of DuckDB's reader: the checks and the query then read columns. Its name,
+    for ``NamedQuery.over``."""
     import sqlglot
 
-    parsed = f"{table.name}_parsed"
-    select = sqlglot.transpile(f"SELECT * FROM {parsed_sql(table)}", read="trino", write="duckdb")[0]
+    texts, parsed = f"{table.name}_texts", f"{table.name}_parsed"
+    connection.execute(f"CREATE VIEW {texts} AS {texts_view_sql(table, files)}")
+    select = sqlglot.transpile(f"SELECT * FROM {parsed_sql(table, texts)}", read="trino", write=duckdb_dialect())[0]
     connection.execute(f"CREATE TABLE {parsed} AS {select}")
-    connection.execute(f"DROP TABLE {table.name}")
+    connection.execute(f"DROP VIEW {texts}")
     return parsed
 
 

@@ -7,9 +7,12 @@ globs), and the query text Athena runs, run by DuckDB (sqlglot transpiles Athena
 DuckDB (an embedded engine with JSON and the SQL the queries use, no server, one wheel) was chosen over SQLite,
 which has no ``max_by``, JSON paths or time zones.
 
-Local files are read by DuckDB itself (``read_json``), never parsed line by line in Python on a good run: that way
-a device-year took 24.8 s and 2.9 GB (issue 35). A local line that is not JSON, or a message the queries cannot
-count, fails the load with its file and line named and all of them counted: a local count is never silently short.
+Local files are read by DuckDB itself (``read_json`` into the messages' keys, each line parsed once), never line
+by line in Python on a good run: that way a device-year took 24.8 s and 2.9 GB (issue 35). The fields' text is
+then checked and cast by the queries' own parse, so a local count accepts what Athena accepts. A local line that is
+not JSON, or a message the queries cannot count, fails the load with its file and line named and all of them
+counted: a local count is never silently short. A query's parameters are written into its text as literals:
+DuckDB's Python client imports pandas for a query given parameters, a second of every ``odctl counts``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from odctl.ledger_lines import HINT, Record, check_malformed, load_records, parse_once, scan_sql
+from odctl.ledger_lines import HINT, Record, check_malformed, duckdb_dialect, load_records, parse_once, quoted
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import QUERIED, Table, query
@@ -32,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 SUFFIXES = (".jsonl", ".json")  # what a folder given to --from contributes
 MEMORY_LIMIT = "512MB"  # DuckDB's own, not the process's: the interpreter and the results come on top
+DUCKDB_PLACE = re.compile(r'in file "(?P<file>.+)", in line (?P<line>[0-9]+): (?P<why>.+)$')
 SOURCE_HINT = "--from takes files, folders and globs of what odctl detect --out or odctl watch --out wrote"
 __all__ = ["columns_of", "expand_sources", "run_query", "run_query_files", "tables_of"]
 
@@ -81,7 +86,8 @@ def tables_of(name: str) -> list[str]:
     import sqlglot
     from sqlglot import exp
 
-    read = {t.name for t in sqlglot.parse_one(query(name).sql, read="trino").find_all(exp.Table)}
+    unparsed = query(name).over({t.name: t.name for t in QUERIED})  # each table by its name: a short text to parse
+    read = {t.name for t in sqlglot.parse_one(unparsed, read="trino").find_all(exp.Table)}
     return [t.name for t in QUERIED if t.name in read]
 
 
@@ -124,6 +130,9 @@ def _unreadable(files: Sequence[Path], error: Exception) -> InputDataError:
     bad = [(path, number, why) for path in files for number, why in _bad_lines(path)]
     if not bad:
         reason = str(error).splitlines()[0].removeprefix("Invalid Input Error: ")
+        placed = DUCKDB_PLACE.search(reason)
+        if placed:  # DuckDB's reader names the file and line of a JSON line that is no message object
+            return InputDataError(f"{placed['file']}:{placed['line']}: not a message ({placed['why']}) ({HINT})")
         return InputDataError(f"--from: {reason} ({HINT})")
     path, number, why = bad[0]
     spread = len({b[0] for b in bad})
@@ -135,16 +144,14 @@ def _unreadable(files: Sequence[Path], error: Exception) -> InputDataError:
 
 
 def _load_files(connection: Any, table: Table, files: Sequence[Path]) -> str:
-    """``table`` from the local files (odctl.ledger_lines: which lines, as which ``body``), parsed once; a line the
-    queries could not count fails the load, naming it. The parsed table's name."""
+    """``table`` from the local files (odctl.ledger_lines: which messages, their fields read by DuckDB), parsed
+    once; a message the queries could not count fails the load, naming it. The parsed table's name."""
     import duckdb
 
-    sql, parameters = scan_sql(table, files)
     try:
-        connection.execute(f"CREATE TABLE {table.name} AS {sql}", parameters)
+        parsed = parse_once(connection, table, files)
     except duckdb.Error as exc:
         raise _unreadable(files, exc) from None
-    parsed = parse_once(connection, table)
     check_malformed(connection, table, parsed)
     return parsed
 
@@ -163,20 +170,32 @@ def _connect() -> Iterator[Any]:
         try:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-            connection.execute("SET temp_directory = ?", [spill])
+            connection.execute(f"SET temp_directory = {quoted(spill)}")
             yield connection
         finally:
             connection.close()
 
 
+def _with_literals(text: str, parameters: Sequence[str]) -> str:
+    """The query with each ``?`` replaced by its parameter as a string literal, in the text's order (a query's only
+    ``?`` are its parameters: its patterns write ``{0,1}``)."""
+    pieces = text.split("?")
+    if len(pieces) != len(parameters) + 1:
+        raise ValueError(f"the query takes {len(pieces) - 1} parameter(s), given {len(parameters)}")
+    return pieces[0] + "".join(quoted(value) + piece for value, piece in zip(parameters, pieces[1:], strict=True))
+
+
 def _execute(
     connection: Any, name: str, parameters: Sequence[str], parsed: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """The named query's Trino text, transpiled for DuckDB; ``parsed``: tables already parsed (``parse_once``)."""
+    """The named query's Trino text, transpiled for DuckDB, its parameters written in as literals (a parameter
+    passed to DuckDB's Python client makes it import pandas: a second of every ``odctl counts``); ``parsed``: tables
+    already parsed (``parse_once``)."""
     import sqlglot
 
-    sql = sqlglot.transpile(query(name).over(parsed or {}), read="trino", write="duckdb")[0]
-    cursor = connection.execute(sql, list(parameters))
+    text = _with_literals(query(name).over(parsed or {}), parameters)
+    sql = sqlglot.transpile(text, read="trino", write=duckdb_dialect())
+    cursor = connection.execute(sql[0])
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
