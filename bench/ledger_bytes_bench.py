@@ -1,25 +1,24 @@
 """What a ledger query scans (issue 35): the bytes DuckDB reads for the net balance per thing, line and class, over
-the counts ledger as the stack keeps it (JSON Lines) and as Parquet, and what Athena would bill for it.
+the counts ledger as the stack keeps it (Parquet, Firehose's record format conversion) and as JSON Lines (what it
+kept before), and what Athena would bill for it.
 
 The messages are ledger_bench's device-years (the real counter's crossings made into the real counts messages,
 1% redelivered later), laid out as Firehose writes the counts stream: ``fleet/counts/YYYY/MM/DD/HH/<file>`` by
-arrival hour (UTC), one file per hour per device, each line a counts message as the IoT rule sends it (health
-goes to ``fleet/health/``, another table). The same messages are written a second time as Parquet (pyarrow,
-snappy, one row group per file) in the same layout, with a typed column per top-level field of the counts message:
-``thing``, ``type``, ``event_id``, ``line``, ``class``, ``direction``, ``camera`` (null when the camera was OK)
-strings, ``seq`` and ``track_id`` int64, ``timestamp`` a UTC timestamp (ms), ``totals`` its JSON text (a string):
-what Firehose's record format conversion would write from a Glue schema of those columns. The stack does not
-convert yet.
+arrival hour (UTC), one file per hour per device (health goes to ``fleet/health/``, another table). As Parquet,
+each file is what the stream's conversion writes from those messages against the stack's Glue columns
+(``infra.fleet_data.table_columns``: every value as its text, ``totals`` as its JSON text; the conversion as the
+tests' stand-in of Firehose does it, tests.rehearsal.firehose_conversion: snappy, one row group per file). As
+JSON, each line a counts message as the IoT rule sends it.
 
-The query has the shape of the ledger's ``net_balance`` (lambdas/shared/odshared/fleet/queries/net_balance.sql),
-written here over typed columns (``NET_BALANCE``; the named query parses JSON text): each crossing once by
-``event_id`` (the first file's copy), counted in and out per thing, line and class within
-``[since, until)``; it reads ``thing``, ``event_id``, ``line``, ``class``, ``direction``, ``timestamp`` and the
-partition ``dt`` (the file's folder, no bytes). Twice: (1) one device's last month (December 2025: ``dt >=
-2025/12/01/00`` is then that month's folders, as the named query prunes; ``thing`` is no partition, so in a
-fleet's folders the same query reads every device's month) and (2) the whole fleet's year. Bytes are those DuckDB
-actually reads through a counting fsspec file system (bench/counted_fs.py), each byte once, not the files' sizes.
-JSON is read whole. Parquet is read twice: as DuckDB reads it by default (a file of a few KB whole, with its
+Over Parquet the query is the named query ``net_balance`` itself (its Trino text, run by DuckDB as odctl runs it,
+over the table as Athena sees it: ``dt`` from the file's folder, ``$path`` the file): each crossing once by
+``event_id`` (its first copy), counted in and out per thing, line and class within ``[since, until)``. It reads
+every field's column but ``totals`` (choosing a crossing's first copy names them all). Over JSON the bench's own
+query of the same shape reads the files whole, as the lines tables did. Twice: (1) one device's last month
+(December 2025: ``dt >= 2025/12/01/00`` is then that month's folders, as the named query prunes; ``thing`` is no
+partition, so in a fleet's folders the same query reads every device's month) and (2) the whole fleet's year.
+Bytes are those DuckDB actually reads through a counting fsspec file system (bench/counted_fs.py), each byte once,
+not the files' sizes. Parquet is read twice: as DuckDB reads it by default (a file of a few KB whole, with its
 footer: so do Trino's readers below their small-file threshold, trinodb/trino#19127), and with DuckDB's
 prefetching off, only the footer and the column chunks the query needs.
 Both formats must give the same rows, and the year the generator's truth.
@@ -67,12 +66,11 @@ FIELDS = ("thing", "type", "event_id", "seq", "timestamp", "line", "class", "dir
 JSON_COLUMNS = "{'thing': 'VARCHAR', 'event_id': 'VARCHAR', 'line': 'VARCHAR', 'class': 'VARCHAR', " + (
     "'direction': 'VARCHAR', 'timestamp': 'VARCHAR'}"
 )
-SOURCES = {
-    "json": f"(SELECT *, \"timestamp\"::TIMESTAMPTZ AS ts FROM read_json(?, format = 'newline_delimited', "
-    f"columns = {JSON_COLUMNS}, filename = true))",
-    "parquet": '(SELECT *, "timestamp" AS ts FROM read_parquet(?, filename = true))',
-}
-NET_BALANCE = """
+JSON_SOURCE = (
+    "(SELECT *, \"timestamp\"::TIMESTAMPTZ AS ts FROM read_json(?, format = 'newline_delimited', "
+    f"columns = {JSON_COLUMNS}, filename = true))"
+)
+JSON_NET_BALANCE = """
 SELECT thing, line, "class", count_if(direction = 'in') AS crossed_in, count_if(direction = 'out') AS crossed_out,
        count_if(direction = 'in') - count_if(direction = 'out') AS net
 FROM (
@@ -85,6 +83,12 @@ WHERE copy = 1
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
+# the counts table as Athena sees the Parquet: its columns, dt (the file's hour folder) and $path
+PARQUET_TABLE = (
+    "CREATE VIEW counts AS SELECT * EXCLUDE (filename), "
+    "regexp_extract(filename, 'counts/([0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}}/[0-9]{{2}})/', 1) AS dt, "
+    'filename AS "$path" FROM read_parquet({files}, filename = true)'
+)
 
 
 def _hours(raw: Path, thing: str) -> Iterator[tuple[str, list[bytes]]]:
@@ -112,22 +116,22 @@ def _hours(raw: Path, thing: str) -> Iterator[tuple[str, list[bytes]]]:
         yield hour, bodies
 
 
-def _table(bodies: list[bytes]) -> Any:
-    """The hour's messages as an Arrow table, a typed column per top-level field of the counts message."""
-    import pyarrow as pa
+def _parquet(bodies: list[bytes], hour: str) -> bytes:
+    """The hour's messages as the counts stream's conversion writes them."""
+    from datetime import UTC, datetime
 
-    messages = [json.loads(body) for body in bodies]
-    types = {"seq": pa.int64(), "track_id": pa.int64(), "timestamp": pa.string()}
-    columns = {name: pa.array([m.get(name) for m in messages], types.get(name, pa.string())) for name in FIELDS}
-    columns["timestamp"] = columns["timestamp"].cast(pa.timestamp("ms", tz="UTC"))
-    columns["totals"] = pa.array([json.dumps(m["totals"], separators=(",", ":")) for m in messages], pa.string())
-    return pa.table(columns)
+    from infra.fleet_data import table_columns
+    from odshared.fleet.ledger import COUNTS
+    from tests.rehearsal.firehose_conversion import convert
+
+    arrival = datetime.strptime(hour, "%Y/%m/%d/%H").replace(tzinfo=UTC)
+    parquet, failed = convert([body + b"\n" for body in bodies], table_columns(COUNTS), arrival)
+    assert not failed, failed[:1]
+    return parquet
 
 
 def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str, str]]:
     """One device-year under ``root/json`` and ``root/parquet`` in Firehose's layout; the generator's truth."""
-    import pyarrow.parquet as pq
-
     root.mkdir(parents=True, exist_ok=True)
     raw = root / f"{thing}.jsonl"
     truth = device_year(raw, thing, seed)
@@ -137,7 +141,7 @@ def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         (folders["json"] / name).write_bytes(b"".join(body + b"\n" for body in bodies))
-        pq.write_table(_table(bodies), folders["parquet"] / f"{name}.parquet", compression="snappy")
+        (folders["parquet"] / f"{name}.parquet").write_bytes(_parquet(bodies, hour))
     raw.unlink()
     return truth
 
@@ -159,9 +163,28 @@ def scan(root: Path, reading: str, files: str, since: str, until: str) -> dict[s
         connection.execute(setting)
     connection.register_filesystem(counted)
     glob = f"counted://{root / fmt / 'fleet' / 'counts'}/{files}"
-    rows = connection.execute(NET_BALANCE.format(source=SOURCES[fmt]), [glob, since, until]).fetchall()
+    if fmt == "json":
+        rows = connection.execute(JSON_NET_BALANCE.format(source=JSON_SOURCE), [glob, since, until]).fetchall()
+    else:
+        rows = _named_net_balance(connection, glob, since, until)
     sizes = [path.stat().st_size for path in (root / fmt / "fleet" / "counts").glob(files)]
     return {"rows": rows, "read": counted.distinct(), "files": len(sizes), "stored": sum(sizes)}
+
+
+def _named_net_balance(connection: Any, glob: str, since: str, until: str) -> list[tuple[Any, ...]]:
+    """The named query ``net_balance`` over the Parquet ``glob`` names, as odctl runs a named query in DuckDB."""
+    from datetime import datetime
+
+    import sqlglot
+
+    from odctl.ledger_lines import duckdb_dialect, quoted, with_literals
+    from odshared.fleet.ledger import period_parameters, query
+
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(PARQUET_TABLE.format(files=quoted(glob)))
+    parameters = period_parameters(datetime.fromisoformat(since), datetime.fromisoformat(until))
+    text = with_literals(query("net_balance").sql, parameters)
+    return list(connection.execute(sqlglot.transpile(text, read="trino", write=duckdb_dialect())[0]).fetchall())
 
 
 def athena_usd(scanned: int) -> tuple[int, float]:

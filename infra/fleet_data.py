@@ -1,13 +1,19 @@
-"""The fleet's data: AWS IoT rules -> Amazon Data Firehose -> the data bucket as JSON Lines -> Glue tables with
-partition projection -> an Athena workgroup with the ledger's named queries (odshared.fleet.ledger).
+"""The fleet's data: AWS IoT rules -> Amazon Data Firehose, converting each message to Parquet against its Glue
+table -> the data bucket -> Glue tables with partition projection -> an Athena workgroup with the ledger's named
+queries (odshared.fleet.ledger).
 
-The tables hold each line as a string (the Regex SerDe) and the queries parse it, so one malformed line is one row
-``malformed_records`` names, never a skipped or failed read (odshared.fleet.ledger says why not a JSON SerDe). Each
+The tables' columns come from the device's message schemas, every scalar as its text (odshared.fleet.columns): the
+queries check and cast each field, so a value of a wrong kind is one row ``malformed_records`` names, never a
+skipped or failed read. A record Firehose cannot convert at all (not JSON) goes to its error output, which the
+``rejected`` table reads, and ``malformed_records`` names it too. Corrections, which odctl writes, stay JSON lines
+read as strings (the Regex SerDe; odshared.fleet.ledger says why not a JSON SerDe). Each
 stream logs its delivery errors to the ``Delivery`` log group (CloudWatchLoggingOptions: a DirectPut stream retries
 S3 for 24 hours, then drops the records, and says so only there and in its metrics, which fleet_monitoring alarms
 on); each rule's errors go to ``RuleErrors``, which fleet_monitoring counts and alarms on."""
 
 from __future__ import annotations
+
+import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
@@ -19,19 +25,46 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from odshared.fleet.columns import glue_columns
 from odshared.fleet.ledger import (
+    BODY,
+    CONVERSION_FAILED,
     CORRECTIONS,
+    JSON_SERDE,
     LINE_REGEX,
+    PARQUET_SERDE,
     PARTITION_PROJECTION_FORMAT,
     RAW_PREFIX,
+    REJECTED,
+    REJECTED_FIELDS,
+    REJECTED_PREFIX,
     SERDE,
     TABLES,
     Table,
     named_queries,
 )
 
+from .lambda_bundle import REPO
+
 SQL_VERSION = "2016-03-23"
 RESULTS_PREFIX = "athena-results/"
+SCHEMAS = REPO / "edge_component" / "schemas"  # the device's message schemas: the converted tables' columns
+HOUR = "!{timestamp:yyyy/MM/dd/HH}"  # the arrival hour (UTC), as Firehose's default prefix writes it: the tables' dt
+CONVERSION_BUFFER_MB = 64  # the least Firehose takes for a stream that converts the record format
+
+
+def delivery_prefixes(table: Table) -> tuple[str, str]:
+    """Where a table's stream writes, by arrival hour: its Parquet, then the records it could not convert."""
+    return f"{table.prefix}{HOUR}/", f"{table.rejected_prefix}!{{firehose:error-output-type}}/{HOUR}/"
+
+
+def table_columns(table: Table) -> list[tuple[str, str]]:
+    """The Glue columns of a table: from the device's message schema for one Firehose converts (and the top-level
+    keys the ledger reads that the schema admits as extra numbers); the line, as a string, for a lines table."""
+    if not table.schema:
+        return [(BODY, "string")]
+    schema = json.loads((SCHEMAS / f"{table.schema}.schema.json").read_text())
+    return glue_columns(schema, [f.path for f in table.fields])
 
 
 def log_writer(group: logs.ILogGroup) -> iam.PolicyStatement:
@@ -76,7 +109,10 @@ class FleetData(Construct):
         )
         self.streams: dict[str, firehose.CfnDeliveryStream] = {}
         self.rules: dict[str, iot.CfnTopicRule] = {}
+        self.tables: dict[str, glue.CfnTable] = {}
         for table in TABLES:
+            self._table(table, data)
+            self._allow_schema_reads(table, delivery_role)
             stream = self._stream(table, data, delivery_role)
             rule_role.add_to_policy(
                 iam.PolicyStatement(
@@ -84,8 +120,8 @@ class FleetData(Construct):
                 )
             )
             self.rules[table.name] = self._rule(table, stream, rule_role)
-            self._table(table, data)
         self._table(CORRECTIONS, data)  # written by odctl counts correct, one object per record: no stream, no rule
+        self._rejected_table(data)
         self.workgroup = self._workgroup(data)
         for named in named_queries():
             query = athena.CfnNamedQuery(
@@ -145,6 +181,47 @@ class FleetData(Construct):
         )
         return log_stream
 
+    def _allow_schema_reads(self, table: Table, role: iam.Role) -> None:
+        """What the record format conversion needs: the table's schema from Glue (catalog, database, table)."""
+        stack = cdk.Stack.of(self)
+        arns = [
+            stack.format_arn(service="glue", resource="catalog"),
+            stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            stack.format_arn(service="glue", resource="table", resource_name=f"{self.database_name}/{table.name}"),
+        ]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"], resources=arns
+            )
+        )
+
+    def _conversion(
+        self, table: Table, role: iam.Role
+    ) -> firehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty:
+        """JSON in (the OpenX SerDe: Firehose's recommended one), Parquet out (snappy), against the table's columns."""
+        stack = cdk.Stack.of(self)
+        return firehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty(
+            enabled=True,
+            input_format_configuration=firehose.CfnDeliveryStream.InputFormatConfigurationProperty(
+                deserializer=firehose.CfnDeliveryStream.DeserializerProperty(
+                    open_x_json_ser_de=firehose.CfnDeliveryStream.OpenXJsonSerDeProperty()
+                )
+            ),
+            output_format_configuration=firehose.CfnDeliveryStream.OutputFormatConfigurationProperty(
+                serializer=firehose.CfnDeliveryStream.SerializerProperty(
+                    parquet_ser_de=firehose.CfnDeliveryStream.ParquetSerDeProperty(compression="SNAPPY")
+                )
+            ),
+            schema_configuration=firehose.CfnDeliveryStream.SchemaConfigurationProperty(
+                catalog_id=stack.account,
+                database_name=self.database_name,
+                table_name=table.name,
+                region=stack.region,
+                role_arn=role.role_arn,
+                version_id="LATEST",
+            ),
+        )
+
     def _stream(self, table: Table, data: s3.IBucket, role: iam.Role) -> firehose.CfnDeliveryStream:
         log_stream = self._delivery_log(table, role)
         stream = firehose.CfnDeliveryStream(
@@ -157,12 +234,13 @@ class FleetData(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=data.bucket_arn,
                 role_arn=role.role_arn,
-                prefix=table.prefix,  # Firehose adds YYYY/MM/DD/HH/ (UTC): the tables' dt
-                error_output_prefix=f"{RAW_PREFIX}/errors/{table.name}/",
+                prefix=delivery_prefixes(table)[0],  # by arrival hour: the tables' dt
+                error_output_prefix=delivery_prefixes(table)[1],
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
-                    interval_in_seconds=300, size_in_m_bs=5
+                    interval_in_seconds=300, size_in_m_bs=CONVERSION_BUFFER_MB
                 ),
-                compression_format="UNCOMPRESSED",
+                compression_format="UNCOMPRESSED",  # Parquet compresses its own pages
+                data_format_conversion_configuration=self._conversion(table, role),
                 cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
                     enabled=True,
                     log_group_name=self.delivery_logs.log_group_name,
@@ -171,6 +249,7 @@ class FleetData(Construct):
             ),
         )
         stream.node.add_dependency(role)
+        stream.add_dependency(self.tables[table.name])  # the conversion reads the table's schema
         self.streams[table.name] = stream
         return stream
 
@@ -201,34 +280,87 @@ class FleetData(Construct):
         return rule
 
     def _table(self, table: Table, data: s3.IBucket) -> None:
-        stack = cdk.Stack.of(self)
+        """A table partitioned by ``dt``, the arrival hour, projected (nothing registers partitions): Parquet for a
+        table Firehose converts, the lines as strings for a lines table."""
         location = f"s3://{data.bucket_name}/{table.prefix}"
-        glue.CfnTable(
+        if table.schema:
+            formats = ("MapredParquetInputFormat", "MapredParquetOutputFormat")
+            serde = glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE)
+            io = [f"org.apache.hadoop.hive.ql.io.parquet.{name}" for name in formats]
+        else:  # each line whole, as a string: the queries parse it
+            serde = glue.CfnTable.SerdeInfoProperty(serialization_library=SERDE, parameters={"input.regex": LINE_REGEX})
+            io = [
+                "org.apache.hadoop.mapred.TextInputFormat",
+                "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            ]
+        self.tables[table.name] = self._glue_table(
+            table.name,
+            location,
+            {"projection.dt.type": "date", **_HOURS, "storage.location.template": location + "${dt}/"},
+            glue.CfnTable.StorageDescriptorProperty(
+                location=location,
+                input_format=io[0],
+                output_format=io[1],
+                serde_info=serde,
+                columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in table_columns(table)],
+            ),
+            ["dt"],
+        )
+
+    def _rejected_table(self, data: s3.IBucket) -> None:
+        """Firehose's records it could not convert, every ledger's: its JSON documents, by ledger and hour."""
+        location = f"s3://{data.bucket_name}/{REJECTED_PREFIX}"
+        ledgers = ",".join(t.name for t in TABLES)
+        self._glue_table(
+            REJECTED,
+            location,
+            {
+                "projection.ledger.type": "enum",
+                "projection.ledger.values": ledgers,
+                "projection.dt.type": "date",
+                **_HOURS,
+                "storage.location.template": location + "${ledger}/" + CONVERSION_FAILED + "/${dt}/",
+            },
+            glue.CfnTable.StorageDescriptorProperty(
+                location=location,
+                input_format="org.apache.hadoop.mapred.TextInputFormat",
+                output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE),
+                columns=[glue.CfnTable.ColumnProperty(name=n.lower(), type=t) for n, t in REJECTED_FIELDS],
+            ),
+            ["ledger", "dt"],
+        )
+
+    def _glue_table(
+        self,
+        name: str,
+        location: str,
+        projection: dict[str, str],
+        storage: glue.CfnTable.StorageDescriptorProperty,
+        partitions: list[str],
+    ) -> glue.CfnTable:
+        stack = cdk.Stack.of(self)
+        created = glue.CfnTable(
             self,
-            f"Table-{table.name}",
+            f"Table-{name}",
             catalog_id=stack.account,
             database_name=self.database_name,
             table_input=glue.CfnTable.TableInputProperty(
-                name=table.name,
+                name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={
-                    "projection.enabled": "true",
-                    "projection.dt.type": "date",
-                    "projection.dt.format": PARTITION_PROJECTION_FORMAT,
-                    "projection.dt.range": "2026/01/01/00,NOW",
-                    "projection.dt.interval": "1",
-                    "projection.dt.interval.unit": "HOURS",
-                    "storage.location.template": location + "${dt}/",
-                },
-                partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=location,
-                    input_format="org.apache.hadoop.mapred.TextInputFormat",
-                    output_format="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                    serde_info=glue.CfnTable.SerdeInfoProperty(  # each line whole, as a string: the queries parse it
-                        serialization_library=SERDE, parameters={"input.regex": LINE_REGEX}
-                    ),
-                    columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in table.columns],
-                ),
+                parameters={"projection.enabled": "true", **projection},
+                partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string") for key in partitions],
+                storage_descriptor=storage,
             ),
-        ).add_resource_dependency(self.database)
+        )
+        created.add_resource_dependency(self.database)
+        return created
+
+
+# the dt projection: every arrival hour from the ledger's first
+_HOURS = {
+    "projection.dt.format": PARTITION_PROJECTION_FORMAT,
+    "projection.dt.range": "2026/01/01/00,NOW",
+    "projection.dt.interval": "1",
+    "projection.dt.interval.unit": "HOURS",
+}

@@ -206,6 +206,13 @@ class FleetMonitoring(Construct):
                 f"some of the {table} stream's S3 writes failed (retried for 24 hours; its Delivery log stream)",
                 missing=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
+            self._ceiling(
+                f"LedgerRejected-{table}",
+                metric("FailedConversion.Records", "Sum"),
+                1,
+                f"the {table} stream could not convert a message to Parquet (not JSON, or a value where an object "
+                "belongs): it is not counted; the named query malformed_records names it (fleet/errors/)",
+            ),
         ]
 
     def _floor(

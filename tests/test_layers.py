@@ -34,6 +34,7 @@ INFRA_MAY_IMPORT = {
     "odshared.core.archives",
     "odshared.data.hyperparameters",
     "odshared.fleet.canary",
+    "odshared.fleet.columns",
     "odshared.fleet.ledger",
     "odshared.fleet.metrics",
     "odshared.greengrass.recipes",

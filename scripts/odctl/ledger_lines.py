@@ -1,12 +1,11 @@
-"""The ledger's tables in DuckDB as Athena has them: one row per line, the line as a string.
+"""The ledger's messages in DuckDB as the named queries read them: each field's text, then the queries' own checks.
 
-Athena reads each Firehose object's lines as strings (``odshared.fleet.ledger``: the Regex SerDe) and the named
-queries parse them; so the offline tables hold the same thing, ``body`` (the message's JSON text), ``dt`` (its
-arrival hour) and ``$path`` (where it was read: an S3 object, a local file), and the same query text decides which
-lines count. From the stack's bucket every line is kept as Firehose wrote it, a malformed one included: the
-``malformed_records`` query names it, as on Athena. From local files (``odctl detect --out``, ``odctl watch
---out``) DuckDB's reader gives each field's text as Athena's parse would (``texts_view_sql``) and the same checks
-and casts follow; a malformed message fails the load with its file named: a local count is never silently short.
+On Athena the converted tables hold each field's text (odshared.fleet.columns) and the corrections table its lines
+as strings, which the queries parse (``odshared.fleet.ledger``). Here: local files (``odctl detect --out``,
+``odctl watch --out``) read by DuckDB's own reader into the same texts (``texts_view_sql``), the same checks and
+casts after; a lines table from lines kept as they are (``load_records``); and the DuckDB dialect that gives
+Trino's JSON functions their Trino meaning. A malformed local message fails the load with its file named: a local
+count is never silently short.
 """
 
 from __future__ import annotations
@@ -63,20 +62,34 @@ def quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _field_text(path: str) -> str:
-    """DuckDB's text of the field at ``path`` from its message's top-level key (``m_<key>``, JSON), as Trino's
-    ``json_extract_scalar`` gives it: NULL for a JSON null, an object or an array. A top-level value is told by
-    its first character (DuckDB's JSON values are minified) and only a string unescaped: a device-year's load
-    was a quarter longer asking DuckDB its JSON type."""
+def with_literals(text: str, parameters: Sequence[str]) -> str:
+    """The query with each ``?`` replaced by its parameter as a string literal, in the text's order (a query's only
+    ``?`` are its parameters: its patterns write ``{0,1}``)."""
+    pieces = text.split("?")
+    if len(pieces) != len(parameters) + 1:
+        raise ValueError(f"the query takes {len(pieces) - 1} parameter(s), given {len(parameters)}")
+    return pieces[0] + "".join(quoted(value) + piece for value, piece in zip(parameters, pieces[1:], strict=True))
+
+
+def _field_text(path: str, converted: bool) -> str:
+    """DuckDB's text of the field at ``path`` from its message's top-level key (``m_<key>``, JSON), as Athena's
+    table holds it: for a table Firehose converts, a JSON value's text (an object's or an array's JSON, as the
+    conversion writes it into a string column); for a lines table, as Trino's ``json_extract_scalar`` gives it
+    (NULL for an object or an array). NULL for a JSON null either way. A top-level value is told by its first
+    character (DuckDB's JSON values are minified) and only a string unescaped: a device-year's load was a quarter
+    longer asking DuckDB its JSON type."""
     top, *rest = path.removeprefix("$.").split(".")
     value = f'"m_{top}"'
     if rest:
         inner = quoted("$." + ".".join(rest))
-        return f"CASE WHEN json_type({value}, {inner}) NOT IN ('OBJECT', 'ARRAY') THEN {value} ->> {inner} END"
+        kind = f"json_type({value}, {inner})"
+        whole = f"WHEN {kind} IN ('OBJECT', 'ARRAY') THEN CAST({value} -> {inner} AS VARCHAR) " if converted else ""
+        return f"CASE {whole}WHEN {kind} NOT IN ('OBJECT', 'ARRAY') THEN {value} ->> {inner} END"
     text = f"CAST({value} AS VARCHAR)"
+    others = "('n')" if converted else "('{', '[', 'n')"
     return (
         f"CASE WHEN starts_with({text}, '\"') THEN (CASE WHEN contains({text}, '\\') THEN {value} ->> '$' "
-        f"ELSE {text}[2:-2] END) WHEN left({text}, 1) NOT IN ('{{', '[', 'n') THEN {text} END"
+        f"ELSE {text}[2:-2] END) WHEN left({text}, 1) NOT IN {others} THEN {text} END"
     )
 
 
@@ -100,7 +113,7 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     )
     tops = ", ".join(f'CASE WHEN message IS NULL THEN "{key}" ELSE message."{key}" END AS "m_{key}"' for key in keys)
     paths = {f.path: f'"{f.name}_text"' for f in reversed(table.fields)}  # each path read once, as its first field
-    texts = ", ".join(f"{_field_text(path)} AS {name}" for path, name in paths.items())
+    texts = ", ".join(f"{_field_text(path, bool(table.schema))} AS {name}" for path, name in paths.items())
     copies = "".join(
         f', {paths[f.path]} AS "{f.name}_text"' for f in table.fields if paths[f.path] != f'"{f.name}_text"'
     )

@@ -1,9 +1,9 @@
-"""The ledger's named queries without Athena: DuckDB over the same lines, in the same tables.
+"""The ledger's named queries without Athena: DuckDB over the same messages, in the same tables.
 
-The ledger's tables hold the lines Firehose wrote, as strings, and the named queries parse them
-(odshared.fleet.ledger); odctl.ledger_lines makes those tables from lines as Firehose wrote them (a bucket's
-objects, read back by the tests) or from local files. Here: which local files ``--from`` names (files, folders,
-globs), and the query text Athena runs, run by DuckDB (sqlglot transpiles Athena's Trino functions to DuckDB's).
+The named queries read each field's text and check it (odshared.fleet.ledger); odctl.ledger_lines reads local
+files into those texts, odctl.ledger_landed loads what a bucket holds (the tests' fetched objects). Here: which
+local files ``--from`` names (files, folders, globs), and the query text Athena runs, run by DuckDB (sqlglot
+transpiles Athena's Trino functions to DuckDB's).
 DuckDB (an embedded engine with JSON and the SQL the queries use, no server, one wheel) was chosen over SQLite,
 which has no ``max_by``, JSON paths or time zones.
 
@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from odctl.ledger_lines import HINT, Record, check_malformed, duckdb_dialect, load_records, parse_once, quoted
+from odctl.ledger_landed import Landed, load_landed
+from odctl.ledger_lines import HINT, check_malformed, duckdb_dialect, parse_once, quoted, with_literals
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
 from odshared.fleet.ledger import QUERIED, Table, query
@@ -176,15 +177,6 @@ def _connect() -> Iterator[Any]:
             connection.close()
 
 
-def _with_literals(text: str, parameters: Sequence[str]) -> str:
-    """The query with each ``?`` replaced by its parameter as a string literal, in the text's order (a query's only
-    ``?`` are its parameters: its patterns write ``{0,1}``)."""
-    pieces = text.split("?")
-    if len(pieces) != len(parameters) + 1:
-        raise ValueError(f"the query takes {len(pieces) - 1} parameter(s), given {len(parameters)}")
-    return pieces[0] + "".join(quoted(value) + piece for value, piece in zip(parameters, pieces[1:], strict=True))
-
-
 def _execute(
     connection: Any, name: str, parameters: Sequence[str], parsed: dict[str, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -193,19 +185,18 @@ def _execute(
     already parsed (``parse_once``)."""
     import sqlglot
 
-    text = _with_literals(query(name).over(parsed or {}), parameters)
+    text = with_literals(query(name).over(parsed or {}), parameters)
     sql = sqlglot.transpile(text, read="trino", write=duckdb_dialect())
     cursor = connection.execute(sql[0])
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def run_query(name: str, parameters: Sequence[str], tables: dict[str, list[Record]]) -> list[dict[str, Any]]:
-    """The named query ``name`` on these lines (a bucket's, as Firehose wrote them: the tests'
-    ``tests.rehearsal.ledger_objects``); rows as dicts, in the query's column order."""
+def run_query(name: str, parameters: Sequence[str], landed: Landed) -> list[dict[str, Any]]:
+    """The named query ``name`` on what landed in a bucket (the Parquet Firehose wrote, its rejected records, the
+    corrections: the tests' ``tests.rehearsal.ledger_objects``); rows as dicts, in the query's column order."""
     with _connect() as connection:
-        for table in QUERIED:
-            load_records(connection, table, tables.get(table.name, []))
+        load_landed(connection, landed)
         return _execute(connection, name, parameters)
 
 

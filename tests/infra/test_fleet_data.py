@@ -15,9 +15,11 @@ import pytest
 from odshared.fleet.ledger import (
     BODY,
     CORRECTIONS,
-    COUNTS,
     LINE_REGEX,
+    PARQUET_SERDE,
     QUERIED,
+    REJECTED,
+    REJECTED_FIELDS,
     SERDE,
     TABLES,
     gap_parameters,
@@ -33,7 +35,8 @@ from tests.rehearsal import iot_sql
 SCHEMA_TYPES = {"string": "string", "bigint": "integer", "double": "number", "boolean": "boolean"}
 ALL_TIME = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 ALARMS = {"silenceMinutes": 10, "fpsFloor": 2, "devices": ["camera-07"]}
-FIREHOSE_METRICS = {"DeliveryToS3.DataFreshness", "DeliveryToS3.Success"}
+# Firehose's own metrics the alarms read (its "Monitoring with CloudWatch metrics" page: delivery, data format conversion)
+FIREHOSE_METRICS = {"DeliveryToS3.DataFreshness", "DeliveryToS3.Success", "FailedConversion.Records"}
 
 
 def _resources(template, kind):
@@ -60,39 +63,74 @@ def _schema_field(schema: dict, path: str) -> dict | None:
     return node
 
 
-def test_the_tables_are_lines_and_their_parse_reads_the_messages_fields(synthesized):
-    """Each Glue table is its stream's lines as strings (the Regex SerDe, the whole line); the fields the queries
-    parse out of a line are the message schema's, of the schema's types (a counter: a documented top-level number)."""
+def _column_type(columns: dict[str, str], path: str) -> str | None:
+    """The Hive type a field's path reaches in a table's columns (a struct's fields by name)."""
+    top, *rest = path.removeprefix("$.").split(".")
+    hive = columns.get(top)
+    for part in rest:
+        found = re.search(rf"[<,]{part}:((?:[^<>,]|<[^<>]*(?:<[^<>]*>[^<>]*)*>)+)", hive or "")
+        hive = found.group(1) if found else None
+    return hive
+
+
+def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its_message_schema(synthesized):
+    """Each stream converts its messages to Parquet (OpenX JSON in, snappy Parquet out) against its own Glue table,
+    whose columns are the device's message schema's top-level properties, in order (a property added to a schema
+    and not to the table fails here), every value as its text; each field the queries read reaches a string, of
+    the schema's type for its kind. Firehose may read that table's schema and no other. Corrections stay lines (the
+    Regex SerDe, the whole line); the rejected table reads the streams' error output for conversion failures."""
     _, template = synthesized
+    deployment = Deployment(template)
     tables = {t["TableInput"]["Name"]: t["TableInput"] for t in _resources(template, "AWS::Glue::Table").values()}
-    assert set(tables) == {t.name for t in QUERIED}
-    for table in QUERIED:
+    assert set(tables) == {t.name for t in QUERIED} | {REJECTED}
+    streams = list(_resources(template, "AWS::KinesisFirehose::DeliveryStream").values())
+    for table in TABLES:
         found = tables[table.name]
         described = found["StorageDescriptor"]
-        assert described["Columns"] == [{"Name": BODY, "Type": "string"}]
-        assert described["SerdeInfo"] == {"SerializationLibrary": SERDE, "Parameters": {"input.regex": LINE_REGEX}}
-        assert described["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
-        assert found["Parameters"]["projection.enabled"] == "true"
+        assert described["SerdeInfo"] == {"SerializationLibrary": PARQUET_SERDE}
+        assert described["InputFormat"].endswith("MapredParquetInputFormat")
         assert found["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
         assert json.dumps(described["Location"]).count(table.prefix) == 1
-    for table in TABLES:
-        schema = json.loads((REPO / "edge_component/schemas" / f"{table.name}.schema.json").read_text())
-        counters = schema["additionalProperties"].get("description", "") if table.name == "health" else ""
+        schema = json.loads((REPO / "edge_component/schemas" / f"{table.schema}.schema.json").read_text())
+        columns = {c["Name"]: c["Type"] for c in described["Columns"]}
+        assert list(columns)[: len(schema["properties"])] == list(schema["properties"])
+        extra = list(columns)[len(schema["properties"]) :]  # the counters health reports as extra numbers
+        assert all(schema["additionalProperties"]["type"] == "number" for _ in extra), extra
+        counters = schema["additionalProperties"].get("description", "") if extra else ""
+        assert all(name in counters for name in extra), extra
         for field in table.fields:
+            assert _column_type(columns, field.path) == "string", field
             node = _schema_field(schema, field.path)
-            if node is None:  # a counter, documented among the health message's top-level numbers
-                assert field.path.count(".") == 1 and field.path[2:] in counters, field
-                continue
-            kind = node.get("type", "string")
-            assert kind == SCHEMA_TYPES.get(field.kind, "string"), (field, kind)
-            assert field.kind != "timestamp" or node.get("format") == "date-time"
-            assert not field.required or field.path[2:] in schema["required"]
-    declared = {f.path[2:] for f in COUNTS.fields}
-    assert {
-        p
-        for p, n in json.loads((REPO / "edge_component/schemas/counts.schema.json").read_text())["properties"].items()
-        if n.get("type") != "object"
-    } == declared
+            if node is not None:
+                assert node.get("type", "string") == SCHEMA_TYPES.get(field.kind, "string"), field
+                assert field.kind != "timestamp" or node.get("format") == "date-time"
+                assert not field.required or field.path[2:] in schema["required"]
+        (stream,) = [
+            s for s in streams if table.prefix in json.dumps(s["ExtendedS3DestinationConfiguration"]["Prefix"])
+        ]
+        destination = deployment.resolve(stream["ExtendedS3DestinationConfiguration"])
+        conversion = destination["DataFormatConversionConfiguration"]
+        assert conversion["Enabled"] is True and conversion["SchemaConfiguration"]["TableName"] == table.name
+        assert conversion["InputFormatConfiguration"]["Deserializer"] == {"OpenXJsonSerDe": {}}
+        assert conversion["OutputFormatConfiguration"]["Serializer"] == {"ParquetSerDe": {"Compression": "SNAPPY"}}
+        assert destination["BufferingHints"]["SizeInMBs"] >= 64 and destination["CompressionFormat"] == "UNCOMPRESSED"
+        assert destination["Prefix"] == f"{table.prefix}!{{timestamp:yyyy/MM/dd/HH}}/"
+        assert "!{firehose:error-output-type}" in destination["ErrorOutputPrefix"]
+    readable = [
+        r
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "glue:GetTable" in statement["Action"]
+        for r in deployment.resolve(statement["Resource"])
+    ]
+    assert {r.rsplit("/", 1)[-1] for r in readable if ":table/" in r} == {t.name for t in TABLES}
+    corrections = tables[CORRECTIONS.name]["StorageDescriptor"]
+    assert corrections["Columns"] == [{"Name": BODY, "Type": "string"}]
+    assert corrections["SerdeInfo"] == {"SerializationLibrary": SERDE, "Parameters": {"input.regex": LINE_REGEX}}
+    rejected = tables[REJECTED]
+    assert [c["Name"] for c in rejected["StorageDescriptor"]["Columns"]] == [n.lower() for n, _ in REJECTED_FIELDS]
+    assert rejected["Parameters"]["projection.ledger.values"] == ",".join(t.name for t in TABLES)
+    assert "format-conversion-failed/${dt}/" in json.dumps(rejected["Parameters"]["storage.location.template"])
 
 
 def test_the_corrections_table_reads_what_odctl_writes_and_nothing_expires_it(synthesized):
@@ -131,15 +169,17 @@ def test_the_named_queries_are_athenas_dialect_and_duckdb_runs_them_unchanged(sy
     _, template = synthesized
     queries = {q["Name"]: q["QueryString"] for q in _resources(template, "AWS::Athena::NamedQuery").values()}
     assert queries == {q.name: q.sql for q in named_queries()}
+    from odctl.ledger_landed import Landed, load_landed
+    from tests.rehearsal.ledger_objects import stack_columns
+
     parameters = {
         "last_health": ["2026/01/01/00"],
-        "malformed_records": ["2026/01/01/00"] * 2,
+        "malformed_records": ["2026/01/01/00"] * 3,
         "crossing_gaps": gap_parameters(ALL_TIME[1]),
         "crossings_for_review": review_parameters(*ALL_TIME),
     }
     connection = duckdb.connect()
-    for table in QUERIED:
-        connection.execute(f'CREATE TABLE {table.name} ({BODY} VARCHAR, dt VARCHAR, "$path" VARCHAR)')
+    load_landed(connection, Landed(stack_columns()))  # every table, empty, with the stack's columns
     for name, sql in queries.items():
         tree = sqlglot.parse_one(sql, read="trino", error_level=sqlglot.ErrorLevel.RAISE)
         assert not list(tree.find_all(exp.Anonymous)), name
@@ -274,15 +314,20 @@ def _firehose_from_template(template, bucket):
 
 
 @pytest.mark.integration
-def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthesized, device_messages, bucket):
+def test_the_devices_messages_through_firehose_give_its_totals_once_each(
+    synthesized, device_messages, bucket, tmp_path
+):
     """Each rule's action as the template states it applied to the loop's messages in moto's Firehose (batched:
     several lines an object); every crossing sent twice (a redelivery) and, among them, one crossing cut short (a
-    payload truncated on the way: not JSON). The named queries on what landed in S3 give the device's totals
-    exactly; malformed_records names the cut line (its object, its text, why); every line is counted or named."""
+    payload truncated on the way: not JSON). What moto delivered is converted as Firehose's record format conversion
+    converts it (tests.rehearsal.firehose_conversion: Parquet under the stream's prefix, the cut line in its error
+    output). The named queries on what landed in S3 give the device's totals exactly; malformed_records names the
+    cut line (its error object, its text, why); every line is counted or named."""
     import boto3
 
     from odctl.ledger_local import run_query
-    from tests.rehearsal.ledger_objects import records_from_s3
+    from tests.rehearsal.firehose_conversion import convert_landed
+    from tests.rehearsal.ledger_objects import landed_from_s3, stack_columns
 
     _, template = synthesized
     firehose, routes = _firehose_from_template(template, bucket)
@@ -299,9 +344,9 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
             firehose.put_record_batch(
                 DeliveryStreamName=stream, Records=[{"Data": r} for r in records[first : first + 7]]
             )
-    tables = records_from_s3(boto3.client("s3"), bucket)
-    crossings = [json.loads(line) for line, _, _ in tables["counts"] if line != cut.decode()]
-    assert crossings and len(crossings) == 2 * len({m["event_id"] for m in crossings})  # every one twice in S3
+    s3 = boto3.client("s3")
+    assert convert_landed(s3, firehose, bucket, stack_columns())  # what Firehose's conversion makes of them
+    tables = landed_from_s3(s3, bucket, tmp_path, stack_columns())
     parameters = period_parameters(*ALL_TIME, "camera-07")
     balance = run_query("net_balance", parameters, tables)
     final = [json.loads(p) for t, p in device_messages if t.endswith("/health")][-1]["counts"]["lines"]["middle"]
@@ -314,11 +359,21 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(synthes
     assert sum(r["crossings"] for r in hourly) == sum(want.values())
     (health,) = run_query("last_health", parameters[:1], tables)
     assert health["thing"] == "camera-07" and health["last_seq"] == sum(want.values())
-    (bad,) = run_query("malformed_records", parameters[:1] * 2, tables)
-    (holder,) = {source for line, _, source in tables["counts"] if line == cut.decode()}
-    assert (bad["ledger"], bad["source"], bad["body"], bad["reason"]) == ("counts", holder, cut.decode(), "not JSON")
-    assert len(tables["counts"]) == 2 * sum(want.values()) + 1  # each line either counted (twice sent) or named
+    (bad,) = run_query("malformed_records", parameters[:1] * 3, tables)
+    (holder,) = tables.rejected["counts"]
+    assert (bad["ledger"], bad["source"], bad["body"]) == ("counts", holder[2], cut.decode() + "\n")
+    assert bad["reason"].startswith("Firehose could not convert it (")
+    assert holder[2].startswith(f"s3://{bucket}/fleet/errors/counts/format-conversion-failed/20")
+    stored = [json.loads(line) for line in _parquet_rows(tables.parquet["counts"])]
+    assert len(stored) == 2 * sum(want.values()) == 2 * len({m["event_id"] for m in stored})  # each one twice
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
+
+
+def _parquet_rows(placed) -> list[str]:
+    """The rows of the Parquet objects, each as JSON text (its columns' values)."""
+    import pyarrow.parquet as pq
+
+    return [json.dumps(row) for path, _, _ in placed for row in pq.read_table(path).to_pylist()]
 
 
 def _spoilt(message: dict, **changes: object) -> str:
@@ -335,6 +390,7 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     the device's exactly, no gap is made up (the spoilt reports are the newest: read, they would speak for the
     stream), and malformed_records names every bad line, once, with its reason: every line counted or named."""
     from odctl.ledger_local import run_query
+    from tests.rehearsal.ledger_objects import land_lines
     from tests.rehearsal.outbox_device import OutboxDevice
 
     device = OutboxDevice(tmp_path / "device")
@@ -344,7 +400,7 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     crossings = [json.dumps(r["message"], separators=(",", ":")) for r in device.delivered()]
     first, second = (json.loads(c) for c in crossings[:2])
     bad_counts = {
-        crossings[0][:-9]: "not JSON",
+        crossings[0][:-9]: "Firehose could not convert it",
         json.dumps(report, separators=(",", ":")): "type is not crossing",
         _spoilt(first, **{"class": None}): "missing or mistyped: class",
         _spoilt(second, seq=2.5): "missing or mistyped: seq",
@@ -356,15 +412,19 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     bad_health = {
         _spoilt(report, counts=ahead, fps="fast", timestamp=later): "missing or mistyped: fps",
         _spoilt(report, counts={**report["counts"], "seq": "six"}, timestamp=later): "missing or mistyped: counts.seq",
-        json.dumps(report)[:-20]: "not JSON",
+        json.dumps(report)[:-20]: "Firehose could not convert it",
     }
-    dt, holder = "2026/12/05/09", "s3://ledger/fleet/{}/2026/12/05/09/object-1"
-    tables = {
-        "counts": [(line, dt, holder.format("counts")) for line in [*crossings, *crossings, *bad_counts]],
-        "health": [
-            (line, dt, holder.format("health"))
-            for line in [*(json.dumps(r["message"]) for r in device.reports), *bad_health]
-        ],
+    dt = "2026/12/05/09"
+    lines = {
+        "counts": [*crossings, *crossings, *bad_counts],
+        "health": [*(json.dumps(r["message"]) for r in device.reports), *bad_health],
+    }
+    tables = land_lines(tmp_path / "bucket", lines, datetime(2026, 12, 5, 9, 30, tzinfo=UTC))
+    holder = {
+        (table, rejected): f"s3://ledger/fleet/{'errors/' if rejected else ''}{table}/"
+        f"{'format-conversion-failed/' if rejected else ''}{dt}/object-1"
+        for table in ("counts", "health")
+        for rejected in (False, True)
     }
     balance = run_query("net_balance", period_parameters(*ALL_TIME), tables)
     door = report["counts"]["lines"]["door"]
@@ -373,28 +433,36 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     }
     assert sum(r["crossed_in"] + r["crossed_out"] for r in balance) == device.counter.seq == 6
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
-    named = run_query("malformed_records", [dt, dt], tables)
-    assert sorted((r["ledger"], r["body"], r["reason"], r["source"]) for r in named) == sorted(
-        [(table, line, reason, holder.format(table)) for line, reason in bad_counts.items() for table in ["counts"]]
-        + [("health", line, reason, holder.format("health")) for line, reason in bad_health.items()]
+    named = run_query("malformed_records", [dt, dt, dt], tables)
+    rejected = "Firehose could not convert it"
+    assert sorted((r["ledger"], r["reason"].split(" (")[0], r["source"]) for r in named) == sorted(
+        [("counts", reason, holder["counts", reason == rejected]) for reason in bad_counts.values()]
+        + [("health", reason, holder["health", reason == rejected]) for reason in bad_health.values()]
     )
-    assert len(tables["counts"]) == 2 * 6 + len(bad_counts)  # each line: counted (sent twice) or named
+    for row in named:  # the record as sent, where Firehose rejected it; else the fields the table holds
+        sent = [line for line in {**bad_counts, **bad_health} if row["body"] == line + "\n"]
+        assert sent if row["reason"].startswith(rejected) else "thing=camera-07" in row["body"], row
+    stored = len(_parquet_rows(tables.parquet["counts"]))
+    refused = sum(len(path.read_text().splitlines()) for path, _, _ in tables.rejected["counts"])
+    assert stored + refused == 2 * 6 + len(bad_counts)  # each: counted (sent twice) or named
 
 
-def test_every_crossings_query_counts_a_crossings_first_copy_in_its_period_and_filters_alike():
+def test_every_crossings_query_counts_a_crossings_first_copy_in_its_period_and_filters_alike(tmp_path):
     """Each crossings query reads the one ``{crossings}`` relation: a crossing once, its first copy to arrive, then
     the period and the filters applied to that copy. Two copies of one event that disagree (line, time) count it
     once, where the first says, in the balance, the hourly counts, the corrected balance's counted side and the
     review alike; an hour or a line that only the later copy names holds nothing."""
     from odctl.ledger_local import run_query
+    from tests.rehearsal.ledger_objects import land_lines
 
     def crossing(line: str, hour: int) -> str:
         message = {"thing": "cam-1", "type": "crossing", "event_id": "s-1", "seq": 1, "line": line, "class": "car"}
         return json.dumps({**message, "direction": "in", "timestamp": f"2026-11-20T{hour:02d}:30:00Z"})
 
-    tables = {
-        "counts": [(crossing("door", 9), "2026/11/20/09", "first"), (crossing("gate", 11), "2026/11/20/11", "later")]
-    }
+    first = land_lines(tmp_path, {"counts": [crossing("door", 9)]}, datetime(2026, 11, 20, 9, tzinfo=UTC))
+    tables = land_lines(
+        tmp_path, {"counts": [crossing("gate", 11)]}, datetime(2026, 11, 20, 11, tzinfo=UTC), into=first
+    )
     since = datetime(2026, 11, 20, tzinfo=UTC)
     day = (since, since + timedelta(days=1))
     for line, counted in (("", 1), ("door", 1), ("gate", 0)):
@@ -503,7 +571,7 @@ def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, a
     assert set(alarms) == {
         "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
         "CountsLostcamera07", "OutboxFillingcamera07", "CameraFault", "CameraFaultcamera07",
-        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing") for t in tables),
+        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing", "Rejected") for t in tables),
     }  # fmt: skip
     _check_dashboard(template, produced)
 

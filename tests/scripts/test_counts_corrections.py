@@ -251,7 +251,7 @@ def _stack(bucket: str) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, bucket, aws, capsys):  # noqa: F811
+def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, bucket, aws, capsys, tmp_path):  # noqa: F811
     """The lookup is the named query (moto's Athena answers with what the same query gave offline); the record lands
     under corrections/<recorded hour>/<correction_id>.json; read back through the S3 route, the corrected totals
     change; the review lists the device's uploaded evidence."""
@@ -259,7 +259,8 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
 
     from odctl.ledger_local import run_query, run_query_files
     from odshared.fleet.ledger import period_parameters, query, review_parameters
-    from tests.rehearsal.ledger_objects import records_from_s3
+    from tests.rehearsal.firehose_conversion import convert
+    from tests.rehearsal.ledger_objects import landed_from_s3, stack_columns
 
     out, _ = detected
     _stack(bucket)
@@ -282,12 +283,15 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     sent = athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]
     assert sent["Query"] == query("crossings_for_review").sql
     assert sent["ExecutionParameters"][-1] == f"'{row['event_id']}'"
-    # the device's crossings as Firehose writes them, beside the correction: the S3 route's corrected totals
+    # the device's crossings as Firehose writes them (converted), beside the correction: the corrected totals
     crossings = [json.loads(line)["message"] for line in out.read_text().splitlines()]
-    body = "".join(json.dumps(m) + "\n" for m in crossings if m.get("type") == "crossing")
-    s3.put_object(Bucket=bucket, Key="fleet/counts/2026/11/22/09/stream-1", Body=body.encode())
+    records = [(json.dumps(m) + "\n").encode() for m in crossings if m.get("type") == "crossing"]
+    parquet, failed = convert(records, stack_columns()["counts"], datetime(2026, 11, 22, 9, tzinfo=UTC))
+    assert not failed
+    s3.put_object(Bucket=bucket, Key="fleet/counts/2026/11/22/09/stream-1", Body=parquet)
     since = datetime(2026, 1, 1, tzinfo=UTC)
-    totals = run_query("corrected_balance", period_parameters(since, datetime.now(UTC)), records_from_s3(s3, bucket))
+    landed = landed_from_s3(s3, bucket, tmp_path, stack_columns())
+    totals = run_query("corrected_balance", period_parameters(since, datetime.now(UTC)), landed)
     assert sum(r["counted_in"] + r["counted_out"] for r in totals) - 1 == sum(
         r["corrected_in"] + r["corrected_out"] for r in totals
     )

@@ -11,6 +11,7 @@ import pytest
 from odshared.core.errors import InputDataError
 from odshared.fleet.ledger import period_parameters
 
+ARRIVAL = datetime(2026, 12, 5, 9, tzinfo=UTC)
 ALL_TIME = period_parameters(datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
@@ -26,16 +27,17 @@ def crossings(tmp_path):
 
 
 def _both(tmp_path, messages: list[str]):
-    """The net balance from a local file of these lines (wrapped as odctl writes them) and from the same lines as
-    a Firehose object parsed by Athena's parse; the local error's text, if the local read refused."""
+    """The net balance from a local file of these lines (wrapped as odctl writes them) and from the same lines sent
+    through Firehose to Athena's tables (converted as Firehose converts them); the local error's text, if the local
+    read refused."""
     from odctl.ledger_local import run_query, run_query_files
+    from tests.rehearsal.ledger_objects import land_lines
 
     local = tmp_path / "local.jsonl"
     local.write_text("".join(f'{{"topic":"od/x/counts","message":{m}}}\n' for m in messages))
-    athena = run_query("net_balance", ALL_TIME, {"counts": [(m, "2026/12/05/09", "s3://b/k") for m in messages]})
-    bad = run_query(
-        "malformed_records", ALL_TIME[:1] * 2, {"counts": [(m, "2026/12/05/09", "s3://b/k") for m in messages]}
-    )
+    landed = land_lines(tmp_path / "bucket", {"counts": messages}, ARRIVAL)
+    athena = run_query("net_balance", ALL_TIME, landed)
+    bad = run_query("malformed_records", ALL_TIME[:1] * 3, landed)
     try:
         return run_query_files("net_balance", ALL_TIME, [local]), athena, bad, ""
     except InputDataError as exc:

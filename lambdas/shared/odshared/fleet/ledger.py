@@ -1,24 +1,28 @@
 """The counts ledger: what the IoT rules' Firehose streams write, the Glue tables over it, the named queries.
 
-Each stream writes the device's messages as JSON Lines (the rule's action appends the newline) under
-``fleet/<table>/`` in Firehose's default layout, ``YYYY/MM/DD/HH/`` of the arrival hour (UTC): the tables project
-that as the partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions.
+Each stream converts the device's messages to Parquet (Firehose's record format conversion) against its Glue table
+and writes them under ``fleet/<table>/`` by arrival hour, ``YYYY/MM/DD/HH/`` (UTC): the tables project that as the
+partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions. The table's columns are the device's message
+schema's properties (odshared.fleet.columns), each value kept as its text, so the queries read each field's text
+and decide in SQL whether it is a message they can count, as they did when the tables were the lines as strings: a
+field is checked against a pattern before it is cast, so every engine accepts exactly the same values (their casts
+differ: DuckDB takes ``'5.0'`` as a bigint). The ones the queries cannot count are never dropped unseen:
+``malformed_records`` names each (its S3 object, ``$path``; why; its fields), and a record Firehose could not
+convert at all (not JSON) is in the stream's error output, the ``rejected`` table, named by the same query. Every
+message is in exactly one of the two.
 
-Each table is the stream's lines as they are, one string column ``body`` read by the Regex SerDe (``(?s)(.*)``:
-the whole line, DOTALL so a JSON string's raw U+2028 stays in it), and the queries parse it with Trino's JSON
-functions. A JSON SerDe cannot be exact here: the OpenX SerDe with ``ignore.malformed.json`` skips bad lines and
-Athena's own page for it says its results "can be non-deterministic"; the Hive JSON SerDe, which that page
-recommends, has no such option and fails the whole query on one malformed line. Reading lines as strings, every
-line is one row whatever it holds, and a query decides in SQL whether it is a message it can count: the ones it
-cannot are never dropped unseen, ``malformed_records`` names each (its S3 object, ``$path``; its text; why), and
-every line is in exactly one of the two.
+Corrections, which odctl writes (one JSON object per S3 object), are a lines table: one string column ``body``
+read by the Regex SerDe (``(?s)(.*)``: the whole line, DOTALL so a JSON string's raw U+2028 stays in it), which
+the queries parse with Trino's JSON functions. A JSON SerDe cannot be exact here: the OpenX SerDe with
+``ignore.malformed.json`` skips bad lines and Athena's own page for it says its results "can be
+non-deterministic"; the Hive JSON SerDe, which that page recommends, has no such option and fails the whole query
+on one malformed line.
 
 The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}``, ``{health}`` and ``{corrections}`` in them stand
-for the parsed table (``parsed_sql``), so the parse is written once, from the fields declared here, and
-``{crossings}`` for the counts table's crossings each once (``CROSSINGS``), so the rule of which copy counts is
-written once too. ``odctl counts`` runs the same text offline through DuckDB (transpiled by sqlglot). A field's
-text is checked against a pattern before it is cast, so both engines accept exactly the same values (their casts
-differ: DuckDB takes ``'5.0'`` as a bigint). A crossing arrives at or after it happened, so a period's queries bound
+for the parsed table (``parsed_sql``), so the checks are written once, from the fields declared here,
+``{rejected}`` for what Firehose could not convert, and ``{crossings}`` for the counts table's crossings each once
+(``CROSSINGS``), so the rule of which copy counts is written once too. ``odctl counts`` runs the same text offline
+through DuckDB (transpiled by sqlglot). A crossing arrives at or after it happened, so a period's queries bound
 ``dt`` from below only (a day before ``since``, for device clocks running ahead), and count each crossing once by
 ``event_id``, then apply the period and the filters to that one copy.
 """
@@ -39,9 +43,26 @@ PARTITION_FORMAT = "%Y/%m/%d/%H"  # Firehose's default prefix, as strftime
 PARTITION_PROJECTION_FORMAT = "yyyy/MM/dd/HH"  # the same, as Athena's projection writes it
 QUERIES = Path(__file__).with_name("queries")
 PERIODS = ("minute", "hour", "day")  # date_trunc units of crossings_by_period.sql
-BODY = "body"  # the tables' one column: a line as Firehose wrote it
+BODY = "body"  # a lines table's one column, the line; in a parsed table, what the row holds, as text
 SOURCE = "$path"  # Athena's hidden column: the S3 object a row was read from (offline: the file and line)
-SERDE = "org.apache.hadoop.hive.serde2.RegexSerDe"
+SERDE = "org.apache.hadoop.hive.serde2.RegexSerDe"  # the lines tables' (corrections)
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"  # what Firehose converts to
+JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"  # Firehose's own JSON: the records it could not convert
+REJECTED = "rejected"  # the table of those records, every ledger's, by ``ledger``
+REJECTED_PREFIX = f"{RAW_PREFIX}/errors/"  # <ledger>/format-conversion-failed/<dt>/: kept as long as fleet/
+CONVERSION_FAILED = "format-conversion-failed"  # Firehose's error output type for a record it could not convert
+# the JSON document Firehose writes for each (its "Handling errors for data format conversion" page): the key as
+# written, its column (Hive type); rawData is the record's bytes, base64
+REJECTED_FIELDS = (
+    ("attemptsMade", "bigint"),
+    ("arrivalTimestamp", "bigint"),
+    ("ErrorCode", "string"),
+    ("ErrorMessage", "string"),
+    ("attemptEndingTimestamp", "bigint"),
+    ("rawData", "string"),
+    ("sequenceNumber", "string"),
+    ("subSequenceNumber", "bigint"),
+)
 LINE_REGEX = "(?s)(.*)"  # the whole line; (?s): a raw U+2028/U+0085 in a JSON string is not a line's end to Java
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where Hadoop's LineRecordReader (TextInputFormat) ends a line
 DELIVERY_SETTLE = timedelta(minutes=10)  # twice the streams' 300 s buffering: a report older than this is landed
@@ -74,15 +95,16 @@ class Table:
     derived: tuple[tuple[str, str], ...] = ()  # (column, SQL over the fields' text columns)
     checks: tuple[tuple[str, str], ...] = ()  # (SQL over the text columns, true when wrong; the reason)
     root: str = RAW_PREFIX  # the bucket's folder above the table's ('': none): what Firehose writes expires with fleet/
+    schema: str = ""  # the device's message schema (edge_component/schemas/<schema>.schema.json): Parquet; '': lines
 
     @property
     def prefix(self) -> str:
         return f"{self.root}/{self.name}/" if self.root else f"{self.name}/"
 
     @property
-    def columns(self) -> tuple[tuple[str, str], ...]:
-        """The Glue table's columns (Hive types): the line, as a string."""
-        return ((BODY, "string"),)
+    def rejected_prefix(self) -> str:
+        """Where Firehose writes the records it could not convert (``REJECTED``)."""
+        return f"{REJECTED_PREFIX}{self.name}/"
 
 
 _LAST_DASH = "strpos(reverse(\"event_id_text\"), '-')"  # the last '-' of event_id, from its end (0: none)
@@ -90,7 +112,8 @@ COUNTS = Table(
     "counts",
     "od/+/counts",
     "crossing",
-    (
+    schema="counts",
+    fields=(
         Field("thing", "$.thing", required=True),
         Field("type", "$.type", required=True),
         Field("event_id", "$.event_id", required=True),
@@ -119,7 +142,8 @@ HEALTH = Table(
     "health",
     "od/+/health",
     "health",
-    (
+    schema="health",
+    fields=(
         Field("thing", "$.thing", required=True),
         Field("type", "$.type", required=True),
         Field("timestamp", "$.timestamp", required=True),
@@ -218,10 +242,40 @@ def _malformed(table: Table) -> str:
     return "CASE " + " ".join(cases) + " END"
 
 
+def _column(path: str) -> str:
+    """A field's column in a Parquet table: ``$.counts.seq`` is the struct ``counts``' field ``seq``."""
+    return ".".join(f'"{part}"' for part in path[2:].split("."))
+
+
+def _converted_texts_sql(table: Table) -> str:
+    """``texts_sql`` for a table Firehose converted: its columns already hold each field's text; ``body`` shows the
+    fields a row has (``path=text, ...``), for naming a malformed row."""
+    paths = list(dict.fromkeys(f.path for f in table.fields))
+    shown = ", ".join(f"CASE WHEN {_column(p)} IS NOT NULL THEN concat('{p[2:]}=', {_column(p)}) END" for p in paths)
+    texts = ", ".join(f'{_column(f.path)} AS "{f.name}_text"' for f in table.fields)
+    return (
+        f"(SELECT dt, \"{SOURCE}\" AS source, concat_ws(', ', {shown}) AS {BODY}, TRUE AS is_json, {texts} "
+        f"FROM {table.name})"
+    )
+
+
+def rejected_sql() -> str:
+    """The records Firehose could not convert, as a subquery: ``ledger`` (counts, health), ``dt``, ``source``,
+    ``reason`` (Firehose's error) and ``body`` (the record as it was sent)."""
+    return (
+        f'(SELECT ledger, dt, "{SOURCE}" AS source, '
+        "concat('Firehose could not convert it (', errorcode, ': ', errormessage, ')') AS reason, "
+        f"from_utf8(from_base64(rawdata)) AS {BODY} FROM {REJECTED})"
+    )
+
+
 def texts_sql(table: Table) -> str:
     """Each of the table's lines with its fields' text as Trino's ``json_extract_scalar`` gives it (NULL for a
     missing field, a JSON null, an object or an array), as a subquery: ``dt``, ``source`` (the S3 object), ``body``
-    (the line), ``is_json``, and ``<field>_text`` for each field. The JSON is parsed once."""
+    (the line), ``is_json``, and ``<field>_text`` for each field. The JSON is parsed once. A table Firehose
+    converted to Parquet holds the texts as its columns (``odshared.fleet.columns``)."""
+    if table.schema:
+        return _converted_texts_sql(table)
     texts = ", ".join(f"json_extract_scalar(doc, '{f.path}') AS \"{f.name}_text\"" for f in table.fields)
     return (
         f"(SELECT dt, source, {BODY}, doc IS NOT NULL AS is_json, {texts} "
@@ -287,7 +341,7 @@ def named_queries() -> tuple[NamedQuery, ...]:
 def _expand(text: str, relations: Mapping[str, str] | None = None) -> str:
     """``text`` with ``{crossings}`` written out, then each table's place filled: by the relation ``relations``
     names for it, else by its parse."""
-    text = text.replace("{crossings}", CROSSINGS)
+    text = text.replace("{crossings}", CROSSINGS).replace("{" + REJECTED + "}", rejected_sql())
     for table in QUERIED:
         place = "{" + table.name + "}"
         if place in text:
