@@ -386,7 +386,8 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     """The real device's crossings (each delivered twice) and health, in both tables, beside one line of each way a
     message can be unreadable, each made from a real message: cut short, another message type on the stream, a
     required field gone, a seq that is no integer, an event_id of another seq, an unknown direction; in health an
-    fps that is no number (in a report that says seq 9), a counts.seq that is no number, a cut line. The balance is
+    fps that is no number (in a report that says seq 9), a counts.seq that is no number, a cut line, a counts that
+    is no object (its column a struct: Firehose cannot convert the record). The balance is
     the device's exactly, no gap is made up (the spoilt reports are the newest: read, they would speak for the
     stream), and malformed_records names every bad line, once, with its reason: every line counted or named."""
     from odctl.ledger_local import run_query
@@ -413,6 +414,7 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
         _spoilt(report, counts=ahead, fps="fast", timestamp=later): "missing or mistyped: fps",
         _spoilt(report, counts={**report["counts"], "seq": "six"}, timestamp=later): "missing or mistyped: counts.seq",
         json.dumps(report)[:-20]: "Firehose could not convert it",
+        _spoilt(report, counts="six", timestamp=later): "Firehose could not convert it",  # a struct's column
     }
     dt = "2026/12/05/09"
     lines = {
