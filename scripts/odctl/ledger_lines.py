@@ -71,15 +71,26 @@ def with_literals(text: str, parameters: Sequence[str]) -> str:
     return pieces[0] + "".join(quoted(value) + piece for value, piece in zip(parameters, pieces[1:], strict=True))
 
 
-def _field_text(path: str, converted: bool) -> str:
-    """DuckDB's text of the field at ``path`` from its message's top-level key (``m_<key>``, JSON), as Athena's
-    table holds it: for a table Firehose converts, a JSON value's text (an object's or an array's JSON, as the
-    conversion writes it into a string column); for a lines table, as Trino's ``json_extract_scalar`` gives it
-    (NULL for an object or an array). NULL for a JSON null either way. A top-level value is told by its first
-    character (DuckDB's JSON values are minified) and only a string unescaped: a device-year's load was a quarter
-    longer asking DuckDB its JSON type."""
+def _key_types(table: Table) -> dict[str, str]:
+    """How DuckDB's reader reads each top-level key the fields read: as text (``VARCHAR``: a JSON value's text, an
+    object's or an array's JSON, NULL for null) where that is what Athena's table holds, the key of a converted
+    table with no field under it (the conversion writes the same text into a string column); as ``JSON`` else."""
+    paths = [f.path.removeprefix("$.").split(".") for f in table.fields]
+    nested = {p[0] for p in paths if len(p) > 1}
+    return {p[0]: "VARCHAR" if table.schema and p[0] not in nested else "JSON" for p in paths}
+
+
+def _field_text(path: str, converted: bool, key_type: str) -> str:
+    """DuckDB's text of the field at ``path`` from its message's top-level key (``m_<key>``, read as ``key_type``),
+    as Athena's table holds it: for a table Firehose converts, a JSON value's text (an object's or an array's
+    JSON, as the conversion writes it into a string column); for a lines table, as Trino's ``json_extract_scalar``
+    gives it (NULL for an object or an array). NULL for a JSON null either way. A top-level JSON value is told by
+    its first character (DuckDB's JSON values are minified) and only a string unescaped: a device-year's load was
+    a quarter longer asking DuckDB its JSON type."""
     top, *rest = path.removeprefix("$.").split(".")
     value = f'"m_{top}"'
+    if key_type == "VARCHAR":
+        return value
     if rest:
         inner = quoted("$." + ".".join(rest))
         kind = f"json_type({value}, {inner})"
@@ -100,9 +111,11 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     A line is ``{"topic", "message"}`` (odctl detect --out, odctl watch --out) or the bare message (a Firehose
     object); a ``.json`` file is one document or an array of them. A line that is JSON but no object fails the
     read, naming its file and line."""
-    keys = list(dict.fromkeys(f.path.removeprefix("$.").split(".")[0] for f in table.fields))
-    struct = ", ".join(f'"{key}" JSON' for key in keys)
-    columns = "{" + ", ".join([f"'message': 'STRUCT({struct})'", *(f"{quoted(key)}: 'JSON'" for key in keys)]) + "}"
+    types = _key_types(table)
+    keys = list(types)
+    struct = ", ".join(f'"{key}" {kind}' for key, kind in types.items())
+    columns = "{" + ", ".join([f"'message': 'STRUCT({struct})'", *(f"{quoted(k)}: '{t}'" for k, t in types.items())])
+    columns += "}"
     jsonl = [str(f) for f in files if f.suffix != ".json"]
     documents = [str(f) for f in files if f.suffix == ".json"]
     reads = [(paths, form) for paths, form in ((jsonl, "newline_delimited"), (documents, "auto")) if paths]
@@ -113,7 +126,10 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     )
     tops = ", ".join(f'CASE WHEN message IS NULL THEN "{key}" ELSE message."{key}" END AS "m_{key}"' for key in keys)
     paths = {f.path: f'"{f.name}_text"' for f in reversed(table.fields)}  # each path read once, as its first field
-    texts = ", ".join(f"{_field_text(path, bool(table.schema))} AS {name}" for path, name in paths.items())
+    texts = ", ".join(
+        f"{_field_text(path, bool(table.schema), types[path[2:].split('.')[0]])} AS {name}"
+        for path, name in paths.items()
+    )
     copies = "".join(
         f', {paths[f.path]} AS "{f.name}_text"' for f in table.fields if paths[f.path] != f'"{f.name}_text"'
     )
