@@ -35,7 +35,7 @@ from tests.rehearsal import iot_sql
 SCHEMA_TYPES = {"string": "string", "bigint": "integer", "double": "number", "boolean": "boolean"}
 ALL_TIME = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 ALARMS = {"silenceMinutes": 10, "fpsFloor": 2, "devices": ["camera-07"]}
-# Firehose's own metrics the alarms read (its "Monitoring with CloudWatch metrics" page: delivery, data format conversion)
+# Firehose's own metrics the alarms read (its CloudWatch metrics page: delivery, data format conversion)
 FIREHOSE_METRICS = {"DeliveryToS3.DataFreshness", "DeliveryToS3.Success", "FailedConversion.Records"}
 
 
