@@ -4,12 +4,12 @@ queries (odshared.fleet.ledger).
 
 The tables' columns come from the device's message schemas, every scalar as its text (odshared.fleet.columns): the
 queries check and cast each field, so a value of a wrong kind is one row ``malformed_records`` names, never a
-skipped or failed read. A record Firehose cannot convert at all (not JSON) goes to its error output, which the
-``rejected`` table reads, and ``malformed_records`` names it too. Corrections, which odctl writes, stay JSON lines
-read as strings (the Regex SerDe; odshared.fleet.ledger says why not a JSON SerDe). Each
-stream logs its delivery errors to the ``Delivery`` log group (CloudWatchLoggingOptions: a DirectPut stream retries
-S3 for 24 hours, then drops the records, and says so only there and in its metrics, which fleet_monitoring alarms
-on); each rule's errors go to ``RuleErrors``, which fleet_monitoring counts and alarms on."""
+skipped or failed read. A record Firehose cannot convert at all (not JSON; no object where a column is a struct)
+goes to its error output, which the ``rejected`` table reads, and ``malformed_records`` names it too. Corrections,
+which odctl writes, stay JSON lines read as strings (the Regex SerDe; odshared.fleet.ledger says why not a JSON
+SerDe). Each stream logs its delivery errors to the ``Delivery`` log group (CloudWatchLoggingOptions: a DirectPut
+stream retries S3 for 24 hours, then drops the records, and says so only there and in its metrics, which
+fleet_monitoring alarms on); each rule's errors go to ``RuleErrors``, which fleet_monitoring counts and alarms on."""
 
 from __future__ import annotations
 
@@ -204,7 +204,8 @@ class FleetData(Construct):
             enabled=True,
             input_format_configuration=firehose.CfnDeliveryStream.InputFormatConfigurationProperty(
                 deserializer=firehose.CfnDeliveryStream.DeserializerProperty(
-                    open_x_json_ser_de=firehose.CfnDeliveryStream.OpenXJsonSerDeProperty()
+                    # keys as they are, as the queries' JSON paths and odctl's local reader take them
+                    open_x_json_ser_de=firehose.CfnDeliveryStream.OpenXJsonSerDeProperty(case_insensitive=False)
                 )
             ),
             output_format_configuration=firehose.CfnDeliveryStream.OutputFormatConfigurationProperty(
@@ -224,6 +225,7 @@ class FleetData(Construct):
 
     def _stream(self, table: Table, data: s3.IBucket, role: iam.Role) -> firehose.CfnDeliveryStream:
         log_stream = self._delivery_log(table, role)
+        prefix, rejected_prefix = delivery_prefixes(table)
         stream = firehose.CfnDeliveryStream(
             self,
             f"Stream-{table.name}",
@@ -234,8 +236,8 @@ class FleetData(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=data.bucket_arn,
                 role_arn=role.role_arn,
-                prefix=delivery_prefixes(table)[0],  # by arrival hour: the tables' dt
-                error_output_prefix=delivery_prefixes(table)[1],
+                prefix=prefix,  # by arrival hour: the tables' dt
+                error_output_prefix=rejected_prefix,
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=300, size_in_m_bs=CONVERSION_BUFFER_MB
                 ),

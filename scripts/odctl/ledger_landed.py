@@ -8,13 +8,12 @@ to local files (``tests.rehearsal.ledger_objects``) and the named queries run on
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odctl.ledger_lines import Record, load_records, quoted
+from odshared.fleet.columns import hive_parts
 from odshared.fleet.ledger import CORRECTIONS, REJECTED, REJECTED_FIELDS, SOURCE, TABLES
 
 Placed = tuple[Path, str, str]  # a fetched object, its arrival partition (dt), its S3 object
@@ -23,6 +22,8 @@ HIVE_SCALARS = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "bo
 
 @dataclass
 class Landed:
+    """What a bucket's ledger holds, fetched to local files."""
+
     columns: dict[str, list[tuple[str, str]]]  # each converted table's Glue columns (name, Hive type)
     parquet: dict[str, list[Placed]] = field(default_factory=dict)  # each converted table's objects
     rejected: dict[str, list[Placed]] = field(default_factory=dict)  # per ledger, Firehose's error documents
@@ -31,30 +32,16 @@ class Landed:
 
 def duckdb_type(hive: str) -> str:
     """A Glue column's Hive type as DuckDB's: ``struct<a:string>`` is ``STRUCT("a" VARCHAR)``."""
-    tokens = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|[<>,:]", hive)
-    parsed, rest = _parse(tokens)
-    if rest:
-        raise ValueError(f"{hive}: not a Hive type")
-    return parsed
-
-
-def _parse(tokens: Sequence[str]) -> tuple[str, Sequence[str]]:
-    head, rest = tokens[0].lower(), tokens[1:]
-    if head in HIVE_SCALARS:
-        return HIVE_SCALARS[head], rest
-    if head in ("array", "map", "struct"):
-        rest = rest[1:]  # <
-        items = []
-        while rest[0] != ">":
-            name = ""
-            if head == "struct":
-                name, rest = f'"{rest[0]}" ', rest[2:]  # name :
-            item, rest = _parse(rest)
-            items.append(name + item)
-            rest = rest[1:] if rest[0] == "," else rest
-        inner = ", ".join(items)
-        return {"array": f"{inner}[]", "map": f"MAP({inner})", "struct": f"STRUCT({inner})"}[head], rest[1:]
-    raise ValueError(f"{head}: not a Hive type this ledger uses")
+    kind, parts = hive_parts(hive)
+    if kind in HIVE_SCALARS:
+        return HIVE_SCALARS[kind]
+    if kind == "struct":
+        return "STRUCT(" + ", ".join(f'"{name}" {duckdb_type(part)}' for name, part in parts) + ")"
+    if kind == "map":
+        return f"MAP(VARCHAR, {duckdb_type(parts[0][1])})"
+    if kind == "array":
+        return f"{duckdb_type(parts[0][1])}[]"
+    raise ValueError(f"{hive}: not a Hive type this ledger uses")
 
 
 def _load_parquet(connection: Any, name: str, columns: list[tuple[str, str]], placed: list[Placed]) -> None:
@@ -67,7 +54,8 @@ def _load_parquet(connection: Any, name: str, columns: list[tuple[str, str]], pl
         )
 
 
-def _load_rejected(connection: Any, rejected: dict[str, list[Placed]]) -> None:
+def load_rejected(connection: Any, rejected: dict[str, list[Placed]]) -> None:
+    """The table of records Firehose could not convert, from its error documents (none: empty)."""
     declared = ", ".join(f"{n.lower()} {duckdb_type(t)}" for n, t in REJECTED_FIELDS)
     connection.execute(f'CREATE TABLE {REJECTED} ({declared}, ledger VARCHAR, dt VARCHAR, "{SOURCE}" VARCHAR)')
     keys = "{" + ", ".join(f"{quoted(n)}: {quoted(duckdb_type(t))}" for n, t in REJECTED_FIELDS) + "}"
@@ -85,5 +73,5 @@ def load_landed(connection: Any, landed: Landed) -> None:
     """Every ledger table from what landed in the bucket."""
     for table in TABLES:
         _load_parquet(connection, table.name, landed.columns[table.name], landed.parquet.get(table.name, []))
-    _load_rejected(connection, landed.rejected)
+    load_rejected(connection, landed.rejected)
     load_records(connection, CORRECTIONS, landed.lines.get(CORRECTIONS.name, []))

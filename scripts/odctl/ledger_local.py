@@ -27,11 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from odctl.ledger_landed import Landed, load_landed
+from odctl.ledger_landed import Landed, load_landed, load_rejected
 from odctl.ledger_lines import HINT, check_malformed, duckdb_dialect, parse_once, quoted, with_literals
 from odshared.core.errors import InputDataError
 from odshared.core.log import log_event
-from odshared.fleet.ledger import QUERIED, Table, query
+from odshared.fleet.ledger import QUERIED, REJECTED, Table, query
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def tables_of(name: str) -> list[str]:
 
     unparsed = query(name).over({t.name: t.name for t in QUERIED})  # each table by its name: a short text to parse
     read = {t.name for t in sqlglot.parse_one(unparsed, read="trino").find_all(exp.Table)}
-    return [t.name for t in QUERIED if t.name in read]
+    return [name for name in (*(t.name for t in QUERIED), REJECTED) if name in read]
 
 
 def columns_of(name: str) -> list[str]:
@@ -206,6 +206,8 @@ def run_query_files(name: str, parameters: Sequence[str], files: Sequence[Path])
     wanted = tables_of(name)
     with _connect() as connection:
         parsed = {t.name: _load_files(connection, t, files) for t in QUERIED if t.name in wanted}
+        if REJECTED in wanted:  # Firehose's: local files have none
+            load_rejected(connection, {})
         rows = _execute(connection, name, parameters, parsed)
     log_event(logger, "ledger.query", query=name, files=len(files), rows=len(rows))
     return rows

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from odshared.fleet.columns import reached
 from odshared.fleet.ledger import (
     BODY,
     CORRECTIONS,
@@ -63,16 +64,6 @@ def _schema_field(schema: dict, path: str) -> dict | None:
     return node
 
 
-def _column_type(columns: dict[str, str], path: str) -> str | None:
-    """The Hive type a field's path reaches in a table's columns (a struct's fields by name)."""
-    top, *rest = path.removeprefix("$.").split(".")
-    hive = columns.get(top)
-    for part in rest:
-        found = re.search(rf"[<,]{part}:((?:[^<>,]|<[^<>]*(?:<[^<>]*>[^<>]*)*>)+)", hive or "")
-        hive = found.group(1) if found else None
-    return hive
-
-
 def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its_message_schema(synthesized):
     """Each stream converts its messages to Parquet (OpenX JSON in, snappy Parquet out) against its own Glue table,
     whose columns are the device's message schema's top-level properties, in order (a property added to a schema
@@ -99,7 +90,7 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
         counters = schema["additionalProperties"].get("description", "") if extra else ""
         assert all(name in counters for name in extra), extra
         for field in table.fields:
-            assert _column_type(columns, field.path) == "string", field
+            assert reached(columns, field.path[2:].split(".")) == "string", field
             node = _schema_field(schema, field.path)
             if node is not None:
                 assert node.get("type", "string") == SCHEMA_TYPES.get(field.kind, "string"), field
@@ -111,7 +102,7 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
         destination = deployment.resolve(stream["ExtendedS3DestinationConfiguration"])
         conversion = destination["DataFormatConversionConfiguration"]
         assert conversion["Enabled"] is True and conversion["SchemaConfiguration"]["TableName"] == table.name
-        assert conversion["InputFormatConfiguration"]["Deserializer"] == {"OpenXJsonSerDe": {}}
+        assert conversion["InputFormatConfiguration"]["Deserializer"] == {"OpenXJsonSerDe": {"CaseInsensitive": False}}
         assert conversion["OutputFormatConfiguration"]["Serializer"] == {"ParquetSerDe": {"Compression": "SNAPPY"}}
         assert destination["BufferingHints"]["SizeInMBs"] >= 64 and destination["CompressionFormat"] == "UNCOMPRESSED"
         assert destination["Prefix"] == f"{table.prefix}!{{timestamp:yyyy/MM/dd/HH}}/"
@@ -423,9 +414,10 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     }
     tables = land_lines(tmp_path / "bucket", lines, datetime(2026, 12, 5, 9, 30, tzinfo=UTC))
     holder = {
-        (table, rejected): f"s3://ledger/fleet/{'errors/' if rejected else ''}{table}/"
-        f"{'format-conversion-failed/' if rejected else ''}{dt}/object-1"
-        for table in ("counts", "health")
+        (table.name, rejected): f"s3://ledger/{table.rejected_prefix}format-conversion-failed/{dt}/object-1"
+        if rejected
+        else f"s3://ledger/{table.prefix}{dt}/object-1"
+        for table in TABLES
         for rejected in (False, True)
     }
     balance = run_query("net_balance", period_parameters(*ALL_TIME), tables)

@@ -5,11 +5,11 @@ each record it could not convert written as Firehose's error document under the 
 How AWS behaves where it decides the outcome: a record that is not one JSON object fails the whole record (AWS's
 "Handling errors for data format conversion" page: its document, with the record's bytes in ``rawData``, under
 ``!{firehose:error-output-type}`` = ``format-conversion-failed``); the OpenX deserializer matches keys to columns
-without regard to case and keeps the columns a record lacks null; prefixes' ``!{timestamp:...}`` is the arrival
-time (UTC) of the object's oldest record. Choices where AWS does not document the case, marked [U] where they are
-made: a scalar into a string column is its JSON text (``5``, ``2.5``, ``true``); an object or an array into a string
-column is its JSON text; anything but an object into a struct or map column, or but an array into an array column,
-fails the record.
+without regard to case unless its ``CaseInsensitive`` is false (the stack's) and keeps the columns a record lacks
+null; prefixes' ``!{timestamp:...}`` is the arrival time (UTC) of the object's oldest record. Choices where AWS
+does not document the case, marked [U] where they are made: a scalar into a string column is its JSON text (``5``,
+``2.5``, ``true``); an object or an array into a string column is its JSON text; anything but an object into a
+struct or map column, or but an array into an array column, fails the record.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-CONVERSION_FAILED = "format-conversion-failed"
+from odshared.fleet.columns import hive_parts
+from odshared.fleet.ledger import CONVERSION_FAILED
+
 ERROR_CODE = "DataFormatConversion.MalformedData"  # [U] the stand-in's code; the queries report whatever AWS gives
 JAVA_FORMAT = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
 EXPRESSION = re.compile(r"!\{(?P<namespace>[a-zA-Z]+):(?P<value>[^}]+)\}")
@@ -47,25 +49,9 @@ def evaluate_prefix(prefix: str, arrival: datetime, error_type: str = "") -> str
     return EXPRESSION.sub(value, prefix)
 
 
-def _types(hive: str) -> tuple[str, list[tuple[str, str]]]:
-    """A Hive type's kind and its parts: a struct's (name, type), a map's value type, an array's item type."""
-    if "<" not in hive:
-        return hive, []
-    kind, inner = hive[: hive.index("<")], hive[hive.index("<") + 1 : -1]
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(inner + ","):
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(inner[start:i])
-            start = i + 1
-    if kind == "struct":
-        return kind, [(p[: p.index(":")], p[p.index(":") + 1 :]) for p in parts]
-    return kind, [("", parts[-1])]
-
-
 def to_column(value: Any, hive: str, where: str) -> Any:
     """A JSON value as the column of ``hive`` type holds it."""
-    kind, parts = _types(hive)
+    kind, parts = hive_parts(hive)
     if value is None:
         return None
     if kind == "string":
@@ -73,8 +59,7 @@ def to_column(value: Any, hive: str, where: str) -> Any:
     if kind == "struct":
         if not isinstance(value, dict):
             raise Unconvertible(f"{where}: an object expected for a struct column")  # [U]
-        given = {k.lower(): v for k, v in value.items()}
-        return {name: to_column(given.get(name.lower()), part, f"{where}.{name}") for name, part in parts}
+        return {name: to_column(value.get(name), part, f"{where}.{name}") for name, part in parts}
     if kind == "map":
         if not isinstance(value, dict):
             raise Unconvertible(f"{where}: an object expected for a map column")  # [U]
@@ -89,7 +74,7 @@ def to_column(value: Any, hive: str, where: str) -> Any:
 def arrow_type(hive: str) -> Any:
     import pyarrow as pa
 
-    kind, parts = _types(hive)
+    kind, parts = hive_parts(hive)
     if kind == "string":
         return pa.string()
     if kind == "struct":
@@ -101,9 +86,12 @@ def arrow_type(hive: str) -> Any:
     raise NotImplementedError(hive)
 
 
-def convert(records: list[bytes], columns: list[tuple[str, str]], arrival: datetime) -> tuple[bytes, list[dict]]:
+def convert(
+    records: list[bytes], columns: list[tuple[str, str]], arrival: datetime, case_insensitive: bool = False
+) -> tuple[bytes, list[dict]]:
     """The records as one Parquet object (snappy; empty bytes when none converted) and the error document of each
-    record that could not be converted."""
+    record that could not be converted. ``case_insensitive``: the OpenX deserializer's setting (AWS's default is
+    true; the stack sets false)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -114,7 +102,7 @@ def convert(records: list[bytes], columns: list[tuple[str, str]], arrival: datet
             message = json.loads(record)
             if not isinstance(message, dict):
                 raise Unconvertible("a JSON object expected")
-            given = {k.lower(): v for k, v in message.items()}
+            given = {k.lower(): v for k, v in message.items()} if case_insensitive else message
             rows.append({name: to_column(given.get(name), hive, name) for name, hive in columns})
         except (ValueError, UnicodeDecodeError) as exc:  # json's errors are ValueErrors, as is Unconvertible
             failed.append(
@@ -160,7 +148,8 @@ def convert_landed(s3: Any, firehose: Any, bucket: str, columns: dict[str, list[
                 hour, leaf = item["Key"][len(prefix) :].rsplit("/", 1)
                 arrival = datetime.strptime(hour, "%Y/%m/%d/%H").replace(tzinfo=UTC)
                 data = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                parquet, failed = convert(_records(data), columns[table], arrival)
+                openx = conversion["InputFormatConfiguration"]["Deserializer"].get("OpenXJsonSerDe", {})
+                parquet, failed = convert(_records(data), columns[table], arrival, openx.get("CaseInsensitive", True))
                 s3.delete_object(Bucket=bucket, Key=item["Key"])
                 if parquet:
                     s3.put_object(Bucket=bucket, Key=evaluate_prefix(prefix, arrival) + leaf, Body=parquet)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.fleet_data import delivery_prefixes, table_columns
-from odctl.ledger_landed import Landed
+from odctl.ledger_landed import Landed, Placed
 from odshared.fleet.ledger import CONVERSION_FAILED, CORRECTIONS, TABLES, split_lines
 from tests.rehearsal.firehose_conversion import convert, evaluate_prefix, write_local
 
@@ -35,28 +35,25 @@ def _hour(key: str, prefix: str) -> str:
     return "/".join(key[len(prefix) :].split("/")[:4])
 
 
+def _fetched(s3: Any, bucket: str, folder: Path, prefix: str) -> list[Placed]:
+    """Every object under ``prefix`` (``<prefix>YYYY/MM/DD/HH/<object>``) fetched to ``folder``."""
+    return [
+        (
+            write_local(folder, key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()),
+            _hour(key, prefix),
+            f"s3://{bucket}/{key}",
+        )
+        for key in _objects(s3, bucket, prefix)
+    ]
+
+
 def landed_from_s3(s3: Any, bucket: str, folder: Path, columns: dict[str, list[tuple[str, str]]]) -> Landed:
-    """Every object under the tables' prefixes (``<prefix>YYYY/MM/DD/HH/<object>``) and Firehose's error output,
-    fetched to ``folder``; the corrections' lines split where Athena splits them."""
+    """Every object under the tables' prefixes and Firehose's error output, fetched to ``folder``; the corrections'
+    lines split where Athena splits them."""
     landed = Landed(columns)
     for table in TABLES:
-        landed.parquet[table.name] = [
-            (
-                write_local(folder, key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()),
-                _hour(key, table.prefix),
-                f"s3://{bucket}/{key}",
-            )
-            for key in _objects(s3, bucket, table.prefix)
-        ]
-        failed = f"{table.rejected_prefix}{CONVERSION_FAILED}/"
-        landed.rejected[table.name] = [
-            (
-                write_local(folder, key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()),
-                _hour(key, failed),
-                f"s3://{bucket}/{key}",
-            )
-            for key in _objects(s3, bucket, failed)
-        ]
+        landed.parquet[table.name] = _fetched(s3, bucket, folder, table.prefix)
+        landed.rejected[table.name] = _fetched(s3, bucket, folder, f"{table.rejected_prefix}{CONVERSION_FAILED}/")
     landed.lines[CORRECTIONS.name] = [
         (line, _hour(key, CORRECTIONS.prefix), f"s3://{bucket}/{key}")
         for key in _objects(s3, bucket, CORRECTIONS.prefix)

@@ -258,7 +258,7 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     import boto3
 
     from odctl.ledger_local import run_query, run_query_files
-    from odshared.fleet.ledger import period_parameters, query, review_parameters
+    from odshared.fleet.ledger import COUNTS, period_parameters, query, review_parameters
     from tests.rehearsal.firehose_conversion import convert
     from tests.rehearsal.ledger_objects import landed_from_s3, stack_columns
 
@@ -288,7 +288,7 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     records = [(json.dumps(m) + "\n").encode() for m in crossings if m.get("type") == "crossing"]
     parquet, failed = convert(records, stack_columns()["counts"], datetime(2026, 11, 22, 9, tzinfo=UTC))
     assert not failed
-    s3.put_object(Bucket=bucket, Key="fleet/counts/2026/11/22/09/stream-1", Body=parquet)
+    s3.put_object(Bucket=bucket, Key=f"{COUNTS.prefix}2026/11/22/09/stream-1", Body=parquet)
     since = datetime(2026, 1, 1, tzinfo=UTC)
     landed = landed_from_s3(s3, bucket, tmp_path, stack_columns())
     totals = run_query("corrected_balance", period_parameters(since, datetime.now(UTC)), landed)

@@ -69,3 +69,24 @@ def test_a_local_file_counts_what_athena_counts_and_refuses_what_athena_calls_ma
         else:
             assert local == athena, what
     assert not _both(tmp_path, [json.dumps({**first, "seq": str(first["seq"])})])[2]  # both take "1" as the seq 1
+
+
+def test_a_local_health_report_firehose_would_refuse_is_refused_and_every_named_query_runs_offline(tmp_path):
+    """A report whose ``counts`` (a struct column on Athena) is no object: Firehose rejects the record whole, so
+    the local read refuses it, naming why; and malformed_records, which reads Firehose's rejected records too, runs
+    on local files (none rejected there)."""
+    from odctl.ledger_local import run_query_files
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    device = OutboxDevice(tmp_path / "device")
+    device.cross(2)
+    device.deliver()
+    report = device.health()
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"topic": "od/camera-07/health", "message": report}) + "\n")
+    assert [r["thing"] for r in run_query_files("last_health", ALL_TIME[:1], [good])] == ["camera-07"]
+    assert run_query_files("malformed_records", ALL_TIME[:1] * 3, [good]) == []
+    spoilt = tmp_path / "spoilt.jsonl"
+    spoilt.write_text(json.dumps({"topic": "od/camera-07/health", "message": {**report, "counts": "six"}}) + "\n")
+    with pytest.raises(InputDataError, match="Firehose would not convert it: counts is not an object"):
+        run_query_files("last_health", ALL_TIME[:1], [spoilt])

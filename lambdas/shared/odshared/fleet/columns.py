@@ -36,13 +36,43 @@ def hive_type(schema: Mapping[str, Any], read: Iterable[str] = ()) -> str:
 def glue_columns(schema: Mapping[str, Any], paths: Iterable[str] = ()) -> list[tuple[str, str]]:
     """The table's columns: each top-level property of the message schema, in its order, then each top-level key of
     ``paths`` (the fields the ledger reads, ``$.a.b``) that the schema admits only through
-    ``additionalProperties``."""
+    ``additionalProperties``. A path no column reaches as a string is an error, not a column Athena lacks."""
     read = [p.removeprefix("$.").split(".") for p in paths]
     properties = dict(schema.get("properties", {}))
     for key in dict.fromkeys(p[0] for p in read):
         if key not in properties and isinstance(schema.get("additionalProperties"), Mapping):
             properties[key] = schema["additionalProperties"]
-    return [
+    columns = [
         (name, hive_type(value, [".".join(p[1:]) for p in read if p[0] == name and len(p) > 1]))
         for name, value in properties.items()
     ]
+    for path in read:
+        if reached(dict(columns), path) != SCALAR:
+            raise ValueError(f"$.{'.'.join(path)}: the message schema has no such value for a column to hold")
+    return columns
+
+
+def hive_parts(hive: str) -> tuple[str, list[tuple[str, str]]]:
+    """A Hive type's kind and its parts: a struct's (name, type) pairs, a map's ("", value type), an array's
+    ("", item type); a scalar has none."""
+    if "<" not in hive:
+        return hive, []
+    kind, inner = hive[: hive.index("<")], hive[hive.index("<") + 1 : -1]
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(inner + ","):
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+    if kind == "struct":
+        return kind, [(part[: part.index(":")], part[part.index(":") + 1 :]) for part in parts]
+    return kind, [("", parts[-1])]
+
+
+def reached(columns: Mapping[str, str], path: list[str]) -> str | None:
+    """The Hive type a path (``["counts", "seq"]``) reaches through the columns' structs, or None."""
+    hive = columns.get(path[0])
+    for part in path[1:]:
+        kind, parts = hive_parts(hive or "")
+        hive = dict(parts).get(part) if kind == "struct" else None
+    return hive

@@ -36,6 +36,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 RAW_PREFIX = "fleet"
+# the converted tables' folder: a stack from before the conversion wrote JSON Lines to fleet/<table>/, which a
+# Parquet table over the same folder could not read (that JSON stays, unread, until it expires)
+PARQUET_ROOT = f"{RAW_PREFIX}/parquet"
 # the data bucket's prefix of the crossings' evidence, evidence/<thing>/<event_id>/ (odedge.evidence.PREFIX: the
 # device package imports nothing of odshared, so a test holds the two equal)
 EVIDENCE_PREFIX = "evidence"
@@ -113,6 +116,7 @@ COUNTS = Table(
     "od/+/counts",
     "crossing",
     schema="counts",
+    root=PARQUET_ROOT,
     fields=(
         Field("thing", "$.thing", required=True),
         Field("type", "$.type", required=True),
@@ -143,6 +147,7 @@ HEALTH = Table(
     "od/+/health",
     "health",
     schema="health",
+    root=PARQUET_ROOT,
     fields=(
         Field("thing", "$.thing", required=True),
         Field("type", "$.type", required=True),
@@ -232,9 +237,10 @@ def _wrong(table: Table) -> str:
 
 
 def _malformed(table: Table) -> str:
-    """Why a line is not a message of the table (NULL when it is): the first reason that holds."""
+    """Why a row is not a message of the table the queries can count (NULL when it is): the first reason that
+    holds."""
     cases = [
-        "WHEN NOT is_json THEN 'not JSON'",
+        "WHEN refused IS NOT NULL THEN refused",
         f"WHEN \"type_text\" IS DISTINCT FROM '{table.message_type}' THEN 'type is not {table.message_type}'",
         "WHEN wrong <> '' THEN concat('missing or mistyped: ', wrong)",
         *(f"WHEN {condition} THEN '{reason}'" for condition, reason in table.checks),
@@ -254,8 +260,8 @@ def _converted_texts_sql(table: Table) -> str:
     shown = ", ".join(f"CASE WHEN {_column(p)} IS NOT NULL THEN concat('{p[2:]}=', {_column(p)}) END" for p in paths)
     texts = ", ".join(f'{_column(f.path)} AS "{f.name}_text"' for f in table.fields)
     return (
-        f"(SELECT dt, \"{SOURCE}\" AS source, concat_ws(', ', {shown}) AS {BODY}, TRUE AS is_json, {texts} "
-        f"FROM {table.name})"
+        f"(SELECT dt, \"{SOURCE}\" AS source, concat_ws(', ', {shown}) AS {BODY}, CAST(NULL AS varchar) AS refused, "
+        f"{texts} FROM {table.name})"
     )
 
 
@@ -264,27 +270,31 @@ def rejected_sql() -> str:
     ``reason`` (Firehose's error) and ``body`` (the record as it was sent)."""
     return (
         f'(SELECT ledger, dt, "{SOURCE}" AS source, '
-        "concat('Firehose could not convert it (', errorcode, ': ', errormessage, ')') AS reason, "
+        "concat('Firehose could not convert it (', coalesce(errorcode, 'no code'), ': ', "
+        "coalesce(errormessage, 'no message'), ')') AS reason, "
         f"from_utf8(from_base64(rawdata)) AS {BODY} FROM {REJECTED})"
     )
 
 
 def texts_sql(table: Table) -> str:
-    """Each of the table's lines with its fields' text as Trino's ``json_extract_scalar`` gives it (NULL for a
-    missing field, a JSON null, an object or an array), as a subquery: ``dt``, ``source`` (the S3 object), ``body``
-    (the line), ``is_json``, and ``<field>_text`` for each field. The JSON is parsed once. A table Firehose
-    converted to Parquet holds the texts as its columns (``odshared.fleet.columns``)."""
+    """Each of a lines table's lines with its fields' text as Trino's ``json_extract_scalar`` gives it (NULL for
+    a missing field, a JSON null, an object or an array), as a subquery: ``dt``, ``source`` (the S3 object), ``body``
+    (the line), ``refused`` (why the line is no message at all: not JSON; NULL else), and ``<field>_text`` for
+    each field. The JSON is parsed once. A table Firehose
+    converted to Parquet holds the texts as its columns (``odshared.fleet.columns``: an object's or an array's
+    JSON text where the message has one), and ``refused`` is NULL: Firehose kept what it could not convert apart."""
     if table.schema:
         return _converted_texts_sql(table)
     texts = ", ".join(f"json_extract_scalar(doc, '{f.path}') AS \"{f.name}_text\"" for f in table.fields)
     return (
-        f"(SELECT dt, source, {BODY}, doc IS NOT NULL AS is_json, {texts} "
+        f"(SELECT dt, source, {BODY}, CASE WHEN doc IS NULL THEN 'not JSON' END AS refused, {texts} "
         f'FROM (SELECT dt, "{SOURCE}" AS source, {BODY}, try(json_parse({BODY})) AS doc FROM {table.name}))'
     )
 
 
 def parsed_sql(table: Table, texts: str = "") -> str:
-    """The table's lines parsed, as a subquery: ``dt``, ``source`` (the S3 object), ``body`` (the line), each field
+    """The table's messages parsed, as a subquery: ``dt``, ``source`` (the S3 object), ``body`` (the line; for a
+    converted table the fields it holds), each field
     typed (NULL where its text is not of its kind), the derived columns, and ``malformed`` (why; NULL for a good
     line). ``texts``: the relation of the fields' text (``texts_sql``'s columns) where it is not the lines' own
     parse (odctl reads local files' fields with DuckDB's reader); every engine then checks and casts them alike.
@@ -297,7 +307,7 @@ def parsed_sql(table: Table, texts: str = "") -> str:
     )
 
 
-# The counts table's good lines, each crossing once (by event_id: its first copy to arrive, then the least by time,
+# The counts table's good messages, each crossing once (by event_id: its first copy to arrive, then the least by time,
 # line, class, direction and text, so two copies that disagree choose alike wherever the text is not kept): a
 # relation of every field and derived column. Its one parameter, the arrival partition from, is a period's first.
 _COPIES = ", ".join(f'"{name}"' for name in (*(f.name for f in COUNTS.fields), *(n for n, _ in COUNTS.derived)))
