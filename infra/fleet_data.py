@@ -251,7 +251,7 @@ class FleetData(Construct):
             ),
         )
         stream.node.add_dependency(role)
-        stream.add_dependency(self.tables[table.name])  # the conversion reads the table's schema
+        stream.add_resource_dependency(self.tables[table.name])  # the conversion reads the table's schema
         self.streams[table.name] = stream
         return stream
 
