@@ -1,15 +1,15 @@
 """The counts ledger: what the IoT rules' Firehose streams write, the Glue tables over it, the named queries.
 
 Each stream converts the device's messages to Parquet (Firehose's record format conversion) against its Glue table
-and writes them under ``fleet/<table>/`` by arrival hour, ``YYYY/MM/DD/HH/`` (UTC): the tables project that as the
-partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions. The table's columns are the device's message
-schema's properties (odshared.fleet.columns), each value kept as its text, so the queries read each field's text
-and decide in SQL whether it is a message they can count, as they did when the tables were the lines as strings: a
-field is checked against a pattern before it is cast, so every engine accepts exactly the same values (their casts
-differ: DuckDB takes ``'5.0'`` as a bigint). The ones the queries cannot count are never dropped unseen:
-``malformed_records`` names each (its S3 object, ``$path``; why; its fields), and a record Firehose could not
-convert at all (not JSON) is in the stream's error output, the ``rejected`` table, named by the same query. Every
-message is in exactly one of the two.
+and writes them under ``fleet/parquet/<table>/`` by arrival hour, ``YYYY/MM/DD/HH/`` (UTC): the tables project
+that as the partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions. The table's columns are the
+device's message schema's properties (odshared.fleet.columns), each value kept as its text, so the queries read
+each field's text and decide in SQL whether it is a message they can count, as they did when the tables were the
+lines as strings: a field is checked against a pattern before it is cast, so every engine accepts exactly the same
+values (their casts differ: DuckDB takes ``'5.0'`` as a bigint). The ones the queries cannot count are never
+dropped unseen: ``malformed_records`` names each (its S3 object, ``$path``; why; its fields), and a record
+Firehose could not convert at all (not JSON; no object where a column is a struct) is in the stream's error
+output, the ``rejected`` table, named by the same query. Every message is in exactly one of the two.
 
 Corrections, which odctl writes (one JSON object per S3 object), are a lines table: one string column ``body``
 read by the Regex SerDe (``(?s)(.*)``: the whole line, DOTALL so a JSON string's raw U+2028 stays in it), which
