@@ -116,22 +116,25 @@ def _hours(raw: Path, thing: str) -> Iterator[tuple[str, list[bytes]]]:
         yield hour, bodies
 
 
-def _parquet(bodies: list[bytes], hour: str) -> bytes:
-    """The hour's messages as the counts stream's conversion writes them."""
+def _parquet(bodies: list[bytes], hour: str, columns: list[tuple[str, str]]) -> bytes:
+    """The hour's messages as the counts stream's conversion writes them against ``columns``."""
     from datetime import UTC, datetime
 
-    from infra.fleet_data import table_columns
-    from odshared.fleet.ledger import COUNTS
+    from odshared.fleet.ledger import PARTITION_FORMAT
     from tests.rehearsal.firehose_conversion import convert
 
-    arrival = datetime.strptime(hour, "%Y/%m/%d/%H").replace(tzinfo=UTC)
-    parquet, failed = convert([body + b"\n" for body in bodies], table_columns(COUNTS), arrival)
+    arrival = datetime.strptime(hour, PARTITION_FORMAT).replace(tzinfo=UTC)
+    parquet, failed = convert([body + b"\n" for body in bodies], columns, arrival)
     assert not failed, failed[:1]
     return parquet
 
 
 def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str, str]]:
     """One device-year under ``root/json`` and ``root/parquet`` in Firehose's layout; the generator's truth."""
+    from infra.fleet_data import table_columns
+    from odshared.fleet.ledger import COUNTS
+
+    columns = table_columns(COUNTS)  # the stack's, read from the schema once, not for every hour's file
     root.mkdir(parents=True, exist_ok=True)
     raw = root / f"{thing}.jsonl"
     truth = device_year(raw, thing, seed)
@@ -141,7 +144,7 @@ def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         (folders["json"] / name).write_bytes(b"".join(body + b"\n" for body in bodies))
-        (folders["parquet"] / f"{name}.parquet").write_bytes(_parquet(bodies, hour))
+        (folders["parquet"] / f"{name}.parquet").write_bytes(_parquet(bodies, hour, columns))
     raw.unlink()
     return truth
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import BODY, QUERIED, SOURCE, Table, parsed_sql
+from odshared.fleet.ledger import BODY, PARTITION_FORMAT, QUERIED, SOURCE, Table, parsed_sql
 
 Record = tuple[str, str, str]  # a line as Firehose wrote it, its arrival partition, its S3 object
 KINDS = {t.name: t.message_type for t in QUERIED}  # the message type each table holds
@@ -155,7 +155,7 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     # time, were every line cast)
     hour = (
         "CASE WHEN \"timestamp_text\" LIKE '____-__-__T__:%Z' THEN translate(left(\"timestamp_text\", 13), '-T', '//') "
-        "ELSE strftime(TRY_CAST(\"timestamp_text\" AS TIMESTAMPTZ), '%Y/%m/%d/%H') END"
+        f"ELSE strftime(TRY_CAST(\"timestamp_text\" AS TIMESTAMPTZ), '{PARTITION_FORMAT}') END"
     )
     return (
         f"SELECT {hour} AS dt, filename AS source, CAST(NULL AS VARCHAR) AS {BODY}, * "

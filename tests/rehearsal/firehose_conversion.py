@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from odshared.fleet.columns import hive_parts
-from odshared.fleet.ledger import CONVERSION_FAILED
+from odshared.fleet.ledger import CONVERSION_FAILED, PARTITION_FORMAT
 
 ERROR_CODE = "DataFormatConversion.MalformedData"  # [U] the stand-in's code; the queries report whatever AWS gives
 JAVA_FORMAT = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
@@ -146,7 +146,7 @@ def convert_landed(s3: Any, firehose: Any, bucket: str, columns: dict[str, list[
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 hour, leaf = item["Key"][len(prefix) :].rsplit("/", 1)
-                arrival = datetime.strptime(hour, "%Y/%m/%d/%H").replace(tzinfo=UTC)
+                arrival = datetime.strptime(hour, PARTITION_FORMAT).replace(tzinfo=UTC)
                 data = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 openx = conversion["InputFormatConfiguration"]["Deserializer"].get("OpenXJsonSerDe", {})
                 parquet, failed = convert(_records(data), columns[table], arrival, openx.get("CaseInsensitive", True))

@@ -15,7 +15,7 @@ from typing import Any
 
 from infra.fleet_data import delivery_prefixes, table_columns
 from odctl.ledger_landed import Landed, Placed
-from odshared.fleet.ledger import CONVERSION_FAILED, CORRECTIONS, TABLES, split_lines
+from odshared.fleet.ledger import CONVERSION_FAILED, CORRECTIONS, PARTITION_FORMAT, TABLES, split_lines
 from tests.rehearsal.firehose_conversion import convert, evaluate_prefix, write_local
 
 BUCKET = "ledger"
@@ -73,7 +73,7 @@ def land_lines(
     for table in TABLES:
         records = [line.encode() + b"\n" for line in lines.get(table.name, [])]
         parquet, failed = convert(records, columns[table.name], arrival)
-        dt = arrival.strftime("%Y/%m/%d/%H")
+        dt = arrival.strftime(PARTITION_FORMAT)
         prefix, rejected_prefix = delivery_prefixes(table)
         key = evaluate_prefix(prefix, arrival) + leaf
         if parquet:
