@@ -1,5 +1,6 @@
-"""The fleet's data: AWS IoT rules -> Amazon Data Firehose, converting each message to Parquet against its Glue
-table -> the data bucket -> Glue tables with partition projection -> an Athena workgroup with the ledger's named
+"""The fleet's data: AWS IoT rules -> Amazon Data Firehose, partitioning each message by device and converting it
+to Parquet against its Glue table -> the data bucket -> Glue tables (each object's partition registered as it lands:
+S3's EventBridge event -> a Lambda, odshared.fleet.partitions) -> an Athena workgroup with the ledger's named
 queries (odshared.fleet.ledger).
 
 The tables' columns come from the device's message schemas, every scalar as its text (odshared.fleet.columns): the
@@ -17,26 +18,33 @@ import json
 
 import aws_cdk as cdk
 from aws_cdk import aws_athena as athena
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from odshared.fleet.columns import glue_columns
 from odshared.fleet.ledger import (
     BODY,
-    CONVERSION_FAILED,
     CORRECTIONS,
+    DEVICE,
+    DEVICE_QUERY,
+    ERROR_TYPES,
     JSON_SERDE,
     LINE_REGEX,
+    PARQUET_ROOT,
     PARQUET_SERDE,
     PARTITION_PROJECTION_FORMAT,
     RAW_PREFIX,
     REJECTED,
     REJECTED_FIELDS,
+    REJECTED_PARTITIONS,
     REJECTED_PREFIX,
     SERDE,
     TABLES,
@@ -44,18 +52,25 @@ from odshared.fleet.ledger import (
     named_queries,
 )
 
+from .functions import PythonFunction
 from .lambda_bundle import REPO
 
 SQL_VERSION = "2016-03-23"
 RESULTS_PREFIX = "athena-results/"
 SCHEMAS = REPO / "edge_component" / "schemas"  # the device's message schemas: the converted tables' columns
 HOUR = "!{timestamp:yyyy/MM/dd/HH}"  # the arrival hour (UTC), as Firehose's default prefix writes it: the tables' dt
-CONVERSION_BUFFER_MB = 64  # the least Firehose takes for a stream that converts the record format
+CONVERSION_BUFFER_MB = 64  # the least Firehose takes for a stream that converts the record format (or partitions)
+DEVICE_KEYS = {DEVICE: DEVICE_QUERY}  # dynamic partitioning's keys: each a jq query over the message
+PARTITIONING_RETRY_S = 7200  # the most Firehose takes: an S3 prefix it cannot write is retried this long
 
 
 def delivery_prefixes(table: Table) -> tuple[str, str]:
-    """Where a table's stream writes, by arrival hour: its Parquet, then the records it could not convert."""
-    return f"{table.prefix}{HOUR}/", f"{table.rejected_prefix}!{{firehose:error-output-type}}/{HOUR}/"
+    """Where a table's stream writes, by arrival hour and device: its Parquet, then (by error type and hour) the
+    records it could not partition or convert."""
+    return (
+        f"{table.prefix}{HOUR}/!{{partitionKeyFromQuery:{DEVICE}}}/",
+        f"{table.rejected_prefix}!{{firehose:error-output-type}}/{HOUR}/",
+    )
 
 
 def table_columns(table: Table) -> list[tuple[str, str]]:
@@ -122,6 +137,7 @@ class FleetData(Construct):
             self.rules[table.name] = self._rule(table, stream, rule_role)
         self._table(CORRECTIONS, data)  # written by odctl counts correct, one object per record: no stream, no rule
         self._rejected_table(data)
+        self.partitions = self._partition_registration(data)
         self.workgroup = self._workgroup(data)
         for named in named_queries():
             query = athena.CfnNamedQuery(
@@ -223,12 +239,99 @@ class FleetData(Construct):
             ),
         )
 
+    def _partition_registration(self, data: s3.IBucket) -> PythonFunction:
+        """Each Parquet object's (hour, device) partition registered in Glue when S3 says it landed. EventBridge
+        retries a failed registration for 24 hours, then keeps the event in a dead-letter queue (fleet_monitoring
+        alarms on it and on the function's errors): an object is never left unread without a word."""
+        data.enable_event_bridge_notification()
+        registration = PythonFunction(
+            self,
+            "RegisterPartitions",
+            folder="register_partitions",
+            description="The ledger's Parquet objects -> their Glue partitions (hour, device)",
+            timeout_minutes=1,
+            memory_size=256,
+            environment={"FLEET_DATABASE": self.database_name},
+        )
+        stack = cdk.Stack.of(self)
+        registration.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["glue:GetTable", "glue:BatchCreatePartition"],
+                resources=[
+                    stack.format_arn(service="glue", resource="catalog"),
+                    stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
+                    *(
+                        stack.format_arn(
+                            service="glue", resource="table", resource_name=f"{self.database_name}/{t.name}"
+                        )
+                        for t in TABLES
+                    ),
+                ],
+            )
+        )
+        self.unregistered = sqs.Queue(
+            self,
+            "UnregisteredPartitions",
+            retention_period=cdk.Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        events.Rule(
+            self,
+            "PartitionLanded",
+            description="A ledger Parquet object landed: register its partition",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [data.bucket_name]}, "object": {"key": [{"prefix": f"{PARQUET_ROOT}/"}]}},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    registration.function,
+                    dead_letter_queue=self.unregistered,
+                    max_event_age=cdk.Duration.hours(24),
+                    retry_attempts=185,
+                )
+            ],
+        )
+        return registration
+
+    def _partitioning(
+        self,
+    ) -> tuple[
+        firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty,
+        firehose.CfnDeliveryStream.ProcessingConfigurationProperty,
+    ]:
+        """Dynamic partitioning by device: the jq query of each key (``DEVICE_KEYS``), read by Firehose's own
+        parser (no Lambda). A message it cannot read a key from goes to the error output (partitioning-failed)."""
+        processor = firehose.CfnDeliveryStream.ProcessorProperty(
+            type="MetadataExtraction",
+            parameters=[
+                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                    parameter_name="MetadataExtractionQuery", parameter_value=json.dumps(DEVICE_KEYS)
+                ),
+                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                    parameter_name="JsonParsingEngine", parameter_value="JQ-1.6"
+                ),
+            ],
+        )
+        return (
+            firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
+                enabled=True,
+                retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=PARTITIONING_RETRY_S),
+            ),
+            firehose.CfnDeliveryStream.ProcessingConfigurationProperty(enabled=True, processors=[processor]),
+        )
+
     def _stream(self, table: Table, data: s3.IBucket, role: iam.Role) -> firehose.CfnDeliveryStream:
         log_stream = self._delivery_log(table, role)
         prefix, rejected_prefix = delivery_prefixes(table)
+        partitioning, processing = self._partitioning()
         stream = firehose.CfnDeliveryStream(
             self,
-            f"Stream-{table.name}",
+            # a new logical ID: Firehose cannot turn dynamic partitioning on in a stream that exists, so a stack from
+            # before gets new streams (the rules move to them in the same update)
+            f"PartitionedStream-{table.name}",
             delivery_stream_type="DirectPut",
             delivery_stream_encryption_configuration_input=(
                 firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(key_type="AWS_OWNED_CMK")
@@ -236,8 +339,10 @@ class FleetData(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=data.bucket_arn,
                 role_arn=role.role_arn,
-                prefix=prefix,  # by arrival hour: the tables' dt
+                prefix=prefix,  # by arrival hour and device: the tables' dt and device
                 error_output_prefix=rejected_prefix,
+                dynamic_partitioning_configuration=partitioning,
+                processing_configuration=processing,
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=300, size_in_m_bs=CONVERSION_BUFFER_MB
                 ),
@@ -282,23 +387,26 @@ class FleetData(Construct):
         return rule
 
     def _table(self, table: Table, data: s3.IBucket) -> None:
-        """A table partitioned by ``dt``, the arrival hour, projected (nothing registers partitions): Parquet for a
-        table Firehose converts, the lines as strings for a lines table."""
+        """Parquet for a table Firehose converts, partitioned by ``dt`` (the arrival hour) and ``device``, each
+        partition registered as its first object lands (``_partition_registration``); the lines as strings for a
+        lines table, partitioned by ``dt``, projected (nothing registers its partitions)."""
         location = f"s3://{data.bucket_name}/{table.prefix}"
         if table.schema:
             formats = ("MapredParquetInputFormat", "MapredParquetOutputFormat")
             serde = glue.CfnTable.SerdeInfoProperty(serialization_library=PARQUET_SERDE)
             io = [f"org.apache.hadoop.hive.ql.io.parquet.{name}" for name in formats]
+            projection = {}
         else:  # each line whole, as a string: the queries parse it
             serde = glue.CfnTable.SerdeInfoProperty(serialization_library=SERDE, parameters={"input.regex": LINE_REGEX})
             io = [
                 "org.apache.hadoop.mapred.TextInputFormat",
                 "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
             ]
+            projection = {"projection.dt.type": "date", **_HOURS, "storage.location.template": location + "${dt}/"}
         self.tables[table.name] = self._glue_table(
             table.name,
             location,
-            {"projection.dt.type": "date", **_HOURS, "storage.location.template": location + "${dt}/"},
+            projection,
             glue.CfnTable.StorageDescriptorProperty(
                 location=location,
                 input_format=io[0],
@@ -306,11 +414,12 @@ class FleetData(Construct):
                 serde_info=serde,
                 columns=[glue.CfnTable.ColumnProperty(name=n, type=t) for n, t in table_columns(table)],
             ),
-            ["dt"],
+            list(table.partition_keys),
         )
 
     def _rejected_table(self, data: s3.IBucket) -> None:
-        """Firehose's records it could not convert, every ledger's: its JSON documents, by ledger and hour."""
+        """Firehose's records it could not partition or convert, every ledger's: its JSON documents, by ledger, error
+        type and hour."""
         location = f"s3://{data.bucket_name}/{REJECTED_PREFIX}"
         ledgers = ",".join(t.name for t in TABLES)
         self._glue_table(
@@ -319,9 +428,11 @@ class FleetData(Construct):
             {
                 "projection.ledger.type": "enum",
                 "projection.ledger.values": ledgers,
+                "projection.error_type.type": "enum",
+                "projection.error_type.values": ",".join(ERROR_TYPES),
                 "projection.dt.type": "date",
                 **_HOURS,
-                "storage.location.template": location + "${ledger}/" + CONVERSION_FAILED + "/${dt}/",
+                "storage.location.template": location + "".join(f"${{{key}}}/" for key in REJECTED_PARTITIONS),
             },
             glue.CfnTable.StorageDescriptorProperty(
                 location=location,
@@ -330,14 +441,14 @@ class FleetData(Construct):
                 serde_info=glue.CfnTable.SerdeInfoProperty(serialization_library=JSON_SERDE),
                 columns=[glue.CfnTable.ColumnProperty(name=n.lower(), type=t) for n, t in REJECTED_FIELDS],
             ),
-            ["ledger", "dt"],
+            list(REJECTED_PARTITIONS),
         )
 
     def _glue_table(
         self,
         name: str,
         location: str,
-        projection: dict[str, str],
+        projection: dict[str, str],  # Athena's partition projection ({}: the partitions are registered)
         storage: glue.CfnTable.StorageDescriptorProperty,
         partitions: list[str],
     ) -> glue.CfnTable:
@@ -350,7 +461,7 @@ class FleetData(Construct):
             table_input=glue.CfnTable.TableInputProperty(
                 name=name,
                 table_type="EXTERNAL_TABLE",
-                parameters={"projection.enabled": "true", **projection},
+                parameters={"projection.enabled": "true", **projection} if projection else {},
                 partition_keys=[glue.CfnTable.ColumnProperty(name=key, type="string") for key in partitions],
                 storage_descriptor=storage,
             ),

@@ -18,8 +18,10 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from odshared.core.settings import FleetAlarmSettings
@@ -54,6 +56,8 @@ class FleetMonitoring(Construct):
         topic: sns.ITopic,
         errors: logs.ILogGroup,
         streams: Mapping[str, firehose.CfnDeliveryStream],
+        registration: lambda_.IFunction,
+        unregistered: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.metrics_log = logs.LogGroup(self, "Metrics", retention=logs.RetentionDays.ONE_MONTH)
@@ -83,7 +87,7 @@ class FleetMonitoring(Construct):
             metric_value="1",
         )
         self.streams = dict(streams)
-        self.alarms = self._alarms(alarms)
+        self.alarms = self._alarms(alarms) + self._registration(registration, unregistered)
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(topic))
             alarm.add_ok_action(actions.SnsAction(topic))
@@ -118,6 +122,25 @@ class FleetMonitoring(Construct):
         for table, stream in self.streams.items():
             made += self._delivery(table, stream)
         return made
+
+    def _registration(self, function: lambda_.IFunction, unregistered: sqs.IQueue) -> list[cloudwatch.Alarm]:
+        """The ledger's partitions: an object whose partition is not registered is not read by any query."""
+        return [
+            self._ceiling(
+                "LedgerPartitionErrors",
+                function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                1,
+                "registering a ledger object's partition failed (EventBridge retries it for 24 hours; the "
+                "function's log says why): until it succeeds, the queries do not read that device's hour",
+            ),
+            self._ceiling(
+                "LedgerPartitionsUnregistered",
+                unregistered.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
+                1,
+                "a ledger object's partition was never registered (its event is in the dead-letter queue): the "
+                "queries do not read that device's hour; docs/fleet-data.md says how to register it",
+            ),
+        ]
 
     def _device(self, thing: str, settings: FleetAlarmSettings) -> list[cloudwatch.Alarm]:
         silence = cdk.Duration.minutes(settings.silence_minutes)
@@ -212,6 +235,13 @@ class FleetMonitoring(Construct):
                 1,
                 f"the {table} stream could not convert a message to Parquet (not JSON, or a value where an object "
                 "belongs): it is not counted; the named query malformed_records names it (fleet/errors/)",
+            ),
+            self._ceiling(
+                f"LedgerPartitionsExceeded-{table}",
+                metric("PartitionCountExceeded", "Maximum"),
+                1,
+                f"the {table} stream has more devices in its buffer than its active partitions quota: the records "
+                "of the devices over it are not delivered to the ledger (fleet/errors/); raise the quota",
             ),
         ]
 

@@ -78,5 +78,6 @@ class PythonFunction(Construct):
 
 
 def python_functions(scope: Construct) -> list[PythonFunction]:
-    """The project's Lambdas under ``scope``, in the order they were defined."""
-    return [child for child in scope.node.children if isinstance(child, PythonFunction)]
+    """The project's Lambdas anywhere under ``scope`` (the pipeline's at the stack's top, the ledger's partition
+    registration in its construct), in the order they were defined."""
+    return [child for child in scope.node.find_all() if isinstance(child, PythonFunction)]

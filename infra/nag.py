@@ -46,6 +46,11 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     _acknowledge_components(stack, partition, scoped)
     acknowledge_ingestion(stack, data, region, account)
     _acknowledge_end_promotion(stack, partition, scoped)
+    acknowledge(
+        stack.node.find_child("Fleet").node.find_child("UnregisteredPartitions"),
+        "SQS3",
+        "It is a dead-letter queue itself: the partition registration's EventBridge target's (an alarm watches it).",
+    )
 
 
 def _acknowledge_managed(stack: cdk.Stack) -> None:

@@ -40,7 +40,14 @@ class ObjectDetectionStack(cdk.Stack):
         edge = EdgeComponents(self, "Edge", config=config, artifacts=storage.artifacts, data=storage.data)
         fleet = FleetData(self, "Fleet", data=storage.data, retention_days=config.fleet_retention_days)
         monitoring = FleetMonitoring(
-            self, "FleetMonitoring", alarms=config.fleet_alarms, topic=topic, errors=fleet.errors, streams=fleet.streams
+            self,
+            "FleetMonitoring",
+            alarms=config.fleet_alarms,
+            topic=topic,
+            errors=fleet.errors,
+            streams=fleet.streams,
+            registration=fleet.partitions.function,
+            unregistered=fleet.unregistered,
         )
         registry = model_package_group(self, config.stack_name)
         group_name = str(registry.model_package_group_name)

@@ -1,6 +1,6 @@
 """The ledger as the stack's bucket holds it, in DuckDB's tables as Athena has them: the Parquet Firehose converted
-(its Glue columns, ``dt`` its arrival hour, ``$path`` its S3 object), the records Firehose could not convert (its
-error documents, by ledger and hour), and the corrections' lines.
+(its Glue columns, its partitions ``dt`` and ``device``, ``$path`` its S3 object), the records Firehose could not
+convert or partition (its error documents, by ledger, error type and hour), and the corrections' lines.
 
 Only the tests read a bucket this way (``odctl counts`` asks Athena, or reads local files): they fetch the objects
 to local files (``tests.rehearsal.ledger_objects``) and the named queries run on them unchanged.
@@ -8,15 +8,18 @@ to local files (``tests.rehearsal.ledger_objects``) and the named queries run on
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odctl.ledger_lines import Record, load_records, quoted
 from odshared.fleet.columns import hive_parts
-from odshared.fleet.ledger import CORRECTIONS, REJECTED, REJECTED_FIELDS, SOURCE, TABLES
+from odshared.fleet.ledger import CORRECTIONS, REJECTED, REJECTED_FIELDS, REJECTED_PARTITIONS, SOURCE, TABLES
 
-Placed = tuple[Path, str, str]  # a fetched object, its arrival partition (dt), its S3 object
+Placed = tuple[Path, Mapping[str, str], str]  # a fetched object, its partitions' values (by key), its S3 object
 HIVE_SCALARS = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
 
 
@@ -44,34 +47,44 @@ def duckdb_type(hive: str) -> str:
     raise ValueError(f"{hive}: not a Hive type this ledger uses")
 
 
-def _load_parquet(connection: Any, name: str, columns: list[tuple[str, str]], placed: list[Placed]) -> None:
-    declared = ", ".join(f'"{n}" {duckdb_type(t)}' for n, t in columns)
-    connection.execute(f'CREATE TABLE {name} ({declared}, dt VARCHAR, "{SOURCE}" VARCHAR)')
-    for path, dt, source in placed:  # by name: a file written before a column was added lacks it, as on Athena
+def _partitions(values: Mapping[str, str]) -> str:
+    return "".join(f", {quoted(value)} AS {key}" for key, value in values.items())
+
+
+def _load_parquet(
+    connection: Any, name: str, keys: tuple[str, ...], columns: list[tuple[str, str]], placed: list[Placed]
+) -> None:
+    declared = ", ".join([*(f'"{n}" {duckdb_type(t)}' for n, t in columns), *(f"{key} VARCHAR" for key in keys)])
+    connection.execute(f'CREATE TABLE {name} ({declared}, "{SOURCE}" VARCHAR)')
+    for path, values, source in placed:  # by name: a file written before a column was added lacks it, as on Athena
         connection.execute(
-            f'INSERT INTO {name} BY NAME SELECT *, {quoted(dt)} AS dt, {quoted(source)} AS "{SOURCE}" '
+            f'INSERT INTO {name} BY NAME SELECT *{_partitions(values)}, {quoted(source)} AS "{SOURCE}" '
             f"FROM read_parquet({quoted(str(path))})"
         )
 
 
 def load_rejected(connection: Any, rejected: dict[str, list[Placed]]) -> None:
-    """The table of records Firehose could not convert, from its error documents (none: empty)."""
+    """The table of records Firehose could not convert or partition, from its error documents (none: empty),
+    whose keys Athena's JSON SerDe matches to the columns whatever their case (``ErrorCode``, ``errorCode``)."""
     declared = ", ".join(f"{n.lower()} {duckdb_type(t)}" for n, t in REJECTED_FIELDS)
-    connection.execute(f'CREATE TABLE {REJECTED} ({declared}, ledger VARCHAR, dt VARCHAR, "{SOURCE}" VARCHAR)')
-    keys = "{" + ", ".join(f"{quoted(n)}: {quoted(duckdb_type(t))}" for n, t in REJECTED_FIELDS) + "}"
-    names = ", ".join(f'"{n}" AS {n.lower()}' for n, _ in REJECTED_FIELDS)
-    for ledger, placed in rejected.items():
-        for path, dt, source in placed:
+    partitions = ", ".join(f"{key} VARCHAR" for key in REJECTED_PARTITIONS)
+    connection.execute(f'CREATE TABLE {REJECTED} ({declared}, {partitions}, "{SOURCE}" VARCHAR)')
+    keys = "{" + ", ".join(f"{quoted(n.lower())}: {quoted(duckdb_type(t))}" for n, t in REJECTED_FIELDS) + "}"
+    with tempfile.TemporaryDirectory(prefix="odctl-rejected-") as folder:
+        for number, (path, values, source) in enumerate(p for placed in rejected.values() for p in placed):
+            lowered = Path(folder) / f"{number}.jsonl"
+            documents = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+            lowered.write_text("".join(json.dumps({k.lower(): v for k, v in d.items()}) + "\n" for d in documents))
             connection.execute(
-                f"INSERT INTO {REJECTED} BY NAME SELECT {names}, {quoted(ledger)} AS ledger, {quoted(dt)} AS dt, "
-                f'{quoted(source)} AS "{SOURCE}" '
-                f"FROM read_json({quoted(str(path))}, format = 'newline_delimited', columns = {keys})"
+                f'INSERT INTO {REJECTED} BY NAME SELECT *{_partitions(values)}, {quoted(source)} AS "{SOURCE}" '
+                f"FROM read_json({quoted(str(lowered))}, format = 'newline_delimited', columns = {keys})"
             )
 
 
 def load_landed(connection: Any, landed: Landed) -> None:
     """Every ledger table from what landed in the bucket."""
     for table in TABLES:
-        _load_parquet(connection, table.name, landed.columns[table.name], landed.parquet.get(table.name, []))
+        placed = landed.parquet.get(table.name, [])
+        _load_parquet(connection, table.name, table.partition_keys, landed.columns[table.name], placed)
     load_rejected(connection, landed.rejected)
     load_records(connection, CORRECTIONS, landed.lines.get(CORRECTIONS.name, []))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import BODY, PARTITION_FORMAT, QUERIED, SOURCE, Table, parsed_sql
+from odshared.fleet.ledger import BODY, DEVICE, DEVICE_QUERY, PARTITION_FORMAT, QUERIED, SOURCE, Table, parsed_sql
 
 Record = tuple[str, str, str]  # a line as Firehose wrote it, its arrival partition, its S3 object
 KINDS = {t.name: t.message_type for t in QUERIED}  # the message type each table holds
@@ -105,27 +105,28 @@ def _field_text(path: str, converted: bool, key_type: str) -> str:
 
 
 def _refused(table: Table) -> str:
-    """Why Firehose would refuse the message whole (NULL: it would not), from the ``m_<key>`` JSON values: in a
-    converted table an object the fields read into is a struct column, which only an object (or null) fills."""
+    """Why Firehose would refuse the message whole (NULL: it would not), from the ``m_<key>`` values: it partitions
+    a converted table's messages by their thing (``DEVICE_QUERY``), which a message must have; and an object the
+    fields read into is a struct column, which only an object (or null) fills."""
     if not table.schema:
         return "CAST(NULL AS VARCHAR)"
     paths = [f.path.removeprefix("$.").split(".") for f in table.fields]
     structs = dict.fromkeys(tuple(p[:depth]) for p in paths for depth in range(1, len(p)))
-    cases = []
+    key = f'"m_{DEVICE_QUERY.removeprefix(".")}"'  # a top-level key of no struct: read as its text
+    cases = [f"WHEN {key} IS NULL OR {key} = '' THEN 'Firehose would not partition it: no {DEVICE_QUERY}'"]
     for struct in structs:
         inner = f", {quoted('$.' + '.'.join(struct[1:]))}" if len(struct) > 1 else ""
         kind = f'json_type("m_{struct[0]}"{inner})'
         why = f"Firehose would not convert it: {'.'.join(struct)} is not an object"
         cases.append(f"WHEN {kind} NOT IN ('OBJECT', 'NULL') THEN {quoted(why)}")
-    if not cases:
-        return "CAST(NULL AS VARCHAR)"
     return "CASE " + " ".join(cases) + " END"
 
 
 def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     """DuckDB's SELECT of ``table``'s messages in local files, in ``texts_sql``'s columns (the fields' text, ``dt``
-    its own hour, ``source`` the file; no ``body``: a local message the queries could not count fails the load by
-    its file, never a row): read by DuckDB's own reader, each line parsed once into the message's top-level keys.
+    its own hour, ``device`` its thing's text as Firehose's partitioning reads it, ``source`` the file; no
+    ``body``: a local message the queries could not count fails the load by its file, never a row): read by
+    DuckDB's own reader, each line parsed once into the message's top-level keys.
     A line is ``{"topic", "message"}`` (odctl detect --out, odctl watch --out) or the bare message (as the IoT
     rule sends it); a ``.json`` file is one document or an array of them. A line that is JSON but no object fails
     the read, naming its file and line."""
@@ -157,8 +158,9 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
         "CASE WHEN \"timestamp_text\" LIKE '____-__-__T__:%Z' THEN translate(left(\"timestamp_text\", 13), '-T', '//') "
         f"ELSE strftime(TRY_CAST(\"timestamp_text\" AS TIMESTAMPTZ), '{PARTITION_FORMAT}') END"
     )
+    device = f"{paths['$' + DEVICE_QUERY]} AS {DEVICE}, " if table.schema else ""
     return (
-        f"SELECT {hour} AS dt, filename AS source, CAST(NULL AS VARCHAR) AS {BODY}, * "
+        f"SELECT {hour} AS dt, {device}filename AS source, CAST(NULL AS VARCHAR) AS {BODY}, * "
         f"EXCLUDE (filename){copies} FROM (SELECT filename, {_refused(table)} AS refused, {texts} "
         f"FROM (SELECT filename, {tops} FROM ({union}))) "
         f"WHERE type_text = {quoted(KINDS[table.name])}"

@@ -16,6 +16,7 @@ from odshared.fleet.columns import reached
 from odshared.fleet.ledger import (
     BODY,
     CORRECTIONS,
+    ERROR_TYPES,
     LINE_REGEX,
     PARQUET_SERDE,
     QUERIED,
@@ -37,7 +38,12 @@ SCHEMA_TYPES = {"string": "string", "bigint": "integer", "double": "number", "bo
 ALL_TIME = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 ALARMS = {"silenceMinutes": 10, "fpsFloor": 2, "devices": ["camera-07"]}
 # Firehose's own metrics the alarms read (its CloudWatch metrics page: delivery, data format conversion)
-FIREHOSE_METRICS = {"DeliveryToS3.DataFreshness", "DeliveryToS3.Success", "FailedConversion.Records"}
+FIREHOSE_METRICS = {
+    "DeliveryToS3.DataFreshness",
+    "DeliveryToS3.Success",
+    "FailedConversion.Records",
+    "PartitionCountExceeded",  # dynamic partitioning's
+}
 
 
 def _resources(template, kind):
@@ -80,7 +86,8 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
         described = found["StorageDescriptor"]
         assert described["SerdeInfo"] == {"SerializationLibrary": PARQUET_SERDE}
         assert described["InputFormat"].endswith("MapredParquetInputFormat")
-        assert found["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        assert found["PartitionKeys"] == [{"Name": k, "Type": "string"} for k in ("dt", "device")]
+        assert not any(k.startswith("projection.") for k in found.get("Parameters", {})), "registered, not projected"
         assert json.dumps(described["Location"]).count(table.prefix) == 1
         schema = json.loads((REPO / "edge_component/schemas" / f"{table.schema}.schema.json").read_text())
         columns = {c["Name"]: c["Type"] for c in described["Columns"]}
@@ -105,8 +112,13 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
         assert conversion["InputFormatConfiguration"]["Deserializer"] == {"OpenXJsonSerDe": {"CaseInsensitive": False}}
         assert conversion["OutputFormatConfiguration"]["Serializer"] == {"ParquetSerDe": {"Compression": "SNAPPY"}}
         assert destination["BufferingHints"]["SizeInMBs"] >= 64 and destination["CompressionFormat"] == "UNCOMPRESSED"
-        assert destination["Prefix"] == f"{table.prefix}!{{timestamp:yyyy/MM/dd/HH}}/"
+        assert destination["Prefix"] == f"{table.prefix}!{{timestamp:yyyy/MM/dd/HH}}/!{{partitionKeyFromQuery:device}}/"
         assert "!{firehose:error-output-type}" in destination["ErrorOutputPrefix"]
+        assert destination["DynamicPartitioningConfiguration"]["Enabled"] is True
+        (processor,) = destination["ProcessingConfiguration"]["Processors"]
+        parameters = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+        assert processor["Type"] == "MetadataExtraction" and parameters["JsonParsingEngine"] == "JQ-1.6"
+        assert json.loads(parameters["MetadataExtractionQuery"]) == {"device": ".thing"}
     readable = [
         r
         for policy in _resources(template, "AWS::IAM::Policy").values()
@@ -121,7 +133,49 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
     rejected = tables[REJECTED]
     assert [c["Name"] for c in rejected["StorageDescriptor"]["Columns"]] == [n.lower() for n, _ in REJECTED_FIELDS]
     assert rejected["Parameters"]["projection.ledger.values"] == ",".join(t.name for t in TABLES)
-    assert "format-conversion-failed/${dt}/" in json.dumps(rejected["Parameters"]["storage.location.template"])
+    assert rejected["Parameters"]["projection.error_type.values"] == ",".join(ERROR_TYPES)
+    assert {"format-conversion-failed", "partitioning-failed"} <= set(ERROR_TYPES)
+    assert "/${ledger}/${error_type}/${dt}/" in json.dumps(rejected["Parameters"]["storage.location.template"])
+
+
+def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registration_is_kept_and_alarmed(
+    synthesized,
+):
+    """S3 sends the data bucket's events to EventBridge; a rule sends each Parquet object's "Object Created" to the
+    registration function, retried for a day, then into a dead-letter queue that an alarm watches (as do the
+    function's errors). The function may read the two tables and add their partitions, nothing else."""
+    _, template = synthesized
+    deployment = Deployment(template)
+    buckets = _resources(template, "AWS::S3::Bucket")
+    assert any("EventBridgeConfiguration" in json.dumps(b) for b in buckets.values()) or any(
+        r["Type"] == "Custom::S3BucketNotifications" and "EventBridgeConfiguration" in json.dumps(r)
+        for r in template["Resources"].values()
+    )
+    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "aws.s3" in json.dumps(r)]
+    pattern = deployment.resolve(rule["EventPattern"])
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"] == {"key": [{"prefix": "fleet/parquet/"}]}
+    (target,) = rule["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+    queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    function = target["Arn"]["Fn::GetAtt"][0]
+    environment = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert "FLEET_DATABASE" in environment
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    granted = {
+        action
+        for policy in _resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Roles"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert granted - {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} == {
+        "glue:GetTable",
+        "glue:BatchCreatePartition",
+    }
+    watched = [json.dumps(a) for a in _resources(template, "AWS::CloudWatch::Alarm").values() if "Dimensions" in a]
+    assert any(queue in a and "ApproximateNumberOfMessagesVisible" in a for a in watched)
+    assert any(function in a and '"Errors"' in a for a in watched)
 
 
 def test_the_corrections_table_reads_what_odctl_writes_and_nothing_expires_it(synthesized):
@@ -304,16 +358,82 @@ def _firehose_from_template(template, bucket):
     return firehose, routes
 
 
+REGISTRATION_CONTEXT = {
+    "function_name": "RegisterPartitions",
+    "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:RegisterPartitions",
+    "timeout_s": 60.0,
+    "memory_mb": 256,
+}
+
+
+def _catalog_from_template(template, bucket):
+    """moto's Glue database and tables as the template declares them (database ``DATABASE``), S3's events on to
+    EventBridge, and the template's rule for a landed object sending its events to a queue, where the test picks
+    them up for the registration function (moto runs no Lambda): (glue, sqs, queue URL)."""
+    import boto3
+
+    from tests.rehearsal.ledger_objects import DATABASE
+
+    names = {
+        logical: bucket for logical in _resources(template, "AWS::S3::Bucket") if logical.startswith("StorageData")
+    }
+    names |= {logical: DATABASE for logical in _resources(template, "AWS::Glue::Database")}
+    deployment = Deployment(template, names=names)
+    glue = boto3.client("glue")
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    for table in _resources(template, "AWS::Glue::Table").values():
+        glue.create_table(DatabaseName=DATABASE, TableInput=deployment.resolve(table["TableInput"]))
+    s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "aws.s3" in json.dumps(r)]
+    events.put_rule(Name="partition-landed", EventPattern=json.dumps(deployment.resolve(rule["EventPattern"])))
+    queue = sqs.create_queue(QueueName="registration")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_targets(Rule="partition-landed", Targets=[{"Id": "registration", "Arn": arn}])
+    return glue, sqs, queue
+
+
+def _register_landed(registration, sqs, queue) -> list[dict]:
+    """Every event the rule passed on, given to the registration function (its bundle, on the Lambda runtime's
+    Python) as EventBridge gives it; the events."""
+    received = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            received.append(json.loads(message["Body"]))
+            answer = registration.invoke(received[-1], REGISTRATION_CONTEXT)
+            assert "result" in answer, answer
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return received
+
+
+@pytest.fixture
+def registration(lambda_bundles, aws, tmp_path):
+    """The partition registration function started from its bundle, as the stack configures it (its database)."""
+    import os
+
+    from tests.rehearsal.lambda_runtime import RuntimeFunction
+    from tests.rehearsal.ledger_objects import DATABASE
+
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    variables = {"LOG_LEVEL": "INFO", "FLEET_DATABASE": DATABASE, "AWS_REGION": region}
+    runtime = RuntimeFunction("RegisterPartitions", lambda_bundles["RegisterPartitions"], variables, tmp_path / "r.log")
+    yield runtime
+    runtime.close()
+
+
 @pytest.mark.integration
 def test_the_devices_messages_through_firehose_give_its_totals_once_each(
-    synthesized, device_messages, bucket, tmp_path
+    synthesized, device_messages, bucket, registration, tmp_path
 ):
     """Each rule's action as the template states it applied to the loop's messages in moto's Firehose (batched:
     several lines an object); every crossing sent twice (a redelivery) and, among them, one crossing cut short (a
-    payload truncated on the way: not JSON). What moto delivered is converted as Firehose's record format conversion
-    converts it (tests.rehearsal.firehose_conversion: Parquet under the stream's prefix, the cut line in its error
-    output). The named queries on what landed in S3 give the device's totals exactly; malformed_records names the
-    cut line (its error object, its text, why); every line is counted or named."""
+    payload truncated on the way: not JSON). What moto delivered is partitioned and converted as Firehose does it
+    (tests.rehearsal.firehose_conversion: Parquet under the stream's prefix and the device's folder, the cut line in
+    its error output); each object S3 announces to EventBridge reaches the registration function through the
+    template's rule, which registers its partition in Glue (the template's tables); the queries read the objects of
+    the registered partitions, as Athena does. They give the device's totals exactly; malformed_records names the
+    cut line (its error object, its text, why); every line is counted or named. A redelivered event registers
+    nothing twice."""
     import boto3
 
     from odctl.ledger_local import run_query
@@ -336,8 +456,24 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(
                 DeliveryStreamName=stream, Records=[{"Data": r} for r in records[first : first + 7]]
             )
     s3 = boto3.client("s3")
+    glue, sqs, queue = _catalog_from_template(template, bucket)  # after moto's raw objects: Firehose writes none
     assert convert_landed(s3, firehose, bucket, stack_columns())  # what Firehose's conversion makes of them
-    tables = landed_from_s3(s3, bucket, tmp_path, stack_columns())
+    events = _register_landed(registration, sqs, queue)
+    registered = {
+        (table.name, tuple(p["Values"]))
+        for table in TABLES
+        for p in glue.get_partitions(DatabaseName="fleet", TableName=table.name)["Partitions"]
+    }
+    assert {(table, values[1]) for table, values in registered} == {(t.name, "camera-07") for t in TABLES}
+    assert all(re.fullmatch(r"[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}", values[0]) for _, values in registered)
+    assert all(e["detail"]["object"]["key"].startswith("fleet/parquet/") for e in events)
+    again = registration.invoke(events[0], REGISTRATION_CONTEXT)
+    assert again == {"result": {"registered": []}}  # a redelivered event: the partition is there
+    tables = landed_from_s3(s3, bucket, tmp_path, stack_columns(), glue=glue)
+    written = landed_from_s3(s3, bucket, tmp_path / "all", stack_columns())
+    assert {t: len(placed) for t, placed in tables.parquet.items()} == {
+        t: len(placed) for t, placed in written.parquet.items()
+    }  # every object Firehose wrote is under a registered partition
     parameters = period_parameters(*ALL_TIME, "camera-07")
     balance = run_query("net_balance", parameters, tables)
     final = [json.loads(p) for t, p in device_messages if t.endswith("/health")][-1]["counts"]["lines"]["middle"]
@@ -353,8 +489,8 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(
     (bad,) = run_query("malformed_records", parameters[:1] * 3, tables)
     (holder,) = tables.rejected["counts"]
     assert (bad["ledger"], bad["source"], bad["body"]) == ("counts", holder[2], cut.decode() + "\n")
-    assert bad["reason"].startswith("Firehose could not convert it (")
-    assert holder[2].startswith(f"s3://{bucket}/fleet/errors/counts/format-conversion-failed/20")
+    assert bad["reason"].startswith("Firehose could not partition it (")  # not JSON: no thing to partition by
+    assert holder[2].startswith(f"s3://{bucket}/fleet/errors/counts/partitioning-failed/20")
     stored = [json.loads(line) for line in _parquet_rows(tables.parquet["counts"])]
     assert len(stored) == 2 * sum(want.values()) == 2 * len({m["event_id"] for m in stored})  # each one twice
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
@@ -378,7 +514,8 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     message can be unreadable, each made from a real message: cut short, another message type on the stream, a
     required field gone, a seq that is no integer, an event_id of another seq, an unknown direction; in health an
     fps that is no number (in a report that says seq 9), a counts.seq that is no number, a cut line, a counts that
-    is no object (its column a struct: Firehose cannot convert the record). The balance is
+    is no object (its column a struct: Firehose cannot convert the record), a report with no thing (Firehose cannot
+    partition it: the cut lines neither). The balance is
     the device's exactly, no gap is made up (the spoilt reports are the newest: read, they would speak for the
     stream), and malformed_records names every bad line, once, with its reason: every line counted or named."""
     from odctl.ledger_local import run_query
@@ -391,8 +528,9 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     report = device.health()
     crossings = [json.dumps(r["message"], separators=(",", ":")) for r in device.delivered()]
     first, second = (json.loads(c) for c in crossings[:2])
+    unpartitioned, unconverted = "Firehose could not partition it", "Firehose could not convert it"
     bad_counts = {
-        crossings[0][:-9]: "Firehose could not convert it",
+        crossings[0][:-9]: unpartitioned,
         json.dumps(report, separators=(",", ":")): "type is not crossing",
         _spoilt(first, **{"class": None}): "missing or mistyped: class",
         _spoilt(second, seq=2.5): "missing or mistyped: seq",
@@ -404,8 +542,9 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     bad_health = {
         _spoilt(report, counts=ahead, fps="fast", timestamp=later): "missing or mistyped: fps",
         _spoilt(report, counts={**report["counts"], "seq": "six"}, timestamp=later): "missing or mistyped: counts.seq",
-        json.dumps(report)[:-20]: "Firehose could not convert it",
-        _spoilt(report, counts="six", timestamp=later): "Firehose could not convert it",  # a struct's column
+        json.dumps(report)[:-20]: unpartitioned,
+        _spoilt(report, thing=None, timestamp=later): unpartitioned,
+        _spoilt(report, counts="six", timestamp=later): unconverted,  # a struct's column
     }
     dt = "2026/12/05/09"
     lines = {
@@ -413,12 +552,13 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
         "health": [*(json.dumps(r["message"]) for r in device.reports), *bad_health],
     }
     tables = land_lines(tmp_path / "bucket", lines, datetime(2026, 12, 5, 9, 30, tzinfo=UTC))
+    folders = {unpartitioned: "partitioning-failed", unconverted: "format-conversion-failed"}
     holder = {
-        (table.name, rejected): f"s3://ledger/{table.rejected_prefix}format-conversion-failed/{dt}/object-1"
-        if rejected
-        else f"s3://ledger/{table.prefix}{dt}/object-1"
+        (table.name, reason): f"s3://ledger/{table.rejected_prefix}{folders[reason]}/{dt}/object-1"
+        if reason in folders
+        else f"s3://ledger/{table.prefix}{dt}/{report['thing']}/object-1"
         for table in TABLES
-        for rejected in (False, True)
+        for reason in [*bad_counts.values(), *bad_health.values()]
     }
     balance = run_query("net_balance", period_parameters(*ALL_TIME), tables)
     door = report["counts"]["lines"]["door"]
@@ -428,14 +568,13 @@ def test_every_kind_of_malformed_line_is_named_and_none_changes_a_total_or_a_gap
     assert sum(r["crossed_in"] + r["crossed_out"] for r in balance) == device.counter.seq == 6
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
     named = run_query("malformed_records", [dt, dt, dt], tables)
-    rejected = "Firehose could not convert it"
     assert sorted((r["ledger"], r["reason"].split(" (")[0], r["source"]) for r in named) == sorted(
-        [("counts", reason, holder["counts", reason == rejected]) for reason in bad_counts.values()]
-        + [("health", reason, holder["health", reason == rejected]) for reason in bad_health.values()]
+        [("counts", reason, holder["counts", reason]) for reason in bad_counts.values()]
+        + [("health", reason, holder["health", reason]) for reason in bad_health.values()]
     )
     for row in named:  # the record as sent, where Firehose rejected it; else the fields the table holds
         sent = [line for line in {**bad_counts, **bad_health} if row["body"] == line + "\n"]
-        assert sent if row["reason"].startswith(rejected) else "thing=camera-07" in row["body"], row
+        assert sent if row["reason"].split(" (")[0] in folders else f"thing={report['thing']}" in row["body"], row
     stored = len(_parquet_rows(tables.parquet["counts"]))
     refused = sum(len(path.read_text().splitlines()) for path, _, _ in tables.rejected["counts"])
     assert stored + refused == 2 * 6 + len(bad_counts)  # each: counted (sent twice) or named
@@ -519,8 +658,17 @@ def _alarm_metrics(alarm: dict) -> list[dict]:
 
 
 def _emitted_elsewhere(template, metric: dict) -> bool:
-    """Firehose's own delivery metrics of one of the stack's streams, or the rule errors' metric filter's."""
+    """Firehose's own delivery metrics of one of the stack's streams, the partition registration's (its function's
+    errors, its dead-letter queue's messages), or the rule errors' metric filter's."""
     streams = set(_resources(template, "AWS::KinesisFirehose::DeliveryStream"))
+    owned = {"AWS/Lambda": ("Errors", "FunctionName"), "AWS/SQS": ("ApproximateNumberOfMessagesVisible", "QueueName")}
+    if metric["Namespace"] in owned:
+        (dimension,) = metric["Dimensions"]
+        kind = {"AWS/Lambda": "AWS::Lambda::Function", "AWS/SQS": "AWS::SQS::Queue"}[metric["Namespace"]]
+        logical = dimension["Value"]["Ref"] if "Ref" in dimension["Value"] else dimension["Value"]["Fn::GetAtt"][0]
+        return (metric["MetricName"], dimension["Name"]) == owned[metric["Namespace"]] and logical in _resources(
+            template, kind
+        )
     if metric["Namespace"] == "AWS/Firehose":
         (dimension,) = metric["Dimensions"]
         return (
@@ -565,7 +713,8 @@ def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, a
     assert set(alarms) == {
         "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
         "CountsLostcamera07", "OutboxFillingcamera07", "CameraFault", "CameraFaultcamera07",
-        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing", "Rejected") for t in tables),
+        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing", "Rejected", "PartitionsExceeded") for t in tables),
+        "LedgerPartitionErrors", "LedgerPartitionsUnregistered",
     }  # fmt: skip
     _check_dashboard(template, produced)
 

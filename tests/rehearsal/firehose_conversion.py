@@ -1,15 +1,21 @@
-"""Firehose's record format conversion, which moto's Firehose does not do: each record moto delivered, converted
-to Parquet against its stream's Glue columns as the stream's description says, at the key Firehose would write, and
-each record it could not convert written as Firehose's error document under the error output prefix.
+"""Firehose's dynamic partitioning and record format conversion, which moto's Firehose does not do: each record moto
+delivered, partitioned by its stream's jq query and converted to Parquet against its stream's Glue columns as the
+stream's description says, at the key Firehose would write (one object per partition), and each record it could not
+partition or convert written as Firehose's error document under the error output prefix.
 
 How AWS behaves where it decides the outcome: a record that is not one JSON object fails the whole record (AWS's
 "Handling errors for data format conversion" page: its document, with the record's bytes in ``rawData``, under
 ``!{firehose:error-output-type}`` = ``format-conversion-failed``); the OpenX deserializer matches keys to columns
 without regard to case unless its ``CaseInsensitive`` is false (the stack's) and keeps the columns a record lacks
-null; prefixes' ``!{timestamp:...}`` is the arrival time (UTC) of the object's oldest record. Choices where AWS
-does not document the case, marked [U] where they are made: a scalar into a string column is its JSON text (``5``,
-``2.5``, ``true``); an object or an array into a string column is its JSON text; anything but an object into a
-struct or map column, or but an array into an array column, fails the record.
+null; prefixes' ``!{timestamp:...}`` is the arrival time (UTC) of the object's oldest record; a record whose
+partition key is missing goes to ``partitioning-failed`` (the CDK's own integration test of dynamic partitioning
+expects that folder for a record without its keys). Choices where AWS does not document the case, marked [U] where
+they are made: a scalar into a string column is its JSON text (``5``, ``2.5``, ``true``); an object or an array into
+a string column is its JSON text; anything but an object into a struct or map column, or but an array into an array
+column, fails the record; a partition key is a string's text, or another value's JSON text; a key that is null or
+'' fails the record (before it is converted), as does a record that is not JSON; partitioning's error document is
+processing's (``errorCode``, ``errorMessage``, ``rawData``). Only a jq query of one top-level key (``.thing``) is
+evaluated: anything else fails loudly.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ import base64
 import io
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from odshared.fleet.columns import hive_parts
-from odshared.fleet.ledger import CONVERSION_FAILED, PARTITION_FORMAT
+from odshared.fleet.ledger import CONVERSION_FAILED, PARTITION_FORMAT, PARTITIONING_FAILED
 
 ERROR_CODE = "DataFormatConversion.MalformedData"  # [U] the stand-in's code; the queries report whatever AWS gives
+PARTITIONING_ERROR_CODE = "DynamicPartitioning.MetadataExtractionFailed"
 JAVA_FORMAT = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
 EXPRESSION = re.compile(r"!\{(?P<namespace>[a-zA-Z]+):(?P<value>[^}]+)\}")
 
@@ -34,8 +42,9 @@ class Unconvertible(ValueError):
     """A record the conversion cannot write: Firehose's error output takes it."""
 
 
-def evaluate_prefix(prefix: str, arrival: datetime, error_type: str = "") -> str:
-    """A prefix's expressions as Firehose evaluates them (only those the stack uses: anything else fails loudly)."""
+def evaluate_prefix(prefix: str, arrival: datetime, error_type: str = "", keys: Mapping[str, str] | None = None) -> str:
+    """A prefix's expressions as Firehose evaluates them (only those the stack uses: anything else fails loudly);
+    ``keys``: the object's partition keys."""
 
     def value(match: re.Match[str]) -> str:
         namespace, text = match["namespace"], match["value"]
@@ -44,6 +53,8 @@ def evaluate_prefix(prefix: str, arrival: datetime, error_type: str = "") -> str
             return arrival.astimezone(UTC).strftime(pattern)
         if namespace == "firehose" and text == "error-output-type" and error_type:
             return error_type
+        if namespace == "partitionKeyFromQuery" and keys and text in keys:
+            return keys[text]
         raise NotImplementedError(f"the stand-in does not evaluate {match.group(0)}")
 
     return EXPRESSION.sub(value, prefix)
@@ -96,7 +107,6 @@ def convert(
     import pyarrow.parquet as pq
 
     rows, failed = [], []
-    milliseconds = int(arrival.timestamp() * 1000)
     for number, record in enumerate(records):
         try:
             message = json.loads(record)
@@ -105,18 +115,7 @@ def convert(
             given = {k.lower(): v for k, v in message.items()} if case_insensitive else message
             rows.append({name: to_column(given.get(name), hive, name) for name, hive in columns})
         except (ValueError, UnicodeDecodeError) as exc:  # json's errors are ValueErrors, as is Unconvertible
-            failed.append(
-                {
-                    "attemptsMade": 1,
-                    "arrivalTimestamp": milliseconds,
-                    "ErrorCode": ERROR_CODE,
-                    "ErrorMessage": str(exc),
-                    "attemptEndingTimestamp": milliseconds,
-                    "rawData": base64.b64encode(record).decode(),
-                    "sequenceNumber": f"{milliseconds}{number:08d}",
-                    "subSequenceNumber": None,
-                }
-            )
+            failed.append(_document(record, arrival, number, ERROR_CODE, str(exc), CONVERSION_FAILED))
     if not rows:
         return b"", failed
     schema = pa.schema([(name, arrow_type(hive)) for name, hive in columns])
@@ -125,15 +124,98 @@ def convert(
     return out.getvalue(), failed
 
 
+class Unpartitionable(ValueError):
+    """A record whose partition keys Firehose cannot read: its error output takes it."""
+
+
+def partition_keys(record: bytes, queries: Mapping[str, str]) -> dict[str, str]:
+    """The record's partition keys, each its jq query's value (a query of one top-level key only)."""
+    try:
+        message = json.loads(record)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unpartitionable(f"not JSON ({exc})") from None
+    keys = {}
+    for name, query in queries.items():
+        if not re.fullmatch(r"\.[A-Za-z_][A-Za-z0-9_]*", query):
+            raise NotImplementedError(f"the stand-in does not evaluate the jq query {query}")
+        value = message.get(query[1:]) if isinstance(message, dict) else None
+        if value is None or value == "":
+            raise Unpartitionable(f"{query} is null")
+        keys[name] = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))  # [U]
+    return keys
+
+
+def _document(record: bytes, arrival: datetime, number: int, code: str, message: str, error_type: str) -> dict:
+    """Firehose's error document for a record it could not deliver (its keys as each error type writes them)."""
+    milliseconds = int(arrival.timestamp() * 1000)
+    if error_type == PARTITIONING_FAILED:  # [U] processing's shape
+        names = ("errorCode", "errorMessage")
+        extra: dict[str, Any] = {}
+    else:
+        names = ("ErrorCode", "ErrorMessage")
+        extra = {"sequenceNumber": f"{milliseconds}{number:08d}", "subSequenceNumber": None}
+    return {
+        "attemptsMade": 1,
+        "arrivalTimestamp": milliseconds,
+        names[0]: code,
+        names[1]: message,
+        "attemptEndingTimestamp": milliseconds,
+        "rawData": base64.b64encode(record).decode(),
+        **extra,
+    }
+
+
+Partitions = tuple[tuple[str, str], ...]  # an object's partition keys, (name, value) in the prefix's order
+
+
+def deliver(
+    records: list[bytes],
+    columns: list[tuple[str, str]],
+    arrival: datetime,
+    queries: Mapping[str, str],
+    case_insensitive: bool = False,
+) -> tuple[dict[Partitions, bytes], dict[str, list[dict]]]:
+    """What Firehose makes of one buffer of records: a Parquet object per partition (``queries``: the stream's jq
+    query per partition key; none: one object), and per error type the documents of the records it refused."""
+    groups: dict[Partitions, list[bytes]] = {}
+    failed: dict[str, list[dict]] = {}
+    for number, record in enumerate(records):
+        try:
+            keys = partition_keys(record, queries) if queries else {}
+        except Unpartitionable as exc:
+            document = _document(record, arrival, number, PARTITIONING_ERROR_CODE, str(exc), PARTITIONING_FAILED)
+            failed.setdefault(PARTITIONING_FAILED, []).append(document)
+            continue
+        groups.setdefault(tuple(keys.items()), []).append(record)
+    objects = {}
+    for keys, grouped in groups.items():
+        parquet, refused = convert(grouped, columns, arrival, case_insensitive)
+        if parquet:
+            objects[keys] = parquet
+        failed[CONVERSION_FAILED] = failed.get(CONVERSION_FAILED, []) + refused
+    return objects, {kind: documents for kind, documents in failed.items() if documents}
+
+
+def metadata_queries(destination: Mapping[str, Any]) -> dict[str, str]:
+    """The jq query of each partition key, from a stream's description (none: no dynamic partitioning)."""
+    if not destination.get("DynamicPartitioningConfiguration", {}).get("Enabled"):
+        return {}
+    for processor in destination.get("ProcessingConfiguration", {}).get("Processors", []):
+        if processor["Type"] == "MetadataExtraction":
+            parameters = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+            return json.loads(parameters["MetadataExtractionQuery"])
+    raise ValueError("dynamic partitioning with no MetadataExtraction processor")
+
+
 def _records(data: bytes) -> list[bytes]:
     """A moto object's records: the IoT rule ends each with its separator, a newline."""
     return [line + b"\n" for line in data.split(b"\n")[:-1]]
 
 
 def convert_landed(s3: Any, firehose: Any, bucket: str, columns: dict[str, list[tuple[str, str]]]) -> int:
-    """Every object moto's Firehose delivered for a stream that converts, replaced by what Firehose writes: the
-    Parquet object under the prefix evaluated at its hour, and its rejected records under the error prefix.
-    How many objects it converted."""
+    """Every object moto's Firehose delivered for a stream that converts, replaced by what Firehose writes: a
+    Parquet object per partition under the prefix evaluated at its hour and keys, and its refused records under the
+    error prefix. How many objects it converted."""
     converted = 0
     for name in firehose.list_delivery_streams()["DeliveryStreamNames"]:
         described = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
@@ -149,13 +231,20 @@ def convert_landed(s3: Any, firehose: Any, bucket: str, columns: dict[str, list[
                 arrival = datetime.strptime(hour, PARTITION_FORMAT).replace(tzinfo=UTC)
                 data = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 openx = conversion["InputFormatConfiguration"]["Deserializer"].get("OpenXJsonSerDe", {})
-                parquet, failed = convert(_records(data), columns[table], arrival, openx.get("CaseInsensitive", True))
+                objects, failed = deliver(
+                    _records(data),
+                    columns[table],
+                    arrival,
+                    metadata_queries(destination),
+                    openx.get("CaseInsensitive", True),
+                )
                 s3.delete_object(Bucket=bucket, Key=item["Key"])
-                if parquet:
-                    s3.put_object(Bucket=bucket, Key=evaluate_prefix(prefix, arrival) + leaf, Body=parquet)
-                if failed:
-                    key = evaluate_prefix(destination["ErrorOutputPrefix"], arrival, CONVERSION_FAILED) + leaf
-                    s3.put_object(Bucket=bucket, Key=key, Body="".join(json.dumps(f) + "\n" for f in failed))
+                for keys, parquet in objects.items():
+                    key = evaluate_prefix(prefix, arrival, keys=dict(keys)) + leaf
+                    s3.put_object(Bucket=bucket, Key=key, Body=parquet)
+                for error_type, documents in failed.items():
+                    key = evaluate_prefix(destination["ErrorOutputPrefix"], arrival, error_type) + leaf
+                    s3.put_object(Bucket=bucket, Key=key, Body="".join(json.dumps(d) + "\n" for d in documents))
                 converted += 1
     return converted
 

@@ -83,8 +83,8 @@ class Rehearsal:
             if logical.startswith(prefix) and template["Resources"][logical]["Type"] == "AWS::S3::Bucket"
         }
         self.functions: dict[str, str] = {}  # physical name -> construct id
-        for construct_id in (f.node.id for f in python_functions(stack)):
-            function = stack.node.find_child(construct_id).function
+        for made in python_functions(stack):
+            construct_id, function = made.node.id, made.function
             logical = stack.get_logical_id(function.node.default_child)
             names[logical] = construct_id
             self.functions[construct_id] = logical

@@ -13,12 +13,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from infra.fleet_data import delivery_prefixes, table_columns
+from infra.fleet_data import DEVICE_KEYS, delivery_prefixes, table_columns
 from odctl.ledger_landed import Landed, Placed
-from odshared.fleet.ledger import CONVERSION_FAILED, CORRECTIONS, PARTITION_FORMAT, TABLES, split_lines
-from tests.rehearsal.firehose_conversion import convert, evaluate_prefix, write_local
+from odshared.fleet.ledger import CORRECTIONS, ERROR_TYPES, PARTITION_FORMAT, TABLES, split_lines
+from odshared.fleet.partitions import partition_of
+from tests.rehearsal.firehose_conversion import deliver, evaluate_prefix, write_local
 
 BUCKET = "ledger"
+DATABASE = "fleet"  # the Glue database the tests create the stack's tables in
 
 
 def stack_columns() -> dict[str, list[tuple[str, str]]]:
@@ -35,25 +37,49 @@ def _hour(key: str, prefix: str) -> str:
     return "/".join(key[len(prefix) :].split("/")[:4])
 
 
-def _fetched(s3: Any, bucket: str, folder: Path, prefix: str) -> list[Placed]:
-    """Every object under ``prefix`` (``<prefix>YYYY/MM/DD/HH/<object>``) fetched to ``folder``."""
-    return [
-        (
-            write_local(folder, key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()),
-            _hour(key, prefix),
-            f"s3://{bucket}/{key}",
-        )
-        for key in _objects(s3, bucket, prefix)
-    ]
+def _fetch(s3: Any, bucket: str, folder: Path, key: str, partitions: dict[str, str]) -> Placed:
+    return (
+        write_local(folder, key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()),
+        partitions,
+        f"s3://{bucket}/{key}",
+    )
 
 
-def landed_from_s3(s3: Any, bucket: str, folder: Path, columns: dict[str, list[tuple[str, str]]]) -> Landed:
+def _registered(s3: Any, glue: Any, bucket: str, folder: Path, table: str) -> list[Placed]:
+    """The objects Athena reads of a table whose partitions are registered: those under a partition Glue holds
+    (``glue``: the registered ones), each with its partition's values."""
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=table)
+    placed = []
+    for partition in (p for page in pages for p in page["Partitions"]):
+        location = partition["StorageDescriptor"]["Location"].removeprefix(f"s3://{bucket}/")
+        values = dict(zip(("dt", "device"), partition["Values"], strict=True))
+        placed += [_fetch(s3, bucket, folder, key, values) for key in _objects(s3, bucket, location)]
+    return placed
+
+
+def landed_from_s3(
+    s3: Any, bucket: str, folder: Path, columns: dict[str, list[tuple[str, str]]], glue: Any = None
+) -> Landed:
     """Every object under the tables' prefixes and Firehose's error output, fetched to ``folder``; the corrections'
-    lines split where Athena splits them."""
+    lines split where Athena splits them. ``glue``: the converted tables' objects are those under the partitions
+    registered in it (database ``DATABASE``), as Athena reads them; else every one, its partition read from its
+    key."""
     landed = Landed(columns)
     for table in TABLES:
-        landed.parquet[table.name] = _fetched(s3, bucket, folder, table.prefix)
-        landed.rejected[table.name] = _fetched(s3, bucket, folder, f"{table.rejected_prefix}{CONVERSION_FAILED}/")
+        if glue is not None:
+            landed.parquet[table.name] = _registered(s3, glue, bucket, folder, table.name)
+        else:
+            landed.parquet[table.name] = [
+                _fetch(s3, bucket, folder, key, {"dt": p.dt, "device": p.device})
+                for key in _objects(s3, bucket, table.prefix)
+                for p in [partition_of(key)]
+            ]
+        landed.rejected[table.name] = [
+            _fetch(s3, bucket, folder, key, {"ledger": table.name, "error_type": kind, "dt": _hour(key, prefix)})
+            for kind in ERROR_TYPES
+            for prefix in [f"{table.rejected_prefix}{kind}/"]
+            for key in _objects(s3, bucket, prefix)
+        ]
     landed.lines[CORRECTIONS.name] = [
         (line, _hour(key, CORRECTIONS.prefix), f"s3://{bucket}/{key}")
         for key in _objects(s3, bucket, CORRECTIONS.prefix)
@@ -65,25 +91,27 @@ def landed_from_s3(s3: Any, bucket: str, folder: Path, columns: dict[str, list[t
 def land_lines(
     folder: Path, lines: dict[str, list[str]], arrival: datetime, leaf: str = "object-1", into: Landed | None = None
 ) -> Landed:
-    """Each table's lines as one Firehose object that arrived at ``arrival``, converted as Firehose converts it:
-    the Parquet and the rejected records at the keys the stack's streams write them (``s3://ledger/<key>``), added
-    to ``into`` when given."""
+    """Each table's lines as one Firehose buffer that arrived at ``arrival``, partitioned and converted as Firehose
+    does it: the Parquet objects and the refused records at the keys the stack's streams write them
+    (``s3://ledger/<key>``), added to ``into`` when given."""
     columns = stack_columns()
     landed = into or Landed(columns)
     for table in TABLES:
         records = [line.encode() + b"\n" for line in lines.get(table.name, [])]
-        parquet, failed = convert(records, columns[table.name], arrival)
+        objects, failed = deliver(records, columns[table.name], arrival, DEVICE_KEYS)
         dt = arrival.strftime(PARTITION_FORMAT)
         prefix, rejected_prefix = delivery_prefixes(table)
-        key = evaluate_prefix(prefix, arrival) + leaf
-        if parquet:
+        for keys, parquet in objects.items():
+            key = evaluate_prefix(prefix, arrival, keys=dict(keys)) + leaf
+            partitions = {"dt": dt, "device": dict(keys)["device"]}
             landed.parquet.setdefault(table.name, []).append(
-                (write_local(folder, key, parquet), dt, f"s3://{BUCKET}/{key}")
+                (write_local(folder, key, parquet), partitions, f"s3://{BUCKET}/{key}")
             )
-        key = evaluate_prefix(rejected_prefix, arrival, CONVERSION_FAILED) + leaf
-        body = "".join(json.dumps(f) + "\n" for f in failed)
-        if failed:
+        for kind, documents in failed.items():
+            key = evaluate_prefix(rejected_prefix, arrival, kind) + leaf
+            body = "".join(json.dumps(d) + "\n" for d in documents)
+            partitions = {"ledger": table.name, "error_type": kind, "dt": dt}
             landed.rejected.setdefault(table.name, []).append(
-                (write_local(folder, key, body), dt, f"s3://{BUCKET}/{key}")
+                (write_local(folder, key, body), partitions, f"s3://{BUCKET}/{key}")
             )
     return landed

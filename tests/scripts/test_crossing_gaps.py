@@ -126,8 +126,8 @@ def test_a_health_report_counts_once_its_crossings_can_have_landed(device):
     from datetime import UTC, datetime, timedelta
 
     now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-    assert gap_parameters(now) == ["2026-12-05T11:50:00Z", "", ""]
-    assert gap_parameters(now, "cam", timedelta(0)) == ["2026-12-05T12:00:00Z", "cam", "cam"]
+    assert gap_parameters(now)[2] == "2026-12-05T11:50:00Z"
+    assert gap_parameters(now, "cam", timedelta(0)) == ["cam", "cam", "2026-12-05T12:00:00Z", *["cam"] * 4]
 
 
 def test_gaps_reads_the_whole_ledger(device, tmp_path, capsys):
@@ -161,4 +161,4 @@ def test_on_athena_the_gap_report_is_the_same_text(aws):
     (execution,) = athena.list_query_executions(WorkGroup="fleet")["QueryExecutionIds"]
     sent = athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]
     assert sent["Query"] == query("crossing_gaps").sql
-    assert sent["ExecutionParameters"] == ["'2026-12-04T23:50:00Z'", "'cam''s'", "'cam''s'"]
+    assert sent["ExecutionParameters"] == ["'cam''s'"] * 2 + ["'2026-12-04T23:50:00Z'"] + ["'cam''s'"] * 4

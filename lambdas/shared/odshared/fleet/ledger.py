@@ -1,8 +1,10 @@
 """The counts ledger: what the IoT rules' Firehose streams write, the Glue tables over it, the named queries.
 
 Each stream converts the device's messages to Parquet (Firehose's record format conversion) against its Glue table
-and writes them under ``fleet/parquet/<table>/`` by arrival hour, ``YYYY/MM/DD/HH/`` (UTC): the tables project
-that as the partition ``dt`` (``yyyy/MM/dd/HH``), so nothing registers partitions. The table's columns are the
+and writes them under ``fleet/parquet/<table>/`` by arrival hour, ``YYYY/MM/DD/HH/`` (UTC), then by device
+(``<thing>/``, Firehose's dynamic partitioning on the message's ``thing``): the partitions ``dt``
+(``yyyy/MM/dd/HH``) and ``device``, which odshared.fleet.partitions registers in Glue as each object lands, so a
+query for one device reads that device's objects only. The table's columns are the
 device's message schema's properties (odshared.fleet.columns), each value kept as its text, so the queries read
 each field's text and decide in SQL whether it is a message they can count, as they did when the tables were the
 lines as strings: a field is checked against a pattern before it is cast, so every engine accepts exactly the same
@@ -39,6 +41,8 @@ RAW_PREFIX = "fleet"
 # the converted tables' folder: a stack from before the conversion wrote JSON Lines to fleet/<table>/, which a
 # Parquet table over the same folder could not read (that JSON stays, unread, until it expires)
 PARQUET_ROOT = f"{RAW_PREFIX}/parquet"
+DEVICE = "device"  # a converted table's second partition: the message's thing, as Firehose's partitioning read it
+DEVICE_QUERY = ".thing"  # the jq expression Firehose's dynamic partitioning evaluates for it
 # the data bucket's prefix of the crossings' evidence, evidence/<thing>/<event_id>/ (odedge.evidence.PREFIX: the
 # device package imports nothing of odshared, so a test holds the two equal)
 EVIDENCE_PREFIX = "evidence"
@@ -54,6 +58,12 @@ JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"  # Firehose's own JSON: the re
 REJECTED = "rejected"  # the table of those records, every ledger's, by ``ledger``
 REJECTED_PREFIX = f"{RAW_PREFIX}/errors/"  # <ledger>/format-conversion-failed/<dt>/: kept as long as fleet/
 CONVERSION_FAILED = "format-conversion-failed"  # Firehose's error output type for a record it could not convert
+PARTITIONING_FAILED = "partitioning-failed"  # ... and for one whose partition key it could not read (no thing)
+# ... and for one over the stream's active partitions quota (its "Buffer data for dynamic partitioning" page names
+# the folder so; [U] not seen written)
+PARTITIONS_EXCEEDED = "activePartitionExceeded"
+ERROR_TYPES = (CONVERSION_FAILED, PARTITIONING_FAILED, PARTITIONS_EXCEEDED)  # the rejected table's error_type
+REJECTED_PARTITIONS = ("ledger", "error_type", "dt")  # its folders' order: <ledger>/<error type>/<hour>/
 # the JSON document Firehose writes for each (its "Handling errors for data format conversion" page): the key as
 # written, its column (Hive type); rawData is the record's bytes, base64
 REJECTED_FIELDS = (
@@ -103,6 +113,11 @@ class Table:
     @property
     def prefix(self) -> str:
         return f"{self.root}/{self.name}/" if self.root else f"{self.name}/"
+
+    @property
+    def partition_keys(self) -> tuple[str, ...]:
+        """Its partitions: the arrival hour, and for a table Firehose converts the device."""
+        return ("dt", DEVICE) if self.schema else ("dt",)
 
     @property
     def rejected_prefix(self) -> str:
@@ -260,17 +275,18 @@ def _converted_texts_sql(table: Table) -> str:
     shown = ", ".join(f"CASE WHEN {_column(p)} IS NOT NULL THEN concat('{p[2:]}=', {_column(p)}) END" for p in paths)
     texts = ", ".join(f'{_column(f.path)} AS "{f.name}_text"' for f in table.fields)
     return (
-        f"(SELECT dt, \"{SOURCE}\" AS source, concat_ws(', ', {shown}) AS {BODY}, CAST(NULL AS varchar) AS refused, "
-        f"{texts} FROM {table.name})"
+        f"(SELECT dt, {DEVICE}, \"{SOURCE}\" AS source, concat_ws(', ', {shown}) AS {BODY}, "
+        f"CAST(NULL AS varchar) AS refused, {texts} FROM {table.name})"
     )
 
 
 def rejected_sql() -> str:
-    """The records Firehose could not convert, as a subquery: ``ledger`` (counts, health), ``dt``, ``source``,
-    ``reason`` (Firehose's error) and ``body`` (the record as it was sent)."""
+    """The records Firehose could not convert or partition, as a subquery: ``ledger`` (counts, health), ``dt``,
+    ``source``, ``reason`` (Firehose's error) and ``body`` (the record as it was sent)."""
+    failed = f"CASE WHEN error_type = '{CONVERSION_FAILED}' THEN 'convert' ELSE 'partition' END"
     return (
         f'(SELECT ledger, dt, "{SOURCE}" AS source, '
-        "concat('Firehose could not convert it (', coalesce(errorcode, 'no code'), ': ', "
+        f"concat('Firehose could not ', {failed}, ' it (', coalesce(errorcode, 'no code'), ': ', "
         "coalesce(errormessage, 'no message'), ')') AS reason, "
         f"from_utf8(from_base64(rawdata)) AS {BODY} FROM {REJECTED})"
     )
@@ -293,8 +309,8 @@ def texts_sql(table: Table) -> str:
 
 
 def parsed_sql(table: Table, texts: str = "") -> str:
-    """The table's messages parsed, as a subquery: ``dt``, ``source`` (the S3 object), ``body`` (the line; for a
-    converted table the fields it holds), each field
+    """The table's messages parsed, as a subquery: its partitions (``dt``; ``device`` for a converted table),
+    ``source`` (the S3 object), ``body`` (the line; for a converted table the fields it holds), each field
     typed (NULL where its text is not of its kind), the derived columns, and ``malformed`` (why; NULL for a good
     line). ``texts``: the relation of the fields' text (``texts_sql``'s columns) where it is not the lines' own
     parse (odctl reads local files' fields with DuckDB's reader); every engine then checks and casts them alike.
@@ -302,20 +318,23 @@ def parsed_sql(table: Table, texts: str = "") -> str:
     typed = ", ".join(f'{_typed(f)} AS "{f.name}"' for f in table.fields)
     columns = [f'"{f.name}"' for f in table.fields] + [f'{sql} AS "{name}"' for name, sql in table.derived]
     return (
-        f"(SELECT dt, source, {BODY}, {', '.join(columns)}, {_malformed(table)} AS malformed "
+        f"(SELECT {', '.join(table.partition_keys)}, source, {BODY}, {', '.join(columns)}, "
+        f"{_malformed(table)} AS malformed "
         f"FROM (SELECT *, {_wrong(table)} AS wrong FROM (SELECT *, {typed} FROM {texts or texts_sql(table)})))"
     )
 
 
 # The counts table's good messages, each crossing once (by event_id: its first copy to arrive, then the least by time,
 # line, class, direction and text, so two copies that disagree choose alike wherever the text is not kept): a
-# relation of every field and derived column. Its one parameter, the arrival partition from, is a period's first.
+# relation of every field and derived column. Its parameters: the arrival partition from (a period's first), then
+# the device twice ('' = every one; the device partition is the crossing's thing, so a device's query reads its
+# objects only and its crossings are the same).
 _COPIES = ", ".join(f'"{name}"' for name in (*(f.name for f in COUNTS.fields), *(n for n, _ in COUNTS.derived)))
 CROSSINGS = (
     f"(SELECT {_COPIES} FROM (SELECT {_COPIES}, "
     f'row_number() OVER (PARTITION BY thing, event_id ORDER BY dt, "timestamp", line, "class", direction, {BODY}) '
     "AS copy "
-    f"FROM {{{COUNTS.name}}} WHERE dt >= ? AND malformed IS NULL) WHERE copy = 1)"
+    f"FROM {{{COUNTS.name}}} WHERE dt >= ? AND (? = '' OR {DEVICE} = ?) AND malformed IS NULL) WHERE copy = 1)"
 )
 
 
@@ -380,8 +399,8 @@ def iso_utc(moment: datetime) -> str:
 
 
 def period_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
-    """The crossings queries' parameters, in their order."""
-    return [arrival_floor(since), iso_utc(since), iso_utc(until), thing, thing, line, line]
+    """The crossings queries' parameters, in their order (``CROSSINGS``' first)."""
+    return [arrival_floor(since), thing, thing, iso_utc(since), iso_utc(until), thing, thing, line, line]
 
 
 def review_parameters(
@@ -394,4 +413,4 @@ def review_parameters(
 def gap_parameters(until: datetime, thing: str = "", settle: timedelta = DELIVERY_SETTLE) -> list[str]:
     """``crossing_gaps``' parameters: health reports sent before ``until - settle`` count, so that the crossings
     a report says were delivered have left Firehose's buffer (offline, nothing buffers: ``settle`` 0)."""
-    return [iso_utc(until - settle), thing, thing]
+    return [thing, thing, iso_utc(until - settle), thing, thing, thing, thing]

@@ -1,5 +1,6 @@
 -- The net balance per device, line and class as counted, as corrected, and the difference (corrected - counted).
--- Parameters: arrival partition from (yyyy/MM/dd/HH), since, until (ISO 8601), thing, thing, line, line ('' = all).
+-- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), since, until
+-- (ISO 8601), thing, thing, line, line ('' = all).
 -- Each crossing once (by event_id); per event_id the latest correction wins (recorded_at, then correction_id), and
 -- applies once however often the crossing was delivered. A correction of an event the ledger does not hold (nor a
 -- correction added) changes nothing. The period and filters apply to the crossing as corrected.

@@ -1,12 +1,13 @@
 -- Missing crossings per device and stream: seq ranges neither in the ledger nor still in the device's outbox.
--- Parameters: health reports sent before (ISO 8601), thing, thing ('' = all). The whole ledger: a gap at a
+-- Parameters: thing, thing (the device partitions read), health reports sent before (ISO 8601), thing, thing (the
+-- same), thing, thing ('' = all). The whole ledger: a gap at a
 -- stream's start shows only beside its first seq. Sent in order, one at a time, so a seq below one received, or
 -- below the oldest its outbox still held (pending: the OLDEST are kept; after an overflow the newest are lost),
 -- or up to the last given when none is pending, is not coming.
 WITH crossings AS (
     SELECT DISTINCT thing, stream, seq
     FROM {counts}
-    WHERE malformed IS NULL
+    WHERE malformed IS NULL AND (? = '' OR device = ?)
 ),
 reports AS (
     SELECT thing, stream, last_seq, pending, oldest_seq, lost
@@ -17,7 +18,7 @@ reports AS (
                    AS newest
         FROM {health}
         WHERE malformed IS NULL AND counts_stream IS NOT NULL AND counts_seq IS NOT NULL
-          AND sent_at < from_iso8601_timestamp(?)
+          AND sent_at < from_iso8601_timestamp(?) AND (? = '' OR device = ?)
     )
     WHERE newest = 1
 ),

@@ -1,5 +1,6 @@
 -- Crossings per {period} per device, line, direction and class; each crossing once (by event_id).
--- Parameters: arrival partition from (yyyy/MM/dd/HH), since, until (ISO 8601), thing, thing, line, line ('' = all).
+-- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), since, until
+-- (ISO 8601), thing, thing, line, line ('' = all).
 SELECT thing, line, direction, "class", date_trunc('{period}', sent_at) AS period, count(*) AS crossings
 FROM {crossings}
 WHERE sent_at >= from_iso8601_timestamp(?) AND sent_at < from_iso8601_timestamp(?)

@@ -1,5 +1,6 @@
 -- Every crossing of the period for review: its event, what the device said, and the latest correction of it.
--- Parameters: arrival partition from (yyyy/MM/dd/HH), since, until (ISO 8601), thing, thing, line, line ('' = all),
+-- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), since, until
+-- (ISO 8601), thing, thing, line, line ('' = all),
 -- event_id, event_id ('' = all). Each crossing once (by event_id), then each crossing a correction added; the period
 -- and filters apply to what the device said (an added crossing: to what the correction says).
 WITH crossings AS (
