@@ -713,7 +713,7 @@ def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, a
     assert set(alarms) == {
         "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
         "CountsLostcamera07", "OutboxFillingcamera07", "CameraFault", "CameraFaultcamera07",
-        *(f"Ledger{what}{t}" for what in ("Stale", "DeliveryFailing", "Rejected", "PartitionsExceeded") for t in tables),
+        *(f"Ledger{w}{t}" for w in ("Stale", "DeliveryFailing", "Rejected", "PartitionsExceeded") for t in tables),
         "LedgerPartitionErrors", "LedgerPartitionsUnregistered",
     }  # fmt: skip
     _check_dashboard(template, produced)
