@@ -3,20 +3,22 @@ the counts ledger as the stack keeps it (Parquet, Firehose's record format conve
 kept before), and what Athena would bill for it.
 
 The messages are ledger_bench's device-years (the real counter's crossings made into the real counts messages,
-1% redelivered later), laid out as Firehose writes the counts stream: ``fleet/counts/YYYY/MM/DD/HH/<file>`` by
-arrival hour (UTC), one file per hour per device (health goes to ``fleet/health/``, another table). As Parquet,
+1% redelivered later), laid out as Firehose writes the counts stream: ``fleet/counts/YYYY/MM/DD/HH/<thing>/<file>``
+by arrival hour (UTC) and device (dynamic partitioning), one file per hour per device (health goes to
+``fleet/health/``, another table). As Parquet,
 each file is what the stream's conversion writes from those messages against the stack's Glue columns
 (``infra.fleet_data.table_columns``: every value as its text, ``totals`` as its JSON text; the conversion as the
 tests' stand-in of Firehose does it, tests.rehearsal.firehose_conversion: snappy, one row group per file). As
 JSON, each line a counts message as the IoT rule sends it.
 
 Over Parquet the query is the named query ``net_balance`` itself (its Trino text, run by DuckDB as odctl runs it,
-over the table as Athena sees it: ``dt`` from the file's folder, ``$path`` the file): each crossing once by
+over the table as Athena sees it: ``dt`` and ``device`` from the file's folders, ``$path`` the file): each
+crossing once by
 ``event_id`` (its first copy), counted in and out per thing, line and class within ``[since, until)``. It reads
 every field's column but ``totals`` (choosing a crossing's first copy names them all). Over JSON the bench's own
 query of the same shape reads the files whole, as the lines tables did. Twice: (1) one device's last month
-(December 2025: ``dt >= 2025/12/01/00`` is then that month's folders, as the named query prunes; ``thing`` is no
-partition, so in a fleet's folders the same query reads every device's month) and (2) the whole fleet's year.
+(December 2025, ``camera-01``: the partitions Athena reads for the named query's ``dt >= 2025/12/01/00`` and
+``device = 'camera-01'``, that month's folders of that device) and (2) the whole fleet's year.
 Bytes are those DuckDB actually reads through a counting fsspec file system (bench/counted_fs.py), each byte once,
 not the files' sizes. Parquet is read twice: as DuckDB reads it by default (a file of a few KB whole, with its
 footer: so do Trino's readers below their small-file threshold, trinodb/trino#19127), and with DuckDB's
@@ -59,8 +61,9 @@ READINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "parquet, DuckDB's default": ("parquet", ()),
     "parquet, needed column chunks": ("parquet", ("SET disable_parquet_prefetching = true",)),
 }
-MONTH = ("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025/12/*/*")  # since, until, its folders
+MONTH = ("2025-12-01T00:00:00Z", "2026-01-01T00:00:00Z", "2025/12/*/*")  # since, until, its hours' folders
 YEAR = ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "*/*/*/*")
+ONE = "camera-01"  # the device the month's query asks for
 USD_PER_TB, MIN_MB = 5.0, 10
 FIELDS = ("thing", "type", "event_id", "seq", "timestamp", "line", "class", "direction", "track_id", "camera")
 JSON_COLUMNS = "{'thing': 'VARCHAR', 'event_id': 'VARCHAR', 'line': 'VARCHAR', 'class': 'VARCHAR', " + (
@@ -83,10 +86,11 @@ WHERE copy = 1
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
-# the counts table as Athena sees the Parquet: its columns, dt (the file's hour folder) and $path
+# the counts table as Athena sees the Parquet: its columns, dt and device (the file's folders) and $path
 PARQUET_TABLE = (
     "CREATE VIEW counts AS SELECT * EXCLUDE (filename), "
     "regexp_extract(filename, 'counts/([0-9]{{4}}/[0-9]{{2}}/[0-9]{{2}}/[0-9]{{2}})/', 1) AS dt, "
+    "regexp_extract(filename, 'counts/[0-9/]{{13}}/([^/]+)/', 1) AS device, "
     'filename AS "$path" FROM read_parquet({files}, filename = true)'
 )
 
@@ -140,7 +144,7 @@ def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str
     truth = device_year(raw, thing, seed)
     for hour, bodies in _hours(raw, thing):
         name = f"counts-1-{hour.replace('/', '-')}-00-00-{thing}"
-        folders = {fmt: root / fmt / "fleet" / "counts" / hour for fmt in FORMATS}
+        folders = {fmt: root / fmt / "fleet" / "counts" / hour / thing for fmt in FORMATS}
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         (folders["json"] / name).write_bytes(b"".join(body + b"\n" for body in bodies))
@@ -149,9 +153,10 @@ def write_device(root: Path, thing: str, seed: int) -> Tally[tuple[str, str, str
     return truth
 
 
-def scan(root: Path, reading: str, files: str, since: str, until: str) -> dict[str, Any]:
-    """The net balance over ``files`` (a glob under the format's ``fleet/counts/``), read as ``reading`` says: its
-    rows, the bytes read (each once), and the files' count and sizes."""
+def scan(root: Path, reading: str, files: str, since: str, until: str, thing: str) -> dict[str, Any]:
+    """The net balance over ``files`` (a glob under the format's ``fleet/counts/``: the partitions read), read as
+    ``reading`` says, of ``thing`` ('': every device): its rows, the bytes read (each once), and the files' count
+    and sizes."""
     import duckdb
 
     from bench.counted_fs import CountingFileSystem
@@ -169,12 +174,12 @@ def scan(root: Path, reading: str, files: str, since: str, until: str) -> dict[s
     if fmt == "json":
         rows = connection.execute(JSON_NET_BALANCE.format(source=JSON_SOURCE), [glob, since, until]).fetchall()
     else:
-        rows = _named_net_balance(connection, glob, since, until)
+        rows = _named_net_balance(connection, glob, since, until, thing)
     sizes = [path.stat().st_size for path in (root / fmt / "fleet" / "counts").glob(files)]
     return {"rows": rows, "read": counted.distinct(), "files": len(sizes), "stored": sum(sizes)}
 
 
-def _named_net_balance(connection: Any, glob: str, since: str, until: str) -> list[tuple[Any, ...]]:
+def _named_net_balance(connection: Any, glob: str, since: str, until: str, thing: str) -> list[tuple[Any, ...]]:
     """The named query ``net_balance`` over the Parquet ``glob`` names, as odctl runs a named query in DuckDB."""
     from datetime import datetime
 
@@ -185,7 +190,7 @@ def _named_net_balance(connection: Any, glob: str, since: str, until: str) -> li
 
     connection.execute("SET TimeZone = 'UTC'")
     connection.execute(PARQUET_TABLE.format(files=quoted(glob)))
-    parameters = period_parameters(datetime.fromisoformat(since), datetime.fromisoformat(until))
+    parameters = period_parameters(datetime.fromisoformat(since), datetime.fromisoformat(until), thing)
     text = with_literals(query("net_balance").sql, parameters)
     return list(connection.execute(sqlglot.transpile(text, read="trino", write=duckdb_dialect())[0]).fetchall())
 
@@ -220,14 +225,14 @@ def main(argv: list[str]) -> None:
 def _report(devices: int, truth: Tally[tuple[str, str, str, str]]) -> None:
     """Both queries, each reading, as a Markdown table."""
     queries = (
-        ("one device, December", MONTH[0], MONTH[1], f"{MONTH[2]}/*-camera-01*"),
-        (f"{devices} devices, 2025", YEAR[0], YEAR[1], f"{YEAR[2]}/*"),
+        ("one device, December", MONTH[0], MONTH[1], f"{MONTH[2]}/{ONE}/*", ONE),
+        (f"{devices} devices, 2025", YEAR[0], YEAR[1], f"{YEAR[2]}/*/*", ""),
     )
     print(f"{sum(truth.values())} crossings in {devices} device-years\n")
     print("| query | read as | files | stored MB | read MB | Athena bills | USD per query | same rows |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-    for name, since, until, files in queries:
-        results = {reading: scan(OUT, reading, files, since, until) for reading in READINGS}
+    for name, since, until, files, thing in queries:
+        results = {reading: scan(OUT, reading, files, since, until, thing) for reading in READINGS}
         rows = results["json"]["rows"]
         for reading, result in results.items():
             same = result["rows"] == rows and (since != YEAR[0] or _exact(rows, truth))

@@ -257,9 +257,10 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     change; the review lists the device's uploaded evidence."""
     import boto3
 
+    from infra.fleet_data import DEVICE_KEYS, delivery_prefixes
     from odctl.ledger_local import run_query, run_query_files
     from odshared.fleet.ledger import COUNTS, period_parameters, query, review_parameters
-    from tests.rehearsal.firehose_conversion import convert
+    from tests.rehearsal.firehose_conversion import deliver, evaluate_prefix
     from tests.rehearsal.ledger_objects import landed_from_s3, stack_columns
 
     out, _ = detected
@@ -286,9 +287,12 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
     # the device's crossings as Firehose writes them (converted), beside the correction: the corrected totals
     crossings = [json.loads(line)["message"] for line in out.read_text().splitlines()]
     records = [(json.dumps(m) + "\n").encode() for m in crossings if m.get("type") == "crossing"]
-    parquet, failed = convert(records, stack_columns()["counts"], datetime(2026, 11, 22, 9, tzinfo=UTC))
+    arrival = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    objects, failed = deliver(records, stack_columns()["counts"], arrival, DEVICE_KEYS)
     assert not failed
-    s3.put_object(Bucket=bucket, Key=f"{COUNTS.prefix}2026/11/22/09/stream-1", Body=parquet)
+    prefix, _ = delivery_prefixes(COUNTS)
+    for keys, parquet in objects.items():
+        s3.put_object(Bucket=bucket, Key=evaluate_prefix(prefix, arrival, keys=dict(keys)) + "stream-1", Body=parquet)
     since = datetime(2026, 1, 1, tzinfo=UTC)
     landed = landed_from_s3(s3, bucket, tmp_path, stack_columns())
     totals = run_query("corrected_balance", period_parameters(since, datetime.now(UTC)), landed)

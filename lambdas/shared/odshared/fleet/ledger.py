@@ -56,7 +56,7 @@ SERDE = "org.apache.hadoop.hive.serde2.RegexSerDe"  # the lines tables' (correct
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"  # what Firehose converts to
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"  # Firehose's own JSON: the records it could not convert
 REJECTED = "rejected"  # the table of those records, every ledger's, by ``ledger``
-REJECTED_PREFIX = f"{RAW_PREFIX}/errors/"  # <ledger>/format-conversion-failed/<dt>/: kept as long as fleet/
+REJECTED_PREFIX = f"{RAW_PREFIX}/errors/"  # <ledger>/<error type>/<dt>/: kept as long as fleet/
 CONVERSION_FAILED = "format-conversion-failed"  # Firehose's error output type for a record it could not convert
 PARTITIONING_FAILED = "partitioning-failed"  # ... and for one whose partition key it could not read (no thing)
 # ... and for one over the stream's active partitions quota (its "Buffer data for dynamic partitioning" page names
@@ -121,7 +121,7 @@ class Table:
 
     @property
     def rejected_prefix(self) -> str:
-        """Where Firehose writes the records it could not convert (``REJECTED``)."""
+        """Where Firehose writes the records it could not partition or convert (``REJECTED``)."""
         return f"{REJECTED_PREFIX}{self.name}/"
 
 
