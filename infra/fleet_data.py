@@ -61,6 +61,14 @@ SCHEMAS = REPO / "edge_component" / "schemas"  # the device's message schemas: t
 HOUR = "!{timestamp:yyyy/MM/dd/HH}"  # the arrival hour (UTC), as Firehose's default prefix writes it: the tables' dt
 CONVERSION_BUFFER_MB = 64  # the least Firehose takes for a stream that converts the record format (or partitions)
 DEVICE_KEYS = {DEVICE: DEVICE_QUERY}  # dynamic partitioning's keys: each a jq query over the message
+
+
+def metadata_query(keys: dict[str, str]) -> str:
+    """Dynamic partitioning's MetadataExtractionQuery: one jq program making an object of the keys, ``{device:.thing}``
+    (a jq program, not JSON: ``{"device": ".thing"}`` would give every record the text ".thing")."""
+    return "{" + ",".join(f"{name}:{query}" for name, query in keys.items()) + "}"
+
+
 PARTITIONING_RETRY_S = 7200  # the most Firehose takes: an S3 prefix it cannot write is retried this long
 
 
@@ -241,9 +249,19 @@ class FleetData(Construct):
 
     def _partition_registration(self, data: s3.IBucket) -> PythonFunction:
         """Each Parquet object's (hour, device) partition registered in Glue when S3 says it landed. EventBridge
-        retries a failed registration for 24 hours, then keeps the event in a dead-letter queue (fleet_monitoring
-        alarms on it and on the function's errors): an object is never left unread without a word."""
+        invokes the function asynchronously: a failed registration is retried by Lambda (twice, within 6 hours), an
+        event EventBridge could not hand over by EventBridge (for 24 hours); then either keeps the event, as it
+        was, in one dead-letter queue (fleet_monitoring alarms on it and on the function's errors): an object is
+        never left unread without a word. Records Firehose refused (fleet/errors/) have a rule of their own, with
+        no target: its matched events are what an alarm counts."""
         data.enable_event_bridge_notification()
+        self.unregistered = sqs.Queue(
+            self,
+            "UnregisteredPartitions",
+            retention_period=cdk.Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
         registration = PythonFunction(
             self,
             "RegisterPartitions",
@@ -252,6 +270,7 @@ class FleetData(Construct):
             timeout_minutes=1,
             memory_size=256,
             environment={"FLEET_DATABASE": self.database_name},
+            dead_letter_queue=self.unregistered,
         )
         stack = cdk.Stack.of(self)
         registration.function.add_to_role_policy(
@@ -268,13 +287,6 @@ class FleetData(Construct):
                     ),
                 ],
             )
-        )
-        self.unregistered = sqs.Queue(
-            self,
-            "UnregisteredPartitions",
-            retention_period=cdk.Duration.days(14),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
         )
         events.Rule(
             self,
@@ -294,6 +306,16 @@ class FleetData(Construct):
                 )
             ],
         )
+        self.refused = events.Rule(
+            self,
+            "RecordRefused",
+            description="Firehose wrote a record it could not partition or convert under fleet/errors/ (counted)",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [data.bucket_name]}, "object": {"key": [{"prefix": REJECTED_PREFIX}]}},
+            ),
+        )
         return registration
 
     def _partitioning(
@@ -308,7 +330,7 @@ class FleetData(Construct):
             type="MetadataExtraction",
             parameters=[
                 firehose.CfnDeliveryStream.ProcessorParameterProperty(
-                    parameter_name="MetadataExtractionQuery", parameter_value=json.dumps(DEVICE_KEYS)
+                    parameter_name="MetadataExtractionQuery", parameter_value=metadata_query(DEVICE_KEYS)
                 ),
                 firehose.CfnDeliveryStream.ProcessorParameterProperty(
                     parameter_name="JsonParsingEngine", parameter_value="JQ-1.6"

@@ -15,6 +15,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -58,6 +59,7 @@ class FleetMonitoring(Construct):
         streams: Mapping[str, firehose.CfnDeliveryStream],
         registration: lambda_.IFunction,
         unregistered: sqs.IQueue,
+        refused: events.IRule,
     ) -> None:
         super().__init__(scope, construct_id)
         self.metrics_log = logs.LogGroup(self, "Metrics", retention=logs.RetentionDays.ONE_MONTH)
@@ -87,7 +89,7 @@ class FleetMonitoring(Construct):
             metric_value="1",
         )
         self.streams = dict(streams)
-        self.alarms = self._alarms(alarms) + self._registration(registration, unregistered)
+        self.alarms = self._alarms(alarms) + self._registration(registration, unregistered, refused)
         for alarm in self.alarms:
             alarm.add_alarm_action(actions.SnsAction(topic))
             alarm.add_ok_action(actions.SnsAction(topic))
@@ -123,15 +125,33 @@ class FleetMonitoring(Construct):
             made += self._delivery(table, stream)
         return made
 
-    def _registration(self, function: lambda_.IFunction, unregistered: sqs.IQueue) -> list[cloudwatch.Alarm]:
-        """The ledger's partitions: an object whose partition is not registered is not read by any query."""
+    def _registration(
+        self, function: lambda_.IFunction, unregistered: sqs.IQueue, refused: events.IRule
+    ) -> list[cloudwatch.Alarm]:
+        """The ledger's partitions: an object whose partition is not registered is not read by any query; and a
+        record Firehose refused (any error type: partitioning fails before conversion is tried) is not counted."""
+        matched = cloudwatch.Metric(
+            namespace="AWS/Events",
+            metric_name="MatchedEvents",
+            dimensions_map={"RuleName": refused.rule_name},
+            statistic="Sum",
+            period=FIVE_MINUTES,
+        )
         return [
+            self._ceiling(
+                "LedgerRefused",
+                matched,
+                1,
+                "Firehose wrote a record it could not partition or convert (not JSON, no thing, a value where an "
+                "object belongs, over the partition quota) under fleet/errors/: it is not counted; the named query "
+                "malformed_records names it",
+            ),
             self._ceiling(
                 "LedgerPartitionErrors",
                 function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                 1,
-                "registering a ledger object's partition failed (EventBridge retries it for 24 hours; the "
-                "function's log says why): until it succeeds, the queries do not read that device's hour",
+                "registering a ledger object's partition failed (Lambda retries it twice; the function's log says "
+                "why): until it succeeds, the queries do not read that device's hour",
             ),
             self._ceiling(
                 "LedgerPartitionsUnregistered",
@@ -233,8 +253,8 @@ class FleetMonitoring(Construct):
                 f"LedgerRejected-{table}",
                 metric("FailedConversion.Records", "Sum"),
                 1,
-                f"the {table} stream could not convert a message to Parquet (not JSON, or a value where an object "
-                "belongs): it is not counted; the named query malformed_records names it (fleet/errors/)",
+                f"the {table} stream could not convert a message to Parquet (a value where an object belongs): it "
+                "is not counted; the named query malformed_records names it (fleet/errors/)",
             ),
             self._ceiling(
                 f"LedgerPartitionsExceeded-{table}",

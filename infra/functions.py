@@ -10,6 +10,7 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .lambda_bundle import REPO, build_bundle
@@ -48,6 +49,7 @@ class PythonFunction(Construct):
         ephemeral_storage_mib: int = 512,
         environment: dict[str, str] | None = None,
         extra_files: dict[str, Path] | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,  # where an asynchronous event goes after Lambda's own retries
     ) -> None:
         super().__init__(scope, construct_id)
         function_dir = LAMBDAS / folder
@@ -74,6 +76,7 @@ class PythonFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             architecture=lambda_.Architecture.X86_64,
+            dead_letter_queue=dead_letter_queue,
         )
 
 

@@ -48,6 +48,7 @@ class ObjectDetectionStack(cdk.Stack):
             streams=fleet.streams,
             registration=fleet.partitions.function,
             unregistered=fleet.unregistered,
+            refused=fleet.refused,
         )
         registry = model_package_group(self, config.stack_name)
         group_name = str(registry.model_package_group_name)

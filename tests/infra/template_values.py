@@ -38,6 +38,8 @@ class Deployment:
         kind = self.template["Resources"][logical]["Type"]
         if kind in ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine", "AWS::IAM::ManagedPolicy"):
             return self.arn(logical)
+        if kind == "AWS::SQS::Queue":  # a queue's Ref is its URL
+            return f"https://sqs.{self.region}.amazonaws.com/{self.account}/{self.name(logical)}"
         return self.name(logical)
 
     def arn(self, logical: str) -> str:
@@ -52,6 +54,7 @@ class Deployment:
             "AWS::SNS::Topic": f"arn:{PARTITION}:sns:{scope}:{name}",
             "AWS::StepFunctions::StateMachine": f"arn:{PARTITION}:states:{scope}:stateMachine:{name}",
             "AWS::Events::Rule": f"arn:{PARTITION}:events:{scope}:rule/{name}",
+            "AWS::SQS::Queue": f"arn:{PARTITION}:sqs:{scope}:{name}",
             "AWS::GreengrassV2::ComponentVersion": f"arn:{PARTITION}:greengrass:{scope}:components:{name}",
             "AWS::KinesisFirehose::DeliveryStream": f"arn:{PARTITION}:firehose:{scope}:deliverystream/{name}",
         }[kind]

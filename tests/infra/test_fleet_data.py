@@ -118,7 +118,7 @@ def test_each_stream_converts_to_parquet_with_a_column_for_every_property_of_its
         (processor,) = destination["ProcessingConfiguration"]["Processors"]
         parameters = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
         assert processor["Type"] == "MetadataExtraction" and parameters["JsonParsingEngine"] == "JQ-1.6"
-        assert json.loads(parameters["MetadataExtractionQuery"]) == {"device": ".thing"}
+        assert parameters["MetadataExtractionQuery"] == "{device:.thing}"  # a jq program making {"device": <thing>}
     readable = [
         r
         for policy in _resources(template, "AWS::IAM::Policy").values()
@@ -142,8 +142,10 @@ def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registr
     synthesized,
 ):
     """S3 sends the data bucket's events to EventBridge; a rule sends each Parquet object's "Object Created" to the
-    registration function, retried for a day, then into a dead-letter queue that an alarm watches (as do the
-    function's errors). The function may read the two tables and add their partitions, nothing else."""
+    registration function (handed over for up to a day; Lambda retries a failed registration), then into a
+    dead-letter queue that an alarm watches (as do the function's errors). The function may read the two tables
+    and add their partitions, nothing else. Another rule matches every object Firehose refused: an alarm counts
+    them."""
     _, template = synthesized
     deployment = Deployment(template)
     buckets = _resources(template, "AWS::S3::Bucket")
@@ -151,7 +153,7 @@ def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registr
         r["Type"] == "Custom::S3BucketNotifications" and "EventBridgeConfiguration" in json.dumps(r)
         for r in template["Resources"].values()
     )
-    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "aws.s3" in json.dumps(r)]
+    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "fleet/parquet/" in json.dumps(r)]
     pattern = deployment.resolve(rule["EventPattern"])
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"] == {"key": [{"prefix": "fleet/parquet/"}]}
@@ -169,13 +171,29 @@ def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registr
         for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
-    assert granted - {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} == {
+    assert granted - {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "sqs:SendMessage"} == {
         "glue:GetTable",
         "glue:BatchCreatePartition",
     }
+    dead_letters = template["Resources"][function]["Properties"]["DeadLetterConfig"]["TargetArn"]
+    assert dead_letters == {"Fn::GetAtt": [queue, "Arn"]}  # Lambda's own retries end in the same queue
     watched = [json.dumps(a) for a in _resources(template, "AWS::CloudWatch::Alarm").values() if "Dimensions" in a]
     assert any(queue in a and "ApproximateNumberOfMessagesVisible" in a for a in watched)
     assert any(function in a and '"Errors"' in a for a in watched)
+    (refused,) = [k for k, r in _resources(template, "AWS::Events::Rule").items() if "fleet/errors/" in json.dumps(r)]
+    assert any(refused in a and "MatchedEvents" in a for a in watched)
+
+
+def test_the_stand_in_evaluates_only_a_jq_program_making_an_object_of_top_level_keys():
+    """So a MetadataExtractionQuery Firehose would read otherwise (JSON: every record's key the text ".thing")
+    fails the tests instead of being read kindly."""
+    from tests.rehearsal.firehose_conversion import jq_keys
+
+    assert jq_keys("{device:.thing}") == {"device": ".thing"}
+    assert jq_keys("{ a: .b, c:.d }") == {"a": ".b", "c": ".d"}
+    for other in ('{"device": ".thing"}', "{device:.a.b}", ".thing"):
+        with pytest.raises(NotImplementedError):
+            jq_keys(other)
 
 
 def test_the_corrections_table_reads_what_odctl_writes_and_nothing_expires_it(synthesized):
@@ -385,7 +403,7 @@ def _catalog_from_template(template, bucket):
         glue.create_table(DatabaseName=DATABASE, TableInput=deployment.resolve(table["TableInput"]))
     s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
-    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "aws.s3" in json.dumps(r)]
+    (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "fleet/parquet/" in json.dumps(r)]
     events.put_rule(Name="partition-landed", EventPattern=json.dumps(deployment.resolve(rule["EventPattern"])))
     queue = sqs.create_queue(QueueName="registration")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -661,10 +679,16 @@ def _emitted_elsewhere(template, metric: dict) -> bool:
     """Firehose's own delivery metrics of one of the stack's streams, the partition registration's (its function's
     errors, its dead-letter queue's messages), or the rule errors' metric filter's."""
     streams = set(_resources(template, "AWS::KinesisFirehose::DeliveryStream"))
-    owned = {"AWS/Lambda": ("Errors", "FunctionName"), "AWS/SQS": ("ApproximateNumberOfMessagesVisible", "QueueName")}
+    owned = {
+        "AWS/Lambda": ("Errors", "FunctionName"),
+        "AWS/SQS": ("ApproximateNumberOfMessagesVisible", "QueueName"),
+        "AWS/Events": ("MatchedEvents", "RuleName"),
+    }
     if metric["Namespace"] in owned:
         (dimension,) = metric["Dimensions"]
-        kind = {"AWS/Lambda": "AWS::Lambda::Function", "AWS/SQS": "AWS::SQS::Queue"}[metric["Namespace"]]
+        kind = {"AWS/Lambda": "AWS::Lambda::Function", "AWS/SQS": "AWS::SQS::Queue", "AWS/Events": "AWS::Events::Rule"}[
+            metric["Namespace"]
+        ]
         logical = dimension["Value"]["Ref"] if "Ref" in dimension["Value"] else dimension["Value"]["Fn::GetAtt"][0]
         return (metric["MetricName"], dimension["Name"]) == owned[metric["Namespace"]] and logical in _resources(
             template, kind
@@ -714,7 +738,7 @@ def test_every_alarm_and_panel_reads_a_metric_that_is_emitted(device_messages, a
         "FleetSilent", "CountsLost", "OutboxFilling", "RuleErrors", "Silentcamera07", "LowFpscamera07",
         "CountsLostcamera07", "OutboxFillingcamera07", "CameraFault", "CameraFaultcamera07",
         *(f"Ledger{w}{t}" for w in ("Stale", "DeliveryFailing", "Rejected", "PartitionsExceeded") for t in tables),
-        "LedgerPartitionErrors", "LedgerPartitionsUnregistered",
+        "LedgerPartitionErrors", "LedgerPartitionsUnregistered", "LedgerRefused",
     }  # fmt: skip
     _check_dashboard(template, produced)
 

@@ -10,8 +10,9 @@ each field's text and decide in SQL whether it is a message they can count, as t
 lines as strings: a field is checked against a pattern before it is cast, so every engine accepts exactly the same
 values (their casts differ: DuckDB takes ``'5.0'`` as a bigint). The ones the queries cannot count are never
 dropped unseen: ``malformed_records`` names each (its S3 object, ``$path``; why; its fields), and a record
-Firehose could not convert at all (not JSON; no object where a column is a struct) is in the stream's error
-output, the ``rejected`` table, named by the same query. Every message is in exactly one of the two.
+Firehose could not partition (not JSON; no ``thing``) or convert (no object where a column is a struct) is in the
+stream's error output, the ``rejected`` table, named by the same query. Every message is in exactly one of the
+two.
 
 Corrections, which odctl writes (one JSON object per S3 object), are a lines table: one string column ``body``
 read by the Regex SerDe (``(?s)(.*)``: the whole line, DOTALL so a JSON string's raw U+2028 stays in it), which
@@ -22,7 +23,7 @@ on one malformed line.
 
 The queries are Athena's SQL (Trino) in ``queries/``; ``{counts}``, ``{health}`` and ``{corrections}`` in them stand
 for the parsed table (``parsed_sql``), so the checks are written once, from the fields declared here,
-``{rejected}`` for what Firehose could not convert, and ``{crossings}`` for the counts table's crossings each once
+``{rejected}`` for what Firehose refused, and ``{crossings}`` for the counts table's crossings each once
 (``CROSSINGS``), so the rule of which copy counts is written once too. ``odctl counts`` runs the same text offline
 through DuckDB (transpiled by sqlglot). A crossing arrives at or after it happened, so a period's queries bound
 ``dt`` from below only (a day before ``since``, for device clocks running ahead), and count each crossing once by
