@@ -90,6 +90,15 @@ def table_columns(table: Table) -> list[tuple[str, str]]:
     return glue_columns(schema, [f.path for f in table.fields])
 
 
+def object_created(bucket: s3.IBucket, prefix: str) -> events.EventPattern:
+    """S3's EventBridge event for an object that landed in ``bucket`` under ``prefix``."""
+    return events.EventPattern(
+        source=["aws.s3"],
+        detail_type=["Object Created"],
+        detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
+    )
+
+
 def log_writer(group: logs.ILogGroup) -> iam.PolicyStatement:
     """What an IoT rule's cloudwatchLogs action needs on its group: streams and events, on the group's streams."""
     streams = cdk.Stack.of(group).format_arn(
@@ -292,11 +301,7 @@ class FleetData(Construct):
             self,
             "PartitionLanded",
             description="A ledger Parquet object landed: register its partition",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={"bucket": {"name": [data.bucket_name]}, "object": {"key": [{"prefix": f"{PARQUET_ROOT}/"}]}},
-            ),
+            event_pattern=object_created(data, f"{PARQUET_ROOT}/"),
             targets=[
                 targets.LambdaFunction(
                     registration.function,
@@ -310,11 +315,7 @@ class FleetData(Construct):
             self,
             "RecordRefused",
             description="Firehose wrote a record it could not partition or convert under fleet/errors/ (counted)",
-            event_pattern=events.EventPattern(
-                source=["aws.s3"],
-                detail_type=["Object Created"],
-                detail={"bucket": {"name": [data.bucket_name]}, "object": {"key": [{"prefix": REJECTED_PREFIX}]}},
-            ),
+            event_pattern=object_created(data, REJECTED_PREFIX),
         )
         return registration
 
