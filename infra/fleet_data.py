@@ -38,6 +38,8 @@ from odshared.fleet.ledger import (
     ERROR_TYPES,
     JSON_SERDE,
     LINE_REGEX,
+    OBJECT_CREATED,
+    OBJECT_DELETED,
     PARQUET_ROOT,
     PARQUET_SERDE,
     PARTITION_PROJECTION_FORMAT,
@@ -90,11 +92,11 @@ def table_columns(table: Table) -> list[tuple[str, str]]:
     return glue_columns(schema, [f.path for f in table.fields])
 
 
-def object_created(bucket: s3.IBucket, prefix: str) -> events.EventPattern:
-    """S3's EventBridge event for an object that landed in ``bucket`` under ``prefix``."""
+def object_events(bucket: s3.IBucket, prefix: str, kinds: tuple[str, ...] = (OBJECT_CREATED,)) -> events.EventPattern:
+    """S3's EventBridge events of ``kinds`` for the objects in ``bucket`` under ``prefix``."""
     return events.EventPattern(
         source=["aws.s3"],
-        detail_type=["Object Created"],
+        detail_type=list(kinds),
         detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
     )
 
@@ -284,7 +286,7 @@ class FleetData(Construct):
         stack = cdk.Stack.of(self)
         registration.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["glue:GetTable", "glue:BatchCreatePartition"],
+                actions=["glue:GetTable", "glue:BatchCreatePartition", "glue:DeletePartition"],
                 resources=[
                     stack.format_arn(service="glue", resource="catalog"),
                     stack.format_arn(service="glue", resource="database", resource_name=self.database_name),
@@ -297,11 +299,18 @@ class FleetData(Construct):
                 ],
             )
         )
+        registration.function.add_to_role_policy(  # is a device's hour folder empty: ListObjectsV2 on it
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[data.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{PARQUET_ROOT}/*"]}},
+            )
+        )
         events.Rule(
             self,
             "PartitionLanded",
-            description="A ledger Parquet object landed: register its partition",
-            event_pattern=object_created(data, f"{PARQUET_ROOT}/"),
+            description="A ledger Parquet object landed or expired: register its partition, or drop it emptied",
+            event_pattern=object_events(data, f"{PARQUET_ROOT}/", (OBJECT_CREATED, OBJECT_DELETED)),
             targets=[
                 targets.LambdaFunction(
                     registration.function,
@@ -315,7 +324,7 @@ class FleetData(Construct):
             self,
             "RecordRefused",
             description="Firehose wrote a record it could not partition or convert under fleet/errors/ (counted)",
-            event_pattern=object_created(data, REJECTED_PREFIX),
+            event_pattern=object_events(data, REJECTED_PREFIX),
         )
         return registration
 

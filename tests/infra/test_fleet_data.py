@@ -155,7 +155,7 @@ def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registr
     )
     (rule,) = [r for r in _resources(template, "AWS::Events::Rule").values() if "fleet/parquet/" in json.dumps(r)]
     pattern = deployment.resolve(rule["EventPattern"])
-    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail-type"] == ["Object Created", "Object Deleted"]  # landed; expired
     assert pattern["detail"]["object"] == {"key": [{"prefix": "fleet/parquet/"}]}
     (target,) = rule["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
@@ -174,6 +174,8 @@ def test_each_objects_partition_is_registered_when_it_lands_and_a_failed_registr
     assert granted - {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "sqs:SendMessage"} == {
         "glue:GetTable",
         "glue:BatchCreatePartition",
+        "glue:DeletePartition",
+        "s3:ListBucket",
     }
     dead_letters = template["Resources"][function]["Properties"]["DeadLetterConfig"]["TargetArn"]
     assert dead_letters == {"Fn::GetAtt": [queue, "Arn"]}  # Lambda's own retries end in the same queue
@@ -451,7 +453,7 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(
     template's rule, which registers its partition in Glue (the template's tables); the queries read the objects of
     the registered partitions, as Athena does. They give the device's totals exactly; malformed_records names the
     cut line (its error object, its text, why); every line is counted or named. A redelivered event registers
-    nothing twice."""
+    nothing twice; a partition whose objects expire is dropped with the last."""
     import boto3
 
     from odctl.ledger_local import run_query
@@ -485,7 +487,10 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(
     assert {(table, values[1]) for table, values in registered} == {(t.name, "camera-07") for t in TABLES}
     assert all(re.fullmatch(r"[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}", values[0]) for _, values in registered)
     assert all(e["detail"]["object"]["key"].startswith("fleet/parquet/") for e in events)
-    again = registration.invoke(events[0], REGISTRATION_CONTEXT)
+    # moto's raw objects, which the stand-in replaces, name no partition: their deletion events dropped nothing
+    created = [e for e in events if e["detail-type"] == "Object Created"]
+    assert {e["detail-type"] for e in events} <= {"Object Created", "Object Deleted"} and created
+    again = registration.invoke(created[0], REGISTRATION_CONTEXT)
     assert again == {"result": {"registered": []}}  # a redelivered event: the partition is there
     tables = landed_from_s3(s3, bucket, tmp_path, stack_columns(), glue=glue)
     written = landed_from_s3(s3, bucket, tmp_path / "all", stack_columns())
@@ -512,6 +517,22 @@ def test_the_devices_messages_through_firehose_give_its_totals_once_each(
     stored = [json.loads(line) for line in _parquet_rows(tables.parquet["counts"])]
     assert len(stored) == 2 * sum(want.values()) == 2 * len({m["event_id"] for m in stored})  # each one twice
     assert run_query("crossing_gaps", gap_parameters(ALL_TIME[1]), tables) == []
+    _expire_one_partition(s3, bucket, glue, sqs, queue, registration)
+
+
+def _expire_one_partition(s3, bucket, glue, sqs, queue, registration) -> None:
+    """The health table's partition's objects deleted (as the lifecycle rule expires them): through the rule and
+    the registration bundle, the partition is dropped once the last is gone, and only then."""
+    (partition,) = glue.get_partitions(DatabaseName="fleet", TableName="health")["Partitions"]
+    folder = partition["StorageDescriptor"]["Location"].removeprefix(f"s3://{bucket}/")
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=folder)["Contents"]]
+    for number, key in enumerate(keys, 1):
+        s3.delete_object(Bucket=bucket, Key=key)
+        events = _register_landed(registration, sqs, queue)
+        assert [e["detail-type"] for e in events] == ["Object Deleted"]
+        left = glue.get_partitions(DatabaseName="fleet", TableName="health")["Partitions"]
+        assert len(left) == (0 if number == len(keys) else 1)
+    assert glue.get_partitions(DatabaseName="fleet", TableName="counts")["Partitions"]  # the other table's stay
 
 
 def _parquet_rows(placed) -> list[str]:

@@ -1,5 +1,7 @@
 """The converted ledger tables' partitions in Glue: each object Firehose writes names its partition in its key,
-``fleet/parquet/<table>/YYYY/MM/DD/HH/<device>/<object>``, and this registers it as it lands.
+``fleet/parquet/<table>/YYYY/MM/DD/HH/<device>/<object>``, and this registers it as it lands, and drops it once
+the lifecycle rule has expired the last object in its folder (else Glue would keep a partition per device-hour
+forever, and every fleet-wide query would list them).
 
 Why registered, not projected: Athena's projection of a device needs either every device's name in the table
 (``enum``) or a fixed device in every query (``injected``), which the fleet-wide named queries cannot give. A
@@ -20,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from odshared.core.log import log_event
-from odshared.fleet.ledger import PARTITION_FORMAT, TABLES
+from odshared.fleet.ledger import OBJECT_CREATED, OBJECT_DELETED, PARTITION_FORMAT, TABLES
 
 logger = logging.getLogger(__name__)
 HOUR_PARTS = PARTITION_FORMAT.count("/") + 1  # YYYY/MM/DD/HH: four folders
@@ -101,12 +103,49 @@ def register(glue: Any, database: str, bucket: str, keys: Iterable[str]) -> list
     return created
 
 
-def keys_of_event(event: dict[str, Any]) -> tuple[str, list[str]]:
-    """The bucket and object key of an EventBridge "Object Created" event from S3. The key is URL-decoded whether or
-    not S3 encoded it ([U]): a thing name (``[a-zA-Z0-9:_-]``) and Firehose's object names hold no ``%`` or ``+``,
-    so decoding a key written as it is changes nothing."""
+def drop_emptied(glue: Any, s3: Any, database: str, bucket: str, keys: Iterable[str]) -> list[Partition]:
+    """Each deleted object's partition dropped from Glue once no object is left in its folder (the lifecycle rule
+    expires a device's hour object by object); the partitions dropped. A key that names no partition had none to
+    drop (an object a stack from before the partitioning wrote): logged, nothing else."""
+    partitions: dict[str, Partition] = {}
+    for key in keys:
+        try:
+            partition = partition_of(key)
+        except UnknownObject as exc:
+            log_event(logger, "ledger.partition_unknown_deleted", level=logging.WARNING, why=str(exc))
+            continue
+        partitions[partition.folder] = partition
+    dropped = []
+    for partition in partitions.values():
+        if s3.list_objects_v2(Bucket=bucket, Prefix=partition.folder, MaxKeys=1).get("KeyCount", 0):
+            continue  # another object of the hour is still there
+        try:
+            glue.delete_partition(DatabaseName=database, TableName=partition.table, PartitionValues=partition.values)
+        except glue.exceptions.EntityNotFoundException:
+            continue  # dropped already (a redelivered event), or never registered
+        dropped.append(partition)
+        log_event(logger, "ledger.partition_dropped", table=partition.table, dt=partition.dt, device=partition.device)
+    return dropped
+
+
+def apply_event(event: dict[str, Any], glue: Any, s3: Any, database: str) -> dict[str, list[str]]:
+    """An S3 EventBridge event on the ledger's Parquet: an object created registers its partition, one deleted
+    drops a partition left empty. The partitions' folders registered or dropped."""
+    kind, bucket, keys = keys_of_event(event)
+    if kind == OBJECT_DELETED:
+        return {"dropped": [p.folder for p in drop_emptied(glue, s3, database, bucket, keys)]}
+    return {"registered": [p.folder for p in register(glue, database, bucket, keys)]}
+
+
+def keys_of_event(event: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """The detail type, bucket and object key of an EventBridge "Object Created" or "Object Deleted" event from S3.
+    The key is URL-decoded whether or not S3 encoded it ([U]): a thing name (``[a-zA-Z0-9:_-]``) and Firehose's
+    object names hold no ``%`` or ``+``, so decoding a key written as it is changes nothing."""
     detail = event.get("detail") or {}
+    kind = event.get("detail-type")
     try:
-        return detail["bucket"]["name"], [unquote_plus(detail["object"]["key"])]
+        if kind not in (OBJECT_CREATED, OBJECT_DELETED):
+            raise KeyError(kind)
+        return kind, detail["bucket"]["name"], [unquote_plus(detail["object"]["key"])]
     except (KeyError, TypeError):
-        raise UnknownObject(f"not an S3 Object Created event: {str(event)[:200]}") from None
+        raise UnknownObject(f"not an S3 Object Created or Object Deleted event: {str(event)[:200]}") from None
