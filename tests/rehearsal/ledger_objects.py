@@ -15,7 +15,7 @@ from typing import Any
 
 from infra.fleet_data import DEVICE_KEYS, delivery_prefixes, table_columns
 from odctl.ledger_landed import Landed, Placed
-from odshared.fleet.ledger import CORRECTIONS, ERROR_TYPES, PARTITION_FORMAT, TABLES, split_lines
+from odshared.fleet.ledger import CORRECTIONS, DEVICE, ERROR_TYPES, PARTITION_FORMAT, TABLES, Table, split_lines
 from odshared.fleet.partitions import partition_of
 from tests.rehearsal.firehose_conversion import deliver, evaluate_prefix, write_local
 
@@ -45,14 +45,14 @@ def _fetch(s3: Any, bucket: str, folder: Path, key: str, partitions: dict[str, s
     )
 
 
-def _registered(s3: Any, glue: Any, bucket: str, folder: Path, table: str) -> list[Placed]:
+def _registered(s3: Any, glue: Any, bucket: str, folder: Path, table: Table) -> list[Placed]:
     """The objects Athena reads of a table whose partitions are registered: those under a partition Glue holds
     (``glue``: the registered ones), each with its partition's values."""
-    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=table)
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=DATABASE, TableName=table.name)
     placed = []
     for partition in (p for page in pages for p in page["Partitions"]):
         location = partition["StorageDescriptor"]["Location"].removeprefix(f"s3://{bucket}/")
-        values = dict(zip(("dt", "device"), partition["Values"], strict=True))
+        values = dict(zip(table.partition_keys, partition["Values"], strict=True))
         placed += [_fetch(s3, bucket, folder, key, values) for key in _objects(s3, bucket, location)]
     return placed
 
@@ -67,10 +67,10 @@ def landed_from_s3(
     landed = Landed(columns)
     for table in TABLES:
         if glue is not None:
-            landed.parquet[table.name] = _registered(s3, glue, bucket, folder, table.name)
+            landed.parquet[table.name] = _registered(s3, glue, bucket, folder, table)
         else:
             landed.parquet[table.name] = [
-                _fetch(s3, bucket, folder, key, {"dt": p.dt, "device": p.device})
+                _fetch(s3, bucket, folder, key, dict(zip(table.partition_keys, p.values, strict=True)))
                 for key in _objects(s3, bucket, table.prefix)
                 for p in [partition_of(key)]
             ]
@@ -103,7 +103,7 @@ def land_lines(
         prefix, rejected_prefix = delivery_prefixes(table)
         for keys, parquet in objects.items():
             key = evaluate_prefix(prefix, arrival, keys=dict(keys)) + leaf
-            partitions = {"dt": dt, "device": dict(keys)["device"]}
+            partitions = dict(zip(table.partition_keys, (dt, dict(keys)[DEVICE]), strict=True))
             landed.parquet.setdefault(table.name, []).append(
                 (write_local(folder, key, parquet), partitions, f"s3://{BUCKET}/{key}")
             )
