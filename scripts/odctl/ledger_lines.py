@@ -184,10 +184,11 @@ def parse_once(connection: Any, table: Table, files: Sequence[Path]) -> str:
 def check_malformed(connection: Any, table: Table, parsed: str) -> None:
     """Local messages the queries could not count (in ``parsed``, ``parse_once``'s table): the first named (its
     file, why), how many in all."""
-    bad = connection.execute(f"SELECT source, malformed FROM {parsed} WHERE malformed IS NOT NULL").fetchall()
-    if bad:
-        source, why = bad[0]
+    malformed = f"FROM {parsed} WHERE malformed IS NOT NULL"
+    (count,) = connection.execute(f"SELECT count(*) {malformed}").fetchone()
+    if count:  # the rows have no order: the first file's, the first reason's
+        source, why = connection.execute(f"SELECT source, malformed {malformed} ORDER BY 1, 2 LIMIT 1").fetchone()
         raise InputDataError(
-            f"{source}: a {KINDS[table.name]} message that cannot be counted ({why}); {len(bad)} in all, none "
+            f"{source}: a {KINDS[table.name]} message that cannot be counted ({why}); {count} in all, none "
             f"skipped: fix or remove them ({HINT})"
         )
