@@ -124,9 +124,9 @@ def _refused(table: Table) -> str:
 
 def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     """DuckDB's SELECT of ``table``'s messages in local files, in ``texts_sql``'s columns (the fields' text, ``dt``
-    its own hour, ``device`` its thing's text as Firehose's partitioning reads it, ``source`` the file; no
-    ``body``: a local message the queries could not count fails the load by its file, never a row): read by
-    DuckDB's own reader, each line parsed once into the message's top-level keys.
+    the hour of its ``Table.arrival`` field, ``device`` its thing's text as Firehose's partitioning reads it,
+    ``source`` the file; no ``body``: a local message the queries could not count fails the load by its file, never
+    a row): read by DuckDB's own reader, each line parsed once into the message's top-level keys.
     A line is ``{"topic", "message"}`` (odctl detect --out, odctl watch --out) or the bare message (as the IoT
     rule sends it); a ``.json`` file is one document or an array of them. A line that is JSON but no object fails
     the read, naming its file and line."""
@@ -154,9 +154,10 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
     )
     # the hour of a UTC time is in its text (the device writes UTC); another offset's is cast (a quarter of the load's
     # time, were every line cast)
+    arrival = paths["$." + table.arrival]
     hour = (
-        "CASE WHEN \"timestamp_text\" LIKE '____-__-__T__:%Z' THEN translate(left(\"timestamp_text\", 13), '-T', '//') "
-        f"ELSE strftime(TRY_CAST(\"timestamp_text\" AS TIMESTAMPTZ), '{PARTITION_FORMAT}') END"
+        f"CASE WHEN {arrival} LIKE '____-__-__T__:%Z' THEN translate(left({arrival}, 13), '-T', '//') "
+        f"ELSE strftime(TRY_CAST({arrival} AS TIMESTAMPTZ), '{PARTITION_FORMAT}') END"
     )
     device = f"{paths['$' + DEVICE_QUERY]} AS {DEVICE}, " if table.schema else ""
     return (

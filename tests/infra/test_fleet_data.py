@@ -24,6 +24,7 @@ from odshared.fleet.ledger import (
     REJECTED_FIELDS,
     SERDE,
     TABLES,
+    corrected_parameters,
     gap_parameters,
     named_queries,
     period_parameters,
@@ -242,6 +243,7 @@ def test_the_named_queries_are_athenas_dialect_and_duckdb_runs_them_unchanged(sy
         "malformed_records": ["2026/01/01/00"] * 3,
         "crossing_gaps": gap_parameters(ALL_TIME[1]),
         "crossings_for_review": review_parameters(*ALL_TIME),
+        "corrected_balance": corrected_parameters(*ALL_TIME),
     }
     connection = duckdb.connect()
     load_landed(connection, Landed(stack_columns()))  # every table, empty, with the stack's columns
@@ -641,7 +643,10 @@ def test_every_crossings_query_counts_a_crossings_first_copy_in_its_period_and_f
         parameters = period_parameters(*day, "", line)
         assert sum(r["crossed_in"] for r in run_query("net_balance", parameters, tables)) == counted
         assert sum(r["crossings"] for r in run_query("crossings_by_hour", parameters, tables)) == counted
-        assert sum(r["counted_in"] for r in run_query("corrected_balance", parameters, tables)) == counted
+        assert (
+            sum(r["counted_in"] for r in run_query("corrected_balance", corrected_parameters(*day, "", line), tables))
+            == counted
+        )
         assert len(run_query("crossings_for_review", review_parameters(*day, "", line), tables)) == counted
     (hourly,) = run_query("crossings_by_hour", period_parameters(*day), tables)
     assert (hourly["line"], hourly["period"].hour) == ("door", 9)

@@ -259,7 +259,7 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
 
     from infra.fleet_data import DEVICE_KEYS, delivery_prefixes
     from odctl.ledger_local import run_query, run_query_files
-    from odshared.fleet.ledger import COUNTS, period_parameters, query, review_parameters
+    from odshared.fleet.ledger import COUNTS, corrected_parameters, query, review_parameters
     from tests.rehearsal.firehose_conversion import deliver, evaluate_prefix
     from tests.rehearsal.ledger_objects import landed_from_s3, stack_columns
 
@@ -295,7 +295,7 @@ def test_on_aws_a_correction_is_one_object_the_ledgers_table_reads(detected, buc
         s3.put_object(Bucket=bucket, Key=evaluate_prefix(prefix, arrival, keys=dict(keys)) + "stream-1", Body=parquet)
     since = datetime(2026, 1, 1, tzinfo=UTC)
     landed = landed_from_s3(s3, bucket, tmp_path, stack_columns())
-    totals = run_query("corrected_balance", period_parameters(since, datetime.now(UTC)), landed)
+    totals = run_query("corrected_balance", corrected_parameters(since, datetime.now(UTC)), landed)
     assert sum(r["counted_in"] + r["counted_out"] for r in totals) - 1 == sum(
         r["corrected_in"] + r["corrected_out"] for r in totals
     )
@@ -358,3 +358,47 @@ def test_disputed_crossings_evidence_frames_become_label_studio_tasks(scene, tmp
         errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
         assert len(errors) == 1 and message in errors[0], (argv, errors)
     assert tasks_file.read_text() == before and not (tmp_path / "no").exists()
+
+
+def test_a_period_reads_corrections_from_its_arrival_floor_and_a_missed_crossing_ahead_of_now_is_refused(
+    tmp_path, capsys
+):
+    """Athena reads a period's corrections from the same arrival floor as its crossings (a day before its start), not
+    every hour since the first: a correction is recorded after the crossing it amends arrived, so one made now
+    applies to a period that began a moment ago, and a record under an hour before the floor is not read (odctl never
+    writes one: a missed crossing more than a day ahead of its recording is refused, exit 2, nothing written)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    device = OutboxDevice(tmp_path / "device")
+    device.cross(2)
+    device.deliver()
+    out = str(device.sent)
+    first, second = _json(["counts", "review", "--from", out, *SINCE], capsys)[:2]
+    file = tmp_path / "corrections.jsonl"
+    base = ["counts", "correct", "--from", out, "--to", str(file), "--by", "reviewer", "--why", "a shadow"]
+    record = _json([*base, first["event_id"], "--kind", "not_a_crossing"], capsys)["correction"]
+    stale = record | {"correction_id": "stale", "event_id": second["event_id"], "timestamp": second["timestamp"]}
+    stale["recorded_at"] = (datetime.now(UTC) - timedelta(days=3)).isoformat().replace("+00:00", "Z")
+    with file.open("a") as handle:
+        handle.write(json.dumps(stale) + "\n")
+
+    def corrected(since: str) -> int:
+        rows = _json(["counts", "--by", "corrected", "--from", out, str(file), "--since", since], capsys)
+        assert sum(r["counted_in"] + r["counted_out"] for r in rows) == 2
+        return sum(r["corrected_in"] + r["corrected_out"] for r in rows)
+
+    assert corrected(first["timestamp"]) == 1  # the period's own correction, not the one recorded three days before
+    assert corrected((datetime.now(UTC) - timedelta(days=5)).isoformat()) == 0  # both, from a floor before both
+    ahead = (datetime.now(UTC) + timedelta(days=2)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    missed = ["--kind", "missed", "--thing", first["thing"], "--line", first["line"], "--class", first["class"]]
+    before = file.read_text()
+    capsys.readouterr()
+    assert (
+        main(["counts", "correct", "--to", str(file), "--why", "r", *missed, "--direction", "in", "--timestamp", ahead])
+        == 2
+    )
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert f"--timestamp {ahead}: more than 1 day, 0:00:00 after now; a missed crossing has happened" in error
+    assert file.read_text() == before

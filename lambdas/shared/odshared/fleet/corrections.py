@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import CORRECTION_KINDS, CORRECTIONS, PARTITION_FORMAT, iso_utc
+from odshared.fleet.ledger import ARRIVAL_SLACK, CORRECTION_KINDS, CORRECTIONS, PARTITION_FORMAT, iso_utc
 
 DIRECTIONS = ("in", "out")
 ADDED_PREFIX = "added-"  # the event_id of a crossing a correction added: never a device's <stream>-<seq>
@@ -65,6 +65,12 @@ def correct(
         event_id = str(crossing["event_id"])
         stated |= _changed(kind, stated, given)
     stated["timestamp"] = _checked_crossing(stated)
+    if kind == "missed" and datetime.fromisoformat(stated["timestamp"].replace("Z", "+00:00")) > now + ARRIVAL_SLACK:
+        # the queries read a period's corrections from its arrival floor: one recorded earlier is never read
+        raise InputDataError(
+            f"--timestamp {stated['timestamp']}: more than {ARRIVAL_SLACK} after now; a missed crossing has happened "
+            "(give its time, with its time zone)"
+        )
     record = {"type": CORRECTIONS.message_type, "correction_id": correction_id, "event_id": event_id, "kind": kind}
     if kind == "not_a_crossing":
         stated = {"thing": stated["thing"], "timestamp": stated["timestamp"]}

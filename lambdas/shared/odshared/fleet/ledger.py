@@ -81,6 +81,9 @@ REJECTED_FIELDS = (
 )
 LINE_REGEX = "(?s)(.*)"  # the whole line; (?s): a raw U+2028/U+0085 in a JSON string is not a line's end to Java
 LINE_BREAK = re.compile(r"\r\n|\r|\n")  # where Hadoop's LineRecordReader (TextInputFormat) ends a line
+# how far a device's clock may run ahead of the hour its messages arrive in (and a missed crossing's time ahead of
+# its correction's recording): a period's queries read arrival partitions from its start less this
+ARRIVAL_SLACK = timedelta(days=1)
 DELIVERY_SETTLE = timedelta(minutes=10)  # twice the streams' 300 s buffering: a report older than this is landed
 # a field's text, as json_extract_scalar gives it, that both engines cast alike ({0,1}: no ? in the SQL's text)
 PATTERNS = {
@@ -112,6 +115,9 @@ class Table:
     checks: tuple[tuple[str, str], ...] = ()  # (SQL over the text columns, true when wrong; the reason)
     root: str = RAW_PREFIX  # the bucket's folder above the table's ('': none): what Firehose writes expires with fleet/
     schema: str = ""  # the device's message schema (edge_component/schemas/<schema>.schema.json): Parquet; '': lines
+    # the field whose hour stands for the arrival partition (dt) of a message read from a local file, where nothing
+    # arrived: the device's time for what Firehose delivers, the recording's for a correction (its object's hour)
+    arrival: str = "timestamp"
 
     @property
     def prefix(self) -> str:
@@ -230,6 +236,7 @@ CORRECTIONS = Table(
         ),
     ),
     root="",  # corrections/ in the data bucket, beside fleet/
+    arrival="recorded_at",
 )
 QUERIED = (*TABLES, CORRECTIONS)  # every table a named query may read
 
@@ -393,24 +400,42 @@ def split_lines(text: str) -> list[str]:
 
 
 def arrival_floor(since: datetime) -> str:
-    """The lowest arrival partition a period starting at ``since`` can have rows in."""
-    return (since.astimezone(UTC) - timedelta(days=1)).strftime(PARTITION_FORMAT)
+    """The lowest arrival partition a period starting at ``since`` can have rows in: a device's clock is taken to
+    run at most ``ARRIVAL_SLACK`` ahead of the hour its message arrives in."""
+    return (since.astimezone(UTC) - ARRIVAL_SLACK).strftime(PARTITION_FORMAT)
 
 
 def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _crossings_parameters(since: datetime, thing: str) -> list[str]:
+    """``CROSSINGS``' own, first in every crossings query: the arrival floor, the device partition."""
+    return [arrival_floor(since), thing, thing]
+
+
+def _period_filter(since: datetime, until: datetime, thing: str, line: str) -> list[str]:
+    return [iso_utc(since), iso_utc(until), thing, thing, line, line]
+
+
 def period_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
     """The crossings queries' parameters, in their order (``CROSSINGS``' first)."""
-    return [arrival_floor(since), thing, thing, iso_utc(since), iso_utc(until), thing, thing, line, line]
+    return [*_crossings_parameters(since, thing), *_period_filter(since, until, thing, line)]
+
+
+def corrected_parameters(since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
+    """The parameters of the queries that also read corrections (``corrected_balance``; ``review_parameters``):
+    the crossings', the corrections' arrival floor (the same: a correction is recorded after the crossing it amends
+    arrived, a missed one no later than ``ARRIVAL_SLACK`` before its time, so Athena reads the period's partitions
+    of corrections, not every hour since the first), then the period's filter."""
+    return [*_crossings_parameters(since, thing), arrival_floor(since), *_period_filter(since, until, thing, line)]
 
 
 def review_parameters(
     since: datetime, until: datetime, thing: str = "", line: str = "", event_id: str = ""
 ) -> list[str]:
-    """``crossings_for_review``'s parameters: the period's, then the one event (``''``: every one)."""
-    return [*period_parameters(since, until, thing, line), event_id, event_id]
+    """``crossings_for_review``'s parameters: ``corrected_parameters``, then the one event (``''``: every one)."""
+    return [*corrected_parameters(since, until, thing, line), event_id, event_id]
 
 
 def gap_parameters(until: datetime, thing: str = "", settle: timedelta = DELIVERY_SETTLE) -> list[str]:

@@ -1,24 +1,27 @@
 -- The net balance per device, line and class as counted, as corrected, and the difference (corrected - counted).
--- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), since, until
--- (ISO 8601), thing, thing, line, line ('' = all).
+-- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), the same
+-- arrival partition from (the corrections' partitions read), since, until (ISO 8601), thing, thing, line, line
+-- ('' = all).
 -- Each crossing once (by event_id); per event_id the latest correction wins (recorded_at, then correction_id), and
 -- applies once however often the crossing was delivered. A correction of an event the ledger does not hold (nor a
 -- correction added) changes nothing. The period and filters apply to the crossing as corrected.
 WITH crossings AS (
     SELECT thing, event_id, line, direction, "class", sent_at FROM {crossings}
 ),
+amendments AS (
+    SELECT * FROM {corrections} WHERE dt >= ? AND malformed IS NULL
+),
 latest AS (
     SELECT thing, event_id, kind, line, direction, "class", sent_at
     FROM (
         SELECT thing, event_id, kind, line, direction, "class", sent_at,
                row_number() OVER (PARTITION BY thing, event_id ORDER BY recorded_at DESC, correction_id DESC) AS newest
-        FROM {corrections}
-        WHERE malformed IS NULL
+        FROM amendments
     )
     WHERE newest = 1
 ),
 added AS (
-    SELECT DISTINCT thing, event_id FROM {corrections} WHERE malformed IS NULL AND kind = 'missed'
+    SELECT DISTINCT thing, event_id FROM amendments WHERE kind = 'missed'
 ),
 corrected AS (
     SELECT c.thing, c.line, c.direction, c."class", c.sent_at

@@ -1,10 +1,14 @@
 -- Every crossing of the period for review: its event, what the device said, and the latest correction of it.
--- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), since, until
--- (ISO 8601), thing, thing, line, line ('' = all),
+-- Parameters: arrival partition from (yyyy/MM/dd/HH), thing, thing (the device partitions read), the same
+-- arrival partition from (the corrections' partitions read), since, until (ISO 8601), thing, thing, line, line
+-- ('' = all),
 -- event_id, event_id ('' = all). Each crossing once (by event_id), then each crossing a correction added; the period
 -- and filters apply to what the device said (an added crossing: to what the correction says).
 WITH crossings AS (
     SELECT thing, event_id, line, direction, "class", "timestamp", sent_at, camera FROM {crossings}
+),
+amendments AS (
+    SELECT * FROM {corrections} WHERE dt >= ? AND malformed IS NULL
 ),
 latest AS (
     SELECT thing, event_id, correction_id, kind, line, direction, "class", "timestamp", sent_at, recorded_at,
@@ -13,8 +17,7 @@ latest AS (
         SELECT thing, event_id, correction_id, kind, line, direction, "class", "timestamp", sent_at, recorded_at,
                recorded_by, reason,
                row_number() OVER (PARTITION BY thing, event_id ORDER BY recorded_at DESC, correction_id DESC) AS newest
-        FROM {corrections}
-        WHERE malformed IS NULL
+        FROM amendments
     )
     WHERE newest = 1
 ),
@@ -23,8 +26,8 @@ added AS (
     FROM (
         SELECT thing, event_id, line, direction, "class", "timestamp", sent_at,
                row_number() OVER (PARTITION BY thing, event_id ORDER BY recorded_at, correction_id) AS oldest
-        FROM {corrections}
-        WHERE malformed IS NULL AND kind = 'missed'
+        FROM amendments
+        WHERE kind = 'missed'
     )
     WHERE oldest = 1
 ),
