@@ -14,7 +14,9 @@ the disk failing: ENOSPC, EIO, EROFS) is never dropped on the spot: it is held i
 its place in the order, and said loudly (a warning per entry, ``counts_unkept`` in the counters, ``outbox.full``
 and ``outbox.disk_error`` in health), since a restart before it is delivered loses it. Only past ``capacity``
 entries held in memory as well, or held in memory when the process stops, is a crossing lost: ``counts_lost``
-counts exactly those, and the outbox files found unreadable at start (their crossing cannot be sent). Without a
+counts exactly those, and the outbox files found unreadable at start (their crossing cannot be sent); the outbox
+also keeps their tally in its folder (``LOST_FILE``), so that health's ``outbox.lost`` still says after a restart
+what the stream lost before it, when a consumer finds the gap (``counts_lost`` counts for the process). Without a
 folder the outbox lives in memory (``odctl detect`` without ``--counts-file``): entries still never give way to
 detections, but a restart loses what is pending.
 """
@@ -38,6 +40,7 @@ SUFFIX = ".json"
 RESERVE_BYTES = 1 << 20  # left free in the work folder by default
 TYPICAL_RECORD = 1024  # bytes: what the next entry will need, for a health check between crossings
 HELD_NOTE = "sent from memory; a restart before it is delivered loses it"
+LOST_FILE = "lost.tally"  # the crossings this outbox lost, for every start to come: no SUFFIX, so no entry
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,39 @@ class Outbox:
         self.highest_seq = 0  # the highest seq among the files found at start, readable or not
         self.disk_error: dict[str, Any] | None = None
         self.recovered_state: dict[str, Any] | None = None  # the counter's state after the newest kept entry
+        self.lost = 0  # crossings lost since the folder was made (the process's start, without one)
         if self.folder is not None:
+            self.lost = self._lost_before(self.folder)
             self._load(self.folder)
+
+    def _lost_before(self, folder: Path) -> int:
+        """What earlier runs lost (``LOST_FILE``); a tally that cannot be read is said and starts again from 0: the
+        consumer's gap report still names the missing seqs."""
+        path = folder / LOST_FILE
+        try:
+            lost = json.loads(path.read_bytes())["lost"]
+            if not isinstance(lost, int) or lost < 0:
+                raise ValueError(f"lost is {lost!r}")
+            return lost
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log_event(logger, "outbox.lost_tally_unreadable", level=logging.ERROR, path=str(path), error=str(exc))
+            return 0
+
+    def _lose(self, count: int) -> None:
+        """``count`` crossings lost: counted for the process (``counts_lost``) and in the folder's tally, written
+        durably where the disk allows (a failed write is a disk error, and the tally stands in memory)."""
+        self.counters.add("counts_lost", count)
+        with self.cond:
+            self.lost += count
+            lost = self.lost
+        if self.folder is None:
+            return
+        try:
+            write_atomic(self.folder / LOST_FILE, json.dumps({"lost": lost}).encode())
+        except OSError as exc:
+            self._disk_failed(self.folder / LOST_FILE, exc)
 
     def _load(self, folder: Path) -> None:
         """Read what a previous run left; an unreadable file costs its crossing (counted), never the start."""
@@ -112,7 +146,7 @@ class Outbox:
         """Its crossing cannot be sent: lost, counted and named (its seq is the file's name); the file is kept for a
         person as ``.unreadable``, or, where even the rename fails, left (and counted again at the next start)."""
         self.unreadable += 1
-        self.counters.add("counts_lost")
+        self._lose(1)
         self.counters.add("outbox_unreadable")
         seq = int(path.stem) if path.stem.isdigit() else None
         log_event(logger, "outbox.unreadable", level=logging.ERROR, path=str(path), seq=seq, error=str(exc))
@@ -203,7 +237,10 @@ class Outbox:
                 self.cond.notify_all()
             in_memory = self.held
         tally = "counts_unkept" if held else "counts_lost"
-        self.counters.add(tally)
+        if held:
+            self.counters.add(tally)
+        else:
+            self._lose(1)
         total = int(self.counters.get(tally))
         if held:
             event, level = "outbox.not_kept", logging.WARNING
@@ -248,7 +285,7 @@ class Outbox:
         with self.cond:
             lost = sum(1 for e in self.entries.values() if not e.on_disk)
         if lost:
-            self.counters.add("counts_lost", lost)
+            self._lose(lost)
         return lost
 
     def __len__(self) -> int:
@@ -272,6 +309,7 @@ class Outbox:
         with self.cond:
             status: dict[str, Any] = {"pending": len(self.entries), "capacity": self.capacity, "full": full}
             status["in_memory"] = self.held if self.folder is not None else len(self.entries)
+            status["lost"] = self.lost
             if self.entries:  # the seqs below it are delivered or lost: a consumer's gap report needs it (issue 34)
                 status["oldest_seq"] = next(iter(self.entries))
             if self.folder is not None:

@@ -220,9 +220,14 @@ def test_a_full_outbox_says_so_and_keeps_what_it_has(tmp_path, caplog):
     assert counters.get("counts_unkept") == 2 and counters.get("counts_lost") == 1
     status = outbox.status()
     assert (status["pending"], status["in_memory"], status["capacity"], status["full"]) == (4, 2, 2, True)
+    assert status["lost"] == 1
     assert any(r.levelname == "WARNING" and r.getMessage() == "outbox.not_kept" for r in caplog.records)
     assert any(r.levelname == "ERROR" and r.getMessage() == "outbox.full" for r in caplog.records)
-    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == ["000000000001.json", "000000000002.json"]
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [
+        "000000000001.json",
+        "000000000002.json",
+        "lost.tally",  # what was lost, for the starts to come
+    ]
 
 
 @pytest.mark.integration

@@ -110,13 +110,15 @@ def test_a_full_outbox_beside_the_real_counter_sends_from_memory_and_counts_only
     assert [_fields(r)["seq"] for r in _logged(caplog, "outbox.full", "ERROR")] == [5, 6]
     health = _health(counter, counters)
     status = health["counts"]["outbox"]
-    assert (status["pending"], status["in_memory"], status["full"]) == (4, 2, True)
+    assert (status["pending"], status["in_memory"], status["full"], status["lost"]) == (4, 2, True, 2)
     assert health["counts_lost"] == 2 and health["counts_unkept"] == 2 and health["counts"]["seq"] == 6
     door = health["counts"]["lines"]["door"]
     assert sum(door["in"].values()) + sum(door["out"].values()) == 6
     assert json.loads((tmp_path / "counts.json").read_text())["seq"] == 6
     assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 2, 3, 4]
-    assert counters.get("counts_delivered") == 4 and not list((tmp_path / "outbox").iterdir())
+    assert counters.get("counts_delivered") == 4
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == ["lost.tally"]  # the two lost, for the next start
+    assert json.loads((tmp_path / "outbox" / "lost.tally").read_text()) == {"lost": 2}
 
 
 def test_a_corrupt_and_a_truncated_outbox_file_at_start_are_counted_lost_and_their_seq_never_reused(tmp_path, caplog):
@@ -139,13 +141,25 @@ def test_a_corrupt_and_a_truncated_outbox_file_at_start_are_counted_lost_and_the
     assert [e["seq"] for e in _walk(counter, [280, 380], 10.0)] == [4]
     health = _health(counter, counters)
     assert health["counts"]["outbox"]["unreadable"] == 2 and health["counts_lost"] == 2
+    assert health["counts"]["outbox"]["lost"] == 2
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [
         "000000000001.unreadable",
         "000000000002.json",
         "000000000003.unreadable",
         "000000000004.json",
+        "lost.tally",
     ]
     assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [2, 4]
+    # the next start: the process lost nothing yet, the outbox still says what its stream lost before
+    counters = Counters()
+    outbox = Outbox(str(tmp_path / "outbox"), 100, counters)
+    counter = Counter([DOOR], [], str(tmp_path / "counts.json"), outbox=CountsOutbox(outbox, "dev-1", "od/c"))
+    health = _health(counter, counters)
+    assert (health.get("counts_lost", 0), health["counts"]["outbox"]["lost"]) == (0, 2)
+    # a tally the disk spoilt is said (an error naming it) and starts again: the consumer's gap report stays
+    (tmp_path / "outbox" / "lost.tally").write_text("{cut")
+    outbox = Outbox(str(tmp_path / "outbox"), 100, Counters())
+    assert outbox.status()["lost"] == 0 and _logged(caplog, "outbox.lost_tally_unreadable", "ERROR")
 
 
 def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_disk, tmp_path, caplog):
@@ -170,6 +184,8 @@ def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_
     assert disk_error["path"].startswith(str(tiny_disk)) and disk_error["error"].startswith("EROFS")
     assert health["counts"]["disk_error"]["path"] == str(tiny_disk / "counts.json")
     assert health["counts"]["outbox"]["in_memory"] == 1 and health["counts"]["outbox"]["full"] is True
+    assert health["counts"]["outbox"]["lost"] == 1  # in memory: the disk refused the tally too
+    assert not (tiny_disk / "outbox" / "lost.tally").exists()
     assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 3]
 
 

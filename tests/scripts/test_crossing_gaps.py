@@ -101,7 +101,8 @@ def test_after_an_overflow_and_a_restart_the_crossings_held_in_memory_are_missin
     """Capacity 2, the broker away, six crossings (1-2 on disk, 3-4 in memory, 5-6 lost), then the process stops
     before the broker is back: the real sender's close loses 3-4 as well (counted). After the restart the outbox
     holds 1-2 and health says seq 6 with 1 the oldest pending: nothing is missing yet. Once 1-2 and a new crossing
-    are delivered, 3-6 are: the gap the stop and the overflow made together."""
+    are delivered, 3-6 are: the gap the stop and the overflow made together, and the device says it lost those
+    four, though its process has lost none."""
     first = OutboxDevice(tmp_path / "device", capacity=2)
     assert first.cross(6) == [1, 2, 3, 4, 5, 6]
     OutboxSender(first.outbox, _Away(), first.counters).close(timeout=0.2)
@@ -118,6 +119,8 @@ def test_after_an_overflow_and_a_restart_the_crossings_held_in_memory_are_missin
     (row,) = _gaps(device.ledger(), tmp_path, capsys)
     assert (row["first_missing"], row["last_missing"], row["missing"]) == (3, 6, 4)
     assert row["reported_seq"] == device.counter.seq and row["reported_pending"] == 0
+    # what the device lost before the restart is still said beside the gap (its outbox's tally, not the process's)
+    assert device.counters.get("counts_lost") == 0 and row["reported_lost"] == 4
 
 
 def test_a_health_report_counts_once_its_crossings_can_have_landed(device):

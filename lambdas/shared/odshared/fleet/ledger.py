@@ -189,6 +189,7 @@ HEALTH = Table(
         Field("outbox_capacity", "$.counts.outbox.capacity", "bigint"),
         Field("outbox_oldest_seq", "$.counts.outbox.oldest_seq", "bigint"),
         Field("outbox_full", "$.counts.outbox.full", "boolean"),
+        Field("outbox_lost", "$.counts.outbox.lost", "bigint"),
         Field("publish_errors", "$.publish_errors", "bigint"),  # devices before publish_retries/delivery_failures
         Field("publish_retries", "$.publish_retries", "bigint"),
         Field("delivery_failures", "$.delivery_failures", "bigint"),

@@ -3,7 +3,8 @@
 -- same), thing, thing ('' = all). The whole ledger: a gap at a
 -- stream's start shows only beside its first seq. Sent in order, one at a time, so a seq below one received, or
 -- below the oldest its outbox still held (pending: the OLDEST are kept; after an overflow the newest are lost),
--- or up to the last given when none is pending, is not coming.
+-- or up to the last given when none is pending, is not coming. reported_lost: what the device's outbox says it lost
+-- over the stream's restarts (components before 1.9.0: since the process started).
 WITH crossings AS (
     SELECT DISTINCT thing, stream, seq
     FROM {counts}
@@ -13,7 +14,7 @@ reports AS (
     SELECT thing, stream, last_seq, pending, oldest_seq, lost
     FROM (
         SELECT thing, counts_stream AS stream, counts_seq AS last_seq, outbox_pending AS pending,
-               outbox_oldest_seq AS oldest_seq, counts_lost AS lost,
+               outbox_oldest_seq AS oldest_seq, coalesce(outbox_lost, counts_lost) AS lost,
                row_number() OVER (PARTITION BY thing, counts_stream ORDER BY sent_at DESC, counts_seq DESC, body)
                    AS newest
         FROM {health}
