@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,16 @@ class Outbox:
         self.disk_error: dict[str, Any] | None = None
         self.recovered_state: dict[str, Any] | None = None  # the counter's state after the newest kept entry
         self.lost = 0  # crossings lost since the folder was made (the process's start, without one)
+        self.tally_lock = threading.Lock()  # one writer of LOST_FILE at a time, the newest count last
+        self.tally_failing = False  # the last write of LOST_FILE failed (said once until one succeeds)
+        self.left = 0  # unreadable files the disk would not let be renamed: lost, in no tally, found at each start
         if self.folder is not None:
             self.lost = self._lost_before(self.folder)
             self._load(self.folder)
 
     def _lost_before(self, folder: Path) -> int:
-        """What earlier runs lost (``LOST_FILE``); a tally that cannot be read is said and starts again from 0: the
-        consumer's gap report still names the missing seqs."""
+        """What earlier runs lost (``LOST_FILE``). A tally that cannot be read is said, kept aside for a person
+        (``.unreadable``) and starts again from 0: the consumer's gap report still names the missing seqs."""
         path = folder / LOST_FILE
         try:
             lost = json.loads(path.read_bytes())["lost"]
@@ -90,21 +94,36 @@ class Outbox:
             return 0
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log_event(logger, "outbox.lost_tally_unreadable", level=logging.ERROR, path=str(path), error=str(exc))
+            with suppress(OSError):
+                path.rename(path.with_name(LOST_FILE + ".unreadable"))
             return 0
 
     def _lose(self, count: int) -> None:
         """``count`` crossings lost: counted for the process (``counts_lost``) and in the folder's tally, written
-        durably where the disk allows (a failed write is a disk error, and the tally stands in memory)."""
+        durably where the disk allows. A write the disk refuses leaves the tally in memory (health still says it)
+        and is said once until a later one succeeds; it is no outbox disk error (no entry was refused)."""
         self.counters.add("counts_lost", count)
-        with self.cond:
-            self.lost += count
-            lost = self.lost
-        if self.folder is None:
-            return
-        try:
-            write_atomic(self.folder / LOST_FILE, json.dumps({"lost": lost}).encode())
-        except OSError as exc:
-            self._disk_failed(self.folder / LOST_FILE, exc)
+        with self.tally_lock:
+            with self.cond:
+                self.lost += count
+                lost = self.lost
+            if self.folder is None:
+                return
+            try:
+                write_atomic(self.folder / LOST_FILE, json.dumps({"lost": lost}).encode())
+            except OSError as exc:
+                if not self.tally_failing:
+                    log_event(
+                        logger,
+                        "outbox.lost_tally_not_written",
+                        level=logging.ERROR,
+                        path=str(self.folder / LOST_FILE),
+                        lost=lost,
+                        error=describe(exc),
+                    )
+                self.tally_failing = True
+                return
+            self.tally_failing = False
 
     def _load(self, folder: Path) -> None:
         """Read what a previous run left; an unreadable file costs its crossing (counted), never the start."""
@@ -144,9 +163,9 @@ class Outbox:
 
     def _unreadable(self, path: Path, exc: Exception) -> None:
         """Its crossing cannot be sent: lost, counted and named (its seq is the file's name); the file is kept for a
-        person as ``.unreadable``, or, where even the rename fails, left (and counted again at the next start)."""
+        person as ``.unreadable``, and only then added to the folder's tally. Where even the rename fails the file
+        is left, in no tally (``left``): every start finds it again and says it, so it is counted once each time."""
         self.unreadable += 1
-        self._lose(1)
         self.counters.add("outbox_unreadable")
         seq = int(path.stem) if path.stem.isdigit() else None
         log_event(logger, "outbox.unreadable", level=logging.ERROR, path=str(path), seq=seq, error=str(exc))
@@ -154,6 +173,10 @@ class Outbox:
             path.rename(path.with_suffix(".unreadable"))
         except OSError as err:
             log_event(logger, "outbox.unreadable_left", level=logging.ERROR, path=str(path), error=describe(err))
+            self.counters.add("counts_lost")
+            self.left += 1
+            return
+        self._lose(1)
 
     def _path(self, seq: int) -> Path:
         assert self.folder is not None
@@ -309,7 +332,7 @@ class Outbox:
         with self.cond:
             status: dict[str, Any] = {"pending": len(self.entries), "capacity": self.capacity, "full": full}
             status["in_memory"] = self.held if self.folder is not None else len(self.entries)
-            status["lost"] = self.lost
+            status["lost"] = self.lost + self.left
             if self.entries:  # the seqs below it are delivered or lost: a consumer's gap report needs it (issue 34)
                 status["oldest_seq"] = next(iter(self.entries))
             if self.folder is not None:

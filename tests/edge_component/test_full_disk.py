@@ -25,7 +25,7 @@ from odedge.app import run
 from odedge.config import EdgeConfig
 from odedge.counting import Counter, Line
 from odedge.messages import CountsOutbox, health_message
-from odedge.outbox import Outbox
+from odedge.outbox import Entry, Outbox
 from odedge.postprocess import Detection
 from odedge.publishers import JsonlTransport, OutboxSender
 from odedge.telemetry import Counters
@@ -160,6 +160,20 @@ def test_a_corrupt_and_a_truncated_outbox_file_at_start_are_counted_lost_and_the
     (tmp_path / "outbox" / "lost.tally").write_text("{cut")
     outbox = Outbox(str(tmp_path / "outbox"), 100, Counters())
     assert outbox.status()["lost"] == 0 and _logged(caplog, "outbox.lost_tally_unreadable", "ERROR")
+    assert (tmp_path / "outbox" / "lost.tally.unreadable").read_text() == "{cut"  # kept aside for a person
+
+
+def test_an_unreadable_file_that_cannot_be_set_aside_is_said_once_at_each_start_and_never_added_up(tmp_path):
+    """The rename to ``.unreadable`` fails (its name taken by a folder): the file stays, every start finds it and
+    says the crossing lost, and the folder's tally never grows with it (three starts: still one lost)."""
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    (folder / "000000000001.json").write_text("not json {")
+    (folder / "000000000001.unreadable").mkdir()
+    for _ in range(3):
+        counters = Counters()
+        assert Outbox(str(folder), 100, counters).status()["lost"] == 1 and counters.get("counts_lost") == 1
+    assert not (folder / "lost.tally").exists()
 
 
 def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_disk, tmp_path, caplog):
@@ -184,9 +198,26 @@ def test_a_read_only_work_folder_stops_neither_the_start_nor_the_crossings(tiny_
     assert disk_error["path"].startswith(str(tiny_disk)) and disk_error["error"].startswith("EROFS")
     assert health["counts"]["disk_error"]["path"] == str(tiny_disk / "counts.json")
     assert health["counts"]["outbox"]["in_memory"] == 1 and health["counts"]["outbox"]["full"] is True
-    assert health["counts"]["outbox"]["lost"] == 1  # in memory: the disk refused the tally too
+    assert health["counts"]["outbox"]["lost"] == 1  # the file left: found, and said, at every start, in no tally
     assert not (tiny_disk / "outbox" / "lost.tally").exists()
     assert _sent(outbox, counters, tmp_path / "sent.jsonl") == [1, 3]
+
+
+def test_losses_the_disk_cannot_record_are_still_said_once_in_the_log_and_in_health(tiny_disk, caplog):
+    """The work folder turns read-only with an empty outbox: the first crossing is held in memory, the next two are
+    lost, and so is the tally's write: health still says the two (in memory), one error names the tally's file and
+    the disk's refusal (not one per crossing), and nothing half-written is left."""
+    counters = Counters()
+    outbox = Outbox(str(tiny_disk / "outbox"), 1, counters, reserve=0)
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    kept = [outbox.put(Entry(seq, "od/c", b"{}"), {"seq": seq}) for seq in (1, 2, 3)]
+    assert kept == [False, False, False] and counters.get("counts_lost") == 2
+    assert (outbox.status()["lost"], outbox.status()["in_memory"]) == (2, 1)
+    (said,) = _logged(caplog, "outbox.lost_tally_not_written", "ERROR")
+    assert _fields(said)["error"].startswith("EROFS") and _fields(said)["path"] == str(
+        tiny_disk / "outbox" / "lost.tally"
+    )
+    assert list((tiny_disk / "outbox").iterdir()) == []
 
 
 def test_the_reserve_says_nearly_full_before_it_refuses_and_then_sends_from_memory(tmp_path, caplog):

@@ -400,5 +400,5 @@ def test_a_period_reads_corrections_from_its_arrival_floor_and_a_missed_crossing
         == 2
     )
     (error,) = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
-    assert f"--timestamp {ahead}: more than 1 day, 0:00:00 after now; a missed crossing has happened" in error
+    assert f"--timestamp {ahead}: more than 24 hours after now; a missed crossing has happened" in error
     assert file.read_text() == before

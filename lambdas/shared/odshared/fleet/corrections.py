@@ -68,8 +68,8 @@ def correct(
     if kind == "missed" and datetime.fromisoformat(stated["timestamp"].replace("Z", "+00:00")) > now + ARRIVAL_SLACK:
         # the queries read a period's corrections from its arrival floor: one recorded earlier is never read
         raise InputDataError(
-            f"--timestamp {stated['timestamp']}: more than {ARRIVAL_SLACK} after now; a missed crossing has happened "
-            "(give its time, with its time zone)"
+            f"--timestamp {stated['timestamp']}: more than {ARRIVAL_SLACK.total_seconds() / 3600:.0f} hours after "
+            "now; a missed crossing has happened (give its time, with its time zone)"
         )
     record = {"type": CORRECTIONS.message_type, "correction_id": correction_id, "event_id": event_id, "kind": kind}
     if kind == "not_a_crossing":
