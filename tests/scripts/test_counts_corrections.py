@@ -236,17 +236,13 @@ def _stack(bucket: str) -> None:
     """The stack as `cdk deploy` leaves it, as far as odctl counts is concerned: its outputs and its workgroup."""
     import boto3
 
+    from tests.rehearsal.deployed_stack import deployed_stack
+
     athena = boto3.client("athena")
     athena.create_work_group(
         Name="fleet", Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{bucket}/r/"}}
     )
-    outputs = {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:x", "FleetWorkGroup": "fleet"}
-    outputs |= {"FleetDatabase": "edgeobjectdetector_fleet", "DataBucketName": bucket}
-    template = {
-        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {k: {"Value": v} for k, v in outputs.items()},
-    }
-    boto3.client("cloudformation").create_stack(StackName="EdgeObjectDetector", TemplateBody=json.dumps(template))
+    deployed_stack({"FleetWorkGroup": "fleet", "FleetDatabase": "edgeobjectdetector_fleet", "DataBucketName": bucket})
 
 
 @pytest.mark.integration

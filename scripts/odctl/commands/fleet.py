@@ -241,6 +241,34 @@ def _cmd_fleet(args: argparse.Namespace) -> Any:
     return None
 
 
+def _cmd_backfill(args: argparse.Namespace) -> None:
+    """Move what a stack from before the partitioning by device wrote into the layout the tables read (odctl
+    .ledger_backfill); a JSON summary; objects that cannot be moved are named and the exit is not 0."""
+    import boto3
+
+    from odctl.aws_errors import aws_errors
+    from odctl.ledger_backfill import backfill
+    from odctl.pipeline_cli import stack_outputs
+
+    with aws_errors("counts backfill"):
+        outputs = stack_outputs(args.stack)
+        bucket = outputs["DataBucketName"]
+        done = backfill(boto3.client("s3"), boto3.client("glue"), bucket, outputs["FleetDatabase"], args.dry_run)
+    summary = {"dry_run": args.dry_run, "moved": done.moved, "written": done.written, "left": done.left}
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    if done.left:
+        key, why = next(iter(done.left.items()))
+        raise OdError(
+            f"s3://{bucket}/{key}: {why}; {len(done.left)} object(s) left where they are, the others moved: the "
+            "queries do not read them (fix or remove their rows, then run odctl counts backfill again)"
+        )
+
+
+def _backfill_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true", help="list what would move and what would be left; change nothing")
+    add_stack(p)
+
+
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--from",
@@ -358,6 +386,14 @@ _COUNTS_ACTIONS = (
         "odctl counts correct camera-01-17 --kind wrong_class --class 'yellow box' --why 'evidence frame 3'",
         _cmd_correct,
         _correct_options,
+    ),
+    Command(
+        "backfill",
+        "Once, after upgrading a stack from before the ledger was partitioned by device: move the Parquet written "
+        "straight under each hour into the device folders the tables read, and register their partitions.",
+        "odctl counts backfill --dry-run",
+        _cmd_backfill,
+        _backfill_options,
     ),
 )
 

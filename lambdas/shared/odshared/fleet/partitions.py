@@ -7,9 +7,9 @@ Why registered, not projected: Athena's projection of a device needs either ever
 (``enum``) or a fixed device in every query (``injected``), which the fleet-wide named queries cannot give. A
 partition registered twice is one partition (Glue says it exists: nothing to do), so a redelivered event, two
 objects of one partition and a replay of every event are all harmless. A key this cannot read (an object a stack
-from before the partitioning wrote straight under its hour, which no partition can name) fails loudly: Lambda
-retries, then its dead-letter queue keeps the event (an alarm says so), so no object is left unread without a
-word.
+from before the partitioning wrote straight under its hour, which no partition can name: odctl counts backfill
+moves those) fails loudly: Lambda retries, then its dead-letter queue keeps the event (an alarm says so), so no
+object is left unread without a word.
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""`odctl counts backfill`: the Parquet a stack from before the partitioning by device wrote straight under each hour
+(no partition names it, so the upgraded tables do not read it) moved into the device folders, its partitions
+registered in the template's own Glue tables (moto server), with the real devices' messages converted as Firehose
+converts them; the named queries then give every device's totals again, a second run changes nothing, and an object
+Firehose could not have partitioned is left where it is, named, with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from odctl.cli import main
+from odshared.fleet.ledger import COUNTS, PARTITION_FORMAT, period_parameters
+from tests.infra.test_fleet_data import ALL_TIME, _catalog_from_template
+
+ARRIVAL = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+def _legacy_objects(tmp_path) -> tuple[dict[str, bytes], Counter]:
+    """Two devices' real crossings in one object of the old layout, and one crossing whose thing was lost on the
+    way in another; the crossings per device."""
+    from tests.rehearsal.firehose_conversion import deliver
+    from tests.rehearsal.ledger_objects import stack_columns
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    messages = []
+    for thing in ("camera-01", "camera-02"):
+        device = OutboxDevice(tmp_path / thing, thing=thing)
+        device.cross(3 if thing == "camera-01" else 2)
+        device.deliver()
+        messages += [r["message"] for r in device.delivered()]
+    hour = f"{COUNTS.prefix}{ARRIVAL.strftime(PARTITION_FORMAT)}/"
+    objects = {}
+    for name, batch in (("stream-1", messages), ("stream-2", [{**messages[0], "thing": None}])):
+        converted, failed = deliver(
+            [(json.dumps(m) + "\n").encode() for m in batch], stack_columns()["counts"], ARRIVAL, {}
+        )
+        assert not failed
+        objects[hour + name] = converted[()]
+    return objects, Counter(m["thing"] for m in messages)
+
+
+def _backfill(capsys, *extra: str) -> tuple[int, dict, list[str]]:
+    capsys.readouterr()
+    code = main(["counts", "backfill", *extra])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), [line for line in err.splitlines() if not line.startswith("{")]
+
+
+@pytest.mark.integration
+def test_backfill_moves_the_old_layout_into_device_partitions_once_and_leaves_what_it_cannot(
+    synthesized, bucket, tmp_path, capsys
+):
+    import boto3
+
+    from odctl.ledger_local import run_query
+    from tests.rehearsal.deployed_stack import deployed_stack
+    from tests.rehearsal.ledger_objects import DATABASE, landed_from_s3, stack_columns
+
+    _, template = synthesized
+    glue, _, _ = _catalog_from_template(template, bucket)
+    deployed_stack({"DataBucketName": bucket, "FleetDatabase": DATABASE})
+    s3 = boto3.client("s3")
+    objects, crossings = _legacy_objects(tmp_path)
+    for key, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    moved_key, left_key = sorted(objects)
+
+    def keys() -> list[str]:
+        return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=COUNTS.prefix).get("Contents", []))
+
+    def totals() -> Counter:
+        landed = landed_from_s3(s3, bucket, tmp_path / "landed", stack_columns(), glue=glue)
+        rows = run_query("net_balance", period_parameters(*ALL_TIME), landed)
+        return Counter({r["thing"]: r["crossed_in"] + r["crossed_out"] for r in rows})
+
+    assert totals() == Counter()  # the upgraded tables read none of it
+    code, summary, (error,) = _backfill(capsys, "--dry-run")
+    assert code == 2 and summary["moved"] == [moved_key] and summary["written"] == [] and keys() == sorted(objects)
+    assert f"s3://{bucket}/{left_key}: 1 row(s) name no thing" in error
+    code, summary, (error,) = _backfill(capsys)
+    assert code == 2 and summary["moved"] == [moved_key] and list(summary["left"]) == [left_key]
+    folder, name = moved_key.rsplit("/", 1)
+    assert summary["written"] == [f"{folder}/{thing}/{name}" for thing in ("camera-01", "camera-02")]
+    assert keys() == sorted([left_key, *summary["written"]])
+    assert totals() == crossings == Counter({"camera-01": 3, "camera-02": 2})
+    partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=COUNTS.name)["Partitions"]
+    assert sorted(p["Values"][1] for p in partitions) == ["camera-01", "camera-02"]
+    code, summary, _ = _backfill(capsys)  # again: nothing more to move, nothing counted twice
+    assert code == 2 and summary["moved"] == [] and totals() == crossings and len(keys()) == 3
