@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from odshared.core.errors import InputDataError
-from odshared.fleet.ledger import BODY, DEVICE, DEVICE_QUERY, PARTITION_FORMAT, QUERIED, SOURCE, Table, parsed_sql
+from odshared.fleet.ledger import (
+    BODY,
+    DEVICE,
+    DEVICE_FIELD,
+    DEVICE_QUERY,
+    PARTITION_FORMAT,
+    QUERIED,
+    SOURCE,
+    Table,
+    parsed_sql,
+)
 
 Record = tuple[str, str, str]  # a line as Firehose wrote it, its arrival partition, its S3 object
 KINDS = {t.name: t.message_type for t in QUERIED}  # the message type each table holds
@@ -112,7 +122,7 @@ def _refused(table: Table) -> str:
         return "CAST(NULL AS VARCHAR)"
     paths = [f.path.removeprefix("$.").split(".") for f in table.fields]
     structs = dict.fromkeys(tuple(p[:depth]) for p in paths for depth in range(1, len(p)))
-    key = f'"m_{DEVICE_QUERY.removeprefix(".")}"'  # a top-level key of no struct: read as its text
+    key = f'"m_{DEVICE_FIELD}"'  # a top-level key of no struct: read as its text
     cases = [f"WHEN {key} IS NULL OR {key} = '' THEN 'Firehose would not partition it: no {DEVICE_QUERY}'"]
     for struct in structs:
         inner = f", {quoted('$.' + '.'.join(struct[1:]))}" if len(struct) > 1 else ""
@@ -159,7 +169,7 @@ def texts_view_sql(table: Table, files: Sequence[Path]) -> str:
         f"CASE WHEN {arrival} LIKE '____-__-__T__:%Z' THEN translate(left({arrival}, 13), '-T', '//') "
         f"ELSE strftime(TRY_CAST({arrival} AS TIMESTAMPTZ), '{PARTITION_FORMAT}') END"
     )
-    device = f"{paths['$' + DEVICE_QUERY]} AS {DEVICE}, " if table.schema else ""
+    device = f"{paths['$.' + DEVICE_FIELD]} AS {DEVICE}, " if table.schema else ""
     return (
         f"SELECT {hour} AS dt, {device}filename AS source, CAST(NULL AS VARCHAR) AS {BODY}, * "
         f"EXCLUDE (filename){copies} FROM (SELECT filename, {_refused(table)} AS refused, {texts} "

@@ -1,15 +1,18 @@
 """`odctl counts backfill`: the Parquet a stack from before the partitioning by device wrote straight under each hour
 (no partition names it, so the upgraded tables do not read it) moved into the device folders, its partitions
 registered in the template's own Glue tables (moto server), with the real devices' messages converted as Firehose
-converts them; the named queries then give every device's totals again, a second run changes nothing, and an object
-Firehose could not have partitioned is left where it is, named, with a non-zero exit."""
+converts them; the named queries then give every device's totals again, the parts keep the file's schema, a second
+run and a run cut short before the delete count nothing twice, and an object Firehose could not have partitioned, or
+one that is no Parquet, is left where it is, named, with a non-zero exit, the others moved."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from datetime import UTC, datetime
 
+import pyarrow.parquet as pq
 import pytest
 
 from odctl.cli import main
@@ -67,7 +70,12 @@ def test_backfill_moves_the_old_layout_into_device_partitions_once_and_leaves_wh
     objects, crossings = _legacy_objects(tmp_path)
     for key, body in objects.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
-    moved_key, left_key = sorted(objects)
+    moved_key, nameless_key = sorted(objects)
+    junk_key = moved_key.rsplit("/", 1)[0] + "/stream-3"  # no Parquet at all
+    s3.put_object(Bucket=bucket, Key=junk_key, Body=b"not parquet")
+    left = {nameless_key: "1 row(s) name no thing", junk_key: "not a Parquet object of the table"}
+    folder, name = moved_key.rsplit("/", 1)
+    parts = [f"{folder}/{thing}/{name}" for thing in ("camera-01", "camera-02")]
 
     def keys() -> list[str]:
         return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=COUNTS.prefix).get("Contents", []))
@@ -77,17 +85,27 @@ def test_backfill_moves_the_old_layout_into_device_partitions_once_and_leaves_wh
         rows = run_query("net_balance", period_parameters(*ALL_TIME), landed)
         return Counter({r["thing"]: r["crossed_in"] + r["crossed_out"] for r in rows})
 
+    def moved(*extra: str) -> dict:
+        code, summary, (error,) = _backfill(capsys, *extra)
+        assert code == 2 and f"s3://{bucket}/{nameless_key}: 1 row(s) name no thing" in error
+        assert {k: why.split(" (")[0].split(":")[0] for k, why in summary["left"].items()} == left
+        return summary
+
     assert totals() == Counter()  # the upgraded tables read none of it
-    code, summary, (error,) = _backfill(capsys, "--dry-run")
-    assert code == 2 and summary["moved"] == [moved_key] and summary["written"] == [] and keys() == sorted(objects)
-    assert f"s3://{bucket}/{left_key}: 1 row(s) name no thing" in error
-    code, summary, (error,) = _backfill(capsys)
-    assert code == 2 and summary["moved"] == [moved_key] and list(summary["left"]) == [left_key]
-    folder, name = moved_key.rsplit("/", 1)
-    assert summary["written"] == [f"{folder}/{thing}/{name}" for thing in ("camera-01", "camera-02")]
-    assert keys() == sorted([left_key, *summary["written"]])
+    before = keys()
+    summary = moved("--dry-run")  # where each would go; nothing changed
+    assert (summary["moved"], summary["written"], keys()) == ([moved_key], parts, before)
+    summary = moved()
+    assert (summary["moved"], summary["written"]) == ([moved_key], parts)
+    assert keys() == sorted([nameless_key, junk_key, *parts])
     assert totals() == crossings == Counter({"camera-01": 3, "camera-02": 2})
     partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=COUNTS.name)["Partitions"]
     assert sorted(p["Values"][1] for p in partitions) == ["camera-01", "camera-02"]
-    code, summary, _ = _backfill(capsys)  # again: nothing more to move, nothing counted twice
-    assert code == 2 and summary["moved"] == [] and totals() == crossings and len(keys()) == 3
+    original = pq.read_schema(io.BytesIO(objects[moved_key]))
+    for part in parts:
+        written = pq.read_schema(io.BytesIO(s3.get_object(Bucket=bucket, Key=part)["Body"].read()))
+        assert written.equals(original, check_metadata=False)  # the file's schema as Firehose wrote it
+    assert moved()["moved"] == [] and totals() == crossings  # again: nothing more to move
+    # cut short after the parts were written, before the original was deleted: a rerun counts nothing twice
+    s3.put_object(Bucket=bucket, Key=moved_key, Body=objects[moved_key])
+    assert moved()["moved"] == [moved_key] and totals() == crossings and len(keys()) == 4

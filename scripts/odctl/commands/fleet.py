@@ -247,15 +247,18 @@ def _cmd_backfill(args: argparse.Namespace) -> None:
     import boto3
 
     from odctl.aws_errors import aws_errors
-    from odctl.ledger_backfill import backfill
+    from odctl.ledger_backfill import Backfill, backfill
     from odctl.pipeline_cli import stack_outputs
 
-    with aws_errors("counts backfill"):
-        outputs = stack_outputs(args.stack)
-        bucket = outputs["DataBucketName"]
-        done = backfill(boto3.client("s3"), boto3.client("glue"), bucket, outputs["FleetDatabase"], args.dry_run)
-    summary = {"dry_run": args.dry_run, "moved": done.moved, "written": done.written, "left": done.left}
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    done = Backfill()
+    try:
+        with aws_errors("counts backfill"):
+            outputs = stack_outputs(args.stack)
+            bucket = outputs["DataBucketName"]
+            backfill(boto3.client("s3"), boto3.client("glue"), bucket, outputs["FleetDatabase"], done, args.dry_run)
+    finally:  # what moved before an AWS error too: a rerun goes on from there
+        summary = {"dry_run": args.dry_run, "moved": done.moved, "written": done.written, "left": done.left}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     if done.left:
         key, why = next(iter(done.left.items()))
         raise OdError(

@@ -43,7 +43,8 @@ RAW_PREFIX = "fleet"
 # Parquet table over the same folder could not read (that JSON stays, unread, until it expires)
 PARQUET_ROOT = f"{RAW_PREFIX}/parquet"
 DEVICE = "device"  # a converted table's second partition: the message's thing, as Firehose's partitioning read it
-DEVICE_QUERY = ".thing"  # the jq expression Firehose's dynamic partitioning evaluates for it
+DEVICE_FIELD = "thing"  # the message's field (and converted column) a device's partition is named after
+DEVICE_QUERY = f".{DEVICE_FIELD}"  # the jq expression Firehose's dynamic partitioning evaluates for it
 # S3's EventBridge detail types on which a partition is registered, or dropped once its folder is empty
 OBJECT_CREATED, OBJECT_DELETED = "Object Created", "Object Deleted"
 # the data bucket's prefix of the crossings' evidence, evidence/<thing>/<event_id>/ (odedge.evidence.PREFIX: the

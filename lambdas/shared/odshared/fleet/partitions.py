@@ -46,6 +46,24 @@ class Partition:
         return [self.dt, self.device]
 
 
+def _is_hour(text: str) -> bool:
+    try:
+        datetime.strptime(text, PARTITION_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def unpartitioned(key: str) -> bool:
+    """Whether ``key`` is an object straight under an arrival hour of a converted table's folder: the layout of a
+    stack from before the partitioning by device (odctl counts backfill moves those)."""
+    for table in TABLES:
+        if key.startswith(table.prefix):
+            parts = key[len(table.prefix) :].split("/")
+            return len(parts) == HOUR_PARTS + 1 and bool(parts[-1]) and _is_hour("/".join(parts[:HOUR_PARTS]))
+    return False
+
+
 def partition_of(key: str) -> Partition:
     """The partition an object Firehose wrote belongs to, from its key."""
     for table in TABLES:
@@ -53,10 +71,8 @@ def partition_of(key: str) -> Partition:
             continue
         parts = key[len(table.prefix) :].split("/")
         dt, device = "/".join(parts[:HOUR_PARTS]), "/".join(parts[HOUR_PARTS:-1])
-        try:
-            datetime.strptime(dt, PARTITION_FORMAT)
-        except ValueError:
-            raise UnknownObject(f"{key}: no arrival hour (YYYY/MM/DD/HH) after {table.prefix}") from None
+        if not _is_hour(dt):
+            raise UnknownObject(f"{key}: no arrival hour (YYYY/MM/DD/HH) after {table.prefix}")
         if not device or not parts[-1]:
             raise UnknownObject(f"{key}: no device folder after the hour {dt}")
         return Partition(table.name, dt, device, f"{table.prefix}{dt}/{device}/")
