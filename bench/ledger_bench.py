@@ -11,7 +11,8 @@ Each reader runs in a fresh interpreter: seconds from the call to the rows (its 
 command line, duckdb and sqlglot; duckdb alone for the scan) and the peak resident memory (VmHWM) of the whole
 process. DuckDB's own scan is the least a reader of these files can do: one ``read_json`` of the message's fields
 it needs, read as a struct (as fast as DuckDB's own detection of the layout), each ``event_id`` once, no check;
-a second scan reads, as well, every field a crossing's checks need (ten), still with no check. None passes DuckDB a parameter (its Python client then imports pandas, a second without compiled bytecode).
+a second scan reads, as well, every field a crossing's checks need (ten), still with no check. None passes DuckDB a
+parameter (its Python client then imports pandas, a second without compiled bytecode).
 
 ``python -m bench.ledger_bench [--years 1 10]``: generated files are kept under bench/out/ledger/ (about 330 MB a
 device-year) and reused.
