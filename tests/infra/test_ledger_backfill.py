@@ -109,3 +109,40 @@ def test_backfill_moves_the_old_layout_into_device_partitions_once_and_leaves_wh
     # cut short after the parts were written, before the original was deleted: a rerun counts nothing twice
     s3.put_object(Bucket=bucket, Key=moved_key, Body=objects[moved_key])
     assert moved()["moved"] == [moved_key] and totals() == crossings and len(keys()) == 4
+
+
+@pytest.mark.integration
+def test_backfill_moves_the_health_reports_too_and_exits_0_when_nothing_is_left(synthesized, bucket, tmp_path, capsys):
+    """Two devices' real health reports in one object of the old layout: after the backfill the fleet's last health
+    names both (the query reads the registered partitions only), and with nothing left the exit is 0."""
+    import boto3
+
+    from odctl.ledger_local import run_query
+    from odshared.fleet.ledger import HEALTH
+    from tests.rehearsal.deployed_stack import deployed_stack
+    from tests.rehearsal.firehose_conversion import deliver
+    from tests.rehearsal.ledger_objects import DATABASE, landed_from_s3, stack_columns
+    from tests.rehearsal.outbox_device import OutboxDevice
+
+    _, template = synthesized
+    glue, _, _ = _catalog_from_template(template, bucket)
+    deployed_stack({"DataBucketName": bucket, "FleetDatabase": DATABASE})
+    reports = [OutboxDevice(tmp_path / thing, thing=thing).health() for thing in ("camera-01", "camera-02")]
+    records = [(json.dumps(report) + "\n").encode() for report in reports]
+    converted, failed = deliver(records, stack_columns()["health"], ARRIVAL, {})
+    assert not failed
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket=bucket, Key=f"{HEALTH.prefix}{ARRIVAL.strftime(PARTITION_FORMAT)}/stream-1", Body=converted[()]
+    )
+
+    def devices() -> list[str]:
+        landed = landed_from_s3(s3, bucket, tmp_path / "landed", stack_columns(), glue=glue)
+        return sorted(row["thing"] for row in run_query("last_health", ["2026/01/01/00"], landed))
+
+    assert devices() == []
+    capsys.readouterr()
+    assert main(["counts", "backfill"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["moved"]) == 1 and len(summary["written"]) == 2 and summary["left"] == {}
+    assert devices() == ["camera-01", "camera-02"]
