@@ -81,11 +81,10 @@ def _cmd_counts(args: argparse.Namespace) -> Any:
     if args.gaps:
         return _gaps(args, _instant(args.until, "--until") if args.until else datetime.now(UTC))
     since, until = _period(args)
-    from odshared.fleet.ledger import corrected_parameters, period_parameters
+    from odshared.fleet.ledger import parameters_of
 
     name = QUERY_BY[args.by]
-    parameters_of = corrected_parameters if args.by == "corrected" else period_parameters  # it reads corrections
-    rows = _rows(name, parameters_of(since, until, args.thing or "", args.line or ""), args)
+    rows = _rows(name, parameters_of(name, since, until, args.thing or "", args.line or ""), args)
     if not rows:  # zero crossings is an answer, not an error: an empty table, exit 0, and a word on stderr
         period = f"between {since.isoformat()} and {until.isoformat()}{_filters(args)}"
         log_event(logger, "counts.none", query=name, rows=0, reason=f"no crossings {period}")

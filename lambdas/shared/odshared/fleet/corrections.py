@@ -64,8 +64,9 @@ def correct(
         stated = {name: crossing.get(name) for name in CROSSING_FIELDS}
         event_id = str(crossing["event_id"])
         stated |= _changed(kind, stated, given)
-    stated["timestamp"] = _checked_crossing(stated)
-    if kind == "missed" and datetime.fromisoformat(stated["timestamp"].replace("Z", "+00:00")) > now + ARRIVAL_SLACK:
+    moment = _checked_crossing(stated)
+    stated["timestamp"] = iso_utc(moment)
+    if kind == "missed" and moment > now + ARRIVAL_SLACK:
         # the queries read a period's corrections from its arrival floor: one recorded earlier is never read
         raise InputDataError(
             f"--timestamp {stated['timestamp']}: more than {ARRIVAL_SLACK.total_seconds() / 3600:.0f} hours after "
@@ -95,8 +96,9 @@ def _changed(kind: str, stated: Mapping[str, Any], changes: Mapping[str, str]) -
     return {}
 
 
-def _checked_crossing(stated: Mapping[str, Any]) -> str:
-    """The crossing's timestamp as the ledger's pattern takes it (UTC, ``Z``), once its direction and time hold."""
+def _checked_crossing(stated: Mapping[str, Any]) -> datetime:
+    """The crossing's time (written as the ledger's pattern takes it: ``iso_utc``), once its direction and time
+    hold."""
     if stated.get("direction") not in DIRECTIONS:
         raise InputDataError(f"--direction {stated.get('direction')!r}: in or out")
     text = str(stated.get("timestamp") or "")
@@ -106,7 +108,7 @@ def _checked_crossing(stated: Mapping[str, Any]) -> str:
         raise InputDataError(f"--timestamp {text!r}: an ISO 8601 time, e.g. 2026-11-22T09:15:00Z") from None
     if moment.tzinfo is None:
         raise InputDataError(f"--timestamp {text!r}: say its time zone (Z for UTC)")
-    return iso_utc(moment)
+    return moment
 
 
 def object_key(record: Mapping[str, Any]) -> str:

@@ -433,6 +433,13 @@ def corrected_parameters(since: datetime, until: datetime, thing: str = "", line
     return [*_crossings_parameters(since, thing), arrival_floor(since), *_period_filter(since, until, thing, line)]
 
 
+def parameters_of(name: str, since: datetime, until: datetime, thing: str = "", line: str = "") -> list[str]:
+    """A period query's parameters, told by its text: ``corrected_parameters`` for one that reads corrections, else
+    ``period_parameters``."""
+    reads_corrections = "{" + CORRECTIONS.name + "}" in query(name).template
+    return (corrected_parameters if reads_corrections else period_parameters)(since, until, thing, line)
+
+
 def review_parameters(
     since: datetime, until: datetime, thing: str = "", line: str = "", event_id: str = ""
 ) -> list[str]:

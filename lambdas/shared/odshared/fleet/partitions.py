@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from odshared.core.log import log_event
-from odshared.fleet.ledger import OBJECT_CREATED, OBJECT_DELETED, PARTITION_FORMAT, TABLES
+from odshared.fleet.ledger import OBJECT_CREATED, OBJECT_DELETED, PARTITION_FORMAT, TABLES, Table
 
 logger = logging.getLogger(__name__)
 HOUR_PARTS = PARTITION_FORMAT.count("/") + 1  # YYYY/MM/DD/HH: four folders
@@ -54,29 +54,36 @@ def _is_hour(text: str) -> bool:
     return True
 
 
+def _under_table(key: str) -> tuple[Table, list[str]] | None:
+    """The converted table whose folder holds ``key``, and the key's folders and name below it."""
+    for table in TABLES:
+        if key.startswith(table.prefix):
+            return table, key[len(table.prefix) :].split("/")
+    return None
+
+
 def unpartitioned(key: str) -> bool:
     """Whether ``key`` is an object straight under an arrival hour of a converted table's folder: the layout of a
     stack from before the partitioning by device (odctl counts backfill moves those)."""
-    for table in TABLES:
-        if key.startswith(table.prefix):
-            parts = key[len(table.prefix) :].split("/")
-            return len(parts) == HOUR_PARTS + 1 and bool(parts[-1]) and _is_hour("/".join(parts[:HOUR_PARTS]))
-    return False
+    found = _under_table(key)
+    if found is None:
+        return False
+    parts = found[1]
+    return len(parts) == HOUR_PARTS + 1 and bool(parts[-1]) and _is_hour("/".join(parts[:HOUR_PARTS]))
 
 
 def partition_of(key: str) -> Partition:
     """The partition an object Firehose wrote belongs to, from its key."""
-    for table in TABLES:
-        if not key.startswith(table.prefix):
-            continue
-        parts = key[len(table.prefix) :].split("/")
-        dt, device = "/".join(parts[:HOUR_PARTS]), "/".join(parts[HOUR_PARTS:-1])
-        if not _is_hour(dt):
-            raise UnknownObject(f"{key}: no arrival hour (YYYY/MM/DD/HH) after {table.prefix}")
-        if not device or not parts[-1]:
-            raise UnknownObject(f"{key}: no device folder after the hour {dt}")
-        return Partition(table.name, dt, device, f"{table.prefix}{dt}/{device}/")
-    raise UnknownObject(f"{key}: under no converted table's folder ({', '.join(t.prefix for t in TABLES)})")
+    found = _under_table(key)
+    if found is None:
+        raise UnknownObject(f"{key}: under no converted table's folder ({', '.join(t.prefix for t in TABLES)})")
+    table, parts = found
+    dt, device = "/".join(parts[:HOUR_PARTS]), "/".join(parts[HOUR_PARTS:-1])
+    if not _is_hour(dt):
+        raise UnknownObject(f"{key}: no arrival hour (YYYY/MM/DD/HH) after {table.prefix}")
+    if not device or not parts[-1]:
+        raise UnknownObject(f"{key}: no device folder after the hour {dt}")
+    return Partition(table.name, dt, device, f"{table.prefix}{dt}/{device}/")
 
 
 def _storage(glue: Any, database: str, table: str) -> dict[str, Any]:
